@@ -1,0 +1,401 @@
+"""How fast does the tracking API store events? Measure, don't guess.
+
+Serves Renkei exactly as ``renkei serve`` does (uvicorn, uvloop, httptools, one process,
+worker included) on a fresh database, and drives it with wrk on 127.0.0.1:
+
+1. ``track``: single-event ``POST /v1/track``, each answered only after its commit;
+2. ``bare``: the same wrk run against a bare ASGI app that reads the body and answers
+   ``{"success":true}``, served by the same server with the same options and worker
+   count, in the same run: ``ratio = track / bare``;
+3. ``batch``: ``POST /v1/batch`` with 100 events per request: events/s.
+
+Each run is bounded (``--duration`` seconds, after a short warm-up). After each Renkei run
+the events in the database are counted: ``stored`` must be at least ``acked`` (no ack
+without storage). wrk's own CPU time is reported (``load_generator_cpu_percent``, of one
+core): on a 2-core machine the load generator competes with the server.
+
+    .venv/bin/python bench/ingest.py                     # SQLite, 10 s per run
+    .venv/bin/python bench/ingest.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
+
+Needs wrk (Debian: ``apt-get install -y wrk``). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/queue.py shadows the stdlib ``queue``: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVE_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "loop": "uvloop",
+    "http": "httptools",
+}
+BATCH_SIZE = 100
+
+
+# -- the bare ASGI app ------------------------------------------------------------------------
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the request body and answers like the tracking API, doing nothing else."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"16")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"success":true}'})
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(bare_app, host="127.0.0.1", port=port, **SERVE_OPTIONS)
+
+
+# -- processes --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=1)
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"server did not start:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def server(command: list[str], env: dict[str, str], workdir: Path, name: str) -> Iterator[Any]:
+    port = free_port()
+    log = workdir / f"{name}.log"
+    process = subprocess.Popen(
+        [*command, str(port)] if name == "bare" else [*command, "--port", str(port)],
+        env=env,
+        cwd=workdir,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", process, log)
+        yield port, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- wrk ----------------------------------------------------------------------------------------
+
+
+def lua_script(path: Path, body: bytes, write_key: str) -> Path:
+    auth = base64.b64encode(f"{write_key}:".encode()).decode()
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body.decode())}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["Authorization"] = "Basic {auth}"\n'
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def run_wrk(
+    url: str,
+    script: Path,
+    *,
+    duration: float,
+    connections: int,
+    threads: int,
+    server_pid: int,
+    prefix: list[str],
+) -> dict[str, Any]:
+    command = [
+        *prefix,
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = cpu_seconds(server_pid)
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.monotonic() - started
+    server_cpu = cpu_seconds(server_pid) - server_before
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out = done.stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non_2xx = int(non_2xx_match.group(1)) if non_2xx_match else 0
+    errors = re.search(r"Socket errors: (.*)", out)
+    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.MULTILINE))
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "requests": total,
+        "non_2xx": non_2xx,
+        "acked": total - non_2xx,
+        "socket_errors": errors.group(1) if errors else None,
+        "latency_ms": {f"p{key}": round(_ms(value), 2) for key, value in latency.items()},
+        "load_generator_cpu_percent": round(100 * wrk_cpu / wall, 1),
+        "server_cpu_percent": round(100 * server_cpu / wall, 1),
+    }
+
+
+# -- the runs -----------------------------------------------------------------------------------
+
+
+def track_body(number: int = 0) -> dict[str, Any]:
+    return {
+        "type": "track",
+        "userId": f"user-{number % 1000}",
+        "event": "Order Completed",
+        "properties": {
+            "order_id": "o-1001",
+            "total": 42.5,
+            "currency": "EUR",
+            "products": [{"sku": "sku-1", "price": 21.25, "quantity": 2}],
+        },
+        "context": {
+            "ip": "203.0.113.9",
+            "library": {"name": "bench", "version": "1.0"},
+            "page": {"path": "/checkout", "url": "https://shop.example/checkout"},
+        },
+        "timestamp": "2026-01-01T00:00:00.000Z",
+    }
+
+
+async def count_events(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from renkei.store import Database
+    from renkei.store.tables import events
+
+    database = Database(url)
+    try:
+        async with database.read() as connection:
+            return int(
+                (await connection.execute(select(func.count()).select_from(events))).scalar_one()
+            )
+    finally:
+        await database.dispose()
+
+
+async def prepare(url: str, secret_key: str) -> str:
+    """Migrate and create a tracking source; returns its write key."""
+    from renkei.events.sources import create_source
+    from renkei.security.keyring import Keyring
+    from renkei.store import Database, migrate
+
+    database = Database(url)
+    try:
+        await migrate(database)
+        async with database.transaction() as tx:
+            from datetime import UTC, datetime
+
+            created = await create_source(
+                tx,
+                Keyring([secret_key]),
+                kind="tracking",
+                name=f"bench-{uuid.uuid4().hex[:8]}",
+                now=datetime.now(UTC),
+            )
+        assert created.write_key is not None
+        return created.write_key
+    finally:
+        await database.dispose()
+
+
+def postgres_database(admin_url: str) -> tuple[str, Any]:
+    import asyncpg
+
+    name = f"renkei_bench_{uuid.uuid4().hex[:8]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(admin_url)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base, _, _ = admin_url.rpartition("/")
+
+    def drop() -> None:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return f"{base}/{name}", drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (≤ 60)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--batch-connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--database-url", help="PostgreSQL server (admin URL); default SQLite")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=-15 if os.geteuid() == 0 else 0,
+        help="niceness of the servers and wrk (default -15 as root: other work on the "
+        "machine then disturbs the figures less; 0 to leave it)",
+    )
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    prefix = ["nice", "-n", str(args.nice)] if args.nice else []
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
+    duration = min(args.duration, 60.0)
+
+    from renkei.security.keyring import generate_key
+
+    workdir = Path(tempfile.mkdtemp(prefix="renkei-bench-"))
+    drop = None
+    if args.database_url:
+        database_url, drop = postgres_database(args.database_url)
+        backend = "postgresql"
+    else:
+        database_url = f"sqlite:///{workdir / 'bench.db'}"
+        backend = "sqlite"
+    secret_key = generate_key()
+    try:
+        write_key = asyncio.run(prepare(database_url, secret_key))
+        env = {
+            **os.environ,
+            "RENKEI_DATABASE_URL": database_url,
+            "RENKEI_SECRET_KEY": secret_key,
+            "RENKEI_LOG_LEVEL": "warning",
+            "RENKEI_LOG_FORMAT": "json",
+            "RENKEI_DATA_DIR": str(workdir),
+        }
+        track_script = lua_script(
+            workdir / "track.lua", json.dumps(track_body()).encode(), write_key
+        )
+        batch = {"batch": [track_body(number) for number in range(BATCH_SIZE)]}
+        batch_script = lua_script(workdir / "batch.lua", json.dumps(batch).encode(), write_key)
+
+        def measure(
+            port: int, pid: int, path: str, script: Path, connections: int, *, count: bool
+        ) -> dict[str, Any]:
+            url = f"http://127.0.0.1:{port}{path}"
+            options = {
+                "connections": connections,
+                "threads": args.threads,
+                "server_pid": pid,
+                "prefix": prefix,
+            }
+            if args.warmup:
+                run_wrk(url, script, duration=args.warmup, **options)
+            before = asyncio.run(count_events(database_url)) if count else 0
+            result = run_wrk(url, script, duration=duration, **options)
+            if count:
+                result["stored_events"] = asyncio.run(count_events(database_url)) - before
+            return result
+
+        renkei = [*prefix, sys.executable, "-m", "renkei", "serve"]
+        with server(renkei, env, workdir, "renkei") as (port, pid):
+            track = measure(port, pid, "/v1/track", track_script, args.connections, count=True)
+            batch_run = measure(
+                port, pid, "/v1/batch", batch_script, args.batch_connections, count=True
+            )
+        batch_run["events_per_s"] = round(batch_run["requests_per_s"] * BATCH_SIZE)
+        bare_command = [*prefix, sys.executable, str(Path(__file__).resolve()), "--serve-bare"]
+        with server(bare_command, env, workdir, "bare") as (port, pid):
+            bare = measure(port, pid, "/v1/track", track_script, args.connections, count=False)
+        result = {
+            "backend": backend,
+            "cpus": os.cpu_count(),
+            "duration_s": duration,
+            "server": "uvicorn (uvloop, httptools), 1 process, as renkei serve",
+            "load_generator": f"wrk -t{args.threads}",
+            "nice": args.nice,
+            "track": track,
+            "bare_asgi": bare,
+            "ratio": round(track["requests_per_s"] / bare["requests_per_s"], 3),
+            "batch": {"events_per_request": BATCH_SIZE, **batch_run},
+            "no_ack_without_storage": track["stored_events"] >= track["acked"]
+            and batch_run["stored_events"] >= batch_run["acked"] * BATCH_SIZE,
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        if drop is not None:
+            drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

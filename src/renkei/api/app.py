@@ -1,0 +1,42 @@
+"""The ASGI application: one port for ingest, hooks, the management API and health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from renkei import __version__
+from renkei.api.errors import install_error_handlers
+from renkei.api.health import router as health_router
+from renkei.api.middleware import BodyLimit, RequestContext
+from renkei.hub import Hub
+
+
+def create_app(hub: Hub, *, with_worker: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start(with_worker=with_worker)
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="Renkei",
+        version=__version__,
+        description="Connects marketing tools: events in, flows, reliable delivery out.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    install_error_handlers(app)
+    app.include_router(health_router)
+    for router in hub.routers:
+        app.include_router(router)
+    app.add_middleware(BodyLimit, limit=hub.settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    # Outermost: hot paths (the tracking API) that skip the stack above (docs/ingest.md).
+    for middleware, options in hub.services.get("asgi_middleware", ()):
+        app.add_middleware(middleware, **options)
+    return app

@@ -1,0 +1,51 @@
+"""Bearer-token authentication and scope checks, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request
+
+from renkei.api.errors import ApiError
+from renkei.security.tokens import Principal, Scope, authenticate, hash_token, scope_allows
+
+_CACHE_SECONDS = 10.0
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token: send Authorization: Bearer <token>")
+    hub = request.app.state.hub
+    cache: dict[str, tuple[float, Principal]] = hub.token_cache
+    key = hash_token(token.strip())
+    cached = cache.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    async with hub.database.read() as connection:
+        principal = await authenticate(
+            connection, token.strip(), bootstrap_token=hub.settings.admin_token
+        )
+    if principal is None:
+        raise _unauthorized("invalid or revoked token")
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[key] = (time.monotonic() + _CACHE_SECONDS, principal)
+    request.state.principal = principal
+    return principal
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
+        if not scope_allows(principal.scope, scope):
+            raise ApiError(403, f"this token's scope is {principal.scope}; {scope} is needed")
+        return principal
+
+    return dependency

@@ -1,0 +1,124 @@
+"""The one error shape every endpoint answers with:
+
+{"error": {"code": "not_found", "message": "endpoint ep_123 does not exist", "details": null}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from renkei.security.redaction import redact
+
+log = structlog.get_logger("renkei.api")
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _STATUS_CODES.get(status, "error")
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+class NotFound(ApiError):
+    def __init__(self, kind: str, object_id: str) -> None:
+        super().__init__(404, f"{kind} {object_id} does not exist")
+
+
+class BodyTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"request body is larger than {limit} bytes", details={"limit": limit}
+        )
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "path": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
+            "message": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return error_response(400, "invalid_json", "request body is not valid JSON", problems)
+    first = problems[0] if problems else {"path": "", "message": "invalid request"}
+    message = f"{first['path'] or 'request'}: {first['message']}"
+    return error_response(422, "validation_failed", message, redact(problems))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database.unavailable", path=request.url.path, error=type(exc).__name__)
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unreachable; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OSError | ConnectionError):
+        return await _database_error(request, exc)
+    log.exception("request.unhandled_error", path=request.url.path)
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,36 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from renkei.api.errors import error_response
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    try:
+        await asyncio.wait_for(request.app.state.hub.database.ping(), timeout=3)
+    except Exception:
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unreachable",
+            headers={"Retry-After": "5"},
+        )
+    return Response(b'{"status":"ready"}', media_type="application/json")
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,59 @@
+"""``GET /api/v1/audit``: the audit trail, newest first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from renkei.api.auth import require
+from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.security.tokens import Principal
+from renkei.store.tables import audit_log
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+class AuditEntry(BaseModel):
+    id: str
+    at: datetime
+    actor: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, Any] | None
+
+
+@router.get("")
+async def list_audit(
+    request: Request,
+    _: Annotated[Principal, Depends(require("admin"))],
+    limit: int | None = None,
+    cursor: str | None = None,
+    action: str | None = None,
+    target_id: str | None = None,
+) -> Page[AuditEntry]:
+    hub: Hub = request.app.state.hub
+    size = clamp_limit(limit)
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(size + 1)
+    if (after := decode_cursor(cursor)) is not None:
+        query = query.where(audit_log.c.id < str(after))
+    if action:
+        query = query.where(audit_log.c.action == action)
+    if target_id:
+        query = query.where(audit_log.c.target_id == target_id)
+    async with hub.database.read() as connection:
+        rows = [AuditEntry(**row._mapping) for row in await connection.execute(query)]
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(data=rows, next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
+
+
+def install(hub: Hub) -> None:
+    hub.routers.append(router)

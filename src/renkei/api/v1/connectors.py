@@ -1,0 +1,104 @@
+"""``GET /api/v1/connectors`` and ``GET /api/v1/connectors/{name}``: the connector catalog.
+
+Every connector Renkei ships with its operations (input schema, batch size), the
+credential and config fields a connection needs (names and descriptions, never values)
+and its documented limits. Read scope; the catalog holds no account data.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from renkei.api.auth import require
+from renkei.api.errors import ApiError, NotFound
+from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.connectors.catalog import UnknownConnector, describe_connector, list_connectors
+from renkei.security.tokens import Principal
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["ConnectorInfo", "install", "router"]
+
+router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
+
+
+class CredentialField(BaseModel):
+    """A credential a connection needs: its name, never a value."""
+
+    name: str
+    description: str
+    required: bool
+    secret: bool
+
+
+class ConfigField(CredentialField):
+    default: Any = None
+
+
+class Window(BaseModel):
+    name: str
+    calls: int
+    per_seconds: float
+
+
+class OperationInfo(BaseModel):
+    name: str
+    description: str
+    kind: str
+    batchable: bool
+    max_batch_size: int | None
+    input_schema: dict[str, Any]
+    limits: list[Window] = []
+
+
+class Limits(BaseModel):
+    rate_limit: dict[str, Any] | None
+    rate_limit_pools: dict[str, dict[str, Any]]
+    daily_quota: dict[str, Any] | None
+    per_operation: dict[str, list[Window]]
+    batch_sizes: dict[str, int | None]
+    notes: list[str]
+
+
+class ConnectorInfo(BaseModel):
+    name: str
+    title: str
+    docs_url: str
+    credentials: list[CredentialField]
+    config: list[ConfigField]
+    operations: list[OperationInfo]
+    limits: Limits
+
+
+@router.get("")
+async def get_connectors(
+    _: Annotated[Principal, Depends(require("read"))],
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Page[ConnectorInfo]:
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, str):
+        raise ApiError(400, "cursor is not valid", code="invalid_cursor")
+    entries = [e for e in list_connectors() if after is None or e["name"] > after]
+    page = [ConnectorInfo.model_validate(e) for e in entries[:size]]
+    more = len(entries) > size
+    return Page(data=page, next_cursor=encode_cursor(page[-1].name) if more and page else None)
+
+
+@router.get("/{name}")
+async def get_connector(
+    name: str, _: Annotated[Principal, Depends(require("read"))]
+) -> ConnectorInfo:
+    try:
+        return ConnectorInfo.model_validate(describe_connector(name))
+    except UnknownConnector:
+        raise NotFound("connector", name) from None
+
+
+def install(hub: Hub) -> None:
+    hub.routers.append(router)

@@ -1,0 +1,159 @@
+"""``/api/v1/event-types``: the names events are published under, with optional schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from renkei.api.auth import require
+from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.v1.endpoints import WebhookRoute
+from renkei.delivery.event_types import (
+    EventType,
+    archive_event_type,
+    create_event_type,
+    example_for,
+    get_event_type,
+    list_event_types,
+    update_event_type,
+)
+from renkei.security.tokens import Principal
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+router = APIRouter(prefix="/api/v1/event-types", tags=["event types"], route_class=WebhookRoute)
+Reader = Annotated[Principal, Depends(require("read"))]
+Writer = Annotated[Principal, Depends(require("write"))]
+
+NAME_PATTERN = r"^[A-Za-z0-9_.:\- ]+$"
+
+
+class EventTypeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+    description: str = Field("", max_length=2000)
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    example: Any = None
+
+
+class EventTypePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(None, max_length=2000)
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    example: Any = None
+    archived: bool | None = None
+
+
+class EventTypeOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    name: str
+    description: str
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    example: Any = None
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def _out(kind: EventType) -> EventTypeOut:
+    return EventTypeOut(
+        name=kind.name,
+        description=kind.description,
+        schema=kind.schema,
+        example=example_for(kind) if kind.schema is not None or kind.example is not None else None,
+        archived=kind.archived,
+        created_at=kind.created_at,
+        updated_at=kind.updated_at,
+    )
+
+
+def _hub(request: Request) -> Hub:
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+@router.post("", status_code=201)
+async def create(body: EventTypeIn, request: Request, principal: Writer) -> EventTypeOut:
+    hub = _hub(request)
+    async with hub.database.transaction() as tx:
+        kind = await create_event_type(
+            tx,
+            name=body.name,
+            description=body.description,
+            schema=body.schema_,
+            example=body.example,
+            now=hub.clock.now(),
+        )
+        await hub.audit(
+            tx, principal, "event_type.created", target_type="event_type", target_id=body.name
+        )
+    return _out(kind)
+
+
+@router.get("")
+async def list_all(
+    request: Request,
+    _: Reader,
+    limit: int | None = None,
+    cursor: str | None = None,
+    include_archived: bool = False,
+) -> Page[EventTypeOut]:
+    hub = _hub(request)
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
+    async with hub.database.read() as connection:
+        found = await list_event_types(
+            connection,
+            limit=size + 1,
+            after=str(after) if after is not None else None,
+            include_archived=include_archived,
+        )
+    more = len(found) > size
+    found = found[:size]
+    return Page(
+        data=[_out(kind) for kind in found],
+        next_cursor=encode_cursor(found[-1].name) if more and found else None,
+    )
+
+
+@router.get("/{name}")
+async def get_one(name: str, request: Request, _: Reader) -> EventTypeOut:
+    async with _hub(request).database.read() as connection:
+        return _out(await get_event_type(connection, name))
+
+
+@router.patch("/{name}")
+async def patch(
+    name: str, body: EventTypePatch, request: Request, principal: Writer
+) -> EventTypeOut:
+    hub = _hub(request)
+    changes = body.model_dump(exclude_unset=True, by_alias=True)
+    async with hub.database.transaction() as tx:
+        kind = await update_event_type(tx, name, changes, now=hub.clock.now())
+        await hub.audit(
+            tx,
+            principal,
+            "event_type.updated",
+            target_type="event_type",
+            target_id=name,
+            details={"fields": sorted(changes)},
+        )
+    return _out(kind)
+
+
+@router.delete("/{name}", status_code=204)
+async def archive(name: str, request: Request, principal: Writer) -> None:
+    """Archive: the type disappears from listings; events already published keep it."""
+    hub = _hub(request)
+    async with hub.database.transaction() as tx:
+        await archive_event_type(tx, name, now=hub.clock.now())
+        await hub.audit(
+            tx, principal, "event_type.archived", target_type="event_type", target_id=name
+        )

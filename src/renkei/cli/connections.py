@@ -1,0 +1,313 @@
+"""``renkei connections list|create|show|update|delete|test|usage|submit|submission|call``.
+
+Credentials are given as ``--credential NAME=VALUE``; ``NAME=env:VAR`` reads the value from
+the environment and ``NAME=-`` asks for it without echo, so secrets need not sit in the
+shell history. They are stored encrypted and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import typer
+
+from renkei.cli._common import console, err_console, with_hub
+from renkei.connectors.connections import (
+    ConnectionExists,
+    ConnectionNotFound,
+    create_connection,
+    delete_connection,
+    list_connections,
+    update_connection,
+)
+from renkei.connectors.errors import ConnectorError
+from renkei.connectors.service import ConnectorService
+from renkei.hub import Hub
+
+__all__ = ["connections_app"]
+
+T = TypeVar("T")
+
+connections_app = typer.Typer(
+    help="Connections: configured connectors with encrypted credentials.", no_args_is_help=True
+)
+
+
+def _print(payload: Any) -> None:
+    console.print(
+        orjson.dumps(payload, option=orjson.OPT_INDENT_2, default=str).decode(),
+        highlight=False,
+        markup=False,
+    )
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(message, markup=False, highlight=False)
+    return typer.Exit(code)
+
+
+def _run(action: Callable[[Hub], Awaitable[T]]) -> T:
+    try:
+        return with_hub(action)
+    except ConnectionNotFound as exc:
+        raise _fail(str(exc)) from None
+    except ConnectionExists as exc:
+        raise _fail(str(exc)) from None
+    except ConnectorError as exc:
+        raise _fail(f"{type(exc).__name__} ({exc.code}): {exc.message}") from None
+
+
+def _service(hub: Hub) -> ConnectorService:
+    service: ConnectorService = hub.services["connectors"]
+    return service
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def _pairs(values: list[str], what: str, *, secret: bool = False) -> dict[str, Any]:
+    pairs: dict[str, Any] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise _fail(f"--{what} takes NAME=VALUE, got {item.split('=')[0]!r}", 2)
+        if secret:
+            if value.startswith("env:"):
+                found = os.environ.get(value[4:])
+                if found is None:
+                    raise _fail(f"--{what} {name}: environment variable {value[4:]} is not set", 2)
+                value = found
+            elif value == "-":
+                value = typer.prompt(f"{name}", hide_input=True)
+            pairs[name] = value
+        else:
+            pairs[name] = _scalar(value)
+    return pairs
+
+
+def _json(value: str | None, what: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise _fail(f"--{what} must be JSON", 2) from None
+
+
+@connections_app.command("list")
+def list_command() -> None:
+    """Every connection (never its credentials)."""
+
+    async def run(hub: Hub) -> list[dict[str, Any]]:
+        async with hub.database.read() as connection:
+            rows = await list_connections(connection, limit=10_000)
+        return [row.public() for row in rows]
+
+    for row in _run(run):
+        note = f"  ({row['status']}: {row['last_error']})" if row["status"] != "active" else ""
+        console.print(
+            f"{row['id']}  {row['connector']:10} {row['name']}{note}", highlight=False, markup=False
+        )
+
+
+@connections_app.command("create")
+def create_command(
+    name: str = typer.Argument(..., help="A unique name, used by flows."),
+    connector: str = typer.Option(..., help="marketo, hubspot, ... (renkei connectors list)"),
+    config: list[str] = typer.Option([], "--config", "-c", help="NAME=VALUE, repeatable."),
+    credential: list[str] = typer.Option(
+        [], "--credential", "-s", help="NAME=VALUE, NAME=env:VAR or NAME=- (prompt)."
+    ),
+    limits: str | None = typer.Option(None, help='JSON, e.g. {"daily_quota": {"calls": 10000}}'),
+) -> None:
+    """Create a connection; credentials are stored encrypted."""
+    settings = _pairs(config, "config")
+    secrets = _pairs(credential, "credential", secret=True)
+    overrides = _json(limits, "limits")
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        async with hub.database.transaction() as tx:
+            row = await create_connection(
+                tx,
+                keyring=hub.keyring,
+                registry=_service(hub).registry,
+                now=hub.clock.now(),
+                name=name,
+                connector=connector,
+                config=settings,
+                credentials=secrets,
+                limits=overrides,
+            )
+            await hub.audit(
+                tx,
+                None,
+                "connection.created",
+                target_type="connection",
+                target_id=row.id,
+                details={"name": name, "connector": connector, "via": "cli"},
+            )
+        return row.public()
+
+    _print(_run(run))
+
+
+@connections_app.command("show")
+def show_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
+    """One connection (without credentials)."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        return (await _service(hub).runtime.load(ref)).public()
+
+    _print(_run(run))
+
+
+@connections_app.command("update")
+def update_command(
+    ref: str = typer.Argument(..., help="Id or name."),
+    name: str | None = typer.Option(None, help="A new name."),
+    config: list[str] = typer.Option([], "--config", "-c", help="NAME=VALUE, merged in."),
+    credential: list[str] = typer.Option(
+        [], "--credential", "-s", help="NAME=VALUE, NAME=env:VAR or NAME=- (prompt)."
+    ),
+    limits: str | None = typer.Option(None, help="JSON; replaces the stored limits."),
+) -> None:
+    """Change a connection: rotate a credential, change config or limits."""
+    settings = _pairs(config, "config")
+    secrets = _pairs(credential, "credential", secret=True)
+    overrides = _json(limits, "limits")
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        current = await _service(hub).runtime.load(ref)
+        async with hub.database.transaction() as tx:
+            row = await update_connection(
+                tx,
+                current.id,
+                keyring=hub.keyring,
+                registry=_service(hub).registry,
+                now=hub.clock.now(),
+                name=name,
+                config={**current.config, **settings} if settings else None,
+                credentials=secrets or None,
+                limits=overrides,
+            )
+            await hub.audit(
+                tx,
+                None,
+                "connection.updated",
+                target_type="connection",
+                target_id=row.id,
+                details={"via": "cli", "credentials": sorted(secrets)},
+            )
+        return row.public()
+
+    _print(_run(run))
+
+
+@connections_app.command("delete")
+def delete_command(
+    ref: str = typer.Argument(..., help="Id or name."),
+    yes: bool = typer.Option(False, "--yes", help="Don't ask."),
+) -> None:
+    """Delete a connection and the records still waiting to be sent through it."""
+    if not yes:
+        typer.confirm(f"Delete connection {ref} and its pending records?", abort=True)
+
+    async def run(hub: Hub) -> str:
+        async with hub.database.transaction() as tx:
+            row = await delete_connection(tx, ref)
+            await hub.audit(
+                tx,
+                None,
+                "connection.deleted",
+                target_type="connection",
+                target_id=row.id,
+                details={"name": row.name, "via": "cli"},
+            )
+        return row.id
+
+    console.print(f"deleted {_run(run)}", highlight=False)
+
+
+@connections_app.command("test")
+def test_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Make one cheap authenticated call to the vendor."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        return await _service(hub).test(ref)
+
+    outcome = _run(run)
+    _print(outcome)
+    if not outcome["ok"]:
+        raise typer.Exit(1)
+
+
+@connections_app.command("usage")
+def usage_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Calls in the current rate window and in flight, and today's quota."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        return await _service(hub).usage(ref)
+
+    _print(_run(run))
+
+
+@connections_app.command("submit")
+def submit_command(
+    ref: str = typer.Argument(..., help="Id or name."),
+    operation: str = typer.Argument(..., help="e.g. upsert_leads"),
+    file: Path = typer.Option(..., "--file", "-f", help="JSON array of records ('-': stdin)."),
+) -> None:
+    """Queue records; a running worker (renkei serve or renkei worker) sends them."""
+    raw = sys.stdin.read() if str(file) == "-" else file.read_text()
+    records = _json(raw, "file")
+    if not isinstance(records, list):
+        raise _fail("--file must hold a JSON array of records", 2)
+
+    async def run(hub: Hub) -> str:
+        async with hub.database.transaction() as tx:
+            return await _service(hub).submit(tx, ref, operation, records)
+
+    console.print(_run(run), highlight=False)
+
+
+@connections_app.command("submission")
+def submission_command(submission_id: str = typer.Argument(...)) -> None:
+    """A submission's per-record outcomes."""
+
+    async def run(hub: Hub) -> dict[str, Any] | None:
+        found = await _service(hub).submission(submission_id)
+        return None if found is None else found.as_dict()
+
+    found = _run(run)
+    if found is None:
+        raise _fail(f"submission {submission_id} does not exist")
+    _print(found)
+
+
+@connections_app.command("call")
+def call_command(
+    ref: str = typer.Argument(..., help="Id or name."),
+    operation: str = typer.Argument(..., help="e.g. read_activities"),
+    input: str = typer.Option("{}", "--input", "-i", help="The operation's input as JSON."),
+) -> None:
+    """Run an operation now, outside the queue (reads, previews)."""
+    payload = _json(input, "input")
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        result = await _service(hub).call(ref, operation, payload)
+        return {
+            "ok": result.ok,
+            "records": [vars(r) | {"ok": r.ok} for r in result.records],
+            "data": result.data,
+        }
+
+    _print(_run(run))

@@ -1,0 +1,60 @@
+"""``renkei connectors list | show NAME``: the connector catalog, without a database."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from renkei.cli._common import console, err_console
+from renkei.connectors.catalog import (
+    UnknownConnector,
+    describe_connector,
+    format_limits,
+    list_connectors,
+)
+
+__all__ = ["connectors_app"]
+
+connectors_app = typer.Typer(help="The connector catalog.", no_args_is_help=True)
+
+
+@connectors_app.command("list")
+def list_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the full catalog as JSON."),
+) -> None:
+    """Every connector: operations, credential fields and limits."""
+    entries = list_connectors()
+    if as_json:
+        console.print_json(json.dumps(entries))
+        return
+    table = Table("connector", "operations", "credentials", "limits", show_lines=True)
+    for entry in entries:
+        operations = "\n".join(
+            op["name"]
+            + (f" (batch ≤{op['max_batch_size']:,})" if op["batchable"] else "")
+            + (" [read]" if op["kind"] == "read" else "")
+            for op in entry["operations"]
+        )
+        credentials = "\n".join(
+            f["name"] + ("" if f["required"] else " (optional)") for f in entry["credentials"]
+        )
+        table.add_row(
+            f"[bold]{entry['name']}[/bold]\n{entry['title']}",
+            operations,
+            credentials or "-",
+            "\n".join(format_limits(entry)) or "-",
+        )
+    console.print(table)
+
+
+@connectors_app.command("show")
+def show_command(name: str) -> None:
+    """One connector's catalog entry as JSON (input schemas, config fields, limits)."""
+    try:
+        entry = describe_connector(name)
+    except UnknownConnector as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print_json(json.dumps(entry))

@@ -1,0 +1,243 @@
+"""``renkei sources list|create|show|secret|rotate|enable|disable|delete``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import typer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.cli._common import console, err_console, with_hub
+from renkei.events.sources import (
+    Source,
+    SourceChanges,
+    SourceError,
+    create_source,
+    delete_source,
+    get_source,
+    get_source_by_name,
+    list_sources,
+    reveal_secret,
+    rotate_secret,
+    update_source,
+)
+from renkei.hub import Hub
+
+__all__ = ["sources_app"]
+
+sources_app = typer.Typer(
+    help="Event sources: tracking write keys and inbound webhooks.", no_args_is_help=True
+)
+
+
+def _base_url(hub: Hub) -> str:
+    settings = hub.settings
+    return settings.public_url or f"http://{settings.host}:{settings.port}"
+
+
+def _json_option(value: str | None, name: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        err_console.print(f"[red]--{name} must be a JSON object[/red]")
+        raise typer.Exit(2) from None
+    if not isinstance(parsed, dict):
+        err_console.print(f"[red]--{name} must be a JSON object[/red]")
+        raise typer.Exit(2)
+    return parsed
+
+
+def _print(payload: Any) -> None:
+    console.print(
+        orjson.dumps(payload, option=orjson.OPT_INDENT_2, default=str).decode(),
+        highlight=False,
+        markup=False,
+    )
+
+
+def _run(action: Any) -> Any:
+    try:
+        return with_hub(action)
+    except SourceError as exc:
+        err_console.print(f"[red]{exc.message}[/red]", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+async def _find(connection: AsyncConnection, source: str) -> Source:
+    """A source by id, or else by name."""
+    found = await get_source_by_name(connection, source)
+    return found if found is not None else await get_source(connection, source)
+
+
+@sources_app.command("list")
+def list_command(kind: str | None = typer.Option(None, help="tracking or webhook")) -> None:
+    """List sources (never their secrets)."""
+
+    async def run(hub: Hub) -> list[dict[str, Any]]:
+        async with hub.database.read() as connection:
+            found = await list_sources(connection, kind=kind)
+        return [source.to_dict(_base_url(hub)) for source in found]
+
+    for source in _run(run):
+        where = source.get("url") or source.get("write_key_hint", "") + "…"
+        state = "" if source["enabled"] else "  (disabled)"
+        console.print(
+            f"{source['id']}  {source['kind']:8}  {source['name']}  {where}{state}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@sources_app.command("create")
+def create_command(
+    name: str = typer.Option(..., help="A unique name."),
+    kind: str = typer.Option("tracking", help="tracking or webhook"),
+    description: str = typer.Option("", help="What it is for."),
+    verification: str | None = typer.Option(None, help='webhook: JSON, e.g. {"scheme": "hmac"}'),
+    mapping: str | None = typer.Option(None, help='webhook: JSON, e.g. {"type": "type"}'),
+) -> None:
+    """Create a source: prints its write key (tracking) or URL (webhook)."""
+    verification_config = _json_option(verification, "verification")
+    mapping_config = _json_option(mapping, "mapping")
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        async with hub.database.transaction() as tx:
+            created = await create_source(
+                tx,
+                hub.keyring,
+                kind=kind,
+                name=name,
+                description=description,
+                verification=verification_config,
+                mapping=mapping_config,
+                now=hub.clock.now(),
+            )
+            await hub.audit(
+                tx,
+                None,
+                "source.created",
+                target_type="source",
+                target_id=created.source.id,
+                details={"name": name, "kind": kind, "via": "cli"},
+            )
+        shown = created.source.to_dict(_base_url(hub))
+        if created.write_key:
+            shown["write_key"] = created.write_key
+        shown.update(created.generated_secrets)
+        return shown
+
+    _print(_run(run))
+
+
+@sources_app.command("show")
+def show_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Show one source (without secrets)."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        async with hub.database.read() as connection:
+            return (await _find(connection, source)).to_dict(_base_url(hub))
+
+    _print(_run(run))
+
+
+@sources_app.command("secret")
+def secret_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Print the write key or verification secret (audited)."""
+
+    async def run(hub: Hub) -> dict[str, str]:
+        async with hub.database.transaction() as tx:
+            found = await _find(tx, source)
+            revealed = await reveal_secret(tx, hub.keyring, found.id)
+            await hub.audit(
+                tx,
+                None,
+                "source.secret_revealed",
+                target_type="source",
+                target_id=found.id,
+                details={"via": "cli"},
+            )
+        return revealed
+
+    _print(_run(run))
+
+
+@sources_app.command("rotate")
+def rotate_command(
+    source: str = typer.Argument(..., help="Id or name."),
+    secret: str | None = typer.Option(None, help="A vendor-issued secret; else generated."),
+) -> None:
+    """Issue a new write key or verification secret; the old one stops working."""
+
+    async def run(hub: Hub) -> dict[str, str]:
+        async with hub.database.transaction() as tx:
+            found = await _find(tx, source)
+            rotated = await rotate_secret(
+                tx, hub.keyring, found.id, now=hub.clock.now(), secret=secret
+            )
+            await hub.audit(
+                tx,
+                None,
+                "source.secret_rotated",
+                target_type="source",
+                target_id=found.id,
+                details={"via": "cli"},
+            )
+        return rotated
+
+    _print(_run(run))
+
+
+def _set_enabled(source: str, enabled: bool) -> None:
+    async def run(hub: Hub) -> dict[str, Any]:
+        async with hub.database.transaction() as tx:
+            found = await _find(tx, source)
+            changed = await update_source(
+                tx, hub.keyring, found.id, SourceChanges(enabled=enabled), now=hub.clock.now()
+            )
+            await hub.audit(
+                tx,
+                None,
+                "source.enabled" if enabled else "source.disabled",
+                target_type="source",
+                target_id=found.id,
+                details={"via": "cli"},
+            )
+        return changed.to_dict(_base_url(hub))
+
+    _print(_run(run))
+
+
+@sources_app.command("enable")
+def enable_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Accept events from this source again."""
+    _set_enabled(source, True)
+
+
+@sources_app.command("disable")
+def disable_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Refuse events from this source (403) until enabled."""
+    _set_enabled(source, False)
+
+
+@sources_app.command("delete")
+def delete_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
+    """Delete a source and its stored raw requests (its events stay)."""
+
+    async def run(hub: Hub) -> str:
+        async with hub.database.transaction() as tx:
+            found = await _find(tx, source)
+            await delete_source(tx, found.id)
+            await hub.audit(
+                tx,
+                None,
+                "source.deleted",
+                target_type="source",
+                target_id=found.id,
+                details={"via": "cli"},
+            )
+        return found.id
+
+    console.print(f"deleted {_run(run)}", highlight=False)

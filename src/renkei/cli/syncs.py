@@ -1,0 +1,147 @@
+"""``renkei syncs list | show | run | runs | quota``.
+
+``renkei syncs run NAME`` queues a run (``--from-start`` forgets the cursor: a backfill) and
+follows it with a progress bar until it ends; ``--local`` also works the queue in this
+process, for a database no worker serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from renkei.cli._common import console, err_console, with_hub
+from renkei.hub import Hub
+from renkei.syncs.model import SyncRun
+from renkei.syncs.service import SyncNotFound, SyncService
+
+__all__ = ["syncs_app"]
+
+syncs_app = typer.Typer(
+    help="Syncs: records moved between Renkei and a connection.", no_args_is_help=True
+)
+
+
+def _service(hub: Hub) -> SyncService:
+    service: SyncService = hub.services["syncs"]
+    return service
+
+
+def _print(payload: Any) -> None:
+    console.print(
+        orjson.dumps(payload, option=orjson.OPT_INDENT_2, default=str).decode(),
+        highlight=False,
+        markup=False,
+    )
+
+
+@syncs_app.command("list")
+def list_syncs() -> None:
+    """Every sync, with its trigger and where its cursor stands."""
+
+    async def action(hub: Hub) -> list[dict[str, Any]]:
+        return [sync.to_dict() for sync in await _service(hub).list(limit=1000)]
+
+    found = with_hub(action)
+    if not found:
+        console.print("No syncs.")
+        return
+    for sync in found:
+        trigger = ", ".join(f"{k}={v}" for k, v in sync["trigger"].items()) or "manual"
+        console.print(
+            f"{sync['id']}  {sync['name']}  {sync['direction']} {sync['object']} "
+            f"via {sync['connection']}  [{trigger}]",
+            markup=False,
+            highlight=False,
+        )
+
+
+@syncs_app.command("runs")
+def runs(
+    name: str,
+    limit: int = typer.Option(20, help="how many of the latest runs"),
+) -> None:
+    """A sync's latest runs with their counts."""
+
+    async def action(hub: Hub) -> list[dict[str, Any]]:
+        return [run.to_dict() for run in await _service(hub).runs(name, limit=limit)]
+
+    try:
+        _print(with_hub(action))
+    except SyncNotFound as exc:
+        err_console.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+
+
+@syncs_app.command("quota")
+def quota(connection: str) -> None:
+    """A connection's daily quota as the planner sees it: used, projected, mode."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        return await _service(hub).quota(connection)
+
+    _print(with_hub(action))
+
+
+@syncs_app.command("run")
+def run(
+    name: str,
+    from_start: bool = typer.Option(False, "--from-start", help="a backfill: forget the cursor"),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="follow the run until it ends"),
+    local: bool = typer.Option(False, "--local", help="work the queue in this process"),
+) -> None:
+    """Run a sync now (a manual backfill), with a progress bar."""
+
+    async def action(hub: Hub) -> dict[str, Any]:
+        service = _service(hub)
+        run_id = await service.run(name, from_start=from_start)
+        if not wait:
+            found = await service.get_run(run_id)
+            assert found is not None
+            return found.to_dict()
+        return (await _follow(hub, service, run_id, local=local)).to_dict()
+
+    try:
+        result = with_hub(action)
+    except SyncNotFound as exc:
+        err_console.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+    _print(result)
+    if result["status"] == "failed":
+        raise typer.Exit(1)
+
+
+async def _follow(hub: Hub, service: SyncService, run_id: str, *, local: bool) -> SyncRun:
+    worker = hub.new_worker(run_schedules=False) if local else None
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(run_id, total=None, counts="")
+        while True:
+            if worker is not None:
+                await worker.run_burst()
+            found = await service.get_run(run_id)
+            assert found is not None
+            counts = found.counts
+            progress.update(
+                task,
+                completed=counts["read"],
+                counts=(
+                    f"read {counts['read']} · created {counts['created']} · updated "
+                    f"{counts['updated']} · skipped {counts['skipped']} · failed {counts['failed']}"
+                ),
+            )
+            if found.status in ("succeeded", "failed"):
+                progress.update(task, total=max(counts["read"], 1), completed=counts["read"])
+                return found
+            await asyncio.sleep(0.5)

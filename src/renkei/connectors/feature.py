@@ -1,0 +1,38 @@
+"""``install(hub)``: vendor connectors plugged into the hub (see docs/connectors/)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from renkei.connectors.batching import CALL_TASK, SWEEP_TASK, run_call, sweep
+from renkei.connectors.resource import ConnectionsResource
+from renkei.connectors.service import ConnectorService
+from renkei.queue import JobContext, Periodic
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["QUEUE", "install"]
+
+# Vendor failures without a time of their own (a 5xx, a timeout) retry on
+# RENKEI_RETRY_SCHEDULE; limits and quotas park jobs without using attempts.
+QUEUE = "connectors"
+
+
+def install(hub: Hub) -> None:
+    from renkei.api.v1 import connections as connections_api
+
+    service = ConnectorService(hub)
+    hub.services["connectors"] = service
+
+    async def call(ctx: JobContext) -> None:
+        await run_call(service.runtime, ctx)
+
+    async def upkeep(ctx: JobContext) -> None:
+        await sweep(service.runtime)
+
+    hub.registry.task(CALL_TASK, queue=QUEUE)(call)
+    hub.registry.task(SWEEP_TASK, queue=QUEUE)(upkeep)
+    hub.registry.periodic(Periodic(SWEEP_TASK, SWEEP_TASK, every_seconds=60))
+    hub.routers.append(connections_api.router)
+    hub.resources[ConnectionsResource.section] = ConnectionsResource()

@@ -1,0 +1,122 @@
+"""The ``connections`` section of a configuration file (``renkei plan/apply/export``)::
+
+    connections:
+      - name: marketo
+        connector: marketo
+        config: {base_url: "https://123-ABC-456.mktorest.com"}
+        credentials:
+          client_id: "${env:MARKETO_CLIENT_ID}"
+          client_secret: "${env:MARKETO_CLIENT_SECRET}"
+        limits: {daily_quota: {calls: 10000}}
+
+Credentials are never exported and never compared by value (that would mean keeping them
+readable): a plan sees a change when the connector, config, limits or the *names* of the
+credentials differ. Rotate a credential's value with ``renkei connections update`` or
+``PATCH /api/v1/connections/{id}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from renkei.config.loader import ConfigError
+from renkei.connectors.connections import (
+    ConnectionExists,
+    create_connection,
+    list_connections,
+    update_connection,
+)
+from renkei.connectors.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from renkei.connectors.service import ConnectorService
+    from renkei.hub import Hub
+
+__all__ = ["ConnectionsResource"]
+
+# ``credentials_set`` is what export writes instead of the credentials: the names only.
+_FIELDS = frozenset({"name", "connector", "config", "credentials", "credentials_set", "limits"})
+
+
+class ConnectionsResource:
+    section = "connections"
+
+    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+        async with hub.database.read() as connection:
+            rows = await list_connections(connection, limit=100_000)
+        exported: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            spec: dict[str, Any] = {
+                "name": row.name,
+                "connector": row.connector,
+                "config": row.config,
+                "credentials_set": sorted(row.credential_fields),
+            }
+            if row.limits:
+                spec["limits"] = row.limits
+            exported[row.name] = spec
+        return exported
+
+    def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        wanted: dict[str, Any] = {
+            "name": spec["name"],
+            "connector": spec.get("connector"),
+            "config": spec.get("config") or {},
+            "credentials_set": sorted(
+                spec["credentials"] if "credentials" in spec else spec.get("credentials_set") or []
+            ),
+        }
+        if spec.get("limits"):
+            wanted["limits"] = spec["limits"]
+        return wanted
+
+    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+        name = spec["name"]
+        unknown = sorted(set(spec) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"connections.{name}: unknown field(s) {', '.join(unknown)}")
+        service: ConnectorService = hub.services["connectors"]
+        try:
+            async with hub.database.transaction() as tx:
+                if current is None:
+                    row = await create_connection(
+                        tx,
+                        keyring=hub.keyring,
+                        registry=service.registry,
+                        now=hub.clock.now(),
+                        name=name,
+                        connector=str(spec.get("connector")),
+                        config=spec.get("config") or {},
+                        credentials=spec.get("credentials") or {},
+                        limits=spec.get("limits") or {},
+                    )
+                    action = "connection.created"
+                else:
+                    if current["connector"] != spec.get("connector"):
+                        raise ConfigError(
+                            f"connections.{name}: the connector cannot change "
+                            f"({current['connector']} → {spec.get('connector')}); "
+                            "delete the connection first"
+                        )
+                    row = await update_connection(
+                        tx,
+                        name,
+                        keyring=hub.keyring,
+                        registry=service.registry,
+                        now=hub.clock.now(),
+                        config=spec.get("config") or {},
+                        credentials=spec.get("credentials") or None,
+                        limits=spec.get("limits") or {},
+                    )
+                    action = "connection.updated"
+                await hub.audit(
+                    tx,
+                    None,
+                    action,
+                    target_type="connection",
+                    target_id=row.id,
+                    details={"name": name, "via": "config"},
+                )
+        except (ConfigurationError, ConnectionExists) as exc:
+            raise ConfigError(f"connections.{name}: {exc}") from exc
+        return row.id

@@ -1,0 +1,198 @@
+"""``event_types`` and ``endpoints`` sections of ``renkei plan|apply|export``.
+
+Objects are matched by name. Exports never contain secrets: an endpoint's signing secret
+is not exported at all and custom header values read ``[redacted]`` (so the plan compares
+header names only). A ``secret`` given in the file (``${env:...}``) is used on creation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from renkei.config.loader import ConfigError
+from renkei.delivery.endpoints import (
+    DEFAULT_TIMEOUT,
+    create_endpoint,
+    list_endpoints,
+    set_disabled,
+    update_endpoint,
+)
+from renkei.delivery.event_types import create_event_type, list_event_types, update_event_type
+from renkei.delivery.problems import WebhookProblem
+from renkei.security.redaction import REDACTED
+
+if TYPE_CHECKING:
+    from renkei.delivery.service import Webhooks
+    from renkei.hub import Hub
+
+__all__ = ["EndpointsResource", "EventTypesResource"]
+
+_EVENT_TYPE_FIELDS = frozenset({"name", "description", "schema", "example"})
+_ENDPOINT_FIELDS = frozenset(
+    {
+        "name",
+        "url",
+        "description",
+        "event_types",
+        "filter",
+        "headers",
+        "timeout_seconds",
+        "rate_limit_per_second",
+        "ordered",
+        "ordering_key",
+        "disabled",
+        "secret",
+    }
+)
+
+
+def _unknown(section: str, spec: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(f"{section}.{spec.get('name')}: unknown field(s) {', '.join(unknown)}")
+
+
+class EventTypesResource:
+    section = "event_types"
+
+    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+        async with hub.database.read() as connection:
+            kinds = await list_event_types(connection, limit=100_000)
+        return {
+            kind.name: {
+                "name": kind.name,
+                "description": kind.description,
+                "schema": kind.schema,
+                "example": kind.example,
+            }
+            for kind in kinds
+        }
+
+    def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": spec["name"],
+            "description": spec.get("description", ""),
+            "schema": spec.get("schema"),
+            "example": spec.get("example"),
+        }
+
+    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+        _unknown(self.section, spec, _EVENT_TYPE_FIELDS)
+        wanted = self.comparable(spec)
+        try:
+            async with hub.database.transaction() as tx:
+                if current is None:
+                    await create_event_type(
+                        tx,
+                        name=wanted["name"],
+                        description=wanted["description"],
+                        schema=wanted["schema"],
+                        example=wanted["example"],
+                        now=hub.clock.now(),
+                    )
+                else:
+                    changes = {key: wanted[key] for key in ("description", "schema", "example")}
+                    await update_event_type(
+                        tx, wanted["name"], {**changes, "archived": False}, now=hub.clock.now()
+                    )
+                await hub.audit(
+                    tx,
+                    None,
+                    "event_type.applied",
+                    target_type="event_type",
+                    target_id=wanted["name"],
+                    details={"via": "apply"},
+                )
+        except WebhookProblem as exc:
+            raise ConfigError(f"event_types.{wanted['name']}: {exc.message}") from exc
+        return str(wanted["name"])
+
+
+class EndpointsResource:
+    section = "endpoints"
+
+    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+        async with hub.database.read() as connection:
+            found = await list_endpoints(connection, hub.keyring, limit=100_000)
+        exported: dict[str, dict[str, Any]] = {}
+        for endpoint in found:
+            exported.setdefault(
+                endpoint.name,
+                {
+                    "name": endpoint.name,
+                    "url": endpoint.url,
+                    "description": endpoint.description,
+                    "event_types": endpoint.event_types,
+                    "filter": endpoint.filter,
+                    "headers": {name: REDACTED for name in endpoint.headers},
+                    "timeout_seconds": endpoint.timeout_seconds,
+                    "rate_limit_per_second": endpoint.rate_limit_per_second,
+                    "ordered": endpoint.ordered,
+                    "ordering_key": endpoint.ordering_key,
+                    "disabled": endpoint.disabled,
+                },
+            )
+        return exported
+
+    def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": spec["name"],
+            "url": spec.get("url"),
+            "description": spec.get("description", ""),
+            "event_types": sorted(set(spec.get("event_types") or [])),
+            "filter": spec.get("filter") or None,
+            "headers": {name: REDACTED for name in spec.get("headers") or {}},
+            "timeout_seconds": float(spec.get("timeout_seconds") or DEFAULT_TIMEOUT),
+            "rate_limit_per_second": spec.get("rate_limit_per_second"),
+            "ordered": bool(spec.get("ordered", False)),
+            "ordering_key": spec.get("ordering_key"),
+            "disabled": bool(spec.get("disabled", False)),
+        }
+
+    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+        _unknown(self.section, spec, _ENDPOINT_FIELDS)
+        name = spec["name"]
+        fields = {key: value for key, value in spec.items() if key not in ("secret", "disabled")}
+        disabled = bool(spec.get("disabled", False))
+        now = hub.clock.now()
+        https_only = hub.settings.https_only
+        try:
+            async with hub.database.transaction() as tx:
+                if current is None:
+                    endpoint = await create_endpoint(
+                        tx,
+                        hub.keyring,
+                        {**fields, "disabled": disabled},
+                        now=now,
+                        https_only=https_only,
+                        secret=spec.get("secret"),
+                    )
+                    endpoint_id = endpoint.id
+                else:
+                    stored = await list_endpoints(tx, hub.keyring, limit=100_000)
+                    endpoint_id = next(e.id for e in stored if e.name == name)
+                    changes = {
+                        key: fields.get(key)
+                        for key in _ENDPOINT_FIELDS - {"name", "secret", "disabled"}
+                    }
+                    changes["description"] = changes["description"] or ""
+                    changes["event_types"] = changes["event_types"] or []
+                    await update_endpoint(
+                        tx, hub.keyring, endpoint_id, changes, now=now, https_only=https_only
+                    )
+                    if disabled:
+                        await set_disabled(tx, endpoint_id, True, now=now)
+                await hub.audit(
+                    tx,
+                    None,
+                    "endpoint.applied",
+                    target_type="endpoint",
+                    target_id=endpoint_id,
+                    details={"name": name, "via": "apply"},
+                )
+            if current is not None and not disabled and current.get("disabled"):
+                webhooks: Webhooks = hub.services["webhooks"]
+                await webhooks.resume(endpoint_id)
+        except WebhookProblem as exc:
+            raise ConfigError(f"endpoints.{name}: {exc.message}") from exc
+        return endpoint_id

@@ -1,0 +1,41 @@
+"""What goes wrong when signing or sending a webhook.
+
+Messages name the host, address and reason, never a URL's query, credentials or a secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DeliveryError(Exception):
+    """Base class of the delivery building blocks' own errors."""
+
+
+class InvalidSecret(DeliveryError, ValueError):
+    """A signing secret is not ``whsec_`` + base64 of 24-64 bytes."""
+
+
+class SignatureInvalid(DeliveryError):
+    """An inbound Standard Webhooks request failed verification."""
+
+
+class TargetRefused(DeliveryError):
+    """The target policy forbids this URL or address (SSRF guard)."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        super().__init__(f"{target} refused by policy: {reason}")
+        self.target = target
+        self.reason = reason
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt got no HTTP response."""
+
+    TIMEOUT = "timeout"
+    CONNECTION_REFUSED = "connection_refused"
+    DNS = "dns"
+    TLS = "tls"
+    POLICY = "policy"
+    CONNECTION = "connection"
+    INVALID_REQUEST = "invalid_request"

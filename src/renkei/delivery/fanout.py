@@ -1,0 +1,87 @@
+"""Fan-out: one delivery per matching endpoint, stored with the event in one transaction.
+
+Unordered endpoints get one ``deliveries.send`` job per delivery. Ordered (FIFO)
+endpoints get one ``deliveries.lane`` job per lane (endpoint x ordering key) that is not
+already being worked, and that job sends the lane's deliveries one after another.
+A paused endpoint's deliveries are stored as ``held`` and go out when it is resumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.delivery.catalog import event_document
+from renkei.delivery.ordering import activate_lanes
+from renkei.events.envelope import Event
+from renkei.ids import new_id
+from renkei.queue import NewJob
+from renkei.store.tables.webhooks import deliveries
+
+if TYPE_CHECKING:
+    from renkei.delivery.service import Webhooks
+
+SEND_TASK = "deliveries.send"
+CREATED_KEY = "renkei.deliveries_created"
+"""``connection.info`` counter of deliveries created in the transaction (publish answers it)."""
+_CHUNK = 500
+
+
+def send_job(delivery_id: str) -> NewJob:
+    return NewJob(SEND_TASK, {"d": delivery_id})
+
+
+async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Sequence[Any]) -> int:
+    """The ``hub.fanout`` handler; returns how many deliveries it created."""
+    snapshot = await webhooks.catalog.get(connection)
+    if not snapshot.targets:
+        return 0
+    now = webhooks.hub.clock.now()
+    rows: list[dict[str, Any]] = []
+    jobs: list[NewJob] = []
+    lanes: set[tuple[str, str]] = set()
+    for event in events:
+        if not isinstance(event, Event):
+            continue
+        matched = snapshot.match(event)
+        if not matched:
+            continue
+        document = event_document(event) if any(t.endpoint.ordered for t in matched) else None
+        for target in matched:
+            delivery_id = new_id("dlv")
+            lane = None
+            if target.endpoint.ordered:
+                assert document is not None
+                lane = target.lane_for(document)
+            held = target.endpoint.disabled
+            rows.append(
+                {
+                    "id": delivery_id,
+                    "event_id": event.id,
+                    "endpoint_id": target.id,
+                    "event_type": event.type,
+                    "status": "held" if held else "pending",
+                    "lane": lane,
+                    "attempts": 0,
+                    "next_attempt_at": None if held else now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            if held:
+                continue
+            if lane is not None:
+                lanes.add((target.id, lane))
+            else:
+                jobs.append(send_job(delivery_id))
+    connection.info[CREATED_KEY] = connection.info.get(CREATED_KEY, 0) + len(rows)
+    for start in range(0, len(rows), _CHUNK):
+        await connection.execute(insert(deliveries), rows[start : start + _CHUNK])
+    if jobs:
+        await webhooks.hub.queue.enqueue_many(connection, jobs)
+    if lanes:
+        await activate_lanes(webhooks.hub, connection, sorted(lanes))
+    return len(rows)

@@ -1,0 +1,81 @@
+"""``install(hub)``: outbound webhooks plugged into the hub (see docs/webhooks.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.delivery.config_resources import EndpointsResource, EventTypesResource
+from renkei.delivery.deliver import run_lane, run_send
+from renkei.delivery.fanout import SEND_TASK, fan_out
+from renkei.delivery.ordering import LANE_TASK, repair_lanes
+from renkei.delivery.publishing import IDEMPOTENCY_WINDOW
+from renkei.delivery.queries import deliveries_of_event
+from renkei.delivery.service import Webhooks
+from renkei.queue import JobContext, Periodic, RetryPolicy
+from renkei.store.tables.webhooks import idempotency_keys
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["install"]
+
+QUEUE = "deliveries"
+# Only for unexpected failures (the database away): deliveries keep their own schedule.
+_UNEXPECTED = RetryPolicy.exponential(attempts=30, first=1.0, cap=300.0)
+
+
+def install(hub: Hub) -> None:
+    from renkei.api.v1 import deliveries as deliveries_api
+    from renkei.api.v1 import endpoints as endpoints_api
+    from renkei.api.v1 import event_types as event_types_api
+    from renkei.api.v1 import publish as publish_api
+
+    webhooks = Webhooks(hub)
+    hub.services["webhooks"] = webhooks
+
+    async def handler(connection: AsyncConnection, events: Sequence[Any]) -> None:
+        await fan_out(webhooks, connection, events)
+
+    hub.fanout.append(handler)
+
+    async def send(ctx: JobContext) -> None:
+        await run_send(webhooks, str(ctx.payload["d"]))
+
+    async def lane(ctx: JobContext) -> None:
+        await run_lane(webhooks, str(ctx.payload["endpoint_id"]), str(ctx.payload["lane"]))
+
+    async def expire_idempotency_keys(ctx: JobContext) -> None:
+        cutoff = hub.clock.now() - IDEMPOTENCY_WINDOW
+        async with hub.database.transaction() as tx:
+            await tx.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
+
+    async def repair(ctx: JobContext) -> None:
+        await repair_lanes(hub)
+
+    hub.registry.task(SEND_TASK, queue=QUEUE, retry=_UNEXPECTED)(send)
+    hub.registry.task("webhooks.repair_lanes", queue=QUEUE)(repair)
+    hub.registry.periodic(
+        Periodic("webhooks.repair_lanes", "webhooks.repair_lanes", every_seconds=60)
+    )
+    hub.registry.task(LANE_TASK, queue=QUEUE, retry=_UNEXPECTED)(lane)
+    hub.registry.task("webhooks.expire_idempotency_keys", queue=QUEUE)(expire_idempotency_keys)
+    hub.registry.periodic(
+        Periodic(
+            "webhooks.expire_idempotency_keys",
+            "webhooks.expire_idempotency_keys",
+            every_seconds=3600,
+        )
+    )
+
+    async def extras(connection: AsyncConnection, event_id: str) -> dict[str, Any]:
+        return {"deliveries": await deliveries_of_event(connection, event_id)}
+
+    hub.services["event_detail_extras"] = extras
+    hub.resources[EventTypesResource.section] = EventTypesResource()
+    hub.resources[EndpointsResource.section] = EndpointsResource()
+    for module in (event_types_api, endpoints_api, publish_api, deliveries_api):
+        hub.routers.append(module.router)

@@ -1,0 +1,183 @@
+"""Publishing: ``POST /api/v1/events`` and ``renkei events publish``.
+
+The event and its deliveries are stored in one transaction (the fan-out handler runs
+inside :func:`record_events`). With an ``Idempotency-Key`` the answer is stored in that
+same transaction, so a retried request within 24 h gets the same answer and publishes
+nothing; the same key with a different body is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.delivery.event_types import validate_payload
+from renkei.delivery.fanout import CREATED_KEY
+from renkei.delivery.problems import ConflictProblem, InvalidProblem
+from renkei.events.envelope import Event, format_timestamp
+from renkei.events.log import record_events
+from renkei.ids import new_id
+from renkei.store.tables.webhooks import deliveries, idempotency_keys
+
+if TYPE_CHECKING:
+    from renkei.delivery.service import Webhooks
+
+__all__ = ["IDEMPOTENCY_WINDOW", "Published", "publish"]
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+MAX_ID_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Published:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def _request_hash(event_type: str, data: Any, event_id: str | None) -> str:
+    canonical = orjson.dumps(
+        {"type": event_type, "data": data, "id": event_id}, option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _check(event_type: Any, event_id: Any) -> None:
+    if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > 200:
+        raise InvalidProblem(
+            "type must be a non-empty name of at most 200 characters", details={"path": "type"}
+        )
+    if event_id is not None and (
+        not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
+    ):
+        raise InvalidProblem(
+            f"id must be a non-empty string of at most {MAX_ID_LENGTH} characters",
+            details={"path": "id"},
+        )
+
+
+async def publish(
+    webhooks: Webhooks,
+    *,
+    event_type: str,
+    data: Any,
+    event_id: str | None = None,
+    idempotency_key: str | None = None,
+    source_id: str = "api",
+) -> Published:
+    _check(event_type, event_id)
+    hub = webhooks.hub
+    request_hash = _request_hash(event_type, data, event_id)
+    async with hub.database.transaction() as tx:
+        snapshot = await webhooks.catalog.get(tx)
+        validate_payload(snapshot.validators.get(event_type), event_type, data)
+        now = hub.clock.now()
+        if idempotency_key is not None:
+            replay = await _claim_key(webhooks, tx, idempotency_key, request_hash, now)
+            if replay is not None:
+                return replay
+        event = Event(
+            id=event_id or new_id("evt"),
+            type=event_type,
+            name=None,
+            data=data,
+            occurred_at=now,
+            received_at=now,
+            source_id=source_id,
+        )
+        tx.info[CREATED_KEY] = 0
+        fresh = await record_events(hub, tx, [event])
+        if fresh:
+            body = _answer(event, tx.info.pop(CREATED_KEY, 0))
+            status = 201
+        else:
+            body = await _existing(tx, event.id)
+            status = 200
+        if idempotency_key is not None:
+            await tx.execute(
+                update(idempotency_keys)
+                .where(idempotency_keys.c.key == idempotency_key)
+                .values(status_code=status, response=body)
+            )
+    return Published(status, body)
+
+
+def _insert(webhooks: Webhooks) -> Any:
+    return (sqlite_insert if webhooks.hub.database.is_sqlite else pg_insert)(idempotency_keys)
+
+
+async def _claim_key(
+    webhooks: Webhooks, tx: AsyncConnection, key: str, request_hash: str, now: datetime
+) -> Published | None:
+    """Take the key first: a concurrent request with the same key waits on it, then replays."""
+    for _ in range(2):
+        claimed = await tx.execute(
+            _insert(webhooks)
+            .values(key=key, request_hash=request_hash, status_code=0, response={}, created_at=now)
+            .on_conflict_do_nothing()
+        )
+        if claimed.rowcount:
+            return None
+        row = (
+            await tx.execute(select(idempotency_keys).where(idempotency_keys.c.key == key))
+        ).first()
+        if row is None:
+            continue
+        if row.created_at <= now - IDEMPOTENCY_WINDOW:
+            await tx.execute(delete(idempotency_keys).where(idempotency_keys.c.key == key))
+            continue
+        if row.request_hash != request_hash:
+            raise ConflictProblem(
+                "this Idempotency-Key was used with a different request",
+                code="idempotency_key_reused",
+            )
+        return Published(row.status_code, row.response, replayed=True)
+    raise ConflictProblem("this Idempotency-Key is being used by another request right now")
+
+
+def _answer(event: Event, count: int) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "data": event.data,
+        "timestamp": format_timestamp(event.occurred_at),
+        "deliveries": count,
+    }
+
+
+async def _count(tx: AsyncConnection, event_id: str) -> int:
+    counted = await tx.execute(
+        select(func.count()).select_from(deliveries).where(deliveries.c.event_id == event_id)
+    )
+    return int(counted.scalar() or 0)
+
+
+async def _existing(tx: AsyncConnection, event_id: str) -> dict[str, Any]:
+    from renkei.store.tables.core import events as events_table
+
+    row = (
+        await tx.execute(
+            select(
+                events_table.c.id,
+                events_table.c.type,
+                events_table.c.data,
+                events_table.c.occurred_at,
+            ).where(events_table.c.id == event_id)
+        )
+    ).first()
+    assert row is not None
+    return {
+        "id": row.id,
+        "type": row.type,
+        "data": row.data,
+        "timestamp": format_timestamp(row.occurred_at),
+        "deliveries": await _count(tx, event_id),
+    }

@@ -1,0 +1,74 @@
+"""The per-endpoint rate limit, shared by every worker through the database.
+
+Each endpoint has one row holding its next free send slot (unix seconds). Taking a slot
+is one atomic statement that moves the row on by ``1 / rate``, and only when the slot is
+less than ``max_wait`` ahead: the caller then sleeps until its slot and sends. Sends are
+thus spaced ``1 / rate`` apart whichever worker makes them, so no one-second window holds
+more than ``rate`` (+1 at the window's closed edge). A caller that finds the endpoint
+booked further ahead takes no slot and is rescheduled near the end of the queue of slots.
+
+Slots are wall-clock times: the workers of one deployment need synchronised clocks (NTP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from renkei.store.database import Database
+from renkei.store.tables.webhooks import endpoint_rate
+
+__all__ = ["Reservation", "reserve_slot"]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    slot: float | None
+    """The unix time this caller may send at, or None when no slot was taken."""
+    retry_at: float
+    """With no slot: when to try again (the booked horizon less ``max_wait``)."""
+
+
+async def reserve_slot(
+    database: Database,
+    endpoint_id: str,
+    rate: float,
+    *,
+    clock: Callable[[], float],
+    max_wait: float = 1.0,
+) -> Reservation:
+    interval = 1.0 / rate
+    column = endpoint_rate.c.next_slot
+    dialect_insert = sqlite_insert if database.is_sqlite else pg_insert
+    async with database.transaction() as connection:
+        # Read the time only once the transaction holds the write lock (SQLite), so a
+        # wait for the lock cannot hand out a slot that is already in the past.
+        now = clock()
+        start = case((column > now, column), else_=literal(now))
+        take = (
+            update(endpoint_rate)
+            .where(endpoint_rate.c.endpoint_id == endpoint_id, column <= now + max_wait)
+            .values(next_slot=start + interval)
+            .returning(endpoint_rate.c.next_slot)
+        )
+        taken = (await connection.execute(take)).scalar()
+        if taken is not None:
+            return Reservation(float(taken) - interval, now)
+        created = await connection.execute(
+            dialect_insert(endpoint_rate)
+            .values(endpoint_id=endpoint_id, next_slot=now + interval)
+            .on_conflict_do_nothing()
+        )
+        if created.rowcount:
+            return Reservation(now, now)
+        booked = (
+            await connection.execute(
+                select(column).where(endpoint_rate.c.endpoint_id == endpoint_id)
+            )
+        ).scalar()
+    horizon = float(booked if booked is not None else now)
+    return Reservation(None, max(now, horizon - max_wait))

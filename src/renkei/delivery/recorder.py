@@ -1,0 +1,192 @@
+"""Group commit of attempt results.
+
+Every attempt writes an attempt row, updates its delivery, sometimes touches its endpoint
+and publishes operational events. Writing each in its own transaction would cap delivery
+at the database's commit rate (one writer on SQLite), so attempts finished at about the
+same time share one transaction: the first caller writes the batch while later callers
+queue behind it, and each caller returns only once its own record is committed. A task
+therefore never reports its job done before its attempt is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, bindparam, insert, literal_column, or_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.delivery.config_version import bump_version
+from renkei.events.envelope import Event
+from renkei.events.log import record_events
+from renkei.store.tables.webhooks import OPEN_STATUSES, deliveries, delivery_attempts, endpoints
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["AttemptRecord", "Recorder"]
+
+
+@dataclass
+class AttemptRecord:
+    attempt: dict[str, Any]
+    """A ``delivery_attempts`` row."""
+    delivery: dict[str, Any] | None
+    """New values for the delivery: ``status``, ``attempts``, ``next_attempt_at`` ..."""
+    endpoint_id: str
+    success: bool
+    at: datetime
+    disable_reason: str | None = None
+    """``gone`` after a 410: disable the endpoint."""
+    events: list[Event] = field(default_factory=list)
+    """Operational events to publish with the record."""
+    make_events: Any = None
+    """``(reason) -> list[Event]``: the ``endpoint.disabled`` event, if this disables it."""
+
+
+class Recorder:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._pending: dict[
+            asyncio.AbstractEventLoop, list[tuple[AttemptRecord, asyncio.Future[bool]]]
+        ] = {}
+        self._writing: set[asyncio.AbstractEventLoop] = set()
+
+    async def record(self, item: AttemptRecord) -> bool:
+        """Write ``item`` (with whatever else is waiting); True if it disabled the endpoint."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.setdefault(loop, []).append((item, future))
+        if loop not in self._writing:
+            self._writing.add(loop)
+            try:
+                await asyncio.sleep(0)
+                while self._pending.get(loop):
+                    batch = self._pending.pop(loop)
+                    await self._write(batch)
+            finally:
+                self._writing.discard(loop)
+        return await future
+
+    async def _write(self, batch: list[tuple[AttemptRecord, asyncio.Future[bool]]]) -> None:
+        try:
+            async with self.hub.database.transaction() as connection:
+                disabled = await self._write_batch(connection, [item for item, _ in batch])
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(
+                        exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+                    )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for item, future in batch:
+            if not future.done():
+                future.set_result(item.endpoint_id in disabled)
+
+    async def _write_batch(
+        self, connection: AsyncConnection, items: list[AttemptRecord]
+    ) -> set[str]:
+        await connection.execute(insert(delivery_attempts), [item.attempt for item in items])
+        updates = [item.delivery for item in items if item.delivery is not None]
+        if updates:
+            await connection.execute(
+                update(deliveries)
+                .where(
+                    and_(
+                        deliveries.c.id == bindparam("b_id"),
+                        # Plain comparisons: an expanding IN can't be used with executemany.
+                        or_(
+                            *(
+                                deliveries.c.status == literal_column(f"'{s}'")
+                                for s in OPEN_STATUSES
+                            )
+                        ),
+                    )
+                )
+                .values(
+                    status=bindparam("b_status"),
+                    attempts=bindparam("b_attempts"),
+                    next_attempt_at=bindparam("b_next_attempt_at"),
+                    last_attempt_at=bindparam("b_last_attempt_at"),
+                    last_status_code=bindparam("b_last_status_code"),
+                    last_error=bindparam("b_last_error"),
+                    updated_at=bindparam("b_last_attempt_at"),
+                ),
+                [{f"b_{key}": value for key, value in row.items()} for row in updates],
+            )
+        disabled = await self._endpoint_effects(connection, items)
+        events = [event for item in items for event in item.events]
+        if disabled:
+            await bump_version(connection)
+            announced: set[str] = set()
+            for item in items:
+                reason = disabled.get(item.endpoint_id)
+                if reason and item.endpoint_id not in announced and item.make_events is not None:
+                    events.extend(item.make_events(reason))
+                    announced.add(item.endpoint_id)
+        if events:
+            await record_events(self.hub, connection, events)
+        return set(disabled)
+
+    async def _endpoint_effects(
+        self, connection: AsyncConnection, items: list[AttemptRecord]
+    ) -> dict[str, str]:
+        """Track ``failing_since``; disable on 410 or after failing too long."""
+        last: dict[str, AttemptRecord] = {}
+        gone: dict[str, AttemptRecord] = {}
+        for item in items:
+            previous = last.get(item.endpoint_id)
+            if previous is None or item.at >= previous.at:
+                last[item.endpoint_id] = item
+            if item.disable_reason is not None:
+                gone[item.endpoint_id] = item
+        columns = endpoints.c
+        disabled: dict[str, str] = {}
+        cutoff = timedelta(days=self.hub.settings.endpoint_disable_after_days)
+        for endpoint_id, item in last.items():
+            if item.success:
+                await connection.execute(
+                    update(endpoints)
+                    .where(columns.id == endpoint_id, columns.failing_since.is_not(None))
+                    .values(failing_since=None)
+                )
+                continue
+            await connection.execute(
+                update(endpoints)
+                .where(columns.id == endpoint_id, columns.failing_since.is_(None))
+                .values(failing_since=item.at)
+            )
+            stale = await connection.execute(
+                update(endpoints)
+                .where(
+                    columns.id == endpoint_id,
+                    columns.disabled.is_(False),
+                    columns.failing_since <= item.at - cutoff,
+                )
+                .values(
+                    disabled=True,
+                    disabled_reason="failing",
+                    disabled_at=item.at,
+                    updated_at=item.at,
+                )
+            )
+            if stale.rowcount:
+                disabled[endpoint_id] = "failing"
+        for endpoint_id, item in gone.items():
+            result = await connection.execute(
+                update(endpoints)
+                .where(columns.id == endpoint_id, columns.disabled.is_(False))
+                .values(
+                    disabled=True,
+                    disabled_reason=item.disable_reason,
+                    disabled_at=item.at,
+                    updated_at=item.at,
+                )
+            )
+            if result.rowcount:
+                disabled[endpoint_id] = item.disable_reason or "gone"
+        return disabled

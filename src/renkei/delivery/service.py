@@ -1,0 +1,237 @@
+"""The webhooks service: what the API, the CLI and the tasks share in one process.
+
+``hub.services["webhooks"]`` is a :class:`Webhooks`; its methods are the operations that
+need more than one table or the network: test sends, resend, recover, resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.delivery.batching import Coalescer
+from renkei.delivery.catalog import Catalog
+from renkei.delivery.deliver import DeliveryRow, attempt_row, load_deliveries, send_once
+from renkei.delivery.endpoints import get_endpoint, set_disabled
+from renkei.delivery.event_types import example_for, get_event_type
+from renkei.delivery.fanout import send_job
+from renkei.delivery.ordering import activate_lanes
+from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundProblem
+from renkei.delivery.recorder import Recorder
+from renkei.delivery.transport import Transport, transport_from_settings
+from renkei.delivery.verdicts import classify
+from renkei.ids import new_id
+from renkei.store.tables.webhooks import deliveries, delivery_attempts
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["TestResult", "Webhooks"]
+
+RESENDABLE = ("failed", "exhausted", "succeeded", "cancelled", "held")
+RECOVERABLE = ("failed", "exhausted")
+_BATCH = 500
+
+
+@dataclass(frozen=True)
+class TestResult:
+    status_code: int | None
+    duration_ms: float
+    response_body: str
+    success: bool
+    error: str | None
+    event_id: str
+
+
+class Webhooks:
+    def __init__(self, hub: Hub, transport: Transport | None = None) -> None:
+        self.hub = hub
+        self.catalog = Catalog(hub)
+        self.recorder = Recorder(hub)
+        self.delivery_loader: Coalescer[str, DeliveryRow] = Coalescer(
+            lambda ids: load_deliveries(self, ids)
+        )
+        self.transport: Transport = transport or transport_from_settings(hub.settings)
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    # -- test send -------------------------------------------------------------------------
+
+    async def send_test(self, endpoint_id: str, event_type: str) -> TestResult:
+        """MAAC's "send test": the type's example, sent now, answered synchronously."""
+        async with self.hub.database.read() as connection:
+            endpoint = await get_endpoint(connection, self.hub.keyring, endpoint_id)
+            kind = await get_event_type(connection, event_type)
+        snapshot = await self.catalog.get()
+        target = snapshot.targets.get(endpoint.id)
+        if target is None:
+            self.catalog.invalidate()
+            target = (await self.catalog.get()).targets.get(endpoint.id)
+        if target is None:
+            raise NotFoundProblem("endpoint", endpoint_id)
+        message_id = new_id("evt_test")
+        data = example_for(kind)
+        now = self.hub.clock.now()
+        response, headers, started = await send_once(self, target, message_id, kind.name, now, data)
+        verdict = classify(response, 1, self.hub.settings, self.hub.queue.retry, started)
+        async with self.hub.database.transaction() as tx:
+            await tx.execute(
+                insert(delivery_attempts).values(
+                    **attempt_row(
+                        delivery_id=None,
+                        endpoint_id=endpoint.id,
+                        event_id=message_id,
+                        attempt=1,
+                        trigger="test",
+                        url=endpoint.url,
+                        started=started,
+                        headers=headers,
+                        response=response,
+                        success=verdict.success,
+                    )
+                )
+            )
+        return TestResult(
+            status_code=response.status,
+            duration_ms=round(response.duration_ms, 3),
+            response_body=(response.body or "")[: 20 * 1024],
+            success=verdict.success,
+            error=response.error,
+            event_id=message_id,
+        )
+
+    # -- resend, recover, resume -----------------------------------------------------------
+
+    async def resend(self, delivery_id: str) -> dict[str, Any]:
+        """Send a delivery again now, whatever became of it; its attempts carry on counting."""
+        async with self.hub.database.transaction() as tx:
+            row = (
+                await tx.execute(select(deliveries).where(deliveries.c.id == delivery_id))
+            ).first()
+            if row is None:
+                raise NotFoundProblem("delivery", delivery_id)
+            if row.status == "pending":
+                raise ConflictProblem(f"delivery {delivery_id} is already waiting to be sent")
+            endpoint = await get_endpoint(tx, self.hub.keyring, row.endpoint_id)
+            if endpoint.disabled:
+                raise ConflictProblem(
+                    f"endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); resume it first"
+                )
+            await self._reopen(tx, [(row.id, row.lane)], row.endpoint_id)
+        return {"id": delivery_id, "status": "pending"}
+
+    async def recover(
+        self,
+        endpoint_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Re-send every failed or exhausted delivery of the endpoint created in the range."""
+        if until is not None and until <= since:
+            raise InvalidProblem("until must be after since", details={"path": "until"})
+        async with self.hub.database.read() as connection:
+            endpoint = await get_endpoint(connection, self.hub.keyring, endpoint_id)
+            if endpoint.disabled:
+                raise ConflictProblem(
+                    f"endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); resume it first"
+                )
+            window = [
+                deliveries.c.endpoint_id == endpoint_id,
+                deliveries.c.created_at >= since,
+                deliveries.c.status.in_(RECOVERABLE),
+            ]
+            if until is not None:
+                window.append(deliveries.c.created_at < until)
+            total = int(
+                (
+                    await connection.execute(
+                        select(func.count()).select_from(deliveries).where(*window)
+                    )
+                ).scalar()
+                or 0
+            )
+        done = 0
+        last_seq = 0
+        if progress:
+            progress(0, total)
+        while True:
+            async with self.hub.database.transaction() as tx:
+                rows = (
+                    await tx.execute(
+                        select(deliveries.c.seq, deliveries.c.id, deliveries.c.lane)
+                        .where(*window, deliveries.c.seq > last_seq)
+                        .order_by(deliveries.c.seq)
+                        .limit(_BATCH)
+                    )
+                ).all()
+                if not rows:
+                    break
+                last_seq = rows[-1].seq
+                await self._reopen(tx, [(row.id, row.lane) for row in rows], endpoint_id)
+            done += len(rows)
+            if progress:
+                progress(done, total)
+        return done
+
+    async def resume(self, endpoint_id: str) -> int:
+        """Re-enable an endpoint and send what was held while it was paused or disabled."""
+        now = self.hub.clock.now()
+        async with self.hub.database.transaction() as tx:
+            await get_endpoint(tx, self.hub.keyring, endpoint_id)
+            await set_disabled(tx, endpoint_id, False, now=now)
+        released = 0
+        last_seq = 0
+        while True:
+            async with self.hub.database.transaction() as tx:
+                rows = (
+                    await tx.execute(
+                        select(deliveries.c.seq, deliveries.c.id, deliveries.c.lane)
+                        .where(
+                            deliveries.c.endpoint_id == endpoint_id,
+                            deliveries.c.status == "held",
+                            deliveries.c.seq > last_seq,
+                        )
+                        .order_by(deliveries.c.seq)
+                        .limit(_BATCH)
+                    )
+                ).all()
+                if not rows:
+                    break
+                last_seq = rows[-1].seq
+                await self._reopen(
+                    tx, [(row.id, row.lane) for row in rows], endpoint_id, keep_attempts=True
+                )
+            released += len(rows)
+        return released
+
+    async def _reopen(
+        self,
+        tx: AsyncConnection,
+        rows: list[tuple[str, str | None]],
+        endpoint_id: str,
+        *,
+        keep_attempts: bool = False,
+    ) -> None:
+        now = self.hub.clock.now()
+        values: dict[str, Any] = {"status": "pending", "next_attempt_at": now, "updated_at": now}
+        if not keep_attempts:
+            values["attempts"] = 0
+        await tx.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_([delivery_id for delivery_id, _ in rows]))
+            .values(**values)
+        )
+        lanes = sorted({(endpoint_id, lane) for _, lane in rows if lane is not None})
+        jobs = [send_job(delivery_id) for delivery_id, lane in rows if lane is None]
+        if jobs:
+            await self.hub.queue.enqueue_many(tx, jobs)
+        if lanes:
+            await activate_lanes(self.hub, tx, lanes)

@@ -1,0 +1,130 @@
+"""The canonical event, and the time helpers every ingest path shares."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from renkei.events.errors import IngestError
+
+IdFactory = Callable[[], str]
+"""Makes a fresh event id (the caller supplies opaque, sortable ``evt_...`` ids)."""
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    """Dedupe key: the id the client sent (Segment ``messageId``, a webhook id), else generated."""
+    type: str
+    """``identify|track|page|screen|group|alias``, or a webhook/published type."""
+    name: str | None
+    """Track event name, or page/screen name."""
+    data: dict[str, Any]
+    """The whole normalized message (properties, traits, context, integrations...)."""
+    occurred_at: datetime
+    received_at: datetime
+    source_id: str
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    email: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "name": self.name,
+            "data": self.data,
+            "occurred_at": format_timestamp(self.occurred_at),
+            "received_at": format_timestamp(self.received_at),
+            "source_id": self.source_id,
+            "user_id": self.user_id,
+            "anonymous_id": self.anonymous_id,
+            "email": self.email,
+        }
+
+
+@dataclass(slots=True)
+class Ingested:
+    """What one request produced."""
+
+    events: list[Event]
+    rejected: list[IngestError] = field(default_factory=list)
+    """Items refused with ``partial=True``; each error's details carry the item's index."""
+
+
+def format_timestamp(when: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, as Segment writes them: ``2024-05-01T10:00:00.000Z``."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# Past this many "seconds" (year 5138) a number is far likelier to be milliseconds.
+_MILLISECONDS_FROM = 100_000_000_000
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# Segment's own docs show "2015-2-02T00:30:08.276Z": unpadded fields that fromisoformat refuses.
+_LOOSE_ISO = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?(.*)", re.DOTALL
+)
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Read a timestamp the way clients actually send them, or ``None`` if it isn't one.
+
+    Accepts ISO 8601 (with or without zone, ``Z``, any fraction, unpadded fields), unix
+    seconds or milliseconds (numbers or numeric strings) and HTTP dates (RFC 7231/2822).
+    A time without a zone is taken as UTC. The result is aware and in UTC.
+    """
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            return _from_epoch(float(value))
+        if not isinstance(value, str):
+            return None
+        text = value.strip()
+        if _NUMBER.fullmatch(text):
+            return _from_epoch(float(text))
+        parsed = _iso(text) or _http_date(text)
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _from_epoch(number: float) -> datetime:
+    if abs(number) >= _MILLISECONDS_FROM:
+        number /= 1000
+    return datetime.fromtimestamp(number, UTC)
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    loose = _LOOSE_ISO.fullmatch(text)
+    if loose is None:
+        return None
+    year, month, day, hour, minute, second, rest = loose.groups()
+    padded = f"{year}-{int(month):02}-{int(day):02}"
+    if hour is not None:
+        padded += f"T{int(hour):02}:{int(minute):02}:{int(second or 0):02}"
+    try:
+        return datetime.fromisoformat(padded + rest)
+    except ValueError:
+        return None
+
+
+def _http_date(text: str) -> datetime | None:
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None

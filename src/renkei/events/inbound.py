@@ -1,0 +1,222 @@
+"""Inbound webhooks: verify, keep the raw request, map it to events, store them.
+
+A request that fails verification is counted and refused; nothing of it is stored. A
+verified request is always kept in ``webhook_requests`` (secret headers and query
+parameters redacted) with what became of it, so a request the mapping could not read can
+be inspected and replayed once the mapping is fixed (:func:`replay_request`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.events.envelope import Event, format_timestamp
+from renkei.events.errors import IngestError, VerificationFailed
+from renkei.events.ingest import IngestService, StoreExtra, check_storable, new_event_id
+from renkei.events.metrics import VERIFICATION_FAILURES, WEBHOOK_EVENTS
+from renkei.events.sources import HookSource, SourceNotFound
+from renkei.events.webhook_mapping import parse_body
+from renkei.ids import new_id
+from renkei.security.redaction import REDACTED, is_secret_name, redact
+from renkei.store.tables.ingest import webhook_requests
+
+__all__ = [
+    "InboundRequest",
+    "RequestNotFound",
+    "get_request",
+    "list_requests",
+    "receive",
+    "replay_request",
+    "request_dict",
+]
+
+
+class RequestNotFound(LookupError):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"request {request_id} does not exist")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    method: str
+    url: str
+    """As the vendor called it (the public URL), for schemes that sign the URL."""
+    path: str
+    query_string: str
+    headers: Iterable[tuple[str, str]]
+    body: bytes
+
+
+async def receive(
+    service: IngestService, source: HookSource, request: InboundRequest, *, now: datetime
+) -> list[Event]:
+    """Verify and ingest one request; returns its events (including already-stored ones)."""
+    header_map = _header_map(request.headers)
+    try:
+        source.verifier.verify(request.method, request.url, header_map, request.body, now)
+    except VerificationFailed:
+        VERIFICATION_FAILURES.labels(source.id, source.scheme).inc()
+        raise
+    query = dict(parse_qsl(request.query_string, keep_blank_values=True))
+    row: dict[str, Any] = {
+        "id": new_id("whr"),
+        "source_id": source.id,
+        "received_at": now,
+        "method": request.method,
+        "path": _redacted_path(source, request.path, request.query_string),
+        "headers": _redacted_headers(source, header_map),
+        "body": request.body,
+    }
+    try:
+        events = _to_events(source, header_map, query, request.body, received_at=now)
+        check_storable(events)
+    except IngestError as exc:
+        row |= {"status": "rejected", "error": exc.to_dict()["error"], "event_ids": []}
+        await service.committer.store([], _insert(row))
+        raise
+    row |= {"status": "accepted", "error": None, "event_ids": [event.id for event in events]}
+    await service.committer.store(events, _insert(row))
+    WEBHOOK_EVENTS.inc(len(events))
+    return events
+
+
+def _to_events(
+    source: HookSource,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    body: bytes,
+    *,
+    received_at: datetime,
+) -> list[Event]:
+    parsed = parse_body(body, headers.get("content-type"))
+    ingested = source.mapping.to_events(
+        headers=headers,
+        query=query,
+        body=parsed,
+        source_id=source.id,
+        received_at=received_at,
+        new_id=new_event_id,
+    )
+    return ingested.events
+
+
+def _insert(row: dict[str, Any]) -> StoreExtra:
+    async def insert_row(connection: AsyncConnection, _: frozenset[str]) -> None:
+        await connection.execute(insert(webhook_requests).values(**row))
+
+    return insert_row
+
+
+def _header_map(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
+
+
+def _redacted_headers(source: HookSource, headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: REDACTED
+        if name in source.redact_headers or is_secret_name(name)
+        else redact(value, known=source.secrets)
+        for name, value in headers.items()
+    }
+
+
+def _redacted_path(source: HookSource, path: str, query_string: str) -> str:
+    if not query_string:
+        return path
+    pairs = [
+        (name, REDACTED if name in source.redact_query or is_secret_name(name) else value)
+        for name, value in parse_qsl(query_string, keep_blank_values=True)
+    ]
+    return f"{path}?{redact(urlencode(pairs, safe='[]'), known=source.secrets)}"
+
+
+# -- stored requests -----------------------------------------------------------------------------
+
+
+def request_dict(row: Any, *, with_body: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": row.id,
+        "source_id": row.source_id,
+        "received_at": format_timestamp(row.received_at),
+        "method": row.method,
+        "path": row.path,
+        "headers": row.headers,
+        "status": row.status,
+        "error": row.error,
+        "event_ids": row.event_ids,
+        "size": len(row.body),
+    }
+    if with_body:
+        body["body"] = bytes(row.body).decode("utf-8", "replace")
+    return body
+
+
+async def list_requests(
+    connection: AsyncConnection, source_id: str, *, limit: int, before: str | None = None
+) -> list[Any]:
+    """A source's stored requests, newest first."""
+    query = (
+        select(webhook_requests)
+        .where(webhook_requests.c.source_id == source_id)
+        .order_by(webhook_requests.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(webhook_requests.c.id < before)
+    return list(await connection.execute(query))
+
+
+async def get_request(connection: AsyncConnection, source_id: str, request_id: str) -> Any:
+    row = (
+        await connection.execute(
+            select(webhook_requests).where(
+                webhook_requests.c.id == request_id,
+                webhook_requests.c.source_id == source_id,
+            )
+        )
+    ).first()
+    if row is None:
+        raise RequestNotFound(request_id)
+    return row
+
+
+async def replay_request(
+    service: IngestService, source_id: str, request_id: str
+) -> tuple[list[Event], list[Event]]:
+    """Map a stored request again with the source's current mapping and store the events.
+
+    It was verified when it arrived, so it is not verified again. Returns (events, new
+    ones): ids taken from the request dedupe, so a replay never stores an event twice.
+    """
+    service.invalidate()
+    source = await service.hook_source(source_id)
+    if source is None:
+        raise SourceNotFound(source_id)
+    async with service.hub.database.read() as connection:
+        row = await get_request(connection, source_id, request_id)
+    _, _, query_string = row.path.partition("?")
+    query = dict(parse_qsl(query_string, keep_blank_values=True))
+    events = _to_events(source, row.headers, query, bytes(row.body), received_at=row.received_at)
+    check_storable(events)
+    ids = [event.id for event in events]
+
+    async def mark(connection: AsyncConnection, _: frozenset[str]) -> None:
+        await connection.execute(
+            update(webhook_requests)
+            .where(webhook_requests.c.id == request_id)
+            .values(status="accepted", error=None, event_ids=ids)
+        )
+
+    fresh = await service.committer.store(events, mark)
+    return events, fresh

@@ -1,0 +1,375 @@
+"""Storing ingested events: group commit, backpressure, and the per-process source caches.
+
+Concurrent requests share transactions. Each request hands its events to
+:meth:`GroupCommitter.store` and waits; one committer task takes everything pending (up to
+``RENKEI_INGEST_MAX_GROUP_EVENTS``), stores it in one transaction through
+:func:`record_events` (so fan-out to endpoints and flows commits with it), resolves the
+profiles, and only then wakes the requests. A request is therefore acknowledged only after
+its commit, and while one commit runs the next group gathers: the busier it gets, the
+bigger the groups, the fewer the commits.
+
+When more than ``RENKEI_INGEST_MAX_PENDING_EVENTS`` wait, new requests get
+:class:`Overloaded` (the HTTP layer answers 503 with ``Retry-After``) instead of an ack
+that storage could not honour. When a group's transaction fails for a reason other than
+the database being unreachable, each request of the group is retried alone, so one bad
+request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.events import profiles
+from renkei.events.envelope import Event
+from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
+from renkei.events.log import IDENTITY_OWNERS, record_events
+from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
+from renkei.events.segment import Limits
+from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = [
+    "GroupCommitter",
+    "IngestService",
+    "NotStorable",
+    "Overloaded",
+    "SourceDisabled",
+    "StorageUnavailable",
+    "StoreExtra",
+    "check_storable",
+    "get_ingest",
+    "new_event_id",
+]
+
+log = structlog.get_logger("renkei.ingest")
+
+StoreExtra = Callable[[AsyncConnection, frozenset[str]], Awaitable[None]]
+"""Runs in the group's transaction after the events are stored; gets the new event ids."""
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32, in ASCII order
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+_RANDOM_MASK = (1 << 80) - 1
+_last_ms = 0
+_last_random = 0
+_time_prefix = ""
+
+
+def new_event_id() -> str:
+    """``evt_`` + a ULID, like ``renkei.ids.new_id("evt")`` but several times faster (it is
+    called for every event without a ``messageId``): the time part is encoded once per
+    millisecond and the random part ten bits at a time."""
+    global _last_ms, _last_random, _time_prefix
+    now_ms = time.time_ns() // 1_000_000
+    if now_ms <= _last_ms:
+        _last_random = value = (_last_random + 1) & _RANDOM_MASK
+    else:
+        _last_ms = now_ms
+        _last_random = value = int.from_bytes(os.urandom(10), "big") >> 1
+        _time_prefix = "evt_" + "".join(
+            _ALPHABET[(now_ms >> shift) & 31] for shift in range(45, -5, -5)
+        )
+    pairs = _PAIRS
+    return (
+        _time_prefix
+        + pairs[(value >> 70) & 1023]
+        + pairs[(value >> 60) & 1023]
+        + pairs[(value >> 50) & 1023]
+        + pairs[(value >> 40) & 1023]
+        + pairs[(value >> 30) & 1023]
+        + pairs[(value >> 20) & 1023]
+        + pairs[(value >> 10) & 1023]
+        + pairs[value & 1023]
+    )
+
+
+_ATTEMPTS = 3
+_SWITCH_INTERVAL = 0.0005
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+# Column widths of ``events`` (SQLite would store longer values; PostgreSQL would fail).
+_WIDTHS = (("id", 255), ("type", 200), ("name", 255), ("user_id", 255), ("anonymous_id", 255))
+_EMAIL_WIDTH = 320
+_CACHE_ENTRIES = 10_000
+
+
+class Overloaded(Exception):
+    """Storage is behind: try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("ingest is overloaded; retry shortly")
+        self.retry_after = retry_after
+
+
+class StorageUnavailable(Exception):
+    """The database could not be reached or refused the transaction (503)."""
+
+
+class NotStorable(IngestError):
+    """The database refused this request's data (e.g. a NUL character on PostgreSQL)."""
+
+    default_code = "not_storable"
+
+
+class SourceDisabled(IngestError):
+    status = 403
+    default_code = "source_disabled"
+
+
+def check_storable(events: Sequence[Event]) -> None:
+    """Refuse values wider than their columns with a 400-class error, before queueing."""
+    for index, event in enumerate(events):
+        for name, width in _WIDTHS:
+            value = getattr(event, name)
+            if value is not None and len(value) > width:
+                raise InvalidEvent(
+                    f"{name} is longer than {width} characters",
+                    code="field_too_long",
+                    details={"field": name, "index": index, "limit": width},
+                )
+        if event.email is not None and len(event.email) > _EMAIL_WIDTH:
+            event.email = None  # derived from traits; too long to be an address
+
+
+@dataclass(slots=True)
+class _Unit:
+    events: Sequence[Event]
+    after_store: StoreExtra | None
+    future: asyncio.Future[list[Event]]
+    size: int
+
+
+class GroupCommitter:
+    def __init__(self, hub: Hub, *, max_pending: int, max_group: int, committers: int = 1) -> None:
+        self._hub = hub
+        self.max_pending = max_pending
+        self.max_group = max_group
+        # SQLite has one writer: a second committer would only queue behind the first.
+        self.committers = 1 if hub.database.is_sqlite else committers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[_Unit] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending = 0
+
+    @property
+    def pending_events(self) -> int:
+        return self._pending
+
+    async def store(self, events: Sequence[Event], extra: StoreExtra | None = None) -> list[Event]:
+        """Store ``events`` (and run ``extra``) in the next group; returns the new ones."""
+        loop = self._start()
+        size = max(1, len(events))
+        if self._pending and self._pending + size > self.max_pending:
+            OVERLOADED.inc()
+            raise Overloaded()
+        future: asyncio.Future[list[Event]] = loop.create_future()
+        self._queue.append(_Unit(events, extra, future, size))
+        self._pending += size
+        self._wake.set()
+        return await future
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # A hub reused under a new event loop (tests, one-shot CLI runs): start afresh.
+            self._loop, self._queue, self._pending = loop, deque(), 0
+            self._wake = asyncio.Event()
+            self._tasks = []
+        if len(self._tasks) < self.committers or any(task.done() for task in self._tasks):
+            if self._hub.database.is_sqlite:
+                # aiosqlite runs every statement in its own thread, and each trip needs the
+                # GIL back from a busy event loop: with the default 5 ms switch interval a
+                # group commit spends most of its time waiting for it.
+                sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
+            self._tasks = [task for task in self._tasks if not task.done()]
+            while len(self._tasks) < self.committers:
+                self._tasks.append(loop.create_task(self._run(), name="renkei-ingest-committer"))
+        return loop
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            group = [self._queue.popleft()]
+            size = group[0].size
+            while self._queue and size + self._queue[0].size <= self.max_group:
+                unit = self._queue.popleft()
+                group.append(unit)
+                size += unit.size
+            try:
+                await self._commit(group)
+            except asyncio.CancelledError:
+                for unit in group:
+                    _fail(unit, StorageUnavailable("shutting down"))
+                raise
+            except Exception:  # never let the committer die
+                log.exception("ingest.commit_crashed")
+                for unit in group:
+                    _fail(unit, StorageUnavailable("commit failed"))
+            finally:
+                self._pending -= size
+
+    async def _commit(self, group: list[_Unit]) -> None:
+        try:
+            fresh = await self._transaction(group)
+        except Exception as exc:
+            if len(group) > 1 and not _unavailable(exc):
+                for unit in group:  # isolate the request at fault
+                    await self._commit([unit])
+                return
+            error = _translate(exc)
+            for unit in group:
+                _fail(unit, error)
+            return
+        remaining = {event.id for event in fresh}
+        for unit in group:
+            mine = []
+            for event in unit.events:
+                if event.id in remaining:
+                    remaining.discard(event.id)
+                    mine.append(event)
+            if not unit.future.done():
+                unit.future.set_result(mine)
+
+    async def _transaction(self, group: list[_Unit]) -> list[Event]:
+        hub = self._hub
+        events = [event for unit in group for event in unit.events]
+        for attempt in range(1, _ATTEMPTS + 1):
+            started = time.perf_counter()
+            try:
+                async with hub.database.transaction() as tx:
+                    owners: dict[tuple[str, str], str | None] = {}
+                    tx.info[IDENTITY_OWNERS] = owners
+                    try:
+                        fresh = await record_events(hub, tx, events) if events else []
+                    finally:
+                        tx.info.pop(IDENTITY_OWNERS, None)
+                    if fresh:
+                        await profiles.apply_events(tx, fresh, now=hub.clock.now(), owners=owners)
+                    fresh_ids = frozenset(event.id for event in fresh)
+                    for unit in group:
+                        if unit.after_store is not None:
+                            await unit.after_store(tx, fresh_ids)
+            except profiles.IdentityRace:
+                if attempt == _ATTEMPTS:
+                    raise
+                continue
+            except DBAPIError as exc:
+                if attempt == _ATTEMPTS or _sqlstate(exc) not in _RETRYABLE_SQLSTATES:
+                    raise
+                continue
+            COMMIT_SECONDS.observe(time.perf_counter() - started)
+            GROUP_EVENTS.observe(len(events))
+            return fresh
+        raise AssertionError("unreachable")
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _translate(exc: Exception) -> Exception:
+    if _unavailable(exc):
+        log.error("ingest.storage_unavailable", error=type(exc).__name__)
+        return StorageUnavailable(str(type(exc).__name__))
+    if isinstance(exc, DBAPIError):
+        log.warning("ingest.not_storable", error=type(exc.orig).__name__)
+        return NotStorable("the database refused this data", details={"sqlstate": _sqlstate(exc)})
+    log.error("ingest.commit_failed", error=repr(exc))
+    return exc
+
+
+def _fail(unit: _Unit, error: BaseException) -> None:
+    if not unit.future.done():
+        unit.future.set_exception(error)
+
+
+class IngestService:
+    """Per-process ingest state: limits, the committer, and short-lived source caches.
+
+    Cached lookups expire after ``RENKEI_INGEST_SOURCE_CACHE_SECONDS`` so a change made on
+    another node (a disabled source, a rotated write key) applies within that time; changes
+    made through this process apply at once (:meth:`invalidate`).
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        settings = hub.settings
+        self.hub = hub
+        self.limits = Limits(
+            max_event_bytes=settings.ingest_max_event_bytes,
+            max_batch_bytes=settings.ingest_max_batch_bytes,
+            max_batch_events=settings.ingest_max_batch_events,
+        )
+        self.committer = GroupCommitter(
+            hub,
+            max_pending=settings.ingest_max_pending_events,
+            max_group=settings.ingest_max_group_events,
+            committers=settings.ingest_committers,
+        )
+        self._ttl = settings.ingest_source_cache_seconds
+        self._write_keys: dict[str, tuple[float, str | None, bool]] = {}
+        self._hooks: dict[str, tuple[float, HookSource | None]] = {}
+
+    def invalidate(self) -> None:
+        self._write_keys.clear()
+        self._hooks.clear()
+
+    async def source_for_write_key(self, write_key: str) -> str:
+        """The id of the enabled tracking source with this key; raises 401/403 errors."""
+        cached = self._write_keys.get(write_key)
+        now = time.monotonic()
+        if cached is None or cached[0] < now:
+            async with self.hub.database.read() as connection:
+                found = await lookup_write_key(connection, write_key)
+            if len(self._write_keys) >= _CACHE_ENTRIES:
+                self._write_keys.clear()
+            cached = (now + self._ttl, *(found or (None, False)))
+            self._write_keys[write_key] = cached
+        _, source_id, enabled = cached
+        if source_id is None:
+            raise Unauthorized("unknown write key", code="invalid_write_key")
+        if not enabled:
+            raise SourceDisabled("this source is disabled")
+        return source_id
+
+    async def hook_source(self, source_id: str) -> HookSource | None:
+        cached = self._hooks.get(source_id)
+        now = time.monotonic()
+        if cached is None or cached[0] < now:
+            async with self.hub.database.read() as connection:
+                found = await load_hook_source(connection, self.hub.keyring, source_id)
+            if len(self._hooks) >= _CACHE_ENTRIES:
+                self._hooks.clear()
+            cached = (now + self._ttl, found)
+            self._hooks[source_id] = cached
+        return cached[1]
+
+    async def store(self, events: Sequence[Event], extra: StoreExtra | None = None) -> list[Event]:
+        """Durably store ``events`` (deduplicated, fanned out, profiles resolved)."""
+        check_storable(events)
+        return await self.committer.store(events, extra)
+
+
+def get_ingest(hub: Hub) -> IngestService:
+    service: IngestService = hub.services["ingest"]
+    return service

@@ -1,0 +1,118 @@
+"""The ``sources`` section of a configuration file (``renkei plan|apply|export``).
+
+```yaml
+sources:
+  - name: app
+    kind: tracking                     # the write key is issued on apply: renkei sources secret app
+  - name: stripe
+    kind: webhook
+    verification: {scheme: stripe, secret: "${env:STRIPE_WEBHOOK_SECRET}"}
+    mapping: {type: type, type_prefix: "stripe.", id: id, occurred_at: created}
+```
+
+Secrets are written in the file as ``${env:...}`` references and never exported; a
+changed secret alone does not show as a change (rotate it with
+``POST /api/v1/sources/{id}/secret/rotate``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from renkei.config.loader import ConfigError
+from renkei.events.ingest import get_ingest
+from renkei.events.sources import (
+    DEFAULT_MAPPING,
+    DEFAULT_VERIFICATION,
+    SECRET_FIELDS,
+    SourceChanges,
+    SourceError,
+    create_source,
+    list_sources,
+    update_source,
+)
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["SourcesResource"]
+
+_FIELDS = frozenset({"name", "kind", "description", "enabled", "verification", "mapping"})
+
+
+class SourcesResource:
+    section = "sources"
+
+    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+        async with hub.database.read() as connection:
+            return {source.name: source.spec() for source in await list_sources(connection)}
+
+    def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        kind = spec.get("kind", "tracking")
+        wanted: dict[str, Any] = {
+            "name": spec["name"],
+            "kind": kind,
+            "description": spec.get("description", ""),
+            "enabled": spec.get("enabled", True),
+        }
+        if kind == "webhook":
+            verification = spec.get("verification") or DEFAULT_VERIFICATION
+            wanted["verification"] = {
+                key: value for key, value in verification.items() if key not in SECRET_FIELDS
+            }
+            wanted["mapping"] = spec.get("mapping") or DEFAULT_MAPPING
+        return wanted
+
+    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+        name = spec["name"]
+        unknown = sorted(set(spec) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"sources.{name}: unknown field(s) {', '.join(unknown)}")
+        kind = spec.get("kind", "tracking")
+        try:
+            async with hub.database.transaction() as tx:
+                if current is None:
+                    created = await create_source(
+                        tx,
+                        hub.keyring,
+                        kind=kind,
+                        name=name,
+                        description=spec.get("description", ""),
+                        enabled=spec.get("enabled", True),
+                        verification=spec.get("verification"),
+                        mapping=spec.get("mapping"),
+                        now=hub.clock.now(),
+                    )
+                    source = created.source
+                    action = "source.created"
+                else:
+                    if current["kind"] != kind:
+                        raise ConfigError(
+                            f"sources.{name}: kind cannot change ({current['kind']} → {kind}); "
+                            "delete the source first"
+                        )
+                    stored = await list_sources(tx)
+                    source_id = next(item.id for item in stored if item.name == name)
+                    changes = SourceChanges(
+                        description=spec.get("description", ""),
+                        enabled=spec.get("enabled", True),
+                    )
+                    if kind == "webhook":
+                        changes.verification = spec.get("verification") or DEFAULT_VERIFICATION
+                        changes.mapping = spec.get("mapping") or DEFAULT_MAPPING
+                    source = await update_source(
+                        tx, hub.keyring, source_id, changes, now=hub.clock.now()
+                    )
+                    action = "source.updated"
+                await hub.audit(
+                    tx,
+                    None,
+                    action,
+                    target_type="source",
+                    target_id=source.id,
+                    details={"name": name, "via": "apply"},
+                )
+        except SourceError as exc:
+            raise ConfigError(f"sources.{name}: {exc.message}") from exc
+        get_ingest(hub).invalidate()
+        return source.id

@@ -1,0 +1,267 @@
+"""What actions do to the world: live (send, store) or in a preview (record, send nothing).
+
+Both implement the same methods, so a preview walks exactly the code a run does and can
+show the exact HTTP requests a run would make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from renkei.delivery.deliver import build_request
+from renkei.delivery.fanout import send_job
+from renkei.events.envelope import Event
+from renkei.events.log import event_row, record_events
+from renkei.events.profiles import resolve_profile
+from renkei.flows.http import HttpRequest, HttpResponse, HttpSender
+from renkei.ids import new_id
+from renkei.store.tables import events as events_table
+from renkei.store.tables.webhooks import deliveries, endpoints
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["Effects", "LiveEffects", "PreviewEffects", "StepFailed"]
+
+
+class StepFailed(Exception):
+    """An action failed; ``retry`` says whether trying again can help."""
+
+    def __init__(
+        self, message: str, *, retry: bool, retry_at: datetime | None = None, output: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.retry = retry
+        self.retry_at = retry_at
+        self.output = output
+
+
+class Effects(Protocol):
+    dry_run: bool
+
+    async def http(self, step_id: str, request: HttpRequest) -> HttpResponse: ...
+
+    async def endpoint(self, step_id: str, ref: str, event: Event) -> dict[str, Any]: ...
+
+    async def connector(
+        self, step_id: str, connection: str, operation: str, payload: Any, key: str
+    ) -> dict[str, Any]: ...
+
+    async def profile(
+        self, keys: list[tuple[str, str]], traits: dict[str, Any], tags: dict[str, list[str]]
+    ) -> dict[str, Any]: ...
+
+    async def publish(self, event: Event) -> dict[str, Any]: ...
+
+
+def _insert(hub: Hub) -> Any:
+    return sqlite_insert if hub.database.is_sqlite else pg_insert
+
+
+async def _find_endpoint(connection: Any, ref: str) -> Any:
+    return (
+        await connection.execute(
+            select(endpoints.c.id, endpoints.c.disabled, endpoints.c.url)
+            .where(or_(endpoints.c.id == ref, endpoints.c.name == ref))
+            .where(endpoints.c.deleted_at.is_(None))
+            .order_by(endpoints.c.created_at)
+            .limit(1)
+        )
+    ).first()
+
+
+def _tagged(current: Any, tags: dict[str, list[str]]) -> list[str]:
+    existing = [str(t) for t in current] if isinstance(current, list) else []
+    removed = set(tags.get("remove", []))
+    result = [t for t in existing if t not in removed]
+    for tag in tags.get("add", []):
+        if tag not in result and tag not in removed:
+            result.append(tag)
+    return result
+
+
+class LiveEffects:
+    dry_run = False
+
+    def __init__(self, hub: Hub, sender: HttpSender) -> None:
+        self.hub = hub
+        self.sender = sender
+
+    async def http(self, step_id: str, request: HttpRequest) -> HttpResponse:
+        return await self.sender.send(request)
+
+    async def endpoint(self, step_id: str, ref: str, event: Event) -> dict[str, Any]:
+        """One delivery of a new event to this one endpoint, sent by the webhooks worker.
+
+        The event is stored (so the delivery, its attempts and resends work as for any
+        delivery) but not fanned out: it was meant for this endpoint only.
+        """
+        hub = self.hub
+        now = hub.clock.now()
+        async with hub.database.transaction() as tx:
+            endpoint = await _find_endpoint(tx, ref)
+            if endpoint is None:
+                raise StepFailed(f"endpoint {ref!r} does not exist", retry=False)
+            await tx.execute(
+                _insert(hub)(events_table).values(event_row(event)).on_conflict_do_nothing()
+            )
+            existing = (
+                await tx.execute(
+                    select(deliveries.c.id, deliveries.c.status).where(
+                        deliveries.c.event_id == event.id, deliveries.c.endpoint_id == endpoint.id
+                    )
+                )
+            ).first()
+            if existing is not None:
+                return {
+                    "event_id": event.id,
+                    "delivery_id": existing.id,
+                    "endpoint_id": endpoint.id,
+                }
+            delivery_id = new_id("dlv")
+            held = bool(endpoint.disabled)
+            await tx.execute(
+                deliveries.insert().values(
+                    id=delivery_id,
+                    event_id=event.id,
+                    endpoint_id=endpoint.id,
+                    event_type=event.type,
+                    status="held" if held else "pending",
+                    attempts=0,
+                    next_attempt_at=None if held else now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if not held:
+                await hub.queue.enqueue_many(tx, [send_job(delivery_id)])
+        return {
+            "event_id": event.id,
+            "delivery_id": delivery_id,
+            "endpoint_id": endpoint.id,
+            "status": "held" if held else "pending",
+        }
+
+    async def connector(
+        self, step_id: str, connection: str, operation: str, payload: Any, key: str
+    ) -> dict[str, Any]:
+        service = self.hub.services.get("connectors")
+        submit = getattr(service, "submit", None)
+        if submit is None:
+            raise StepFailed(
+                "connector actions need the connectors feature, which is not installed", retry=False
+            )
+        try:
+            result = await submit(
+                connection=connection, operation=operation, input=payload, key=key
+            )
+        except LookupError as exc:
+            raise StepFailed(str(exc), retry=False) from exc
+        except ValueError as exc:
+            raise StepFailed(str(exc), retry=False) from exc
+        return result if isinstance(result, dict) else {"submission_id": result}
+
+    async def profile(
+        self, keys: list[tuple[str, str]], traits: dict[str, Any], tags: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        if not keys:
+            raise StepFailed(
+                "the event names no user (user_id, email or anonymous_id)", retry=False
+            )
+        hub = self.hub
+        now = hub.clock.now()
+        async with hub.database.transaction() as tx:
+            profile_id = await resolve_profile(tx, keys, now=now)
+            updates = dict(traits)
+            if tags.get("add") or tags.get("remove"):
+                from renkei.events.profiles import get_profile
+
+                found = await get_profile(tx, profile_id)
+                current = found.traits.get("tags", {}) if found else {}
+                value = current.get("value") if isinstance(current, dict) else current
+                updates["tags"] = _tagged(value, tags)
+            if updates:
+                profile_id = await resolve_profile(tx, keys, now=now, traits=updates)
+        return {"profile_id": profile_id, "updated": updates}
+
+    async def publish(self, event: Event) -> dict[str, Any]:
+        async with self.hub.database.transaction() as tx:
+            fresh = await record_events(self.hub, tx, [event])
+        return {"event_id": event.id, "published": bool(fresh)}
+
+
+@dataclass
+class PreviewEffects:
+    """Sends nothing; remembers every request a run would have made."""
+
+    hub: Hub
+    responses: dict[str, Any] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = True
+
+    async def http(self, step_id: str, request: HttpRequest) -> HttpResponse:
+        self.requests.append({"step": step_id, **request.describe()})
+        canned = self.responses.get(step_id)
+        if isinstance(canned, dict):
+            return HttpResponse(
+                int(canned.get("status", 200)), dict(canned.get("headers", {})), canned.get("body")
+            )
+        return HttpResponse(200, {}, None, error="not sent: preview")
+
+    async def endpoint(self, step_id: str, ref: str, event: Event) -> dict[str, Any]:
+        webhooks = self.hub.services.get("webhooks")
+        async with self.hub.database.read() as connection:
+            endpoint = await _find_endpoint(connection, ref)
+            if endpoint is None:
+                raise StepFailed(f"endpoint {ref!r} does not exist", retry=False)
+            snapshot = await webhooks.catalog.get(connection) if webhooks is not None else None
+        target = snapshot.targets.get(endpoint.id) if snapshot is not None else None
+        if target is not None:
+            body, headers = build_request(
+                target, event.id, event.type, event.occurred_at, event.data, self.hub.clock.now()
+            )
+            request = HttpRequest("POST", target.endpoint.url, headers, body)
+        else:
+            request = HttpRequest("POST", endpoint.url, {}, None)
+        self.requests.append({"step": step_id, "endpoint_id": endpoint.id, **request.describe()})
+        return {"event_id": event.id, "endpoint_id": endpoint.id, "status": "not sent: preview"}
+
+    async def connector(
+        self, step_id: str, connection: str, operation: str, payload: Any, key: str
+    ) -> dict[str, Any]:
+        service = self.hub.services.get("connectors")
+        describe = getattr(service, "preview", None)
+        call: dict[str, Any] = {
+            "step": step_id,
+            "connector": connection,
+            "operation": operation,
+            "input": payload,
+        }
+        if describe is not None:
+            try:
+                call["requests"] = await describe(
+                    connection=connection, operation=operation, input=payload
+                )
+            except Exception as exc:
+                call["error"] = str(exc)
+        self.requests.append(call)
+        return {"status": "not sent: preview"}
+
+    async def profile(
+        self, keys: list[tuple[str, str]], traits: dict[str, Any], tags: dict[str, list[str]]
+    ) -> dict[str, Any]:
+        return {
+            "status": "not applied: preview",
+            "identities": keys,
+            "traits": traits,
+            "tags": tags,
+        }
+
+    async def publish(self, event: Event) -> dict[str, Any]:
+        return {"status": "not published: preview", "event_id": event.id, "type": event.type}

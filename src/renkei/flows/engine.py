@@ -1,0 +1,387 @@
+"""The flow engine: trigger matching in the event's transaction, then one job per step.
+
+::
+
+    record_events ──fan-out──► flows.start {flow, version, event}      (same transaction)
+    flows.start: profile filter, re-eligibility, run row ──► flows.step {run, node 0}
+    flows.step:  run node n, record it, update the run ──► flows.step {run, next}
+                 (a delay enqueues the next node with run_at = the wake-up time)
+
+A run is pinned to the version it started on, so editing a flow never changes a run under
+way. Each step job is retried on the queue's schedule when an action fails in a way that
+may pass (a 5xx, a timeout, a 429 with its Retry-After); anything else fails the run with
+the reason recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.events.envelope import Event, format_timestamp
+from renkei.events.history import event_dict, get_event
+from renkei.flows.catalog import FlowCatalog
+from renkei.flows.effects import LiveEffects, StepFailed
+from renkei.flows.http import HttpSender
+from renkei.flows.paths import MISSING
+from renkei.flows.reeligibility import enter, storable_key
+from renkei.flows.scope import default_user_key, event_document, load_profile
+from renkei.flows.spec import CompiledFlow
+from renkei.flows.steps import Outcome, RunState, execute
+from renkei.ids import new_id
+from renkei.queue import JobContext, NewJob, RetryLater
+from renkei.security.redaction import redact
+from renkei.store.tables.flows import flow_run_steps, flow_runs, flows
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["START_TASK", "STEP_TASK", "FlowEngine"]
+
+log = structlog.get_logger("renkei.flows")
+
+START_TASK = "flows.start"
+STEP_TASK = "flows.step"
+QUEUE = "flows"
+_FINISHED = ("succeeded", "stopped", "failed", "skipped")
+
+
+class _Retry(Exception):
+    """A step failed in a way that may pass: retry on the queue's schedule."""
+
+
+@dataclass(frozen=True)
+class _FlowRow:
+    id: str
+    name: str
+    secret: str
+
+
+class FlowEngine:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.catalog = FlowCatalog(hub)
+        self.sender = HttpSender(hub.settings, timeout=hub.settings.flow_http_timeout_seconds)
+        self.effects = LiveEffects(hub, self.sender)
+
+    async def close(self) -> None:
+        await self.sender.close()
+
+    # -- fan-out ---------------------------------------------------------------------------
+
+    async def fan_out(self, connection: AsyncConnection, events: Sequence[Any]) -> int:
+        """The ``hub.fanout`` handler: one start job per (matching flow, event)."""
+        live = await self.catalog.snapshot(connection)
+        if not live.flows:
+            return 0
+        jobs: list[NewJob] = []
+        for event in events:
+            if not isinstance(event, Event):
+                continue
+            document: dict[str, Any] | None = None
+            for flow in live.candidates(event.type):
+                trigger = flow.compiled.trigger
+                if event.source_id == flow.id or not trigger.accepts_type(event.type, event.name):
+                    continue
+                if trigger.filter is not None and not trigger.needs_profile:
+                    document = document or {"event": event_document(event), "profile": {}}
+                    if not trigger.filter.matches(document):
+                        continue
+                jobs.append(NewJob(START_TASK, {"f": flow.id, "v": flow.version, "e": event.id}))
+        if jobs:
+            await self.hub.queue.enqueue_many(connection, jobs)
+        return len(jobs)
+
+    # -- starting a run --------------------------------------------------------------------
+
+    async def start(self, payload: dict[str, Any]) -> str | None:
+        """Check the profile filter and re-eligibility, create the run; returns its id."""
+        hub = self.hub
+        flow_id, version = str(payload["f"]), int(payload["v"])
+        async with hub.database.read() as connection:
+            if "event" in payload:
+                event = dict(payload["event"])
+            else:
+                row = await get_event(connection, str(payload["e"]))
+                if row is None:
+                    return None
+                event = _event_of(event_dict(row))
+            compiled = await self.catalog.version(connection, flow_id, version)
+            profile = await load_profile(connection, event)
+            depth = await self._depth(connection, event)
+        now = hub.clock.now()
+        reason = None
+        trigger = compiled.trigger
+        document = {"event": event, "profile": profile or {}}
+        if trigger.needs_profile and trigger.filter and not trigger.filter.matches(document):
+            reason = "the trigger filter does not match the profile"
+        if depth > hub.settings.flow_max_depth:
+            reason = f"flows published events {depth} levels deep; stopped to break a loop"
+        key = self._user_key(compiled, event, profile)
+        run_id = new_id("run")
+        context = {"event": event, "data": event.get("data"), "steps": {}, "depth": depth}
+        insert = sqlite_insert if hub.database.is_sqlite else pg_insert
+        async with hub.database.transaction() as tx:
+            created = await tx.execute(
+                insert(flow_runs)
+                .values(
+                    id=run_id,
+                    flow_id=flow_id,
+                    version=version,
+                    event_id=str(event["id"]),
+                    user_key=storable_key(key) if key else None,
+                    status="running",
+                    node=compiled.first,
+                    context=context,
+                    started_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(flow_runs.c.id)
+            )
+            if created.first() is None:
+                return None
+            rule = compiled.reeligibility
+            if reason is None and rule.mode != "always" and key:
+                eligible = await enter(
+                    tx,
+                    is_sqlite=hub.database.is_sqlite,
+                    flow_id=flow_id,
+                    key=key,
+                    rule=rule,
+                    now=now,
+                )
+                if not eligible:
+                    window = "" if rule.mode == "once" else f" in the last {rule.hours:g} h"
+                    reason = f"not re-eligible: {key} already entered this flow{window}"
+            if reason is not None:
+                await tx.execute(
+                    update(flow_runs)
+                    .where(flow_runs.c.id == run_id)
+                    .values(status="skipped", error=reason, node=None, finished_at=now)
+                )
+                return run_id
+            await hub.queue.enqueue(tx, STEP_TASK, {"r": run_id, "n": compiled.first})
+        return run_id
+
+    def _user_key(
+        self, compiled: CompiledFlow, event: dict[str, Any], profile: dict[str, Any] | None
+    ) -> str | None:
+        rule = compiled.reeligibility
+        if rule.key is None:
+            return default_user_key(event)
+        scope = {"event": event, "data": event.get("data"), "profile": profile or {}}
+        try:
+            value = rule.key(scope)
+        except Exception:
+            return default_user_key(event)
+        text = "" if value is None or value is MISSING else str(value).strip()
+        return text or None
+
+    async def _depth(self, connection: AsyncConnection, event: dict[str, Any]) -> int:
+        """How many flows published the chain of events leading to this one."""
+        source = event.get("source_id") or ""
+        event_id = str(event.get("id", ""))
+        if not str(source).startswith("flow_") or "." not in event_id:
+            return 0
+        parent = (
+            await connection.execute(
+                select(flow_runs.c.context).where(flow_runs.c.id == event_id.split(".", 1)[0])
+            )
+        ).scalar()
+        depth = parent.get("depth", 0) if isinstance(parent, dict) else 0
+        return int(depth) + 1
+
+    # -- running a step --------------------------------------------------------------------
+
+    async def step(self, ctx: JobContext) -> None:
+        hub = self.hub
+        run_id, node_index = str(ctx.payload["r"]), int(ctx.payload["n"])
+        async with hub.database.read() as connection:
+            run = (
+                await connection.execute(select(flow_runs).where(flow_runs.c.id == run_id))
+            ).first()
+            if run is None or run.status in _FINISHED or run.node != node_index:
+                return  # a duplicate job, or a run already past this node
+            compiled = await self.catalog.version(connection, run.flow_id, run.version)
+            flow = await self._flow(connection, run.flow_id)
+            context = dict(run.context)
+            event = context["event"]
+            profile = await load_profile(connection, event)
+        node = compiled.nodes[node_index]
+        now = hub.clock.now()
+        state = RunState(
+            flow_id=run.flow_id,
+            flow_name=flow.name,
+            version=run.version,
+            run_id=run_id,
+            started_at=format_timestamp(run.started_at),
+            event=event,
+            data=context.get("data"),
+            steps=dict(context.get("steps", {})),
+            profile=profile,
+            now=now,
+            signing_secret=flow.secret,
+        )
+        try:
+            outcome = await execute(node, state, self.effects)
+        except StepFailed as exc:
+            last = ctx.job.is_last_attempt
+            status = "retrying" if exc.retry and not last else "failed"
+            await self._record_failure(
+                run_id, node, state, exc, status, ctx.job.attempts, flow.secret
+            )
+            if status == "retrying":
+                if exc.retry_at is not None:
+                    raise RetryLater(str(exc), at=exc.retry_at) from exc
+                raise _Retry(str(exc)) from exc
+            return
+        await self._record(run_id, node, state, outcome, ctx.job.attempts, flow.secret, context)
+
+    async def _flow(self, connection: AsyncConnection, flow_id: str) -> _FlowRow:
+        row = (
+            await connection.execute(
+                select(flows.c.id, flows.c.name, flows.c.signing_secret).where(
+                    flows.c.id == flow_id
+                )
+            )
+        ).first()
+        if row is None:
+            raise LookupError(f"flow {flow_id} does not exist")
+        secret = self.hub.keyring.decrypt(row.signing_secret, context="flows.signing_secret")
+        return _FlowRow(row.id, row.name, secret)
+
+    async def _record(
+        self,
+        run_id: str,
+        node: Any,
+        state: RunState,
+        outcome: Outcome,
+        attempts: int,
+        secret: str,
+        context: dict[str, Any],
+    ) -> None:
+        hub = self.hub
+        now = hub.clock.now()
+        steps = dict(state.steps)
+        steps[node.id] = outcome.output
+        data = state.data if outcome.data is MISSING else outcome.data
+        finished = outcome.next is None or outcome.status == "stopped"
+        if outcome.status == "stopped":
+            run_status = "stopped"
+        elif finished:
+            run_status = "succeeded"
+        elif outcome.wait_until is not None:
+            run_status = "waiting"
+        else:
+            run_status = "running"
+        step_row = {
+            "run_id": run_id,
+            "node": node.index,
+            "step_id": node.id,
+            "kind": node.kind,
+            "status": outcome.status,
+            "attempts": attempts,
+            "input": _safe(
+                outcome.input if outcome.input is not None else {"data": state.data}, secret
+            ),
+            "output": _safe(outcome.output, secret),
+            "problems": _safe(outcome.problems, secret) or None,
+            "error": None,
+            "started_at": state.now,
+            "finished_at": now,
+        }
+        async with hub.database.transaction() as tx:
+            await self._upsert_step(tx, step_row)
+            moved = await tx.execute(
+                update(flow_runs)
+                .where(flow_runs.c.id == run_id, flow_runs.c.node == node.index)
+                .values(
+                    status=run_status,
+                    node=None if finished else outcome.next,
+                    context={**context, "data": data, "steps": steps},
+                    updated_at=now,
+                    finished_at=now if finished else None,
+                )
+            )
+            if moved.rowcount == 1 and not finished:
+                await hub.queue.enqueue(
+                    tx, STEP_TASK, {"r": run_id, "n": outcome.next}, run_at=outcome.wait_until
+                )
+
+    async def _record_failure(
+        self,
+        run_id: str,
+        node: Any,
+        state: RunState,
+        exc: StepFailed,
+        status: str,
+        attempts: int,
+        secret: str,
+    ) -> None:
+        hub = self.hub
+        now = hub.clock.now()
+        error = str(exc)
+        step_row = {
+            "run_id": run_id,
+            "node": node.index,
+            "step_id": node.id,
+            "kind": node.kind,
+            "status": status,
+            "attempts": attempts,
+            "input": _safe({"data": state.data}, secret),
+            "output": _safe(exc.output, secret),
+            "problems": None,
+            "error": _safe(error, secret),
+            "started_at": state.now,
+            "finished_at": now,
+        }
+        async with hub.database.transaction() as tx:
+            await self._upsert_step(tx, step_row)
+            values: dict[str, Any] = {"updated_at": now, "error": _safe(error, secret)}
+            if status == "failed":
+                values.update(status="failed", node=None, finished_at=now)
+            await tx.execute(
+                update(flow_runs)
+                .where(flow_runs.c.id == run_id, flow_runs.c.node == node.index)
+                .values(**values)
+            )
+        log.info(
+            "flow.step_failed",
+            run_id=run_id,
+            step=node.id,
+            status=status,
+            error=_safe(error, secret),
+        )
+
+    async def _upsert_step(self, tx: AsyncConnection, row: dict[str, Any]) -> None:
+        insert = sqlite_insert if self.hub.database.is_sqlite else pg_insert
+        statement = insert(flow_run_steps).values(**row)
+        await tx.execute(
+            statement.on_conflict_do_update(
+                index_elements=[flow_run_steps.c.run_id, flow_run_steps.c.node],
+                set_={k: statement.excluded[k] for k in row if k not in ("run_id", "node")},
+            )
+        )
+
+
+def _event_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The event as flows see it (timestamps as RFC 3339 strings)."""
+    result = dict(document)
+    for key in ("occurred_at", "received_at"):
+        value = result.get(key)
+        if isinstance(value, datetime):
+            result[key] = format_timestamp(value)
+    return result
+
+
+def _safe(value: Any, secret: str) -> Any:
+    return redact(value, known=frozenset({secret}))

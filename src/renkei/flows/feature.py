@@ -1,0 +1,86 @@
+"""``install(hub)``: flows plugged into the hub (see docs/flows.md).
+
+Registers the fan-out handler (trigger matching in the event's transaction), the
+``flows.start`` / ``flows.step`` tasks, the schedule and retention periodics, the
+``/api/v1/flows`` router, the ``flows`` config section, and two services:
+``hub.services["flows"]`` (the :class:`FlowEngine`) and
+``hub.services["flow_runs_for_event"]`` (``async (connection, event_id) -> [run]``), which
+also feeds the event detail's ``flow_runs`` through ``event_detail_extras``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.flows.engine import QUEUE, START_TASK, STEP_TASK, FlowEngine
+from renkei.flows.resource import FlowsResource
+from renkei.flows.schedule import SCHEDULE_TASK, run_due
+from renkei.flows.service import runs_for_event
+from renkei.queue import JobContext, Periodic
+from renkei.store.tables.flows import flow_run_steps, flow_runs
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["install"]
+
+PRUNE_TASK = "flows.prune_runs"
+_PRUNE_BATCH = 1000
+
+
+def install(hub: Hub) -> None:
+    from renkei.api.v1 import flows as flows_api
+
+    engine = FlowEngine(hub)
+    hub.services["flows"] = engine
+    hub.services["flow_runs_for_event"] = runs_for_event
+
+    async def handler(connection: AsyncConnection, events: Sequence[Any]) -> None:
+        await engine.fan_out(connection, events)
+
+    hub.fanout.append(handler)
+
+    async def start(ctx: JobContext) -> None:
+        await engine.start(ctx.payload)
+
+    async def step(ctx: JobContext) -> None:
+        await engine.step(ctx)
+
+    async def schedule(ctx: JobContext) -> None:
+        await run_due(engine)
+
+    async def prune(ctx: JobContext) -> None:
+        cutoff = hub.clock.now() - timedelta(days=hub.settings.flow_run_retention_days)
+        async with hub.database.transaction() as tx:
+            old = (
+                select(flow_runs.c.id)
+                .where(flow_runs.c.finished_at.is_not(None), flow_runs.c.finished_at < cutoff)
+                .limit(_PRUNE_BATCH)
+            )
+            ids = list((await tx.execute(old)).scalars())
+            if ids:
+                await tx.execute(delete(flow_run_steps).where(flow_run_steps.c.run_id.in_(ids)))
+                await tx.execute(delete(flow_runs).where(flow_runs.c.id.in_(ids)))
+
+    hub.registry.task(START_TASK, queue=QUEUE)(start)
+    hub.registry.task(STEP_TASK, queue=QUEUE)(step)
+    hub.registry.task(SCHEDULE_TASK, queue=QUEUE)(schedule)
+    hub.registry.task(PRUNE_TASK, queue=QUEUE)(prune)
+    hub.registry.periodic(Periodic(SCHEDULE_TASK, SCHEDULE_TASK, every_seconds=30))
+    hub.registry.periodic(Periodic(PRUNE_TASK, PRUNE_TASK, every_seconds=3600))
+
+    async def extras(connection: AsyncConnection, event_id: str) -> dict[str, Any]:
+        return {"flow_runs": await runs_for_event(connection, event_id)}
+
+    existing = hub.services.get("event_detail_extras")
+    providers: list[Any] = (
+        [] if existing is None else [existing] if callable(existing) else list(existing)
+    )
+    hub.services["event_detail_extras"] = [*providers, extras]
+    hub.resources["flows"] = FlowsResource()
+    hub.routers.append(flows_api.router)

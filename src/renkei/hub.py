@@ -1,0 +1,121 @@
+"""The hub: one object that owns settings, the database, the keyring, the queue and the
+feature modules, shared by the HTTP app, the worker and the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import import_module
+from typing import Any
+
+import structlog
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.clock import Clock, SystemClock
+from renkei.config.resources import ResourceKind
+from renkei.queue import JobQueue, RetryPolicy, TaskRegistry, Wakeup, Worker, WorkerOptions
+from renkei.queue.runner import run_worker
+from renkei.security import audit
+from renkei.security.keyring import Keyring, load_keyring
+from renkei.security.tokens import Principal
+from renkei.settings import Settings
+from renkei.store import Database, migrate
+
+log = structlog.get_logger("renkei")
+
+# Each feature module has ``install(hub)``: it registers tasks, routers and fan-out handlers.
+FEATURES: tuple[str, ...] = (
+    "renkei.api.v1.tokens",
+    "renkei.api.v1.audit",
+    "renkei.delivery.feature",
+    "renkei.events.feature",
+    "renkei.connectors.feature",
+    "renkei.flows.feature",
+    "renkei.api.v1.connectors",
+    "renkei.syncs.feature",
+)
+
+FanoutHandler = Callable[[AsyncConnection, Sequence[Any]], Awaitable[None]]
+
+
+class Hub:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        features: Sequence[str] = FEATURES,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.database = Database(settings.database_url)
+        self.keyring: Keyring = load_keyring(settings.secret_key, settings.secret_key_file)
+        self.registry = TaskRegistry()
+        self.queue = JobQueue(
+            self.database,
+            self.registry,
+            retry=RetryPolicy.from_schedule(settings.retry_schedule, settings.retry_jitter),
+            clock=self.clock,
+        )
+        self.wakeup = Wakeup()
+        self.routers: list[APIRouter] = []
+        self.fanout: list[FanoutHandler] = []
+        self.services: dict[str, Any] = {}
+        self.resources: dict[str, ResourceKind] = {}
+        self.token_cache: dict[str, Any] = {}
+        self.worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        for feature in features:
+            import_module(feature).install(self)
+
+    async def fan_out(self, connection: AsyncConnection, events: Sequence[Any]) -> None:
+        """Called in the transaction that stores events, so their work commits with them."""
+        for handler in self.fanout:
+            await handler(connection, events)
+
+    async def audit(
+        self,
+        connection: AsyncConnection,
+        principal: Principal | None,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await audit.record(
+            connection,
+            actor=f"{principal.token_id} ({principal.name})" if principal else "system",
+            action=action,
+            at=self.clock.now(),
+            target_type=target_type,
+            target_id=target_id,
+            details=details,
+        )
+
+    def new_worker(self, *, run_schedules: bool = True) -> Worker:
+        options = WorkerOptions(
+            concurrency=self.settings.worker_concurrency,
+            batch_size=self.settings.worker_batch_size,
+            poll_interval=self.settings.worker_poll_interval,
+            lease_seconds=self.settings.lease_seconds,
+            run_schedules=run_schedules,
+        )
+        return Worker(self.queue, options, wakeup=self.wakeup, services={"hub": self})
+
+    async def start(self, *, with_worker: bool) -> None:
+        await migrate(self.database)
+        if with_worker:
+            self.worker = self.new_worker()
+            self._worker_task = asyncio.create_task(
+                run_worker(self.worker, handle_signals=False), name="renkei-worker"
+            )
+
+    async def stop(self) -> None:
+        if self.worker is not None and self._worker_task is not None:
+            self.worker.stop()
+            with contextlib.suppress(Exception):
+                await self._worker_task
+        await self.database.dispose()

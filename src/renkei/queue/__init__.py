@@ -1,0 +1,37 @@
+"""The durable job queue every delivery, flow step and sync runs on.
+
+queue = JobQueue(database, registry, retry=RetryPolicy.from_schedule([5, 300]))
+async with database.transaction() as tx:
+    ...                                   # store the event
+    await queue.enqueue(tx, "deliveries.send", {"delivery_id": ...})
+await Worker(queue).run()
+"""
+
+from renkei.queue.errors import GiveUp, JobOutcome, QueueError, RetryLater, UnknownTask
+from renkei.queue.jobs import Job, NewJob
+from renkei.queue.manager import JobQueue
+from renkei.queue.registry import Periodic, Task, TaskRegistry
+from renkei.queue.retry import RetryPolicy
+from renkei.queue.wakeup import PostgresListener, Wakeup, wake_on_commit
+from renkei.queue.worker import JobContext, Worker, WorkerOptions
+
+__all__ = [
+    "GiveUp",
+    "Job",
+    "JobContext",
+    "JobOutcome",
+    "JobQueue",
+    "NewJob",
+    "Periodic",
+    "PostgresListener",
+    "QueueError",
+    "RetryLater",
+    "RetryPolicy",
+    "Task",
+    "TaskRegistry",
+    "UnknownTask",
+    "Wakeup",
+    "Worker",
+    "WorkerOptions",
+    "wake_on_commit",
+]

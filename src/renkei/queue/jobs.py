@@ -1,0 +1,44 @@
+"""What the queue stores and hands out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NewJob:
+    task: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    queue: str | None = None
+    run_at: datetime | None = None
+    dedupe_key: str | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    queue: str
+    task: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    dedupe_key: str | None
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job's result, buffered by the worker and written in batches."""
+
+    job: Job
+    error: str | None = None
+    retry_at: datetime | None = None
+    dead: bool = False
+    refund_attempt: bool = False

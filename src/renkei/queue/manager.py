@@ -1,0 +1,472 @@
+"""Domain operations on the ``jobs`` and ``schedules`` tables.
+
+Every statement here is portable SQLAlchemy Core. The claim relies on two dialect facts:
+PostgreSQL renders ``FOR UPDATE SKIP LOCKED`` so concurrent claimers never wait on or
+double-take a row, and SQLite (which ignores the clause) runs the claim inside a
+``BEGIN IMMEDIATE`` transaction, so only one claimer is ever in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.clock import Clock, SystemClock
+from renkei.queue.jobs import Finished, Job, NewJob
+from renkei.queue.registry import Periodic, TaskRegistry
+from renkei.queue.retry import RetryPolicy
+from renkei.store.database import Database
+from renkei.store.tables import jobs, schedules
+
+NOTIFY_CHANNEL = "renkei_jobs"
+WAKE_FLAG = "renkei.jobs_enqueued"
+_ERROR_LIMIT = 4000
+
+
+class JobQueue:
+    def __init__(
+        self,
+        database: Database,
+        registry: TaskRegistry,
+        *,
+        retry: RetryPolicy,
+        clock: Clock | None = None,
+    ) -> None:
+        self.database = database
+        self.registry = registry
+        self.retry = retry
+        self.clock = clock or SystemClock()
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        connection: AsyncConnection,
+        task: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | None = None,
+        dedupe_key: str | None = None,
+        max_attempts: int | None = None,
+    ) -> bool:
+        """Add a job inside the caller's transaction. False when ``dedupe_key`` is pending."""
+        if delay is not None:
+            run_at = self.clock.now() + timedelta(seconds=delay)
+        job = NewJob(task, payload or {}, queue, run_at, dedupe_key, max_attempts)
+        return await self.enqueue_many(connection, [job]) == 1
+
+    async def enqueue_many(self, connection: AsyncConnection, new_jobs: Iterable[NewJob]) -> int:
+        """Add jobs inside the caller's transaction; returns how many were added."""
+        now = self.clock.now()
+        rows = [self._row(job, now) for job in new_jobs]
+        if not rows:
+            return 0
+        keyed = [row for row in rows if row["dedupe_key"] is not None]
+        plain = [row for row in rows if row["dedupe_key"] is None]
+        added = 0
+        if plain:
+            await connection.execute(insert(jobs), plain)
+            added += len(plain)
+        for row in keyed:
+            result = await connection.execute(self._insert_ignoring_conflicts(jobs).values(**row))
+            added += result.rowcount
+        if added:
+            await self._signal(connection)
+        return added
+
+    def _row(self, job: NewJob, now: datetime) -> dict[str, Any]:
+        task = self.registry.get(job.task)
+        policy = task.retry or self.retry
+        return {
+            "queue": job.queue or task.queue,
+            "task": job.task,
+            "payload": job.payload,
+            "status": "scheduled",
+            "run_at": job.run_at or now,
+            "attempts": 0,
+            "max_attempts": job.max_attempts or policy.max_attempts,
+            "dedupe_key": job.dedupe_key,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def _insert_ignoring_conflicts(self, table: Table) -> Any:
+        dialect_insert = sqlite_insert if self.database.is_sqlite else pg_insert
+        return dialect_insert(table).on_conflict_do_nothing()
+
+    async def _signal(self, connection: AsyncConnection) -> None:
+        connection.info[WAKE_FLAG] = True
+        if not self.database.is_sqlite:
+            await connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    # -- claim and finish ------------------------------------------------------------------
+
+    async def claim(
+        self, worker_id: str, *, limit: int, lease_seconds: float, queues: Sequence[str] | None
+    ) -> list[Job]:
+        now = self.clock.now()
+        due = (
+            select(jobs.c.id)
+            .where(jobs.c.status == "scheduled", jobs.c.run_at <= now)
+            .order_by(jobs.c.run_at, jobs.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        if queues is not None:
+            due = due.where(jobs.c.queue.in_(list(queues)))
+        claim = (
+            update(jobs)
+            .where(jobs.c.id.in_(due.scalar_subquery()))
+            .values(
+                status="running",
+                attempts=jobs.c.attempts + 1,
+                worker_id=worker_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                updated_at=now,
+            )
+            .returning(
+                jobs.c.id,
+                jobs.c.queue,
+                jobs.c.task,
+                jobs.c.payload,
+                jobs.c.attempts,
+                jobs.c.max_attempts,
+                jobs.c.run_at,
+                jobs.c.dedupe_key,
+            )
+        )
+        async with self.database.transaction() as connection:
+            rows = (await connection.execute(claim)).all()
+        claimed = [Job(**row._mapping) for row in rows]
+        claimed.sort(key=lambda job: (job.run_at, job.id))
+        return claimed
+
+    async def finish(self, results: Sequence[Finished]) -> None:
+        """Record a batch of results in one transaction.
+
+        Each statement is guarded by the attempt number, so a worker whose lease ran out
+        cannot overwrite what the worker that took the job over has done.
+        """
+        if not results:
+            return
+        now = self.clock.now()
+        done = [{"job_id": r.job.id, "attempt": r.job.attempts} for r in results if r.error is None]
+        retried = [self._retry_row(r, now) for r in results if r.error is not None and not r.dead]
+        dead = [
+            {"job_id": r.job.id, "attempt": r.job.attempts, "error": _clip(r.error), "now": now}
+            for r in results
+            if r.dead
+        ]
+        async with self.database.transaction() as connection:
+            if done:
+                await connection.execute(
+                    delete(jobs)
+                    .where(_is_current_attempt())
+                    .execution_options(synchronize_session=False),
+                    done,
+                )
+            if retried:
+                await connection.execute(
+                    update(jobs)
+                    .where(_is_current_attempt(), _no_pending_twin())
+                    .values(
+                        status="scheduled",
+                        run_at=bindparam("retry_at"),
+                        attempts=jobs.c.attempts - bindparam("refund"),
+                        last_error=bindparam("error"),
+                        worker_id=None,
+                        lease_expires_at=None,
+                        updated_at=bindparam("now"),
+                    ),
+                    retried,
+                )
+                await self._supersede(connection, _is_current_attempt(), retried)
+                await self._signal(connection)
+            if dead:
+                await connection.execute(
+                    update(jobs)
+                    .where(_is_current_attempt())
+                    .values(
+                        status="dead",
+                        last_error=bindparam("error"),
+                        worker_id=None,
+                        lease_expires_at=None,
+                        updated_at=bindparam("now"),
+                    ),
+                    dead,
+                )
+
+    async def _supersede(
+        self, connection: AsyncConnection, still_ours: Any, rows: list[dict[str, Any]]
+    ) -> None:
+        """Cancel the jobs that could not go back to the queue because a newer job with the
+        same dedupe key is already pending: that job will do the same work."""
+        await connection.execute(
+            update(jobs)
+            .where(still_ours)
+            .values(
+                status="cancelled",
+                last_error="superseded by a pending job with the same dedupe key",
+                worker_id=None,
+                lease_expires_at=None,
+                updated_at=bindparam("now"),
+            ),
+            rows,
+        )
+
+    def _retry_row(self, result: Finished, now: datetime) -> dict[str, Any]:
+        return {
+            "job_id": result.job.id,
+            "attempt": result.job.attempts,
+            "retry_at": result.retry_at or now,
+            "refund": 1 if result.refund_attempt else 0,
+            "error": _clip(result.error),
+            "now": now,
+        }
+
+    async def extend_leases(self, worker_id: str, job_ids: Sequence[int], seconds: float) -> None:
+        if not job_ids:
+            return
+        now = self.clock.now()
+        async with self.database.transaction() as connection:
+            await connection.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id.in_(list(job_ids)),
+                    jobs.c.worker_id == worker_id,
+                    jobs.c.status == "running",
+                )
+                .values(lease_expires_at=now + timedelta(seconds=seconds), updated_at=now)
+            )
+
+    async def release(self, worker_id: str, job_ids: Sequence[int]) -> None:
+        """Give unfinished jobs back at shutdown, without using up an attempt."""
+        if not job_ids:
+            return
+        now = self.clock.now()
+        mine = and_(
+            jobs.c.id == bindparam("job_id"),
+            jobs.c.worker_id == worker_id,
+            jobs.c.status == "running",
+        )
+        rows = [{"job_id": job_id, "now": now} for job_id in job_ids]
+        async with self.database.transaction() as connection:
+            await connection.execute(
+                update(jobs)
+                .where(mine, _no_pending_twin())
+                .values(
+                    status="scheduled",
+                    attempts=jobs.c.attempts - 1,
+                    run_at=now,
+                    worker_id=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                ),
+                rows,
+            )
+            await self._supersede(connection, mine, rows)
+            await self._signal(connection)
+
+    async def reclaim_expired(self) -> int:
+        """Jobs whose worker vanished go back to the queue, or to dead letter if spent."""
+        now = self.clock.now()
+        expired = and_(jobs.c.status == "running", jobs.c.lease_expires_at < now)
+        async with self.database.transaction() as connection:
+            spent = await connection.execute(
+                update(jobs)
+                .where(expired, jobs.c.attempts >= jobs.c.max_attempts)
+                .values(
+                    status="dead",
+                    last_error="lease expired on the last attempt (worker lost)",
+                    worker_id=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            )
+            lost = (await connection.execute(select(jobs.c.id).where(expired))).scalars().all()
+            rows = [{"job_id": job_id, "now": now} for job_id in lost]
+            if rows:
+                this_lost_job = and_(jobs.c.id == bindparam("job_id"), expired)
+                await connection.execute(
+                    update(jobs)
+                    .where(this_lost_job, _no_pending_twin())
+                    .values(
+                        status="scheduled",
+                        run_at=now,
+                        last_error="lease expired (worker lost)",
+                        worker_id=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                    ),
+                    rows,
+                )
+                await self._supersede(connection, this_lost_job, rows)
+                await self._signal(connection)
+        return int(spent.rowcount) + len(rows)
+
+    # -- dead letter -----------------------------------------------------------------------
+
+    async def retry_dead(
+        self, job_ids: Sequence[int] | None = None, *, task: str | None = None
+    ) -> int:
+        """Manual retry: dead jobs start over with a full set of attempts."""
+        now = self.clock.now()
+        statement = update(jobs).where(jobs.c.status == "dead", _no_pending_twin())
+        if job_ids is not None:
+            statement = statement.where(jobs.c.id.in_(list(job_ids)))
+        if task is not None:
+            statement = statement.where(jobs.c.task == task)
+        async with self.database.transaction() as connection:
+            result = await connection.execute(
+                statement.values(status="scheduled", attempts=0, run_at=now, updated_at=now)
+            )
+            if result.rowcount:
+                await self._signal(connection)
+        return int(result.rowcount)
+
+    async def cancel(self, connection: AsyncConnection, *, dedupe_key_prefix: str) -> int:
+        """Cancel pending jobs whose dedupe key starts with a prefix, in the caller's transaction."""
+        result = await connection.execute(
+            update(jobs)
+            .where(jobs.c.status == "scheduled", jobs.c.dedupe_key.startswith(dedupe_key_prefix))
+            .values(status="cancelled", updated_at=self.clock.now())
+        )
+        return int(result.rowcount)
+
+    async def get(self, job_id: int) -> Row[Any] | None:
+        async with self.database.read() as connection:
+            return (await connection.execute(select(jobs).where(jobs.c.id == job_id))).first()
+
+    async def counts(self) -> dict[str, int]:
+        async with self.database.read() as connection:
+            rows = await connection.execute(
+                select(jobs.c.status, func.count()).group_by(jobs.c.status)
+            )
+            return {status: count for status, count in rows.tuples()}
+
+    # -- periodic schedules ----------------------------------------------------------------
+
+    async def ensure_schedules(self, periodics: Sequence[Periodic]) -> None:
+        """Create or update schedule rows; an unchanged schedule keeps its next tick."""
+        now = self.clock.now()
+        async with self.database.transaction() as connection:
+            existing = {
+                row.name: row
+                for row in await connection.execute(
+                    select(schedules).where(schedules.c.name.in_([p.name for p in periodics]))
+                )
+            }
+            for periodic in periodics:
+                row = existing.get(periodic.name)
+                values = {
+                    "task": periodic.task,
+                    "queue": self.registry.get(periodic.task).queue,
+                    "payload": periodic.payload,
+                    "every_seconds": periodic.every_seconds,
+                    "cron": periodic.cron,
+                }
+                if row is None:
+                    first = next_tick(periodic.every_seconds, periodic.cron, now, now)
+                    await connection.execute(
+                        self._insert_ignoring_conflicts(schedules).values(
+                            name=periodic.name, next_run_at=first, **values
+                        )
+                    )
+                elif (row.every_seconds, row.cron) != (periodic.every_seconds, periodic.cron):
+                    first = next_tick(periodic.every_seconds, periodic.cron, now, now)
+                    await connection.execute(
+                        update(schedules)
+                        .where(schedules.c.name == periodic.name)
+                        .values(next_run_at=first, **values)
+                    )
+
+    async def run_due_schedules(self) -> tuple[int, datetime | None]:
+        """Enqueue every due tick exactly once; returns (ticks enqueued, next due time).
+
+        Workers race on a compare-and-set of ``next_run_at``: whoever moves it enqueues the
+        tick, in the same transaction, and everyone else's update matches no row.
+        """
+        now = self.clock.now()
+        enqueued = 0
+        async with self.database.read() as connection:
+            due = (
+                await connection.execute(select(schedules).where(schedules.c.next_run_at <= now))
+            ).all()
+        for row in due:
+            following = next_tick(row.every_seconds, row.cron, row.next_run_at, now)
+            async with self.database.transaction() as connection:
+                moved = await connection.execute(
+                    update(schedules)
+                    .where(schedules.c.name == row.name, schedules.c.next_run_at == row.next_run_at)
+                    .values(next_run_at=following, last_run_at=row.next_run_at)
+                )
+                if moved.rowcount == 1:
+                    tick = row.next_run_at.isoformat()
+                    payload = {**row.payload, "tick": tick, "schedule": row.name}
+                    await self.enqueue(connection, row.task, payload, queue=row.queue)
+                    enqueued += 1
+        async with self.database.read() as connection:
+            soonest = (await connection.execute(select(func.min(schedules.c.next_run_at)))).scalar()
+        return enqueued, soonest
+
+
+def next_tick(
+    every_seconds: float | None, cron: str | None, previous: datetime, now: datetime
+) -> datetime:
+    """The first tick after ``now`` on the schedule that last ticked at ``previous``.
+
+    Missed ticks (the process was down) are skipped rather than replayed in a burst.
+    """
+    if every_seconds is not None:
+        step = timedelta(seconds=every_seconds)
+        if previous > now:
+            return previous
+        missed = int((now - previous) / step) + 1
+        return previous + missed * step
+    if cron is None:
+        raise ValueError("a schedule needs every_seconds or cron")
+    following: datetime = croniter(cron, now).get_next(datetime)
+    return following
+
+
+def _no_pending_twin() -> Any:
+    """True unless another job with this row's dedupe key is already pending."""
+    twin = jobs.alias("twin")
+    return ~exists().where(
+        twin.c.dedupe_key == jobs.c.dedupe_key,
+        twin.c.status == "scheduled",
+        twin.c.id != jobs.c.id,
+    )
+
+
+def _is_current_attempt() -> Any:
+    return and_(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.attempts == bindparam("attempt"),
+        jobs.c.status == "running",
+    )
+
+
+def _clip(error: str | None) -> str | None:
+    return None if error is None else error[:_ERROR_LIMIT]

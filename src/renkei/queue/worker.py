@@ -1,0 +1,252 @@
+"""The worker loop: claim due jobs in batches, run them concurrently, write results in batches.
+
+One worker per process is enough: it runs up to ``concurrency`` jobs at once on asyncio.
+Beside the claim loop run three small loops: the result flusher (group commit of
+finished jobs), the lease keeper (extends leases of running jobs and reclaims jobs of
+dead workers), and the scheduler (enqueues periodic ticks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from renkei.observability.metrics import JOBS_FINISHED
+from renkei.queue.errors import GiveUp, RetryLater
+from renkei.queue.jobs import Finished, Job
+from renkei.queue.manager import JobQueue
+from renkei.queue.wakeup import Wakeup
+
+log = structlog.get_logger("renkei.worker")
+
+
+@dataclass
+class JobContext:
+    """What a task function receives."""
+
+    job: Job
+    queue: JobQueue
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    def now(self) -> datetime:
+        return self.queue.clock.now()
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 64
+    batch_size: int = 100
+    poll_interval: float = 1.0
+    lease_seconds: float = 60.0
+    shutdown_timeout: float = 20.0
+    flush_interval: float = 0.005
+    queues: Sequence[str] | None = None
+    run_schedules: bool = True
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        options: WorkerOptions | None = None,
+        *,
+        wakeup: Wakeup | None = None,
+        services: dict[str, Any] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.options = options or WorkerOptions()
+        self.wakeup = wakeup or Wakeup()
+        self.services = services or {}
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._results: list[Finished] = []
+        self._results_ready = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.completed = 0
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight jobs are finished or released by :meth:`run`."""
+        self._stopping.set()
+        self.wakeup.notify()
+
+    async def run(self) -> None:
+        log.info("worker.started", worker_id=self.id, concurrency=self.options.concurrency)
+        helpers = [
+            asyncio.create_task(self._flush_results(), name="renkei-results"),
+            asyncio.create_task(self._keep_leases(), name="renkei-leases"),
+        ]
+        if self.options.run_schedules and self.queue.registry.periodics:
+            await self.queue.ensure_schedules(self.queue.registry.periodics)
+            helpers.append(asyncio.create_task(self._schedule(), name="renkei-scheduler"))
+        try:
+            await self._claim_loop()
+        finally:
+            await self._drain()
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._write_results()
+            log.info("worker.stopped", worker_id=self.id, completed=self.completed)
+
+    async def run_burst(self) -> int:
+        """Run every job that is due now, then return how many ran (tests, ``--burst``)."""
+        total = 0
+        while claimed := await self.queue.claim(
+            self.id,
+            limit=self.options.batch_size,
+            lease_seconds=self.options.lease_seconds,
+            queues=self.options.queues,
+        ):
+            results = await asyncio.gather(*(self._run_task(job) for job in claimed))
+            await self.queue.finish([r for r in results if r is not None])
+            total += len(claimed)
+        return total
+
+    async def _claim_loop(self) -> None:
+        options = self.options
+        while not self._stopping.is_set():
+            free = options.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._wait(self._slot_free, options.poll_interval)
+                continue
+            try:
+                claimed = await self.queue.claim(
+                    self.id,
+                    limit=min(free, options.batch_size),
+                    lease_seconds=options.lease_seconds,
+                    queues=options.queues,
+                )
+            except Exception:
+                log.exception("worker.claim_failed")
+                await self._wait(self._stopping, options.poll_interval)
+                continue
+            for job in claimed:
+                self._running[job.id] = asyncio.create_task(self._execute(job))
+            if len(claimed) < min(free, options.batch_size):
+                await self.wakeup.wait(options.poll_interval)
+
+    async def _wait(self, event: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    async def _execute(self, job: Job) -> None:
+        try:
+            result = await self._run_task(job)
+        finally:
+            self._running.pop(job.id, None)
+            self._slot_free.set()
+        if result is not None:
+            self._results.append(result)
+            if len(self._results) >= self.options.batch_size:
+                self._results_ready.set()
+
+    async def _run_task(self, job: Job) -> Finished | None:
+        result = await self._attempt(job)
+        if result is not None:
+            outcome = "succeeded" if result.error is None else "dead" if result.dead else "retried"
+            JOBS_FINISHED.labels(job.task, outcome).inc()
+        return result
+
+    async def _attempt(self, job: Job) -> Finished | None:
+        now = self.queue.clock.now()
+        try:
+            task = self.queue.registry.get(job.task)
+            await task.function(JobContext(job, self.queue, self.services))
+        except asyncio.CancelledError:
+            return None
+        except RetryLater as exc:
+            retry_at = exc.at or now + timedelta(seconds=exc.delay or 0)
+            if job.is_last_attempt and exc.count_attempt:
+                return Finished(job, error=str(exc), dead=True)
+            return Finished(
+                job, error=str(exc), retry_at=retry_at, refund_attempt=not exc.count_attempt
+            )
+        except GiveUp as exc:
+            return Finished(job, error=f"gave up: {exc}", dead=True)
+        except Exception as exc:
+            error = "".join(traceback.format_exception_only(exc)).strip()
+            log.warning(
+                "job.failed", job_id=job.id, task=job.task, attempt=job.attempts, error=error
+            )
+            return self._failure(job, error, now)
+        self.completed += 1
+        return Finished(job)
+
+    def _failure(self, job: Job, error: str, now: datetime) -> Finished:
+        task = self.queue.registry.find(job.task)
+        policy = (task.retry if task else None) or self.queue.retry
+        delay = policy.delay_after(job.attempts)
+        if delay is None or job.is_last_attempt:
+            return Finished(job, error=error, dead=True)
+        return Finished(job, error=error, retry_at=now + timedelta(seconds=delay))
+
+    async def _flush_results(self) -> None:
+        while True:
+            await self._wait(self._results_ready, self.options.flush_interval)
+            self._results_ready.clear()
+            await self._write_results()
+
+    async def _write_results(self) -> None:
+        if not self._results:
+            return
+        batch, self._results = self._results, []
+        try:
+            await self.queue.finish(batch)
+        except Exception:
+            # The jobs stay leased; when the lease runs out another worker runs them again.
+            log.exception("worker.finish_failed", jobs=len(batch))
+
+    async def _keep_leases(self) -> None:
+        interval = self.options.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.extend_leases(
+                    self.id, list(self._running), self.options.lease_seconds
+                )
+                reclaimed = await self.queue.reclaim_expired()
+                if reclaimed:
+                    log.warning("worker.reclaimed_expired_jobs", count=reclaimed)
+            except Exception:
+                log.exception("worker.lease_upkeep_failed")
+
+    async def _schedule(self) -> None:
+        while True:
+            try:
+                _, soonest = await self.queue.run_due_schedules()
+            except Exception:
+                log.exception("worker.schedule_failed")
+                soonest = None
+            wait = self.options.poll_interval
+            if soonest is not None:
+                until = (soonest - self.queue.clock.now()).total_seconds()
+                wait = min(wait, max(until, 0.01))
+            await asyncio.sleep(wait)
+
+    async def _drain(self) -> None:
+        if not self._running:
+            return
+        pending = list(self._running.values())
+        _, unfinished = await asyncio.wait(pending, timeout=self.options.shutdown_timeout)
+        if unfinished:
+            unfinished_ids = [job_id for job_id, t in self._running.items() if t in unfinished]
+            for running in unfinished:
+                running.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            await self.queue.release(self.id, unfinished_ids)
+            log.warning("worker.released_unfinished_jobs", count=len(unfinished_ids))

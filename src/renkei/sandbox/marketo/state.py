@@ -1,0 +1,201 @@
+"""What a Marketo instance holds: leads and their activity log, plus what the sandbox
+observed of its clients (counters and violations)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from renkei.clock import Clock
+from renkei.sandbox._common import Counters, Violation, ViolationKind, iso_seconds
+from renkei.sandbox.marketo.activity_types import (
+    CHANGE_DATA_VALUE,
+    NEW_LEAD,
+    STANDARD_ACTIVITY_TYPES,
+    VISIT_WEBPAGE,
+)
+from renkei.sandbox.marketo.config import ActivityType, LeadField, MarketoSandboxConfig
+from renkei.sandbox.marketo.fields import LeadSchema
+
+API_SOURCE = "Web service API"
+
+
+@dataclass
+class Lead:
+    id: int
+    values: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    def get(self, name: str) -> Any:
+        if name == "id":
+            return self.id
+        if name == "createdAt":
+            return iso_seconds(self.created_at)
+        if name == "updatedAt":
+            return iso_seconds(self.updated_at)
+        return self.values.get(name)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field_id: int
+    name: str
+    new_value: Any
+    old_value: Any
+
+
+@dataclass
+class Activity:
+    id: int
+    lead_id: int
+    activity_date: datetime
+    activity_type_id: int
+    primary_attribute_value: str | None = None
+    primary_attribute_value_id: int | None = None
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    change: FieldChange | None = None
+
+
+class MarketoState:
+    def __init__(self, config: MarketoSandboxConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.schema = LeadSchema(config.custom_fields)
+        self.activity_types: dict[int, ActivityType] = {
+            t.id: t for t in STANDARD_ACTIVITY_TYPES + config.custom_activity_types
+        }
+        self.created_at = clock.now()
+        self.leads: dict[int, Lead] = {}
+        self.activities: list[Activity] = []
+        self.counters = Counters()
+        self.violations: list[Violation] = []
+        self._lead_ids = itertools.count(1)
+        self._activity_ids = itertools.count(1)
+        self._request_ids = itertools.count(0x1000)
+
+    def request_id(self) -> str:
+        return f"{next(self._request_ids):x}#{int(self.clock.time() * 1000):x}"
+
+    def violate(self, kind: ViolationKind, endpoint: str, detail: str) -> None:
+        self.violations.append(Violation(kind, endpoint, detail, self.clock.now()))
+
+    # --- leads -------------------------------------------------------------------------
+
+    def find_leads(self, field: LeadField, value: Any) -> list[Lead]:
+        wanted = _match_key(value)
+        return [lead for lead in self.leads.values() if _match_key(lead.get(field.name)) == wanted]
+
+    def create_lead(self, values: dict[str, Any], *, log: bool = True) -> Lead:
+        now = self.clock.now()
+        lead = Lead(next(self._lead_ids), dict(values), now, now)
+        self.leads[lead.id] = lead
+        if log:
+            self.add_activity(
+                lead.id,
+                NEW_LEAD,
+                primary_attribute_value_id=lead.id,
+                attributes=[{"name": "Source Type", "value": API_SOURCE}],
+            )
+        return lead
+
+    def update_lead(self, lead: Lead, values: dict[str, Any]) -> None:
+        """Apply ``values``, logging a Change Data Value activity per changed field."""
+        changed = False
+        for name, new in values.items():
+            old = lead.values.get(name)
+            if old == new:
+                continue
+            lead.values[name] = new
+            changed = True
+            self._log_change(lead, name, new, old)
+        if changed:
+            lead.updated_at = self.clock.now()
+
+    def _log_change(self, lead: Lead, name: str, new: Any, old: Any) -> None:
+        lead_field = self.schema.get(name)
+        assert lead_field is not None
+        field_id = self.schema.field_id(lead_field)
+        self.add_activity(
+            lead.id,
+            CHANGE_DATA_VALUE,
+            primary_attribute_value=lead_field.label,
+            primary_attribute_value_id=field_id,
+            attributes=[
+                {"name": "New Value", "value": new},
+                {"name": "Old Value", "value": old},
+                {"name": "Reason", "value": API_SOURCE},
+                {"name": "Source", "value": API_SOURCE},
+            ],
+            change=FieldChange(field_id, lead_field.name, new, old),
+        )
+
+    # --- activities --------------------------------------------------------------------
+
+    def add_activity(
+        self,
+        lead_id: int,
+        activity_type_id: int,
+        *,
+        activity_date: datetime | None = None,
+        primary_attribute_value: str | None = None,
+        primary_attribute_value_id: int | None = None,
+        attributes: list[dict[str, Any]] | None = None,
+        change: FieldChange | None = None,
+    ) -> Activity:
+        activity = Activity(
+            id=next(self._activity_ids),
+            lead_id=lead_id,
+            activity_date=activity_date or self.clock.now(),
+            activity_type_id=activity_type_id,
+            primary_attribute_value=primary_attribute_value,
+            primary_attribute_value_id=primary_attribute_value_id,
+            attributes=attributes or [],
+            change=change,
+        )
+        self.activities.append(activity)
+        return activity
+
+    # --- seeding -----------------------------------------------------------------------
+
+    def seed_leads(self, count: int) -> list[Lead]:
+        first = len(self.leads) + 1
+        return [
+            self.create_lead(
+                {"email": f"lead{n}@example.com", "firstName": "Lead", "lastName": str(n)},
+                log=False,
+            )
+            for n in range(first, first + count)
+        ]
+
+    def seed_activities(
+        self,
+        count: int,
+        *,
+        activity_type_id: int = VISIT_WEBPAGE,
+        start: datetime | None = None,
+        spacing_seconds: float = 1.0,
+    ) -> list[Activity]:
+        """``count`` activities spread round-robin over the existing leads, one every
+        ``spacing_seconds`` from ``start`` (default: so that the last is one step ago)."""
+        lead_ids = sorted(self.leads) or [lead.id for lead in self.seed_leads(1)]
+        begin = start or self.clock.now() - timedelta(seconds=spacing_seconds * count)
+        return [
+            self.add_activity(
+                lead_ids[n % len(lead_ids)],
+                activity_type_id,
+                activity_date=begin + timedelta(seconds=spacing_seconds * n),
+                primary_attribute_value=f"/page/{n}",
+                primary_attribute_value_id=n + 1,
+                attributes=[{"name": "Webpage URL", "value": f"/page/{n}"}],
+            )
+            for n in range(count)
+        ]
+
+
+def _match_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value

@@ -1,0 +1,98 @@
+"""API tokens: ``rk_<scope>_<random>``, stored as SHA-256 hashes and shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.ids import new_id
+from renkei.store.tables import api_tokens
+
+Scope = Literal["admin", "write", "read"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+BOOTSTRAP_TOKEN_ID = "tok_bootstrap"
+
+
+def scope_allows(granted: str, needed: Scope) -> bool:
+    """admin ⊇ write ⊇ read."""
+    return granted in SCOPES and SCOPES.index(granted) >= SCOPES.index(needed)  # type: ignore[arg-type]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str
+    scope: Scope
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    name: str
+    scope: Scope
+    token: str
+    created_at: datetime
+
+
+async def create_token(
+    connection: AsyncConnection, *, name: str, scope: Scope, now: datetime
+) -> IssuedToken:
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    token = f"rk_{scope}_{secrets.token_urlsafe(32)}"
+    token_id = new_id("tok")
+    await connection.execute(
+        insert(api_tokens).values(
+            id=token_id,
+            name=name,
+            scope=scope,
+            token_hash=hash_token(token),
+            prefix=token[:12],
+            created_at=now,
+        )
+    )
+    return IssuedToken(token_id, name, scope, token, now)
+
+
+async def authenticate(
+    connection: AsyncConnection, token: str, *, bootstrap_token: str | None
+) -> Principal | None:
+    if bootstrap_token and hmac.compare_digest(token.encode(), bootstrap_token.encode()):
+        return Principal(BOOTSTRAP_TOKEN_ID, "RENKEI_ADMIN_TOKEN", "admin")
+    row = (
+        await connection.execute(
+            select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scope).where(
+                api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(row.id, row.name, row.scope)
+
+
+async def revoke_token(connection: AsyncConnection, token_id: str, *, now: datetime) -> bool:
+    result = await connection.execute(
+        update(api_tokens)
+        .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def count_tokens(connection: AsyncConnection) -> int:
+    rows = await connection.execute(
+        select(api_tokens.c.id).where(api_tokens.c.revoked_at.is_(None))
+    )
+    return len(rows.all())

@@ -1,0 +1,117 @@
+"""Every option is a ``RENKEI_*`` environment variable (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RENKEI_", extra="ignore")
+
+    database_url: str = "sqlite:///./renkei.db"
+    data_dir: Path = Path(".")
+    host: str = "127.0.0.1"
+    port: int = 8787
+
+    admin_token: str | None = None
+    secret_key: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    allow_private_targets: bool = False
+    allowed_target_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    retry_schedule: Annotated[tuple[float, ...], NoDecode] = DEFAULT_RETRY_SCHEDULE
+    retry_jitter: float = Field(0.2, ge=0, le=1)
+
+    # Outbound webhooks (docs/webhooks.md).
+    overload_penalty_seconds: float = Field(60.0, ge=0)
+    max_retry_after_seconds: float = Field(3600.0, ge=0)
+    endpoint_disable_after_days: float = Field(5.0, gt=0)
+    secret_rotation_grace_seconds: float = Field(86400.0, ge=0)
+    failing_event_after_attempts: int = Field(4, ge=1)
+    endpoint_refresh_seconds: float = Field(1.0, ge=0)
+    https_only: bool = False
+
+    # Event ingest: tracking API, inbound webhooks, profiles (docs/ingest.md).
+    public_url: str | None = None
+    ingest_max_event_bytes: int = Field(32 * 1024, gt=0)
+    ingest_max_batch_bytes: int = Field(500 * 1024, gt=0)
+    ingest_max_batch_events: int = Field(2500, gt=0)
+    ingest_max_pending_events: int = Field(50_000, gt=0)
+    ingest_max_group_events: int = Field(5000, gt=0)
+    ingest_committers: int = Field(2, gt=0)
+    ingest_source_cache_seconds: float = Field(5.0, ge=0)
+    webhook_request_retention_days: float = Field(7.0, gt=0)
+
+    # Flows (docs/flows.md).
+    flow_refresh_seconds: float = Field(1.0, ge=0)
+    flow_http_timeout_seconds: float = Field(30.0, gt=0)
+    flow_max_depth: int = Field(5, ge=1)
+    flow_run_retention_days: float = Field(30.0, gt=0)
+
+    # Vendor connectors (docs/connectors/).
+    sync_refresh_seconds: float = Field(1.0, ge=0)
+    connector_batch_wait_seconds: float = Field(2.0, ge=0)
+    connector_max_wait_seconds: float = Field(5.0, ge=0)
+    connector_http_timeout_seconds: float = Field(30.0, gt=0)
+    connector_record_retention_days: float = Field(7.0, gt=0)
+
+    max_body_bytes: int = Field(1_048_576, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    worker_concurrency: int = Field(64, gt=0)
+    worker_batch_size: int = Field(100, gt=0)
+    worker_poll_interval: float = Field(1.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+
+    @field_validator("secret_key", "allowed_target_networks", mode="before")
+    @classmethod
+    def _csv_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_target_networks")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, list | tuple) and not value:
+            raise ValueError("the retry schedule needs at least one delay")
+        return value
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _non_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("retry delays must be >= 0 seconds")
+        return value
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "renkei-secret.key"
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,43 @@
+"""Bring the schema to the newest revision. Safe to call from many processes at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+
+from renkei.store.database import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_201_905_012  # any constant shared by every Renkei process
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    command.upgrade(alembic_config(connection), "head")
+
+
+async def migrate(database: Database) -> None:
+    async with database.writer.begin() as connection:
+        await connection.run_sync(_upgrade)
+
+
+def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(database: Database) -> str | None:
+    async with database.reader.connect() as connection:
+        return await connection.run_sync(_current)

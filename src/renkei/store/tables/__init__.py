@@ -1,0 +1,19 @@
+"""All tables, on one ``metadata``. Each feature area keeps its tables in its own module."""
+
+from renkei.store.tables import connectors, flows, ingest, syncs, webhooks
+from renkei.store.tables._metadata import metadata
+from renkei.store.tables.core import api_tokens, audit_log, events, jobs, schedules
+
+__all__ = [
+    "api_tokens",
+    "audit_log",
+    "connectors",
+    "events",
+    "flows",
+    "ingest",
+    "jobs",
+    "metadata",
+    "schedules",
+    "syncs",
+    "webhooks",
+]

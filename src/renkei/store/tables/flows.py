@@ -1,0 +1,130 @@
+"""Tables of the flows area (migration: store/migrations/versions/0004_flows.py).
+
+flows            a flow's identity and switches; ``version`` is the current version
+flow_versions    every saved spec, immutable: runs under way keep reading theirs
+flow_config      one row: a counter bumped on every flow change, so every process
+                 refreshes its in-memory trigger matcher within a second
+flow_entries     one row per (flow, user key): the re-eligibility ledger, enforced by
+                 the primary key so concurrent workers cannot both enter a user
+flow_schedules   next tick of each flow with a scheduled trigger
+flow_runs        one run of one flow version for one event
+flow_run_steps   what each step of a run took in and gave out (secrets redacted)
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from renkei.store.tables._metadata import metadata
+from renkei.store.types import BigIntPK, Ciphertext, JSONDocument, UTCDateTime
+
+__all__ = [
+    "RUN_STATUSES",
+    "flow_config",
+    "flow_entries",
+    "flow_run_steps",
+    "flow_runs",
+    "flow_schedules",
+    "flow_versions",
+    "flows",
+    "metadata",
+]
+
+RUN_STATUSES = ("running", "waiting", "succeeded", "stopped", "failed", "skipped")
+_LIVE = text("deleted_at IS NULL")
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False),
+    Column("signing_secret", Ciphertext, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    Index("uq_flows_live_name", "name", unique=True, sqlite_where=_LIVE, postgresql_where=_LIVE),
+)
+
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    Column("flow_id", String(40), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("spec", JSONDocument, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+flow_config = Table(
+    "flow_config",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+flow_entries = Table(
+    "flow_entries",
+    metadata,
+    Column("flow_id", String(40), primary_key=True),
+    Column("user_key", String(255), primary_key=True),
+    Column("entered_at", UTCDateTime, nullable=False),
+    Column("entries", Integer, nullable=False, server_default="1"),
+)
+
+flow_schedules = Table(
+    "flow_schedules",
+    metadata,
+    Column("flow_id", String(40), primary_key=True),
+    Column("next_run_at", UTCDateTime, nullable=False),
+    Column("last_run_at", UTCDateTime),
+)
+
+flow_runs = Table(
+    "flow_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("flow_id", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("user_key", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("node", Integer),
+    Column("context", JSONDocument, nullable=False),
+    Column("error", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    # One run per flow and event: a start job rerun after a crash finds its run.
+    Index("uq_flow_runs_flow_event", "flow_id", "event_id", unique=True),
+    Index("ix_flow_runs_flow_id_id", "flow_id", "id"),
+    Index("ix_flow_runs_event_id", "event_id"),
+)
+
+flow_run_steps = Table(
+    "flow_run_steps",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False),
+    Column("node", Integer, nullable=False),
+    Column("step_id", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("input", JSONDocument),
+    Column("output", JSONDocument),
+    Column("problems", JSONDocument),
+    Column("error", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("uq_flow_run_steps_run_node", "run_id", "node", unique=True),
+)

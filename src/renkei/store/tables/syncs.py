@@ -1,0 +1,87 @@
+"""Tables of the syncs area (migration: store/migrations/versions/0006_syncs.py).
+
+- ``syncs``: one movement of records between Renkei and a connection, with its trigger,
+  mapping and the cursor it resumes from (checkpointed after every page).
+- ``sync_runs``: each run with its counts and errors.
+- ``sync_suppressions``: per sync and subject (an email), no realtime call until ``until``.
+- ``sync_pending``: profiles whose change waits for the next batch (the quota planner's
+  coalescing: one row per profile, however many changes).
+- ``sync_quota_alerts``: which quota alerts fired for a connection's vendor day.
+"""
+
+from sqlalchemy import Boolean, Column, Index, Integer, PrimaryKeyConstraint, String, Table
+
+from renkei.store.tables._metadata import metadata
+from renkei.store.types import JSONDocument, UTCDateTime
+
+__all__ = [
+    "metadata",
+    "sync_pending",
+    "sync_quota_alerts",
+    "sync_runs",
+    "sync_suppressions",
+    "syncs",
+]
+
+syncs = Table(
+    "syncs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("connection", String(200), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("object", String(64), nullable=False),
+    Column("config", JSONDocument, nullable=False),
+    Column("trigger", JSONDocument, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("cursor", JSONDocument),
+    Column("next_run_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sync_id", String(40), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("read", Integer, nullable=False),
+    Column("created", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("calls", Integer, nullable=False),
+    Column("errors", JSONDocument, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_sync_runs_sync", "sync_id", "id"),
+)
+
+sync_suppressions = Table(
+    "sync_suppressions",
+    metadata,
+    Column("sync_id", String(40), nullable=False),
+    Column("subject", String(320), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("sync_id", "subject"),
+)
+
+sync_pending = Table(
+    "sync_pending",
+    metadata,
+    Column("sync_id", String(40), nullable=False),
+    Column("subject", String(320), nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("sync_id", "subject"),
+)
+
+sync_quota_alerts = Table(
+    "sync_quota_alerts",
+    metadata,
+    Column("connection", String(200), nullable=False),
+    Column("resets_at", UTCDateTime, nullable=False),
+    Column("level", Integer, nullable=False),
+    PrimaryKeyConstraint("connection", "resets_at", "level"),
+)

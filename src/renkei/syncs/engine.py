@@ -1,0 +1,627 @@
+"""Running syncs: pulls page by page with the cursor checkpointed after every page, batch
+pushes of changed profiles, and the realtime pushes the fan-out queues.
+
+Every vendor call goes through ``hub.services["connectors"]`` (shared rate limits and the
+daily quota). A limit parks the job with ``RetryLater(count_attempt=False)``; an exhausted
+quota parks it until the reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.connectors.connections import find_connection
+from renkei.connectors.errors import (
+    ConnectorError,
+    PermanentError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    RetryableError,
+)
+from renkei.events.envelope import Event, parse_timestamp
+from renkei.events.log import record_events
+from renkei.events.profiles import (
+    IdentityConflict,
+    Profile,
+    ProfileQuery,
+    attach_identity,
+    find_profiles,
+    get_profile,
+    resolve_profile,
+)
+from renkei.queue import GiveUp, RetryLater
+from renkei.store.tables.core import events as events_table
+from renkei.store.tables.ingest import profiles as profiles_table
+from renkei.store.tables.syncs import sync_pending, sync_runs, syncs
+from renkei.syncs import model
+from renkei.syncs.model import Sync
+from renkei.syncs.planner import QuotaStatus, quota_status, raise_alerts
+from renkei.syncs.records import jsonable, mapping_of, profile_document, profile_email
+
+if TYPE_CHECKING:
+    from renkei.connectors.service import ConnectorService
+    from renkei.hub import Hub
+
+__all__ = ["RUN_TASK", "SimulatedCrash", "SyncEngine"]
+
+RUN_TASK = "syncs.run"
+PUSH_PROFILE_TASK = "syncs.push_profile"
+PUSH_EVENT_TASK = "syncs.push_event"
+BATCH = 300
+LEAD_ID = "marketo_lead_id"
+CONTACT_ID = "hubspot_contact_id"
+_EPOCH = "1970-01-01T00:00:00Z"
+
+
+class SimulatedCrash(RuntimeError):
+    """Raised by the test hook ``SyncEngine.crash_after_pages`` between two pages."""
+
+
+@dataclass
+class _Tally:
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def error(self, message: str, **details: Any) -> None:
+        self.add("failed")
+        self.errors.append({"message": message[:500], **details})
+
+
+class SyncEngine:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        # Tests: raise SimulatedCrash after this many pages were committed in one job.
+        self.crash_after_pages: int | None = None
+
+    @property
+    def connectors(self) -> ConnectorService:
+        service: ConnectorService = self.hub.services["connectors"]
+        return service
+
+    def now(self) -> datetime:
+        return self.hub.clock.now()
+
+    # --- the quota planner -----------------------------------------------------------------
+
+    async def status(
+        self, connection: AsyncConnection, ref: str, sync: Sync | None = None
+    ) -> QuotaStatus:
+        row = await find_connection(connection, ref)
+        if row is None:
+            raise PermanentError(f"connection {ref!r} not found", code="connection_not_found")
+        quota = self.connectors.runtime.limits(row).daily_quota
+        share = float((sync.config.get("quota_budget") if sync else None) or 1.0)
+        return await quota_status(
+            connection,
+            name=row.name,
+            connection_id=row.id,
+            quota=quota,
+            now=self.now(),
+            budget_share=share,
+        )
+
+    async def _after_calls(self, ref: str) -> None:
+        async with self.hub.database.transaction() as tx:
+            status = await self.status(tx, ref)
+            await raise_alerts(self.hub, tx, status)
+
+    async def _call(self, sync: Sync, operation: str, input: Any, tally: _Tally) -> Any:
+        try:
+            result = await self.connectors.call(sync.connection, operation, input)
+        except QuotaExhaustedError as exc:
+            await self._after_calls(sync.connection)
+            raise RetryLater(exc.message, at=exc.resets_at, count_attempt=False) from exc
+        except RateLimitedError as exc:
+            raise RetryLater(exc.message, delay=exc.retry_after, count_attempt=False) from exc
+        # A Marketo read from a date first fetches a paging token: one more call.
+        token_call = sync.object != "contacts" and isinstance(input, dict) and "since" in input
+        tally.add("calls", 2 if token_call else 1)
+        await self._after_calls(sync.connection)
+        return result
+
+    # --- runs ------------------------------------------------------------------------------
+
+    async def run(self, sync_id: str, run_id: str) -> None:
+        async with self.hub.database.read() as connection:
+            sync = await model.find_sync(connection, sync_id)
+            run = await model.get_run(connection, run_id)
+        if sync is None or run is None:
+            raise GiveUp(f"sync {sync_id} or run {run_id} is gone")
+        if run.status in ("succeeded", "failed"):
+            return
+        await self._checkpoint(sync, run_id, None, _Tally(), status="running")
+        try:
+            if sync.direction == "pull" and sync.object in ("leads", "activities"):
+                await self._pull_marketo(sync, run_id)
+            elif sync.direction == "pull" and sync.object == "contacts":
+                await self._pull_hubspot(sync, run_id)
+            elif sync.direction == "push" and sync.object in ("leads", "contacts"):
+                await self._push_profiles(sync, run_id)
+            else:
+                raise GiveUp(f"a {sync.direction} of {sync.object} runs only on events")
+        except (PermanentError, GiveUp) as exc:
+            tally = _Tally()
+            tally.error(str(exc))
+            await self._checkpoint(sync, run_id, None, tally, status="failed", done=True)
+            raise GiveUp(str(exc)) from exc
+        await self._checkpoint(sync, run_id, None, _Tally(), status="succeeded", done=True)
+
+    async def _checkpoint(
+        self,
+        sync: Sync,
+        run_id: str,
+        cursor: dict[str, Any] | None,
+        tally: _Tally,
+        *,
+        tx: AsyncConnection | None = None,
+        status: str | None = None,
+        done: bool = False,
+    ) -> None:
+        async def write(connection: AsyncConnection) -> None:
+            if cursor is not None:
+                await connection.execute(
+                    update(syncs).where(syncs.c.id == sync.id).values(cursor=cursor)
+                )
+                sync.cursor = cursor
+            await model.add_to_run(
+                connection,
+                run_id,
+                tally.counts,
+                tally.errors,
+                status=status,
+                finished_at=self.now() if done else None,
+            )
+
+        if tx is not None:
+            await write(tx)
+            return
+        async with self.hub.database.transaction() as own:
+            await write(own)
+
+    def _crash_hook(self, pages: int) -> None:
+        if self.crash_after_pages is not None and pages >= self.crash_after_pages:
+            self.crash_after_pages = None
+            raise SimulatedCrash(f"injected crash after {pages} page(s)")
+
+    # --- pulls -----------------------------------------------------------------------------
+
+    async def _pull_marketo(self, sync: Sync, run_id: str) -> None:
+        config = sync.config
+        size = int(config.get("page_size") or BATCH)
+        pages = 0
+        while True:
+            token = (sync.cursor or {}).get("next_page_token")
+            read: dict[str, Any] = {"batch_size": size, "max_pages": 1}
+            if token:
+                read["next_page_token"] = token
+            else:
+                read["since"] = str(config.get("since") or _EPOCH)
+            tally = _Tally()
+            if sync.object == "leads":
+                fields = list(config.get("fields") or ["email"])
+                result = await self._call(
+                    sync, "read_lead_changes", read | {"fields": fields}, tally
+                )
+            else:
+                type_ids = [int(t) for t in config.get("activity_type_ids") or [1]]
+                result = await self._call(
+                    sync, "read_activities", read | {"activity_type_ids": type_ids}, tally
+                )
+            data = result.data or {}
+            records = list(data.get("records") or [])
+            tally.add("read", len(records))
+            cursor = {"next_page_token": data.get("next_page_token") or token}
+            if sync.object == "leads":
+                leads = await self._fetch_leads(sync, records, tally)
+                async with self.hub.database.transaction() as tx:
+                    await self._store_leads(tx, sync, leads, tally)
+                    await self._checkpoint(sync, run_id, cursor, tally, tx=tx)
+            else:
+                async with self.hub.database.transaction() as tx:
+                    await self._store_activities(tx, sync, records, tally)
+                    await self._checkpoint(sync, run_id, cursor, tally, tx=tx)
+            pages += 1
+            if not data.get("more"):
+                return
+            self._crash_hook(pages)
+
+    async def _fetch_leads(
+        self, sync: Sync, changes: Sequence[dict[str, Any]], tally: _Tally
+    ) -> list[dict[str, Any]]:
+        """The current values of the leads a page of lead changes names (one call per 300):
+        a change carries only the changed field, matching needs the email."""
+        ids = sorted({int(c["leadId"]) for c in changes if c.get("leadId") is not None})
+        if not ids:
+            return []
+        fields = sorted({"id", "email", *[str(f) for f in sync.config.get("fields") or []]})
+        row = await self.connectors.runtime.load(sync.connection)
+        _connector, ctx = self.connectors.runtime.open(row)
+        leads: list[dict[str, Any]] = []
+        try:
+            async with ctx:
+                for start in range(0, len(ids), BATCH):
+                    chunk = ids[start : start + BATCH]
+                    response = await ctx.http.request(
+                        "GET",
+                        "/rest/v1/leads.json",
+                        operation="read_leads",
+                        params={
+                            "filterType": "id",
+                            "filterValues": ",".join(str(i) for i in chunk),
+                            "fields": ",".join(fields),
+                        },
+                    )
+                    tally.add("calls")
+                    leads.extend(response.json().get("result") or [])
+        except QuotaExhaustedError as exc:
+            raise RetryLater(exc.message, at=exc.resets_at, count_attempt=False) from exc
+        except RateLimitedError as exc:
+            raise RetryLater(exc.message, delay=exc.retry_after, count_attempt=False) from exc
+        except ConnectorError as exc:
+            if not isinstance(exc, RetryableError):
+                raise PermanentError(exc.message, code=exc.code) from exc
+            raise
+        return leads
+
+    async def _store_leads(
+        self,
+        tx: AsyncConnection,
+        sync: Sync,
+        leads: Sequence[dict[str, Any]],
+        tally: _Tally,
+        *,
+        kind: str = LEAD_ID,
+    ) -> None:
+        """Vendor records to profiles: matched by email, the vendor id attached as ``kind``."""
+        mapping = mapping_of(sync.config)
+        now = self.now()
+        for lead in leads:
+            email = lead.get("email")
+            lead_id = str(lead.get("id"))
+            traits = {k: v for k, v in lead.items() if k not in ("id",) and v is not None}
+            if mapping is not None:
+                mapped = mapping.apply({"lead": lead, **lead})
+                traits = mapped.record
+                for problem in mapped.problems:
+                    tally.errors.append({"lead_id": lead_id, "problem": str(problem)})
+            keys = [(kind, lead_id)]
+            if isinstance(email, str) and "@" in email:
+                keys.insert(0, ("email", email))
+            existed = await find_profiles(tx, ProfileQuery(identities=[keys[0]], limit=1))
+            try:
+                await resolve_profile(tx, keys, now=now, traits=jsonable(traits))
+            except (IdentityConflict, ValueError) as exc:
+                tally.error(str(exc), lead_id=lead_id)
+                continue
+            tally.add("updated" if existed else "created")
+
+    async def _store_activities(
+        self, tx: AsyncConnection, sync: Sync, records: Sequence[dict[str, Any]], tally: _Tally
+    ) -> None:
+        now = self.now()
+        event_type = str(sync.config.get("event_type") or "marketo.activity")
+        events = [
+            Event(
+                id=f"mkto_act_{record.get('marketoGUID') or record.get('id')}",
+                type=event_type,
+                name=str(record.get("primaryAttributeValue") or record.get("activityTypeId")),
+                data={**record, "marketo_lead_id": record.get("leadId")},
+                occurred_at=parse_timestamp(record.get("activityDate")) or now,
+                received_at=now,
+                source_id=sync.id,
+            )
+            for record in records
+        ]
+        fresh = await record_events(self.hub, tx, events) if events else []
+        tally.add("created", len(fresh))
+        tally.add("skipped", len(events) - len(fresh))
+
+    async def _pull_hubspot(self, sync: Sync, run_id: str) -> None:
+        """Contacts by ``lastmodifieddate``: HubSpot's own cursor, checkpointed per page."""
+        config = sync.config
+        size = min(200, int(config.get("page_size") or 100))
+        pages = 0
+        while True:
+            read: dict[str, Any] = {"page_size": size, "max_pages": 1}
+            if config.get("fields"):
+                read["properties"] = [str(f) for f in config["fields"]]
+            position = (sync.cursor or {}).get("cursor")
+            if position:
+                read["cursor"] = position
+            elif config.get("since"):
+                read["since"] = str(config["since"])
+            tally = _Tally()
+            result = await self._call(sync, "read_contacts", read, tally)
+            data = result.data or {}
+            records = list(data.get("records") or [])
+            tally.add("read", len(records))
+            contacts = [
+                {**dict(record.get("properties") or {}), "id": record.get("id")}
+                for record in records
+            ]
+            cursor = {"cursor": data.get("cursor") or position}
+            async with self.hub.database.transaction() as tx:
+                await self._store_leads(tx, sync, contacts, tally, kind=CONTACT_ID)
+                await self._checkpoint(sync, run_id, cursor, tally, tx=tx)
+            pages += 1
+            if not data.get("more"):
+                return
+            self._crash_hook(pages)
+
+    # --- batch push of profiles ------------------------------------------------------------
+
+    async def _push_profiles(self, sync: Sync, run_id: str) -> None:
+        """Profiles changed since the cursor (first run: the last trigger interval), then
+        the profiles the planner held back, upserted in batches; the cursor advances after
+        every batch."""
+        size = min(BATCH, int(sync.config.get("batch_size") or BATCH))
+        started = self.now()
+        if not sync.cursor:
+            every = float(sync.trigger.get("every_seconds") or 1800)
+            since = started - timedelta(seconds=every)
+            sync.cursor = {"since": since.isoformat(), "after": ""}
+        while True:
+            cursor = dict(sync.cursor or {})
+            since = datetime.fromisoformat(str(cursor["since"]))
+            after = str(cursor.get("after") or "")
+            async with self.hub.database.read() as connection:
+                rows = (
+                    await connection.execute(
+                        select(profiles_table.c.id, profiles_table.c.updated_at)
+                        .where(
+                            profiles_table.c.merged_into.is_(None),
+                            profiles_table.c.updated_at <= started,
+                            or_(
+                                profiles_table.c.updated_at > since,
+                                and_(
+                                    profiles_table.c.updated_at == since,
+                                    profiles_table.c.id > after,
+                                ),
+                            ),
+                        )
+                        .order_by(profiles_table.c.updated_at, profiles_table.c.id)
+                        .limit(size)
+                    )
+                ).all()
+                found = [await get_profile(connection, row.id) for row in rows]
+            if not rows:
+                break
+            last = rows[-1]
+            await self._send_profiles(
+                sync,
+                run_id,
+                [p for p in found if p is not None],
+                {"since": last.updated_at.isoformat(), "after": last.id},
+            )
+            if len(rows) < size:
+                break
+        # The changes the planner coalesced (and any left by a parked realtime push).
+        while True:
+            async with self.hub.database.read() as connection:
+                subjects = [
+                    row.subject
+                    for row in await connection.execute(
+                        select(sync_pending.c.subject)
+                        .where(sync_pending.c.sync_id == sync.id)
+                        .order_by(sync_pending.c.subject)
+                        .limit(size)
+                    )
+                ]
+                found = [await self._profile_by_email(connection, s) for s in subjects]
+            if not subjects:
+                return
+            await self._send_profiles(
+                sync, run_id, [p for p in found if p is not None], None, extra=subjects
+            )
+
+    async def _profile_by_email(self, connection: AsyncConnection, email: str) -> Profile | None:
+        found = await find_profiles(
+            connection, ProfileQuery(identities=[("email", email)], limit=1)
+        )
+        return found[0] if found else None
+
+    def _lead_record(self, sync: Sync, profile: Profile, tally: _Tally) -> dict[str, Any] | None:
+        document = profile_document(profile)
+        email = document["email"]
+        if not email:
+            tally.add("skipped")
+            return None
+        mapping = mapping_of(sync.config)
+        if mapping is None:
+            record: dict[str, Any] = {
+                k: v
+                for k, v in document["traits"].items()
+                if isinstance(v, str | int | float | bool)
+            }
+        else:
+            result = mapping.apply(document)
+            record = dict(result.record)
+            for problem in result.problems:
+                tally.errors.append({"profile_id": profile.id, "problem": str(problem)})
+        record["email"] = email
+        return jsonable(record)  # type: ignore[no-any-return]
+
+    async def _send_profiles(
+        self,
+        sync: Sync,
+        run_id: str,
+        found: Sequence[Profile],
+        cursor: dict[str, Any] | None,
+        *,
+        extra: Sequence[str] = (),
+    ) -> None:
+        tally = _Tally()
+        tally.add("read", len(found))
+        pairs = [(p, r) for p in found if (r := self._lead_record(sync, p, tally)) is not None]
+        outcomes: list[Any] = []
+        if pairs:
+            operation = "upsert_leads" if sync.object == "leads" else "upsert_contacts"
+            result = await self._call(sync, operation, [r for _, r in pairs], tally)
+            outcomes = list(result.records)
+        subjects = {str(r["email"]).lower() for _, r in pairs} | {s for s in extra}
+        async with self.hub.database.transaction() as tx:
+            await self._record_outcomes(tx, sync, [p for p, _ in pairs], outcomes, tally)
+            if subjects:
+                await tx.execute(
+                    delete(sync_pending).where(
+                        sync_pending.c.sync_id == sync.id,
+                        sync_pending.c.subject.in_(sorted(subjects)),
+                    )
+                )
+            await self._checkpoint(sync, run_id, cursor, tally, tx=tx)
+
+    async def _record_outcomes(
+        self,
+        tx: AsyncConnection,
+        sync: Sync,
+        profiles: Sequence[Profile],
+        outcomes: Sequence[Any],
+        tally: _Tally,
+    ) -> None:
+        now = self.now()
+        for profile, outcome in zip(profiles, outcomes, strict=False):
+            status = getattr(outcome, "status", None)
+            if getattr(outcome, "ok", False) or status in ("created", "updated"):
+                tally.add("created" if status == "created" else "updated")
+                vendor_id = getattr(outcome, "id", None)
+                kind = LEAD_ID if sync.object == "leads" else CONTACT_ID
+                if vendor_id:
+                    with contextlib.suppress(IdentityConflict, ValueError, LookupError):
+                        await attach_identity(tx, profile.id, kind, str(vendor_id), now=now)
+            else:
+                tally.error(
+                    str(getattr(outcome, "message", "rejected")),
+                    profile_id=profile.id,
+                    code=str(getattr(outcome, "code", "")),
+                )
+
+    # --- realtime --------------------------------------------------------------------------
+
+    async def _realtime_run(self, tx: AsyncConnection, sync: Sync) -> str:
+        """Realtime calls add up in one run per sync and UTC day."""
+        day = self.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        found = (
+            await tx.execute(
+                select(sync_runs.c.id)
+                .where(
+                    sync_runs.c.sync_id == sync.id,
+                    sync_runs.c.trigger == "realtime",
+                    sync_runs.c.started_at >= day,
+                )
+                .order_by(sync_runs.c.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+        run_id = await model.new_run(tx, sync.id, "realtime", now=self.now())
+        await model.add_to_run(tx, run_id, {}, [], status="running")
+        return run_id
+
+    async def push_profile(self, sync_id: str, subject: str) -> None:
+        async with self.hub.database.read() as connection:
+            sync = await model.find_sync(connection, sync_id)
+            profile = await self._profile_by_email(connection, subject)
+        if sync is None:
+            raise GiveUp(f"sync {sync_id} is gone")
+        tally = _Tally()
+        record = None if profile is None else self._lead_record(sync, profile, tally)
+        outcomes: list[Any] = []
+        if record is not None and profile is not None:
+            operation = "upsert_leads" if sync.object == "leads" else "upsert_contacts"
+            try:
+                result = await self._call(sync, operation, [record], tally)
+            except RetryLater as exc:
+                if exc.at is None:
+                    raise
+                # The quota is spent: the change waits for the batch after the reset.
+                await self.hold_back(sync, subject)
+                return
+            outcomes = list(result.records)
+        async with self.hub.database.transaction() as tx:
+            run_id = await self._realtime_run(tx, sync)
+            tally.add("read", 0 if profile is None else 1)
+            if profile is not None:
+                await self._record_outcomes(tx, sync, [profile], outcomes, tally)
+            await model.add_to_run(tx, run_id, tally.counts, tally.errors)
+
+    async def hold_back(self, sync: Sync, subject: str) -> None:
+        from renkei.syncs.realtime import hold
+
+        async with self.hub.database.transaction() as tx:
+            await hold(self.hub, tx, sync.id, subject)
+
+    async def push_event(self, sync_id: str, event_id: str) -> None:
+        async with self.hub.database.read() as connection:
+            sync = await model.find_sync(connection, sync_id)
+            row = (
+                await connection.execute(select(events_table).where(events_table.c.id == event_id))
+            ).first()
+            profile = None
+            if row is not None and row.email:
+                profile = await self._profile_by_email(connection, str(row.email).lower())
+            if profile is None and row is not None and row.user_id:
+                found = await find_profiles(
+                    connection, ProfileQuery(identities=[("user_id", row.user_id)], limit=1)
+                )
+                profile = found[0] if found else None
+        if sync is None or row is None:
+            raise GiveUp(f"sync {sync_id} or event {event_id} is gone")
+        tally = _Tally()
+        tally.add("read")
+        lead_ids = [] if profile is None else profile.values(LEAD_ID)
+        if not lead_ids and profile is not None and profile_email(profile):
+            # Unknown to Marketo yet: create the lead first (createOrUpdate on email).
+            result = await self._call(
+                sync, "upsert_leads", [{"email": profile_email(profile)}], tally
+            )
+            first = result.records[0] if result.records else None
+            if first is not None and getattr(first, "id", None):
+                lead_ids = [str(first.id)]
+                async with self.hub.database.transaction() as tx:
+                    await attach_identity(tx, profile.id, LEAD_ID, lead_ids[0], now=self.now())
+        if not lead_ids:
+            tally.add("skipped")
+        else:
+            activity = self._activity(sync, row, int(lead_ids[-1]))
+            result = await self._call(sync, "add_activities", [activity], tally)
+            for outcome in result.records:
+                if getattr(outcome, "ok", False):
+                    tally.add("created")
+                else:
+                    tally.error(str(getattr(outcome, "message", "rejected")), event_id=event_id)
+        async with self.hub.database.transaction() as tx:
+            run_id = await self._realtime_run(tx, sync)
+            await model.add_to_run(tx, run_id, tally.counts, tally.errors)
+
+    def _activity(self, sync: Sync, row: Any, lead_id: int) -> dict[str, Any]:
+        config = sync.config
+        properties = (row.data or {}).get("properties") or {}
+        occurred = row.occurred_at
+        activity: dict[str, Any] = {
+            "leadId": lead_id,
+            "activityDate": occurred.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "primaryAttributeValue": str(row.name or row.type),
+            "attributes": [
+                {"name": "Event Id", "apiName": "eventId", "value": row.id},
+                {
+                    "name": "Properties",
+                    "apiName": "properties",
+                    "value": json.dumps(jsonable(properties), sort_keys=True)[:60000],
+                },
+            ],
+        }
+        if config.get("activity_type_id"):
+            activity["activityTypeId"] = int(config["activity_type_id"])
+        return activity

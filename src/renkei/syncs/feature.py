@@ -1,0 +1,47 @@
+"""``install(hub)``: syncs between Renkei and connections (see docs/syncs.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from renkei.queue import JobContext, Periodic
+from renkei.syncs.engine import PUSH_EVENT_TASK, PUSH_PROFILE_TASK, RUN_TASK
+from renkei.syncs.realtime import fanout_handler
+from renkei.syncs.resource import SyncsResource
+from renkei.syncs.service import TICK_TASK, SyncService
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["QUEUE", "install"]
+
+QUEUE = "syncs"
+
+
+def install(hub: Hub) -> None:
+    from renkei.api.v1 import syncs as syncs_api
+
+    service = SyncService(hub)
+    hub.services["syncs"] = service
+    engine = service.engine
+
+    async def run(ctx: JobContext) -> None:
+        await engine.run(str(ctx.payload["sync_id"]), str(ctx.payload["run_id"]))
+
+    async def push_profile(ctx: JobContext) -> None:
+        await engine.push_profile(str(ctx.payload["sync_id"]), str(ctx.payload["subject"]))
+
+    async def push_event(ctx: JobContext) -> None:
+        await engine.push_event(str(ctx.payload["sync_id"]), str(ctx.payload["event_id"]))
+
+    async def tick(ctx: JobContext) -> None:
+        await service.tick()
+
+    hub.registry.task(RUN_TASK, queue=QUEUE)(run)
+    hub.registry.task(PUSH_PROFILE_TASK, queue=QUEUE)(push_profile)
+    hub.registry.task(PUSH_EVENT_TASK, queue=QUEUE)(push_event)
+    hub.registry.task(TICK_TASK, queue=QUEUE)(tick)
+    hub.registry.periodic(Periodic(TICK_TASK, TICK_TASK, every_seconds=60))
+    hub.fanout.append(fanout_handler(hub, engine, service.live))
+    hub.routers.append(syncs_api.router)
+    hub.resources[SyncsResource.section] = SyncsResource()

@@ -1,0 +1,60 @@
+"""The ``syncs`` section of a configuration file (``renkei plan/apply/export``)::
+
+syncs:
+  - name: marketo-leads-to-profiles
+    connection: marketo
+    direction: pull
+    object: leads
+    config: {fields: [email, firstName, lastName]}
+    trigger: {every_seconds: 1800}
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from renkei.config.loader import ConfigError
+from renkei.syncs.model import SyncInvalid
+from renkei.syncs.service import SyncNotFound, SyncService
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["SyncsResource"]
+
+_FIELDS = ("name", "connection", "direction", "object", "config", "trigger", "enabled")
+
+
+class SyncsResource:
+    section = "syncs"
+
+    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+        service: SyncService = hub.services["syncs"]
+        found = await service.list(limit=100_000)
+        return {sync.name: self.comparable(sync.to_dict()) for sync in found}
+
+    def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": spec["name"],
+            "connection": spec.get("connection"),
+            "direction": spec.get("direction"),
+            "object": spec.get("object"),
+            "config": spec.get("config") or {},
+            "trigger": spec.get("trigger") or {},
+            "enabled": bool(spec.get("enabled", True)),
+        }
+
+    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+        name = spec.get("name")
+        unknown = sorted(set(spec) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"syncs.{name}: unknown field(s) {', '.join(unknown)}")
+        service: SyncService = hub.services["syncs"]
+        try:
+            if current is None:
+                sync = await service.create(dict(spec))
+            else:
+                sync = await service.update(str(name), dict(spec))
+        except (SyncInvalid, SyncNotFound) as exc:
+            raise ConfigError(f"syncs.{name}: {exc}") from exc
+        return sync.id

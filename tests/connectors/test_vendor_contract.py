@@ -1,0 +1,127 @@
+"""Every request the Marketo and HubSpot connectors send, over a run that uses every
+operation, validates against the vendors' own API descriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from renkei.clock import ManualClock
+from renkei.sandbox import (
+    HubSpotSandboxConfig,
+    MarketoSandboxConfig,
+    create_hubspot_app,
+    create_marketo_app,
+    serve_in_thread,
+)
+
+from .harness import (
+    HUBSPOT_CREDENTIALS,
+    MARKETO_CREDENTIALS,
+    START,
+    contacts,
+    leads,
+    rig,
+)
+from .vendor_contract import Recorder, check_hubspot, check_marketo
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def marketo(clock: ManualClock) -> Iterator[tuple[Recorder, str]]:
+    sandbox = create_marketo_app(MarketoSandboxConfig(seed_leads=5, seed_activities=30), clock)
+    recorder = Recorder(sandbox.app)
+    with serve_in_thread(recorder) as base_url:
+        yield recorder, base_url
+
+
+@pytest.fixture
+def hubspot(clock: ManualClock) -> Iterator[tuple[Recorder, str]]:
+    sandbox = create_hubspot_app(HubSpotSandboxConfig(seed_contacts=30), clock)
+    recorder = Recorder(sandbox.app)
+    with serve_in_thread(recorder) as base_url:
+        yield recorder, base_url
+
+
+async def test_marketo_requests_follow_adobes_swagger(
+    database_url: str, clock: ManualClock, marketo: tuple[Recorder, str]
+) -> None:
+    recorder, base_url = marketo
+    async with rig(database_url, clock) as r:
+        await r.connect(
+            "mkto",
+            "marketo",
+            config={"base_url": base_url, "activity_type_id": 100001},
+            credentials=MARKETO_CREDENTIALS,
+        )
+        assert (await r.service.test("mkto"))["ok"]
+        await r.submit("mkto", "upsert_leads", leads(10))
+        await r.submit(
+            "mkto",
+            "add_activities",
+            [
+                {
+                    "leadId": 1,
+                    "primaryAttributeValue": "Signed up",
+                    "attributes": [{"name": "Event Id", "value": "evt_1"}],
+                }
+            ],
+        )
+        await r.drive()
+        await r.service.call(
+            "mkto",
+            "read_activities",
+            {"since": "2026-03-01T00:00:00Z", "activity_type_ids": [1, 12], "lead_ids": [1, 2]},
+        )
+        await r.service.call(
+            "mkto",
+            "read_lead_changes",
+            {"since": "2026-03-01T00:00:00Z", "fields": ["firstName", "email"], "batch_size": 5},
+        )
+    paths = {(call.method, call.path) for call in recorder.requests}
+    assert paths == {
+        ("GET", "/identity/oauth/token"),
+        ("GET", "/rest/v1/leads/describe.json"),
+        ("POST", "/rest/v1/leads.json"),
+        ("POST", "/rest/v1/activities/external.json"),
+        ("GET", "/rest/v1/activities/pagingtoken.json"),
+        ("GET", "/rest/v1/activities.json"),
+        ("GET", "/rest/v1/activities/leadchanges.json"),
+    }
+    for call in recorder.requests:
+        check_marketo(call)
+
+
+async def test_hubspot_requests_follow_hubspots_openapi(
+    database_url: str, clock: ManualClock, hubspot: tuple[Recorder, str]
+) -> None:
+    recorder, base_url = hubspot
+    async with rig(database_url, clock) as r:
+        await r.connect(
+            "hs", "hubspot", config={"base_url": base_url}, credentials=HUBSPOT_CREDENTIALS
+        )
+        assert (await r.service.test("hs"))["ok"]
+        await r.submit("hs", "upsert_contacts", [*contacts(5), {"email": "a@b.co", "n": 1}])
+        await r.submit(
+            "hs",
+            "send_events",
+            [{"eventName": "pe1_signup", "email": "a@b.co", "properties": {"n": 1}}],
+        )
+        await r.drive()
+        await r.service.call("hs", "read_contacts", {"since": 0, "page_size": 10})
+    paths = {(call.method, call.path) for call in recorder.requests}
+    assert paths == {
+        ("GET", "/crm/v3/objects/contacts"),
+        ("POST", "/crm/v3/objects/contacts/batch/upsert"),
+        ("POST", "/events/v3/send/batch"),
+        ("POST", "/crm/v3/objects/contacts/search"),
+    }
+    for call in recorder.requests:
+        check_hubspot(call)

@@ -1,0 +1,38 @@
+"""Playbook: points for behaviour kept on the profile, each change published as an event."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.examples.harness import playbook
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_actions_add_up_to_a_score(database_url: str) -> None:
+    async with playbook(database_url) as book:
+        await book.apply("behaviour-scoring", {})
+        for action in (
+            "Pricing Viewed",
+            "Webinar Attended",
+            "Email Clicked",
+            "Logged In",
+            "Whitepaper Downloaded",
+        ):
+            book.track("web", userId="u1", event=action)
+            await book.run()  # one at a time: the score is read, then written
+        book.track("web", userId="u2", event="Pricing Viewed")
+        await book.run()
+
+        [u1] = book.api.get("/api/v1/profiles", params={"user_id": "u1"}).json()["data"]
+        assert u1["traits"]["lead_score"]["value"] == 55
+        assert u1["traits"]["last_scored_action"]["value"] == "Whitepaper Downloaded"
+        [u2] = book.api.get("/api/v1/profiles", params={"user_id": "u2"}).json()["data"]
+        assert u2["traits"]["lead_score"]["value"] == 10
+
+        changes = book.api.get(
+            "/api/v1/events", params={"type": "lead.score_changed", "limit": 50}
+        ).json()["data"]
+        scores = sorted((e["user_id"], e["data"]["score"]) for e in changes)
+        assert scores == [("u1", 10), ("u1", 35), ("u1", 40), ("u1", 55), ("u2", 10)]
+        assert book.statuses("score-behaviour") == ["succeeded"] * 5

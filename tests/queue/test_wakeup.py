@@ -1,0 +1,39 @@
+"""Workers wake on new jobs without waiting for their poll interval."""
+
+from __future__ import annotations
+
+import asyncio
+
+from renkei.queue import JobContext, JobQueue, RetryPolicy, TaskRegistry, Worker, WorkerOptions
+from renkei.queue.runner import run_worker
+from renkei.store import Database
+
+LONG_POLL = 600.0  # far longer than the test waits: only a wake-up can get the job run
+
+
+async def test_a_worker_wakes_when_a_job_is_enqueued(database: Database) -> None:
+    done = asyncio.Event()
+
+    async def record(ctx: JobContext) -> None:
+        done.set()
+
+    registry = TaskRegistry()
+    registry.task("test.wake")(record)
+    worker_queue = JobQueue(database, registry, retry=RetryPolicy((1,)))
+    worker = Worker(worker_queue, WorkerOptions(poll_interval=LONG_POLL, lease_seconds=30))
+    running = asyncio.create_task(run_worker(worker, handle_signals=False))
+    await asyncio.sleep(0.5)  # let the worker finish its first (empty) claim and start waiting
+
+    # On PostgreSQL enqueue from a separate engine, as another node would: only NOTIFY can
+    # reach the worker. On SQLite the producer is in-process and the commit hook wakes it.
+    producer_db = database if database.is_sqlite else Database(database.url)
+    producer = JobQueue(producer_db, registry, retry=RetryPolicy((1,)))
+    try:
+        async with producer_db.transaction() as tx:
+            await producer.enqueue(tx, "test.wake")
+        await asyncio.wait_for(done.wait(), timeout=60)
+    finally:
+        worker.stop()
+        await running
+        if producer_db is not database:
+            await producer_db.dispose()
