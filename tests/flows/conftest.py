@@ -25,6 +25,7 @@ class FlowBench:
     def __init__(self, hub: Hub, clock: ManualClock) -> None:
         self.hub = hub
         self.clock = clock
+        self.emitted: list[str] = []
 
     @property
     def engine(self) -> FlowEngine:
@@ -52,6 +53,7 @@ class FlowBench:
         )
         async with self.hub.database.transaction() as tx:
             await record_events(self.hub, tx, [event])
+        self.emitted.append(event.id)
         return event
 
     async def run(self) -> int:
@@ -63,10 +65,14 @@ class FlowBench:
         return total
 
     async def runs(self, flow_id: str) -> list[dict[str, Any]]:
+        """Oldest first, in the order their events were emitted: a worker runs a claimed
+        batch concurrently, so runs need not begin in event order."""
         from renkei.flows.service import list_runs
 
         async with self.hub.database.read() as connection:
-            return list(reversed(await list_runs(connection, flow_id, limit=500)))
+            runs = list(reversed(await list_runs(connection, flow_id, limit=500)))
+        position = {event_id: index for index, event_id in enumerate(self.emitted)}
+        return sorted(runs, key=lambda run: position.get(run["event_id"], -1))
 
 
 @pytest.fixture
