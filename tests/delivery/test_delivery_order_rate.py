@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,8 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from renkei.security.keyring import generate_key
+from renkei.store import Database
+from renkei.store.tables.webhooks import delivery_attempts
 from tests.delivery.test_delivery_e2e import make_endpoint
 from tests.delivery.webhook_receiver import Received, Receiver, verify, wait_until
 from tests.support.server import admin_client, running_hub
@@ -86,6 +90,20 @@ def publish_many(client: httpx.Client, event_type: str, count: int, **data: Any)
     return ids
 
 
+async def send_starts(database_url: str, endpoint_id: str) -> list[float]:
+    database = Database(database_url)
+    try:
+        async with database.read() as connection:
+            rows = await connection.execute(
+                select(delivery_attempts.c.started_at).where(
+                    delivery_attempts.c.endpoint_id == endpoint_id
+                )
+            )
+            return [started.timestamp() for (started,) in rows]
+    finally:
+        await database.dispose()
+
+
 def busiest_second(times: list[float]) -> int:
     """The most requests any one-second window [t, t + 1) holds, t at a request."""
     times = sorted(times)
@@ -103,9 +121,11 @@ def test_rate_limit_holds_across_two_workers(
 ) -> None:
     """400 events to an endpoint limited to 20/s, sent by two worker processes.
 
-    Tolerance: at most 21 requests in any one-second window as the receiver saw them.
-    The limiter spaces send *starts* 50 ms apart (at most 20 starts, +1 on a closed window
-    edge); the extra one allows for arrival jitter between two send starts on loopback.
+    The limit is on sends: the send starts Renkei recorded hold at most 21 in any
+    one-second window (the limiter spaces starts 50 ms apart: 20, +1 on a closed window
+    edge). As the receiver saw them: at most 23, the extra two for arrival jitter, since
+    the receiver is a thread of this test process, sharing two cores with the server and
+    both workers, and a thread starved for a few milliseconds records a small burst.
     """
     with (
         Receiver() as receiver,
@@ -121,7 +141,8 @@ def test_rate_limit_holds_across_two_workers(
         wait_until(lambda: len(set(receiver.ids())) == 400, timeout=120, interval=0.5)
         requests = receiver.snapshot()
         assert set(receiver.ids()) == set(ids)
-        assert busiest_second([r.at for r in requests]) <= 21
+        assert busiest_second(asyncio.run(send_starts(database_url, endpoint["id"]))) <= 21
+        assert busiest_second([r.at for r in requests]) <= 23
         for request in requests[:20]:
             verify(endpoint["secret"], request)
     pids = {p.pid for p in workers.processes}

@@ -13,8 +13,10 @@ status-code mapping) handles what it returns None for or cannot parse.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -134,6 +136,13 @@ def classify_response(response: httpx.Response, now: datetime) -> ConnectorError
     return PermanentError(message, code=code, status_code=status)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default verifying context, built once per process: loading the CA bundle
+    takes ~20 ms, and a context is opened per call."""
+    return httpx.create_ssl_context()
+
+
 class ConnectorHTTP:
     def __init__(
         self,
@@ -171,6 +180,7 @@ class ConnectorHTTP:
             timeout=timeout,
             headers=headers,
             follow_redirects=False,
+            verify=_tls_context(),
         )
         self._log = structlog.get_logger("renkei.connectors").bind(
             connector=connector, connection=connection

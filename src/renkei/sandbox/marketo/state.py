@@ -3,6 +3,7 @@ observed of its clients (counters and violations)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from renkei.sandbox.marketo.config import ActivityType, LeadField, MarketoSandbo
 from renkei.sandbox.marketo.fields import LeadSchema
 
 API_SOURCE = "Web service API"
+_DERIVED = frozenset({"createdAt", "updatedAt"})  # computed by Lead.get, not stored
 
 
 @dataclass
@@ -69,6 +71,9 @@ class MarketoState:
         }
         self.created_at = clock.now()
         self.leads: dict[int, Lead] = {}
+        # Lookups by field value, built on a field's first lookup and kept up to date by
+        # create_lead/update_lead: {field name: {match key: {lead id: lead}}}.
+        self._index: dict[str, dict[Any, dict[int, Lead]]] = {}
         self.activities: list[Activity] = []
         self.counters = Counters()
         self.violations: list[Violation] = []
@@ -85,13 +90,45 @@ class MarketoState:
     # --- leads -------------------------------------------------------------------------
 
     def find_leads(self, field: LeadField, value: Any) -> list[Lead]:
+        """The leads whose ``field`` matches ``value`` (case-insensitive text), by id."""
         wanted = _match_key(value)
-        return [lead for lead in self.leads.values() if _match_key(lead.get(field.name)) == wanted]
+        if field.name == "id":
+            lead = self.leads.get(wanted) if isinstance(wanted, int) else None
+            return [] if lead is None else [lead]
+        if field.name in _DERIVED:
+            found = [
+                lead for lead in self.leads.values() if _match_key(lead.get(field.name)) == wanted
+            ]
+            return sorted(found, key=lambda lead: lead.id)
+        index = self._index.get(field.name)
+        if index is None:
+            index = self._index[field.name] = {}
+            for lead in self.leads.values():
+                index.setdefault(_match_key(lead.values.get(field.name)), {})[lead.id] = lead
+        try:
+            matches = index.get(wanted)
+        except TypeError:  # an unhashable value matches nothing a lead holds
+            return []
+        return sorted(matches.values(), key=lambda lead: lead.id) if matches else []
+
+    def _reindex(self, lead: Lead, name: str, old: Any) -> None:
+        index = self._index.get(name)
+        if index is None:
+            return
+        old_key = _match_key(old)
+        with contextlib.suppress(KeyError, TypeError):
+            del index[old_key][lead.id]
+            if not index[old_key]:
+                del index[old_key]
+        with contextlib.suppress(TypeError):
+            index.setdefault(_match_key(lead.values.get(name)), {})[lead.id] = lead
 
     def create_lead(self, values: dict[str, Any], *, log: bool = True) -> Lead:
         now = self.clock.now()
         lead = Lead(next(self._lead_ids), dict(values), now, now)
         self.leads[lead.id] = lead
+        for name in self._index:
+            self._reindex(lead, name, None)
         if log:
             self.add_activity(
                 lead.id,
@@ -109,6 +146,7 @@ class MarketoState:
             if old == new:
                 continue
             lead.values[name] = new
+            self._reindex(lead, name, old)
             changed = True
             self._log_change(lead, name, new, old)
         if changed:
