@@ -1,7 +1,7 @@
 """A simulated day of ``identify`` events against Marketo's daily quota (issue 8).
 
     .venv/bin/python bench/syncs_quota.py [--events 200000] [--users 30000] [--quota 50000]
-                                          [--chunk 500] [--database-url sqlite:///...]
+                                          [--step-seconds 60] [--database-url sqlite:///...]
 
 Prints one JSON document. Everything runs in this process on a movable clock against the
 Marketo sandbox on 127.0.0.1: realtime pushes on identify (24 h suppression per user), the
@@ -36,14 +36,22 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--users", type=int, default=30_000)
     parser.add_argument("--quota", type=int, default=50_000)
-    parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument(
+        "--step-seconds", type=int, default=60, help="clock step; one ingest commit per step"
+    )
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
     url = args.database_url or f"sqlite:///{tempfile.mkdtemp()}/bench-syncs.db"
     started = time.perf_counter()
     result = asyncio.run(
-        simulate_day(url, events=args.events, users=args.users, quota=args.quota, chunk=args.chunk)
+        simulate_day(
+            url,
+            events=args.events,
+            users=args.users,
+            quota=args.quota,
+            step_seconds=args.step_seconds,
+        )
     )
     figures = result.as_dict() | {
         "database": url.split(":", 1)[0],

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from renkei import __version__
 from renkei.api.errors import install_error_handlers
@@ -14,7 +15,9 @@ from renkei.api.middleware import BodyLimit, RequestContext
 from renkei.hub import Hub
 
 
-def create_app(hub: Hub, *, with_worker: bool = True) -> FastAPI:
+def create_app(hub: Hub, *, with_worker: bool = True) -> ASGIApp:
+    """The management API (FastAPI) behind the hot paths' ASGI middleware."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start(with_worker=with_worker)
@@ -36,7 +39,9 @@ def create_app(hub: Hub, *, with_worker: bool = True) -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=hub.settings.max_body_bytes)
     app.add_middleware(RequestContext)
-    # Outermost: hot paths (the tracking API) that skip the stack above (docs/ingest.md).
+    # Outside FastAPI altogether, even its built-in error and telemetry layers: hot paths
+    # (the tracking API) that need none of it (docs/ingest.md).
+    served: ASGIApp = app
     for middleware, options in hub.services.get("asgi_middleware", ()):
-        app.add_middleware(middleware, **options)
-    return app
+        served = middleware(served, **options)
+    return served

@@ -1,16 +1,16 @@
 """The Segment-compatible tracking API: ``POST /v1/identify|track|page|screen|group|alias|batch``.
 
-This is the hot path, so it is plain ASGI with Starlette's ``Request``/``Response`` (no
-dependency injection, no per-request pydantic): read the body, decode and validate it with
+This is the hot path, so it is plain ASGI (no routing, no dependency injection, no
+request objects, no per-request pydantic): read the body, decode and validate it with
 ``renkei.events.segment``, look the write key up in a short-lived cache, hand the events to
 the group committer and answer ``{"success": true}`` once they are committed. Every answer
 carries CORS headers so browser SDKs (analytics.js) can post from any origin.
 
-It is served twice: as ordinary routes, and through :class:`IngestFastPath`, an ASGI
-middleware that ``create_app`` installs outermost (``hub.services["asgi_middleware"]``) so
-``/v1/*`` skips the management API's middleware and routing. The fast path therefore does
-its own body limit and maps database errors itself; request ids and the generic HTTP
-metrics are not recorded for it (see the ``renkei_ingest_*`` metrics instead).
+:class:`IngestFastPath` is an ASGI middleware that ``create_app`` wraps around the whole
+FastAPI app (``hub.services["asgi_middleware"]``): ``/v1/*`` never reaches the management
+API's middleware and routing. It therefore does its own body limit and maps database
+errors itself; request ids and the generic HTTP metrics are not recorded for it (see the
+``renkei_ingest_*`` metrics instead).
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import APIRouter
 from sqlalchemy.exc import DBAPIError
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from renkei.events.errors import IngestError, InvalidEvent
@@ -32,86 +29,142 @@ from renkei.events.segment import ENDPOINTS, decode_body, extract_write_key, to_
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["IngestFastPath", "build_router", "error_body"]
+__all__ = ["IngestFastPath", "error_body", "install"]
 
 PREFIX = "/v1/"
-_SUCCESS = b'{"success":true}'
-_JSON = "application/json"
-_CORS = {"Access-Control-Allow-Origin": "*"}
-_PREFLIGHT = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Max-Age": "86400",
-}
-_DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, Content-Encoding"
+Headers = list[tuple[bytes, bytes]]
+_JSON: Headers = [(b"content-type", b"application/json")]
+_CORS: Headers = [(b"access-control-allow-origin", b"*")]
+_SUCCESS_BODY = b'{"success":true}'
+_SUCCESS_HEADERS: Headers = [
+    *_JSON,
+    *_CORS,
+    (b"content-length", str(len(_SUCCESS_BODY)).encode()),
+]
+_PREFLIGHT: Headers = [
+    *_CORS,
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-max-age", b"86400"),
+]
+_DEFAULT_ALLOWED_HEADERS = b"Authorization, Content-Type, Content-Encoding"
+# The request headers the tracking API reads; the rest are skipped unread.
+_WANTED = frozenset(
+    (
+        b"content-length",
+        b"content-type",
+        b"content-encoding",
+        b"authorization",
+        b"access-control-request-headers",
+    )
+)
 
 
 def error_body(code: str, message: str, details: Any = None) -> bytes:
     return orjson.dumps({"error": {"code": code, "message": message, "details": details}})
 
 
-def _error(status: int, code: str, message: str, details: Any = None, **headers: str) -> Response:
-    REJECTED_REQUESTS.labels("tracking", code).inc()
-    return Response(
-        error_body(code, message, details),
-        status_code=status,
-        media_type=_JSON,
-        headers={**_CORS, **{name.replace("_", "-"): value for name, value in headers.items()}},
+class _Answer(Exception):
+    """Ends a request early with an error answer."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, **headers: str
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = error_body(code, message, details)
+        self.headers: Headers = [
+            (name.replace("_", "-").encode(), value.encode()) for name, value in headers.items()
+        ]
+        REJECTED_REQUESTS.labels("tracking", code).inc()
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    too_large = _Answer(
+        413,
+        "payload_too_large",
+        f"request body is larger than {limit} bytes",
+        {"limit": limit},
     )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class _TooLarge(Exception):
+class _Disconnected(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+class IngestFastPath:
+    """ASGI middleware: ``/v1/*`` is the tracking API, everything else goes to ``app``."""
 
-
-class _Handler:
-    """The tracking API for one hub, as a function of a Starlette request."""
-
-    def __init__(self, hub: Hub, service: IngestService) -> None:
+    def __init__(self, app: ASGIApp, hub: Hub, service: IngestService) -> None:
+        self.app = app
         self.clock = hub.clock
         self.service = service
         self.limits = service.limits
         self.max_body = hub.settings.max_body_bytes
 
-    async def handle(self, request: Request, endpoint_name: str) -> Response:
-        if request.method == "OPTIONS":
-            allowed = request.headers.get("access-control-request-headers")
-            answer = {
-                **_PREFLIGHT,
-                "Access-Control-Allow-Headers": allowed or _DEFAULT_ALLOWED_HEADERS,
-            }
-            return Response(status_code=204, headers=answer)
-        if request.method != "POST":
-            return _error(405, "method_not_allowed", "use POST", allow="POST, OPTIONS")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(PREFIX) or "/" in path[len(PREFIX) :]:
+            await self.app(scope, receive, send)
+            return
+        headers = {name: value for name, value in scope["headers"] if name in _WANTED}
+        try:
+            count = await self._handle(scope["method"], path[len(PREFIX) :], headers, receive)
+        except _Answer as answer:
+            await _respond(send, answer.status, answer.body, [*_JSON, *_CORS, *answer.headers])
+            return
+        except _Disconnected:
+            return
+        if count is None:  # a CORS preflight
+            allowed = headers.get(b"access-control-request-headers", _DEFAULT_ALLOWED_HEADERS)
+            await _respond(
+                send, 204, b"", [*_PREFLIGHT, (b"access-control-allow-headers", allowed)]
+            )
+            return
+        TRACKING_EVENTS.inc(count)
+        await _respond(send, 200, _SUCCESS_BODY, _SUCCESS_HEADERS)
+
+    async def _handle(
+        self, method: str, endpoint_name: str, headers: dict[bytes, bytes], receive: Receive
+    ) -> int | None:
+        """Stores the request's events and returns how many; None for a preflight."""
+        if method == "OPTIONS":
+            return None
+        if method != "POST":
+            raise _Answer(405, "method_not_allowed", "use POST", allow="POST, OPTIONS")
         endpoint = ENDPOINTS.get(endpoint_name)
         if endpoint is None:
-            return _error(404, "not_found", "unknown endpoint: use /v1/track, /v1/batch ...")
-        headers = request.headers
+            raise _Answer(404, "not_found", "unknown endpoint: use /v1/track, /v1/batch ...")
         service = self.service
         try:
-            body = await _read_body(request, self.max_body)
+            body = await _read_body(receive, headers.get(b"content-length"), self.max_body)
             payload = decode_body(
                 endpoint,
                 body,
-                content_type=headers.get("content-type"),
-                content_encoding=headers.get("content-encoding"),
+                content_type=_text(headers.get(b"content-type")),
+                content_encoding=_text(headers.get(b"content-encoding")),
                 limits=self.limits,
             )
-            write_key = extract_write_key(headers.get("authorization"), payload)
+            write_key = extract_write_key(_text(headers.get(b"authorization")), payload)
             source_id = await service.source_for_write_key(write_key)
             ingested = to_events(
                 endpoint,
@@ -125,57 +178,25 @@ class _Handler:
         except IngestError as exc:
             # Segment answers 400 for a message that breaks its rules; so do we.
             status = 400 if isinstance(exc, InvalidEvent) else exc.status
-            return _error(status, exc.code, exc.message, exc.details)
-        except _TooLarge:
-            return _error(
-                413,
-                "payload_too_large",
-                f"request body is larger than {self.max_body} bytes",
-                {"limit": self.max_body},
-            )
+            raise _Answer(status, exc.code, exc.message, exc.details) from exc
         except Overloaded as exc:
-            return _error(503, "overloaded", str(exc), retry_after=str(exc.retry_after))
-        except (StorageUnavailable, DBAPIError, OSError):
-            return _error(
+            raise _Answer(503, "overloaded", str(exc), retry_after=str(exc.retry_after)) from exc
+        except (StorageUnavailable, DBAPIError, OSError) as exc:
+            raise _Answer(
                 503,
                 "database_unavailable",
                 "events could not be stored; try again shortly",
                 retry_after="5",
-            )
-        TRACKING_EVENTS.inc(len(ingested.events))
-        return Response(_SUCCESS, media_type=_JSON, headers=_CORS)
+            ) from exc
+        return len(ingested.events)
 
 
-class IngestFastPath:
-    """ASGI middleware: ``/v1/*`` goes straight to the tracking API."""
-
-    def __init__(self, app: ASGIApp, handler: _Handler) -> None:
-        self.app = app
-        self.handler = handler
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(PREFIX) or "/" in path[len(PREFIX) :]:
-            await self.app(scope, receive, send)
-            return
-        try:
-            response = await self.handler.handle(Request(scope, receive), path[len(PREFIX) :])
-        except ClientDisconnect:
-            return
-        await response(scope, receive, send)
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
-def build_router(hub: Hub, service: IngestService) -> APIRouter:
-    """The routes, and the fast path registered for ``create_app`` to install."""
-    handler = _Handler(hub, service)
-    hub.services.setdefault("asgi_middleware", []).append((IngestFastPath, {"handler": handler}))
-
-    async def route(request: Request) -> Response:
-        try:
-            return await handler.handle(request, request.path_params["endpoint"])
-        except ClientDisconnect:
-            return Response(status_code=400)
-
-    router = APIRouter(tags=["ingest"])
-    router.add_route("/v1/{endpoint}", route, methods=["POST", "OPTIONS"], include_in_schema=False)
-    return router
+def install(hub: Hub, service: IngestService) -> None:
+    """Register the fast path for ``create_app`` to wrap around the management API."""
+    hub.services.setdefault("asgi_middleware", []).append(
+        (IngestFastPath, {"hub": hub, "service": service})
+    )

@@ -56,6 +56,12 @@ class Ingested:
     """Items refused with ``partial=True``; each error's details carry the item's index."""
 
 
+def is_canonical_timestamp(text: str) -> bool:
+    """Whether a string that parses as a timestamp is already as ``format_timestamp``
+    writes it (``2024-05-01T10:00:00.000Z``), so it can be kept as it is."""
+    return len(text) == 24 and text[23] == "Z" and text[19] == "." and text[10] == "T"
+
+
 def format_timestamp(when: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, as Segment writes them: ``2024-05-01T10:00:00.000Z``."""
     if when.tzinfo is not UTC:
@@ -86,6 +92,9 @@ def parse_timestamp(value: object) -> datetime | None:
             return _from_epoch(float(value))
         if not isinstance(value, str):
             return None
+        parsed = _plain_iso(value)
+        if parsed is not None:
+            return parsed
         text = value.strip()
         if _NUMBER.fullmatch(text):
             return _from_epoch(float(text))
@@ -97,6 +106,19 @@ def parse_timestamp(value: object) -> datetime | None:
         return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
+
+
+def _plain_iso(value: str) -> datetime | None:
+    """The usual case, tried before anything else: an ISO 8601 string Python reads."""
+    if len(value) < 10 or value[4] != "-":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _from_epoch(number: float) -> datetime:

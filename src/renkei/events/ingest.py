@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -96,7 +95,6 @@ def new_event_id() -> str:
 
 
 _ATTEMPTS = 3
-_SWITCH_INTERVAL = 0.0005
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 # Column widths of ``events`` (SQLite would store longer values; PostgreSQL would fail).
 _WIDTHS = (("id", 255), ("type", 200), ("name", 255), ("user_id", 255), ("anonymous_id", 255))
@@ -188,11 +186,6 @@ class GroupCommitter:
             self._wake = asyncio.Event()
             self._tasks = []
         if len(self._tasks) < self.committers or any(task.done() for task in self._tasks):
-            if self._hub.database.is_sqlite:
-                # aiosqlite runs every statement in its own thread, and each trip needs the
-                # GIL back from a busy event loop: with the default 5 ms switch interval a
-                # group commit spends most of its time waiting for it.
-                sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
             self._tasks = [task for task in self._tasks if not task.done()]
             while len(self._tasks) < self.committers:
                 self._tasks.append(loop.create_task(self._run(), name="renkei-ingest-committer"))

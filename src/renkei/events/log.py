@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event
+from renkei.store.inline_sqlite import InlineConnection
 from renkei.store.tables import events as events_table
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ IDENTITY_OWNERS = "renkei.identity_owners"
 """``connection.info`` key: set it to a dict and a SQLite insert fills it with
 ``{(kind, value): profile id or None}`` for the new events' user and anonymous ids."""
 _SQLITE_CHUNK = 500  # x 10 parameters, well under SQLite's 32,766
+# From this many rows an insert runs beside the event loop (see InlineConnection).
+_OFFLOAD_FROM = 64
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -120,7 +123,12 @@ async def _insert_sqlite(connection: AsyncConnection, events: Sequence[Event]) -
                 stamp(event.occurred_at),
                 stamp(event.received_at),
             )
-        rows = await driver.execute_fetchall(_sqlite_insert(len(chunk)), parameters)
+        statement = _sqlite_insert(len(chunk))
+        if isinstance(driver, InlineConnection):
+            offload = len(chunk) >= _OFFLOAD_FROM
+            rows = await driver.execute_fetchall(statement, parameters, offload=offload)
+        else:
+            rows = await driver.execute_fetchall(statement, parameters)
         fresh += _dedupe(chunk, {row[0] for row in rows})
         if owners is not None:
             for _, user_id, user_owner, anonymous_id, anonymous_owner in rows:

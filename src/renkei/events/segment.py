@@ -24,7 +24,14 @@ from typing import Any
 
 import orjson
 
-from renkei.events.envelope import Event, IdFactory, Ingested, format_timestamp, parse_timestamp
+from renkei.events.envelope import (
+    Event,
+    IdFactory,
+    Ingested,
+    format_timestamp,
+    is_canonical_timestamp,
+    parse_timestamp,
+)
 from renkei.events.errors import (
     BadRequest,
     IngestError,
@@ -230,6 +237,7 @@ class _Normalizer:
         "received_at",
         "received_text",
         "sent_at",
+        "sent_text",
         "source_id",
     )
 
@@ -249,6 +257,7 @@ class _Normalizer:
         self.new_id = new_id
         self.limits = limits
         self.sent_at = sent_at
+        self.sent_text = None if sent_at is None else format_timestamp(sent_at)
         self.context = context
         self.integrations = integrations
 
@@ -327,22 +336,40 @@ class _Normalizer:
         return given
 
     def _timestamps(self, data: dict[str, Any]) -> datetime:
-        timestamp = parse_timestamp(data.get("timestamp"))
-        original = parse_timestamp(data.get("originalTimestamp")) or timestamp
-        sent_at = parse_timestamp(data.get("sentAt")) or self.sent_at
+        timestamp, timestamp_text = _stamp(data.get("timestamp"))
+        original, original_text = _stamp(data.get("originalTimestamp"))
+        if original is None:
+            original, original_text = timestamp, timestamp_text
+        sent_at, sent_text = _stamp(data.get("sentAt"))
+        if sent_at is None:
+            sent_at, sent_text = self.sent_at, self.sent_text
         occurred_at = correct_timestamp(
             timestamp=timestamp,
             original_timestamp=original,
             sent_at=sent_at,
             received_at=self.received_at,
         )
-        data["timestamp"] = format_timestamp(occurred_at)
+        data["timestamp"] = (
+            timestamp_text if occurred_at is timestamp else format_timestamp(occurred_at)
+        )
         data["receivedAt"] = self.received_text
-        if original is not None:
-            data["originalTimestamp"] = format_timestamp(original)
-        if sent_at is not None:
-            data["sentAt"] = format_timestamp(sent_at)
+        if original_text is not None:
+            data["originalTimestamp"] = original_text
+        if sent_text is not None:
+            data["sentAt"] = sent_text
         return occurred_at
+
+
+def _stamp(value: object) -> tuple[datetime | None, str | None]:
+    """A timestamp and its canonical text (the client's own when already canonical)."""
+    if value is None:
+        return None, None
+    when = parse_timestamp(value)
+    if when is None:
+        return None, None
+    if isinstance(value, str) and is_canonical_timestamp(value):
+        return when, value
+    return when, format_timestamp(when)
 
 
 def _check_endpoint(endpoint: str) -> None:

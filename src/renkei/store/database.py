@@ -2,8 +2,10 @@
 
 SQLite allows one writer at a time. Write transactions therefore start with
 ``BEGIN IMMEDIATE`` on a single pooled connection: writers in this process queue for it
-without spinning, and other processes wait on the busy timeout. Reads use a separate
-engine whose transactions never take the write lock.
+without spinning, and other processes' locks are waited out without blocking the loop.
+That connection runs on the event loop's thread (``store/inline_sqlite.py``): a write
+statement takes microseconds, a hop to a driver thread far longer. Reads use a separate,
+threaded engine whose transactions never take the write lock.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_
 
+from renkei.store import inline_sqlite
+
 Dialect = Literal["sqlite", "postgresql"]
 
+_BUSY_TIMEOUT_SECONDS = 30
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=30000",
+    f"PRAGMA busy_timeout={_BUSY_TIMEOUT_SECONDS * 1000}",
     "PRAGMA foreign_keys=ON",
 )
 
@@ -44,9 +49,16 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database: {backend} (use sqlite:/// or postgresql://)")
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, begin: str, pool_size: int, inline: bool = False) -> AsyncEngine:
+    options: dict[str, Any] = {}
+    if inline:
+        path = make_url(url).database or ":memory:"
+        options["async_creator"] = inline_sqlite.connect(
+            path, busy_timeout=_BUSY_TIMEOUT_SECONDS, pragmas=SQLITE_PRAGMAS
+        )
     engine = create_async_engine(
         url,
+        **options,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
@@ -60,6 +72,8 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        if inline:
+            return  # opened in autocommit mode, pragmas applied (inline_sqlite.connect)
         # Take transaction control away from the driver so BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -86,7 +100,9 @@ class Database:
         )
         driver_url = async_url(url)
         if self.dialect == "sqlite":
-            self.writer = _sqlite_engine(driver_url, begin="BEGIN IMMEDIATE", pool_size=1)
+            self.writer = _sqlite_engine(
+                driver_url, begin="BEGIN IMMEDIATE", pool_size=1, inline=True
+            )
             self.reader = _sqlite_engine(driver_url, begin="BEGIN", pool_size=4)
         else:
             self.writer = create_async_engine(

@@ -9,13 +9,14 @@ quota parks it until the reset.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.connections import find_connection
@@ -29,16 +30,19 @@ from renkei.connectors.errors import (
 from renkei.events.envelope import Event, parse_timestamp
 from renkei.events.log import record_events
 from renkei.events.profiles import (
+    Identity,
     IdentityConflict,
     Profile,
     ProfileQuery,
+    ProfileResolver,
     attach_identity,
+    event_identities,
     find_profiles,
-    get_profile,
-    resolve_profile,
+    normalize_identity,
 )
 from renkei.queue import GiveUp, RetryLater
 from renkei.store.tables.core import events as events_table
+from renkei.store.tables.ingest import identities
 from renkei.store.tables.ingest import profiles as profiles_table
 from renkei.store.tables.syncs import sync_pending, sync_runs, syncs
 from renkei.syncs import model
@@ -59,6 +63,10 @@ BATCH = 300
 LEAD_ID = "marketo_lead_id"
 CONTACT_ID = "hubspot_contact_id"
 _EPOCH = "1970-01-01T00:00:00Z"
+_EVENT_PAGE = 1000
+_IN_CHUNK = 500
+SETTLE_SECONDS = 10.0
+"""A batch push reads identify events at least this old (see ``_push_profiles``)."""
 
 
 class SimulatedCrash(RuntimeError):
@@ -83,6 +91,7 @@ class SyncEngine:
         self.hub = hub
         # Tests: raise SimulatedCrash after this many pages were committed in one job.
         self.crash_after_pages: int | None = None
+        self._realtime_runs: dict[str, tuple[datetime, str]] = {}
 
     @property
     def connectors(self) -> ConnectorService:
@@ -112,6 +121,8 @@ class SyncEngine:
         )
 
     async def _after_calls(self, ref: str) -> None:
+        """The quota alerts due, in a transaction of their own (a call refused for the
+        quota records nothing else)."""
         async with self.hub.database.transaction() as tx:
             status = await self.status(tx, ref)
             await raise_alerts(self.hub, tx, status)
@@ -127,8 +138,12 @@ class SyncEngine:
         # A Marketo read from a date first fetches a paging token: one more call.
         token_call = sync.object != "contacts" and isinstance(input, dict) and "since" in input
         tally.add("calls", 2 if token_call else 1)
-        await self._after_calls(sync.connection)
         return result
+
+    async def _check_alerts(self, tx: AsyncConnection, sync: Sync, tally: _Tally) -> None:
+        """After vendor calls, in the transaction that records them: the quota alerts due."""
+        if tally.counts.get("calls"):
+            await raise_alerts(self.hub, tx, await self.status(tx, sync.connection))
 
     # --- runs ------------------------------------------------------------------------------
 
@@ -182,6 +197,7 @@ class SyncEngine:
                 status=status,
                 finished_at=self.now() if done else None,
             )
+            await self._check_alerts(connection, sync, tally)
 
         if tx is not None:
             await write(tx)
@@ -283,9 +299,12 @@ class SyncEngine:
         *,
         kind: str = LEAD_ID,
     ) -> None:
-        """Vendor records to profiles: matched by email, the vendor id attached as ``kind``."""
+        """Vendor records to profiles: matched by email, the vendor id attached as ``kind``.
+        One resolver for the page: its identities are read in one query, written on flush."""
         mapping = mapping_of(sync.config)
         now = self.now()
+        resolver = ProfileResolver(tx, now=now)
+        prepared: list[tuple[str, list[tuple[str, str]], dict[str, Any]]] = []
         for lead in leads:
             email = lead.get("email")
             lead_id = str(lead.get("id"))
@@ -295,16 +314,27 @@ class SyncEngine:
                 traits = mapped.record
                 for problem in mapped.problems:
                     tally.errors.append({"lead_id": lead_id, "problem": str(problem)})
-            keys = [(kind, lead_id)]
+            raw = [(kind, lead_id)]
             if isinstance(email, str) and "@" in email:
-                keys.insert(0, ("email", email))
-            existed = await find_profiles(tx, ProfileQuery(identities=[keys[0]], limit=1))
+                raw.insert(0, ("email", email))
             try:
-                await resolve_profile(tx, keys, now=now, traits=jsonable(traits))
+                keys = [normalize_identity(k, v) for k, v in raw]
+            except ValueError as exc:
+                tally.error(str(exc), lead_id=lead_id)
+                continue
+            prepared.append((lead_id, keys, jsonable(traits)))
+        await resolver.load([key for _, keys, _ in prepared for key in keys])
+        for lead_id, keys, traits in prepared:
+            existed = resolver.owner(keys[0]) is not None
+            try:
+                profile_id = await resolver.resolve(keys)
             except (IdentityConflict, ValueError) as exc:
                 tally.error(str(exc), lead_id=lead_id)
                 continue
+            if profile_id is not None and traits:
+                await resolver.merge_traits(profile_id, traits, at=now)
             tally.add("updated" if existed else "created")
+        await resolver.flush()
 
     async def _store_activities(
         self, tx: AsyncConnection, sync: Sync, records: Sequence[dict[str, Any]], tally: _Tally
@@ -362,50 +392,30 @@ class SyncEngine:
     # --- batch push of profiles ------------------------------------------------------------
 
     async def _push_profiles(self, sync: Sync, run_id: str) -> None:
-        """Profiles changed since the cursor (first run: the last trigger interval), then
-        the profiles the planner held back, upserted in batches; the cursor advances after
-        every batch."""
+        """Every profile identified since the cursor (first run: in the last trigger
+        interval), then the profiles the planner held back, upserted in batches; the cursor
+        (the ``seq`` of the last event read) advances with every batch."""
         size = min(BATCH, int(sync.config.get("batch_size") or BATCH))
         started = self.now()
-        if not sync.cursor:
+        if not (sync.cursor or {}).get("seq"):
             every = float(sync.trigger.get("every_seconds") or 1800)
-            since = started - timedelta(seconds=every)
-            sync.cursor = {"since": since.isoformat(), "after": ""}
+            first = await self._first_seq(sync, started - timedelta(seconds=every))
+            sync.cursor = {"seq": first}
+        # Events this recent may still have neighbours with a lower seq in transactions
+        # that did not commit yet (PostgreSQL): the next run reads them.
+        settled = started - timedelta(seconds=SETTLE_SECONDS)
         while True:
-            cursor = dict(sync.cursor or {})
-            since = datetime.fromisoformat(str(cursor["since"]))
-            after = str(cursor.get("after") or "")
+            after = int((sync.cursor or {}).get("seq") or 0)
             async with self.hub.database.read() as connection:
-                rows = (
-                    await connection.execute(
-                        select(profiles_table.c.id, profiles_table.c.updated_at)
-                        .where(
-                            profiles_table.c.merged_into.is_(None),
-                            profiles_table.c.updated_at <= started,
-                            or_(
-                                profiles_table.c.updated_at > since,
-                                and_(
-                                    profiles_table.c.updated_at == since,
-                                    profiles_table.c.id > after,
-                                ),
-                            ),
-                        )
-                        .order_by(profiles_table.c.updated_at, profiles_table.c.id)
-                        .limit(size)
-                    )
-                ).all()
-                found = [await get_profile(connection, row.id) for row in rows]
-            if not rows:
-                break
-            last = rows[-1]
-            await self._send_profiles(
-                sync,
-                run_id,
-                [p for p in found if p is not None],
-                {"since": last.updated_at.isoformat(), "after": last.id},
-            )
-            if len(rows) < size:
-                break
+                ids, last = await self._identified(connection, sync, after, settled, size)
+                found = await _load_profiles(connection, ids)
+            if not ids:
+                if last == after:
+                    break
+                # Only events without a profile (or an email): move past them.
+                await self._checkpoint(sync, run_id, {"seq": last}, _Tally())
+                continue
+            await self._send_profiles(sync, run_id, found, {"seq": last})
         # The changes the planner coalesced (and any left by a parked realtime push).
         while True:
             async with self.hub.database.read() as connection:
@@ -418,12 +428,72 @@ class SyncEngine:
                         .limit(size)
                     )
                 ]
-                found = [await self._profile_by_email(connection, s) for s in subjects]
+                by_email = await _profiles_by_email(connection, subjects)
             if not subjects:
                 return
-            await self._send_profiles(
-                sync, run_id, [p for p in found if p is not None], None, extra=subjects
+            found = list({p.id: p for p in by_email.values()}.values())
+            await self._send_profiles(sync, run_id, found, None, extra=subjects)
+
+    def _batch_events(self, sync: Sync) -> list[str]:
+        return sync.realtime_events or ["identify"]
+
+    async def _first_seq(self, sync: Sync, since: datetime) -> int:
+        """The cursor before the first event received after ``since``."""
+        types = self._batch_events(sync)
+        async with self.hub.database.read() as connection:
+            first = (
+                await connection.execute(
+                    select(func.min(events_table.c.seq)).where(
+                        events_table.c.type.in_(types), events_table.c.received_at > since
+                    )
+                )
+            ).scalar()
+            if first is not None:
+                return int(first) - 1
+            last = (await connection.execute(select(func.max(events_table.c.seq)))).scalar()
+        return int(last or 0)
+
+    async def _identified(
+        self, connection: AsyncConnection, sync: Sync, after: int, settled: datetime, size: int
+    ) -> tuple[list[str], int]:
+        """Up to ``size`` profiles identified by events after seq ``after`` (received
+        before ``settled``), in event order, and the seq of the last event they cover."""
+        ids: dict[str, None] = {}
+        last = after
+        names = sync.trigger.get("names")
+        while True:
+            statement = (
+                select(
+                    events_table.c.seq,
+                    events_table.c.user_id,
+                    events_table.c.email,
+                    events_table.c.anonymous_id,
+                    events_table.c.received_at,
+                )
+                .where(
+                    events_table.c.type.in_(self._batch_events(sync)),
+                    events_table.c.seq > last,
+                )
+                .order_by(events_table.c.seq)
+                .limit(_EVENT_PAGE)
             )
+            if names:
+                statement = statement.where(events_table.c.name.in_([str(n) for n in names]))
+            rows = (await connection.execute(statement)).all()
+            keyed = [
+                (int(row.seq), _row_identities(row))
+                for row in itertools.takewhile(lambda row: row.received_at <= settled, rows)
+            ]
+            owners = await _owners(connection, [key for _, keys in keyed for key in keys])
+            for seq, keys in keyed:
+                owner = next((owners[key] for key in keys if key in owners), None)
+                if owner is not None and owner not in ids:
+                    if len(ids) == size:
+                        return list(ids), last
+                    ids[owner] = None
+                last = seq
+            if len(keyed) < len(rows) or len(rows) < _EVENT_PAGE:
+                return list(ids), last
 
     async def _profile_by_email(self, connection: AsyncConnection, email: str) -> Profile | None:
         found = await find_profiles(
@@ -496,7 +566,7 @@ class SyncEngine:
                 tally.add("created" if status == "created" else "updated")
                 vendor_id = getattr(outcome, "id", None)
                 kind = LEAD_ID if sync.object == "leads" else CONTACT_ID
-                if vendor_id:
+                if vendor_id and str(vendor_id) not in profile.values(kind):
                     with contextlib.suppress(IdentityConflict, ValueError, LookupError):
                         await attach_identity(tx, profile.id, kind, str(vendor_id), now=now)
             else:
@@ -509,8 +579,11 @@ class SyncEngine:
     # --- realtime --------------------------------------------------------------------------
 
     async def _realtime_run(self, tx: AsyncConnection, sync: Sync) -> str:
-        """Realtime calls add up in one run per sync and UTC day."""
+        """Realtime calls add up in one run per sync and UTC day (its id kept in memory)."""
         day = self.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        known = self._realtime_runs.get(sync.id)
+        if known is not None and known[0] == day:
+            return known[1]
         found = (
             await tx.execute(
                 select(sync_runs.c.id)
@@ -523,11 +596,11 @@ class SyncEngine:
                 .limit(1)
             )
         ).scalar_one_or_none()
-        if found is not None:
-            return str(found)
-        run_id = await model.new_run(tx, sync.id, "realtime", now=self.now())
-        await model.add_to_run(tx, run_id, {}, [], status="running")
-        return run_id
+        if found is None:
+            found = await model.new_run(tx, sync.id, "realtime", now=self.now())
+            await model.add_to_run(tx, found, {}, [], status="running")
+        self._realtime_runs[sync.id] = (day, str(found))
+        return str(found)
 
     async def push_profile(self, sync_id: str, subject: str) -> None:
         async with self.hub.database.read() as connection:
@@ -555,6 +628,7 @@ class SyncEngine:
             if profile is not None:
                 await self._record_outcomes(tx, sync, [profile], outcomes, tally)
             await model.add_to_run(tx, run_id, tally.counts, tally.errors)
+            await self._check_alerts(tx, sync, tally)
 
     async def hold_back(self, sync: Sync, subject: str) -> None:
         from renkei.syncs.realtime import hold
@@ -604,6 +678,7 @@ class SyncEngine:
         async with self.hub.database.transaction() as tx:
             run_id = await self._realtime_run(tx, sync)
             await model.add_to_run(tx, run_id, tally.counts, tally.errors)
+            await self._check_alerts(tx, sync, tally)
 
     def _activity(self, sync: Sync, row: Any, lead_id: int) -> dict[str, Any]:
         config = sync.config
@@ -625,3 +700,85 @@ class SyncEngine:
         if config.get("activity_type_id"):
             activity["activityTypeId"] = int(config["activity_type_id"])
         return activity
+
+
+# --- profiles in bulk ------------------------------------------------------------------------
+
+
+def _row_identities(row: Any) -> list[tuple[str, str]]:
+    """The identities of a stored event, as :func:`event_identities` gives them."""
+    return event_identities(
+        Event(
+            id="",
+            type="",
+            name=None,
+            data={},
+            occurred_at=row.received_at,
+            received_at=row.received_at,
+            source_id="",
+            user_id=row.user_id,
+            anonymous_id=row.anonymous_id,
+            email=row.email,
+        )
+    )
+
+
+async def _owners(
+    connection: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    """The profiles holding these identities (identities follow merges to the winner)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in dict.fromkeys(keys):
+        by_kind.setdefault(kind, []).append(value)
+    owners: dict[tuple[str, str], str] = {}
+    for kind, values in by_kind.items():
+        for start in range(0, len(values), _IN_CHUNK):
+            rows = await connection.execute(
+                select(identities.c.value, identities.c.profile_id).where(
+                    identities.c.kind == kind,
+                    identities.c.value.in_(values[start : start + _IN_CHUNK]),
+                )
+            )
+            for value, profile_id in rows:
+                owners[(kind, value)] = profile_id
+    return owners
+
+
+async def _load_profiles(connection: AsyncConnection, ids: Sequence[str]) -> list[Profile]:
+    """Profiles by id, with their identities, in two queries per 500."""
+    found: dict[str, Profile] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = list(ids[start : start + _IN_CHUNK])
+        for row in await connection.execute(
+            select(profiles_table).where(
+                profiles_table.c.id.in_(chunk), profiles_table.c.merged_into.is_(None)
+            )
+        ):
+            found[row.id] = Profile(
+                row.id, [], dict(row.traits or {}), row.created_at, row.updated_at
+            )
+        for row in await connection.execute(
+            select(identities)
+            .where(identities.c.profile_id.in_(chunk))
+            .order_by(identities.c.created_at, identities.c.kind, identities.c.value)
+        ):
+            if row.profile_id in found:
+                found[row.profile_id].identities.append(
+                    Identity(row.kind, row.value, row.created_at)
+                )
+    return [found[profile_id] for profile_id in ids if profile_id in found]
+
+
+async def _profiles_by_email(
+    connection: AsyncConnection, emails: Sequence[str]
+) -> dict[str, Profile]:
+    """``{email: profile}`` for the emails (lower-case) a profile holds."""
+    owners = await _owners(connection, [("email", email) for email in emails])
+    loaded = {
+        p.id: p for p in await _load_profiles(connection, list(dict.fromkeys(owners.values())))
+    }
+    return {
+        value: loaded[profile_id]
+        for (_, value), profile_id in owners.items()
+        if profile_id in loaded
+    }

@@ -37,6 +37,7 @@ OBJECTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("pull", "hubspot"): ("contacts",),
     ("push", "hubspot"): ("contacts",),
 }
+_COUNTS = ("read", "created", "updated", "skipped", "failed", "calls")
 _TRIGGER_KEYS = frozenset({"every_seconds", "cron", "events", "names", "suppress_seconds"})
 
 
@@ -305,17 +306,21 @@ async def add_to_run(
     status: str | None = None,
     finished_at: datetime | None = None,
 ) -> None:
-    row = (await tx.execute(select(sync_runs).where(sync_runs.c.id == run_id))).first()
-    if row is None:
-        return
+    """Add to a run's counts in one statement (concurrent realtime pushes add to the same
+    run: no lost update), its errors kept to the last 100."""
     values: dict[str, Any] = {
-        key: int(getattr(row, key)) + int(counts.get(key, 0))
-        for key in ("read", "created", "updated", "skipped", "failed", "calls")
+        key: getattr(sync_runs.c, key) + int(counts[key]) for key in _COUNTS if counts.get(key)
     }
     if errors:
-        values["errors"] = (list(row.errors or []) + errors)[-100:]
+        current = (
+            await tx.execute(
+                select(sync_runs.c.errors).where(sync_runs.c.id == run_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        values["errors"] = (list(current or []) + errors)[-100:]
     if status is not None:
         values["status"] = status
     if finished_at is not None:
         values["finished_at"] = finished_at
-    await tx.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(values))
+    if values:
+        await tx.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(values))

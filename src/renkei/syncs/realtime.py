@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event
+from renkei.queue import NewJob
 from renkei.store.tables.core import jobs
 from renkei.store.tables.syncs import sync_pending, sync_suppressions, syncs
 from renkei.syncs.engine import PUSH_EVENT_TASK, PUSH_PROFILE_TASK, SyncEngine
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from renkei.hub import Hub
 
 __all__ = ["fanout_handler", "hold", "subject_of"]
+
+_CHUNK = 500
 
 
 def subject_of(event: Event) -> str | None:
@@ -92,29 +95,44 @@ def fanout_handler(hub: Hub, engine: SyncEngine, syncs_in_force: LiveSyncs) -> A
         live = await syncs_in_force.get(tx)
         if not live:
             return
-        statuses: dict[str, QuotaStatus] = {}
-        queued: dict[str, int] = {}
+        planners: dict[str, _Planner] = {}
         for sync in live:
-            for event in events:
-                if not isinstance(event, Event) or not _matches(sync, event):
-                    continue
-                if sync.object == "activities":
-                    await hub.queue.enqueue(
-                        tx, PUSH_EVENT_TASK, {"sync_id": sync.id, "event_id": event.id}
-                    )
-                    continue
-                subject = subject_of(event)
-                if subject is None:
-                    continue
-                ref = sync.connection
-                if ref not in statuses:
-                    statuses[ref] = await engine.status(tx, ref, sync)
-                    queued[ref] = await _queued(tx)
-                mode = statuses[ref].mode_with(queued[ref] + 1)
-                if await _profile_change(hub, tx, sync, subject, mode):
-                    queued[ref] += 1
+            matching = [e for e in events if isinstance(e, Event) and _matches(sync, e)]
+            if not matching:
+                continue
+            if sync.object == "activities":
+                await hub.queue.enqueue_many(
+                    tx,
+                    [
+                        NewJob(PUSH_EVENT_TASK, {"sync_id": sync.id, "event_id": event.id})
+                        for event in matching
+                    ],
+                )
+                continue
+            subjects = list(dict.fromkeys(s for e in matching if (s := subject_of(e))))
+            if not subjects:
+                continue
+            planner = planners.get(sync.connection)
+            if planner is None:
+                status = await engine.status(tx, sync.connection, sync)
+                planner = planners[sync.connection] = _Planner(status, await _queued(tx))
+            await _profile_changes(hub, tx, sync, subjects, planner)
 
     return handle
+
+
+class _Planner:
+    """The planner's view for one connection while one commit's events are admitted."""
+
+    def __init__(self, status: QuotaStatus, queued: int) -> None:
+        self.status = status
+        self.queued = queued
+
+    def admit(self) -> bool:
+        if self.status.mode_with(self.queued + 1) != "realtime":
+            return False
+        self.queued += 1
+        return True
 
 
 async def _queued(tx: AsyncConnection) -> int:
@@ -127,40 +145,74 @@ async def _queued(tx: AsyncConnection) -> int:
     return int(found.scalar_one())
 
 
-async def _profile_change(
-    hub: Hub, tx: AsyncConnection, sync: Sync, subject: str, mode: str
-) -> bool:
-    """True when a realtime call was admitted."""
+async def _suppressed(
+    tx: AsyncConnection, sync_id: str, subjects: Sequence[str], now: datetime
+) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(subjects), _CHUNK):
+        rows = await tx.execute(
+            select(sync_suppressions.c.subject).where(
+                sync_suppressions.c.sync_id == sync_id,
+                sync_suppressions.c.subject.in_(subjects[start : start + _CHUNK]),
+                sync_suppressions.c.until > now,
+            )
+        )
+        found.update(rows.scalars())
+    return found
+
+
+async def _profile_changes(
+    hub: Hub, tx: AsyncConnection, sync: Sync, subjects: Sequence[str], planner: _Planner
+) -> None:
+    """One commit's changed users for a profile push: suppressed ones are left to the
+    periodic batch; the others get a realtime upsert, or wait in ``sync_pending`` when the
+    planner holds realtime work back. A few statements per commit, not per event."""
     now = hub.clock.now()
     window = float(sync.trigger.get("suppress_seconds") or 0)
     if window:
-        until = (
+        suppressed = await _suppressed(tx, sync.id, subjects, now)
+        subjects = [s for s in subjects if s not in suppressed]
+    admitted: list[str] = []
+    held: list[str] = []
+    for subject in subjects:
+        (admitted if planner.admit() else held).append(subject)
+    insert = _upsert(hub)
+    for start in range(0, len(held), _CHUNK):
+        await tx.execute(
+            insert(sync_pending)
+            .values(
+                [
+                    {"sync_id": sync.id, "subject": subject, "queued_at": now}
+                    for subject in held[start : start + _CHUNK]
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+    if not admitted:
+        return
+    if window:
+        until = now + timedelta(seconds=window)
+        for start in range(0, len(admitted), _CHUNK):
+            statement = insert(sync_suppressions).values(
+                [
+                    {"sync_id": sync.id, "subject": subject, "until": until}
+                    for subject in admitted[start : start + _CHUNK]
+                ]
+            )
             await tx.execute(
-                select(sync_suppressions.c.until).where(
-                    sync_suppressions.c.sync_id == sync.id,
-                    sync_suppressions.c.subject == subject,
+                statement.on_conflict_do_update(
+                    index_elements=[sync_suppressions.c.sync_id, sync_suppressions.c.subject],
+                    set_={"until": statement.excluded.until},
                 )
             )
-        ).scalar_one_or_none()
-        if until is not None and until > now:
-            return False  # suppressed: the periodic batch carries this change
-    if mode != "realtime":
-        await hold(hub, tx, sync.id, subject)
-        return False
-    if window:
-        statement = _upsert(hub)(sync_suppressions).values(
-            sync_id=sync.id, subject=subject, until=now + timedelta(seconds=window)
-        )
-        await tx.execute(
-            statement.on_conflict_do_update(
-                index_elements=[sync_suppressions.c.sync_id, sync_suppressions.c.subject],
-                set_={"until": statement.excluded.until},
-            )
-        )
-    await hub.queue.enqueue(
+    await hub.queue.enqueue_many(
         tx,
-        PUSH_PROFILE_TASK,
-        {"sync_id": sync.id, "subject": subject},
-        dedupe_key=f"{PUSH_PROFILE_TASK}:{sync.id}:{subject}",
+        [
+            NewJob(
+                PUSH_PROFILE_TASK,
+                {"sync_id": sync.id, "subject": subject},
+                dedupe_key=f"{PUSH_PROFILE_TASK}:{sync.id}:{subject}",
+            )
+            for subject in admitted
+        ],
     )
-    return True

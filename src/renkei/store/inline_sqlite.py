@@ -1,0 +1,211 @@
+"""SQLite's write connection, run on the event loop's own thread.
+
+aiosqlite runs every call in a thread of its own: each statement is a queue put, a thread
+wake-up, a GIL hand-over and a turn of the event loop to deliver the result. A write
+transaction on SQLite is a handful of statements that each take microseconds, so those
+hops, not SQLite, were the cost of every write (ingest's group commits, job claims,
+delivery results). This module gives SQLAlchemy's aiosqlite dialect a connection with the
+same interface whose calls run inline instead.
+
+What makes blocking the loop acceptable is the write lock: ``BEGIN IMMEDIATE`` is the one
+statement that can wait on another process (a ``renkei worker`` holding the lock), and it
+is retried here with ``asyncio.sleep`` between tries instead of SQLite's busy handler.
+Once a transaction holds the lock, WAL mode lets its statements run without waiting on
+anyone. Reads that may be long keep the threaded reader engine (``store/database.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+__all__ = ["InlineConnection", "connect"]
+
+# Inside a held write transaction SQLite should never need to wait; this only bounds how
+# long the loop can stall if it does (a WAL recovery after a crashed process, say).
+_STATEMENT_BUSY_MS = 200
+_FIRST_BACKOFF = 0.0005
+_MAX_BACKOFF = 0.02
+
+
+_offload: ThreadPoolExecutor | None = None
+
+
+def _offload_thread() -> ThreadPoolExecutor:
+    global _offload
+    if _offload is None:
+        _offload = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renkei-sqlite")
+    return _offload
+
+
+class InlineCursor:
+    """aiosqlite's ``Cursor`` interface over a ``sqlite3.Cursor``, without the thread."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
+        self._cursor.execute(sql, () if parameters is None else parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
+        self._cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *_: Any) -> None:
+        return None
+
+
+class InlineConnection:
+    """aiosqlite's ``Connection`` interface over a ``sqlite3.Connection`` in autocommit
+    mode: transactions are whatever ``BEGIN ...`` the caller sends."""
+
+    def __init__(self, connection: sqlite3.Connection, *, busy_timeout: float) -> None:
+        self._conn = connection
+        self._busy_timeout = busy_timeout
+        self._heavy = False  # an offloaded statement ran: its commit has many pages to write
+
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        # SQLAlchemy's adapter checks this before commit and rollback, as with aiosqlite.
+        return self._conn
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self._conn.cursor())
+
+    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> InlineCursor:
+        if sql.startswith("BEGIN"):
+            await self._begin(sql)
+            return self.cursor()
+        cursor = self.cursor()
+        return await cursor.execute(sql, parameters)
+
+    async def execute_fetchall(
+        self, sql: str, parameters: Sequence[Any] | None = None, *, offload: bool = False
+    ) -> list[Any]:
+        """``offload``: run on a helper thread instead, for a statement heavy enough (a
+        many-row insert) that SQLite's own work is worth doing beside the event loop: the
+        sqlite3 module lets go of the GIL while SQLite works. The connection is still used
+        by one caller at a time (the pool hands it out to one transaction)."""
+        if offload:
+            self._heavy = True
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_offload_thread(), self._fetchall, sql, parameters)
+        return self._fetchall(sql, parameters)
+
+    def _fetchall(self, sql: str, parameters: Sequence[Any] | None) -> list[Any]:
+        cursor = self._conn.execute(sql, () if parameters is None else parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    async def _begin(self, sql: str) -> None:
+        """``BEGIN``, waiting for another process's write lock without blocking the loop."""
+        deadline = time.monotonic() + self._busy_timeout
+        backoff = _FIRST_BACKOFF
+        while True:
+            try:
+                self._conn.execute(sql)
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def _end(self, sql: str) -> None:
+        heavy, self._heavy = self._heavy, False
+        if not self._conn.in_transaction:
+            return
+        if heavy:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(_offload_thread(), self._conn.execute, sql)
+        else:
+            self._conn.execute(sql)
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        self._conn.close()
+
+    def stop(self) -> None:
+        self._conn.close()
+
+
+def connect(path: str, *, busy_timeout: float, pragmas: Sequence[str]) -> Callable[[], Any]:
+    """An ``async_creator`` for ``create_async_engine``: opens ``path`` inline."""
+
+    async def creator() -> InlineConnection:
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, cached_statements=256
+        )
+        for pragma in pragmas:
+            connection.execute(pragma)
+        connection.execute(f"PRAGMA busy_timeout={_STATEMENT_BUSY_MS}")
+        return InlineConnection(connection, busy_timeout=busy_timeout)
+
+    return creator
