@@ -400,6 +400,8 @@ async def run_call(runtime: ConnectorRuntime, ctx: JobContext) -> None:
         # chain of jobs runs through the backlog only to be refused one by one.
         usage = await quota.usage()
         if usage.remaining <= 0:
+            if not await _has_work(runtime, ctx.job, row.id, op.name):
+                return  # a flush whose records another job already sent: nothing to park
             default_metrics().parked.labels(*labels, "quota").inc()
             raise RetryLater(
                 f"daily quota of {usage.limit} calls is used up",
@@ -435,6 +437,24 @@ async def run_call(runtime: ConnectorRuntime, ctx: JobContext) -> None:
     outcomes = await _finish(runtime, row.id, op, batch, result)
     for outcome, count in outcomes.items():
         default_metrics().records.labels(*labels, outcome).inc(count)
+
+
+async def _has_work(
+    runtime: ConnectorRuntime, job: Job, connection_id: str, operation: str
+) -> bool:
+    """Whether a call job would find records to send (its own parked batch, or pending)."""
+    mine = (records.c.job_id == job.id) & (records.c.status == "running")
+    query = (
+        select(records.c.id)
+        .where(
+            records.c.connection_id == connection_id,
+            records.c.operation == operation,
+            (records.c.status == "pending") | mine,
+        )
+        .limit(1)
+    )
+    async with runtime.hub.database.read() as connection:
+        return (await connection.execute(query)).first() is not None
 
 
 async def _claim(
