@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
+import uvloop
 from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.engine import make_url
@@ -46,4 +46,4 @@ def with_hub(action: Callable[[Hub], Awaitable[T]], *, migrate_first: bool = Tru
         finally:
             await hub.stop()
 
-    return asyncio.run(run())
+    return uvloop.run(run())  # as `renkei serve` runs (uvicorn's loop="uvloop")

@@ -131,6 +131,10 @@ class Catalog:
         ):
             return snapshot
         if connection is None:
+            if snapshot is not None and not self._dirty:
+                # Only expired: this caller refreshes, concurrent ones keep the snapshot
+                # meanwhile instead of all reading the version at once.
+                self._checked_at = time.monotonic()
             async with self.hub.database.read() as reader:
                 return await self._refresh(reader)
         return await self._refresh(connection)
