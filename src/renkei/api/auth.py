@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from renkei.api.errors import ApiError
 from renkei.security.tokens import Principal, Scope, authenticate, hash_token, scope_allows
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
 
 _CACHE_SECONDS = 10.0
 
@@ -18,11 +22,16 @@ def _unauthorized(message: str) -> ApiError:
 
 
 async def current_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    principal = await principal_for(request.app.state.hub, request.headers.get("authorization"))
+    request.state.principal = principal
+    return principal
+
+
+async def principal_for(hub: Hub, authorization: str | None) -> Principal:
+    """The token holder of an ``Authorization: Bearer ...`` header (cached briefly)."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("missing bearer token: send Authorization: Bearer <token>")
-    hub = request.app.state.hub
     cache: dict[str, tuple[float, Principal]] = hub.token_cache
     key = hash_token(token.strip())
     cached = cache.get(key)
@@ -37,15 +46,18 @@ async def current_principal(request: Request) -> Principal:
     if len(cache) > 10_000:
         cache.clear()
     cache[key] = (time.monotonic() + _CACHE_SECONDS, principal)
-    request.state.principal = principal
     return principal
+
+
+def check_scope(principal: Principal, scope: Scope) -> None:
+    if not scope_allows(principal.scope, scope):
+        raise ApiError(403, f"this token's scope is {principal.scope}; {scope} is needed")
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = await current_principal(request)
-        if not scope_allows(principal.scope, scope):
-            raise ApiError(403, f"this token's scope is {principal.scope}; {scope} is needed")
+        check_scope(principal, scope)
         return principal
 
     return dependency

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -83,13 +84,18 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    return validation_error_response(exc.errors())
+
+
+def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
+    """400 for a body that is not JSON, else 422 naming the first failing path."""
     problems = [
         {
             "path": ".".join(str(part) for part in error.get("loc", ()) if part != "body"),
             "message": error.get("msg", ""),
             "type": error.get("type", ""),
         }
-        for error in exc.errors()
+        for error in errors
     ]
     if any(problem["type"] == "json_invalid" for problem in problems):
         return error_response(400, "invalid_json", "request body is not valid JSON", problems)
@@ -98,14 +104,18 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_failed", message, redact(problems))
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database.unavailable", path=request.url.path, error=type(exc).__name__)
+def database_unavailable_response() -> JSONResponse:
     return error_response(
         503,
         "database_unavailable",
         "the database is unreachable; try again shortly",
         headers={"Retry-After": "5"},
     )
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database.unavailable", path=request.url.path, error=type(exc).__name__)
+    return database_unavailable_response()
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -36,6 +36,9 @@ def install(hub: Hub) -> None:
 
     webhooks = Webhooks(hub)
     hub.services["webhooks"] = webhooks
+    hub.services.setdefault("asgi_middleware", []).append(
+        (publish_api.PublishFastPath, {"hub": hub})
+    )
 
     async def handler(connection: AsyncConnection, events: Sequence[Any]) -> None:
         await fan_out(webhooks, connection, events)

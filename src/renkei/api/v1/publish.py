@@ -1,18 +1,39 @@
-"""``POST /api/v1/events`` (publish) and ``GET /api/v1/events/{id}/deliveries``."""
+"""``POST /api/v1/events`` (publish) and ``GET /api/v1/events/{id}/deliveries``.
+
+Publishing is a hot path: :class:`PublishFastPath`, wrapped around the whole FastAPI app
+by ``create_app``, answers ``POST /api/v1/events`` itself (auth, body limit, the same
+validation and error shapes) without FastAPI's middleware, routing and dependency
+injection. The route below documents it in the OpenAPI schema and serves the same
+request should it ever get there.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from renkei.api.auth import require
-from renkei.api.errors import NotFound
+from renkei.api.auth import check_scope, principal_for, require
+from renkei.api.errors import (
+    ApiError,
+    NotFound,
+    database_unavailable_response,
+    error_response,
+    validation_error_response,
+)
+from renkei.api.middleware import BodyLimit, RequestContext
 from renkei.api.v1.endpoints import WebhookRoute
+from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.publishing import publish
 from renkei.delivery.queries import deliveries_of_event
 from renkei.security.tokens import Principal
@@ -22,6 +43,7 @@ if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
     from renkei.hub import Hub
 
+log = structlog.get_logger("renkei.api")
 router = APIRouter(prefix="/api/v1/events", tags=["events"], route_class=WebhookRoute)
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
@@ -84,6 +106,73 @@ async def publish_event(
     )
     headers = {"Idempotent-Replayed": "true"} if published.replayed else None
     return JSONResponse(published.body, status_code=published.status_code, headers=headers)
+
+
+_PATH = "/api/v1/events"
+_ROUTE = SimpleNamespace(path=_PATH)  # what RequestContext labels metrics with
+_MAX_KEY_LENGTH = 255
+
+
+class PublishFastPath:
+    """ASGI middleware: ``POST /api/v1/events`` is published here, the rest goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, hub: Hub) -> None:
+        self.app = app
+        self.hub = hub
+        self.fast: ASGIApp = RequestContext(BodyLimit(self._serve, hub.settings.max_body_bytes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == _PATH and scope["method"] == "POST":
+            scope["route"] = _ROUTE
+            await self.fast(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self._publish(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        except WebhookProblem as problem:
+            response = error_response(
+                problem.status, problem.code, problem.message, problem.details
+            )
+        except ValidationError as exc:
+            response = validation_error_response(exc.errors())
+        except (DBAPIError, OSError) as exc:
+            log.error("database.unavailable", path=_PATH, error=type(exc).__name__)
+            response = database_unavailable_response()
+        except ClientDisconnect:
+            return
+        await response(scope, receive, send)
+
+    async def _publish(self, request: Request) -> Response:
+        principal = await principal_for(self.hub, request.headers.get("authorization"))
+        check_scope(principal, "write")
+        key = request.headers.get("idempotency-key")
+        if key is not None and len(key) > _MAX_KEY_LENGTH:
+            raise ValidationError.from_exception_data(
+                "headers",
+                [
+                    {
+                        "type": "string_too_long",
+                        "loc": ("header", "idempotency-key"),
+                        "input": key,
+                        "ctx": {"max_length": _MAX_KEY_LENGTH},
+                    }
+                ],
+            )
+        body = PublishIn.model_validate_json(await request.body())
+        published = await publish(
+            self.hub.services["webhooks"],
+            event_type=body.type,
+            data=body.data,
+            event_id=body.id,
+            idempotency_key=key,
+        )
+        headers = {"Idempotent-Replayed": "true"} if published.replayed else None
+        return JSONResponse(published.body, status_code=published.status_code, headers=headers)
 
 
 @router.get("/{event_id}/deliveries")
