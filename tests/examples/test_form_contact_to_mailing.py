@@ -35,6 +35,9 @@ async def test_form_contacts_land_in_the_mailing_list(database_url: str) -> None
                     "consent": "yes",
                 },
             )
+            # The same person again, after the first was handled (two runs started at the
+            # same moment may enter in either order): re-eligibility keeps this one out.
+            await book.run()
             book.publish(
                 "form.submitted",
                 {"email": "ann@example.com", "first_name": "Ann", "consent": "yes"},

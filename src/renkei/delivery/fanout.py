@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 SEND_TASK = "deliveries.send"
 CREATED_KEY = "renkei.deliveries_created"
 """``connection.info`` counter of deliveries created in the transaction (publish answers it)."""
+CREATED_BY_EVENT = "renkei.deliveries_created_by_event"
+"""``connection.info`` dict: event id → deliveries created for it in the transaction."""
 _CHUNK = 500
 
 
@@ -50,6 +52,8 @@ async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Seque
         if not matched:
             continue
         document = event_document(event) if any(t.endpoint.ordered for t in matched) else None
+        by_event = connection.info.setdefault(CREATED_BY_EVENT, {})
+        by_event[event.id] = by_event.get(event.id, 0) + len(matched)
         for target in matched:
             delivery_id = new_id("dlv")
             lane = None

@@ -37,3 +37,14 @@ class ConflictProblem(WebhookProblem):
 class InvalidProblem(WebhookProblem):
     status = 422
     default_code = "validation_failed"
+
+
+class UnavailableProblem(WebhookProblem):
+    """Storage is behind or away: nothing was published; try again after ``retry_after``."""
+
+    status = 503
+    default_code = "unavailable"
+
+    def __init__(self, message: str, *, code: str, retry_after: int) -> None:
+        super().__init__(message, code=code, details={"retry_after": retry_after})
+        self.retry_after = retry_after

@@ -1,8 +1,10 @@
 """Publishing: ``POST /api/v1/events`` and ``renkei events publish``.
 
 The event and its deliveries are stored in one transaction (the fan-out handler runs
-inside :func:`record_events`). With an ``Idempotency-Key`` the answer is stored in that
-same transaction, so a retried request within 24 h gets the same answer and publishes
+inside :func:`record_events`). Without an ``Idempotency-Key`` that transaction is shared
+with concurrent publishes and ingest requests (the ingest group committer), and the
+request is answered after it commits. With a key, the answer is stored in the request's
+own transaction, so a retried request within 24 h gets the same answer and publishes
 nothing; the same key with a different body is a conflict.
 """
 
@@ -20,9 +22,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.event_types import validate_payload
-from renkei.delivery.fanout import CREATED_KEY
-from renkei.delivery.problems import ConflictProblem, InvalidProblem
+from renkei.delivery.fanout import CREATED_BY_EVENT, CREATED_KEY
+from renkei.delivery.problems import ConflictProblem, InvalidProblem, UnavailableProblem
 from renkei.events.envelope import Event, format_timestamp
+from renkei.events.errors import IngestError
+from renkei.events.ingest import Overloaded, StorageUnavailable, get_ingest
 from renkei.events.log import record_events
 from renkei.ids import new_id
 from renkei.store.tables.webhooks import deliveries, idempotency_keys
@@ -74,6 +78,8 @@ async def publish(
     source_id: str = "api",
 ) -> Published:
     _check(event_type, event_id)
+    if idempotency_key is None:
+        return await _publish_in_group(webhooks, event_type, data, event_id, source_id)
     hub = webhooks.hub
     request_hash = _request_hash(event_type, data, event_id)
     async with hub.database.transaction() as tx:
@@ -108,6 +114,46 @@ async def publish(
                 .values(status_code=status, response=body)
             )
     return Published(status, body)
+
+
+async def _publish_in_group(
+    webhooks: Webhooks, event_type: str, data: Any, event_id: str | None, source_id: str
+) -> Published:
+    hub = webhooks.hub
+    snapshot = await webhooks.catalog.get()
+    validate_payload(snapshot.validators.get(event_type), event_type, data)
+    now = hub.clock.now()
+    event = Event(
+        id=event_id or new_id("evt"),
+        type=event_type,
+        name=None,
+        data=data,
+        occurred_at=now,
+        received_at=now,
+        source_id=source_id,
+    )
+    created = 0
+
+    async def count_deliveries(tx: AsyncConnection, _: frozenset[str]) -> None:
+        nonlocal created
+        created = tx.info.get(CREATED_BY_EVENT, {}).get(event.id, 0)
+
+    try:
+        fresh = await get_ingest(hub).store([event], count_deliveries)
+    except Overloaded as exc:
+        raise UnavailableProblem(str(exc), code="overloaded", retry_after=exc.retry_after) from exc
+    except StorageUnavailable as exc:
+        raise UnavailableProblem(
+            "the database is unreachable; try again shortly",
+            code="database_unavailable",
+            retry_after=5,
+        ) from exc
+    except IngestError as exc:
+        raise InvalidProblem(exc.message, code=exc.code, details=exc.details) from exc
+    if fresh:
+        return Published(201, _answer(event, created))
+    async with hub.database.read() as connection:
+        return Published(200, await _existing(connection, event.id))
 
 
 def _insert(webhooks: Webhooks) -> Any:

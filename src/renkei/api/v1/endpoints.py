@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,11 +49,15 @@ class WebhookRoute(APIRoute):
             try:
                 return await handler(request)
             except WebhookProblem as problem:
-                return error_response(
-                    problem.status, problem.code, problem.message, problem.details
-                )
+                return problem_response(problem)
 
         return route
+
+
+def problem_response(problem: WebhookProblem) -> JSONResponse:
+    retry_after = getattr(problem, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(problem.status, problem.code, problem.message, problem.details, headers)
 
 
 router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"], route_class=WebhookRoute)

@@ -13,6 +13,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Annotated, Any
 
+import orjson
 import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -32,7 +33,7 @@ from renkei.api.errors import (
     validation_error_response,
 )
 from renkei.api.middleware import BodyLimit, RequestContext
-from renkei.api.v1.endpoints import WebhookRoute
+from renkei.api.v1.endpoints import WebhookRoute, problem_response
 from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.publishing import publish
 from renkei.delivery.queries import deliveries_of_event
@@ -135,9 +136,7 @@ class PublishFastPath:
         except ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
         except WebhookProblem as problem:
-            response = error_response(
-                problem.status, problem.code, problem.message, problem.details
-            )
+            response = problem_response(problem)
         except ValidationError as exc:
             response = validation_error_response(exc.errors())
         except (DBAPIError, OSError) as exc:
@@ -172,7 +171,12 @@ class PublishFastPath:
             idempotency_key=key,
         )
         headers = {"Idempotent-Replayed": "true"} if published.replayed else None
-        return JSONResponse(published.body, status_code=published.status_code, headers=headers)
+        return Response(
+            orjson.dumps(published.body),
+            status_code=published.status_code,
+            headers=headers,
+            media_type="application/json",
+        )
 
 
 @router.get("/{event_id}/deliveries")
