@@ -13,14 +13,20 @@ from renkei.api.errors import install_error_handlers
 from renkei.api.health import router as health_router
 from renkei.api.middleware import BodyLimit, RequestContext
 from renkei.hub import Hub
+from renkei.process import settle_garbage_collector
 
 
-def create_app(hub: Hub, *, with_worker: bool = True) -> ASGIApp:
-    """The management API (FastAPI) behind the hot paths' ASGI middleware."""
+def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False) -> ASGIApp:
+    """The management API (FastAPI) behind the hot paths' ASGI middleware.
+
+    ``long_running``: the process serves nothing else (``renkei serve``); tune it for that.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start(with_worker=with_worker)
+        if long_running:
+            settle_garbage_collector()
         try:
             yield
         finally:

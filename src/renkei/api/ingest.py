@@ -83,15 +83,15 @@ async def _respond(send: Send, status: int, body: bytes, headers: Headers) -> No
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
-    too_large = _Answer(
-        413,
-        "payload_too_large",
-        f"request body is larger than {limit} bytes",
-        {"limit": limit},
+def _too_large(limit: int) -> _Answer:
+    return _Answer(
+        413, "payload_too_large", f"request body is larger than {limit} bytes", {"limit": limit}
     )
+
+
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -101,7 +101,7 @@ async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> by
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)

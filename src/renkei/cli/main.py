@@ -21,6 +21,7 @@ from renkei.cli.syncs import syncs_app
 from renkei.cli.tail import tail
 from renkei.config import ConfigError, Plan, apply_plan, export_state, load_config, make_plan
 from renkei.hub import Hub
+from renkei.process import settle_garbage_collector
 from renkei.queue.runner import run_worker
 from renkei.security.keyring import generate_key
 from renkei.security.rotation import rotate_keys
@@ -93,7 +94,7 @@ def serve(
             "or set RENKEI_ADMIN_TOKEN."
         )
     uvicorn.run(
-        create_app(hub, with_worker=not no_worker),
+        create_app(hub, with_worker=not no_worker, long_running=True),
         host=host,
         port=port,
         log_config=None,
@@ -112,6 +113,8 @@ def worker(
 
     async def run(hub: Hub) -> None:
         node = hub.new_worker()
+        if not burst:
+            settle_garbage_collector()
         if burst:
             count = await node.run_burst()
             console.print(f"ran {count} jobs")

@@ -99,6 +99,7 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, d
 # Column widths of ``events`` (SQLite would store longer values; PostgreSQL would fail).
 _WIDTHS = (("id", 255), ("type", 200), ("name", 255), ("user_id", 255), ("anonymous_id", 255))
 _EMAIL_WIDTH = 320
+_SHORTEST = min(width for _, width in _WIDTHS)
 _CACHE_ENTRIES = 10_000
 
 
@@ -128,6 +129,15 @@ class SourceDisabled(IngestError):
 def check_storable(events: Sequence[Event]) -> None:
     """Refuse values wider than their columns with a 400-class error, before queueing."""
     for index, event in enumerate(events):
+        if (
+            len(event.id) <= _SHORTEST
+            and len(event.type) <= _SHORTEST
+            and len(event.name or "") <= _SHORTEST
+            and len(event.user_id or "") <= _SHORTEST
+            and len(event.anonymous_id or "") <= _SHORTEST
+            and len(event.email or "") <= _EMAIL_WIDTH
+        ):
+            continue  # the usual case, checked without a loop over the columns
         for name, width in _WIDTHS:
             value = getattr(event, name)
             if value is not None and len(value) > width:
@@ -159,6 +169,7 @@ class GroupCommitter:
         self._queue: deque[_Unit] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
         self._pending = 0
 
     @property
@@ -180,6 +191,8 @@ class GroupCommitter:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
+        if self._loop is loop and self._running:
+            return loop
         if self._loop is not loop:
             # A hub reused under a new event loop (tests, one-shot CLI runs): start afresh.
             self._loop, self._queue, self._pending = loop, deque(), 0
@@ -188,8 +201,14 @@ class GroupCommitter:
         if len(self._tasks) < self.committers or any(task.done() for task in self._tasks):
             self._tasks = [task for task in self._tasks if not task.done()]
             while len(self._tasks) < self.committers:
-                self._tasks.append(loop.create_task(self._run(), name="renkei-ingest-committer"))
+                task = loop.create_task(self._run(), name="renkei-ingest-committer")
+                task.add_done_callback(self._stopped)
+                self._tasks.append(task)
+        self._running = True
         return loop
+
+    def _stopped(self, _: asyncio.Task[None]) -> None:
+        self._running = False  # the next store() looks the committers over again
 
     async def _run(self) -> None:
         while True:
