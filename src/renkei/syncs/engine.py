@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.connectors.connections import find_connection
+from renkei.connectors.connections import ConnectionRow, find_connection
 from renkei.connectors.errors import (
     ConnectorError,
     PermanentError,
@@ -27,7 +28,7 @@ from renkei.connectors.errors import (
     RateLimitedError,
     RetryableError,
 )
-from renkei.events.envelope import Event, parse_timestamp
+from renkei.events.envelope import Event, format_timestamp, parse_timestamp
 from renkei.events.log import record_events
 from renkei.events.profiles import (
     Identity,
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
     from renkei.connectors.service import ConnectorService
     from renkei.hub import Hub
 
-__all__ = ["RUN_TASK", "SimulatedCrash", "SyncEngine"]
+__all__ = ["RUN_TASK", "SyncEngine"]
 
 RUN_TASK = "syncs.run"
 PUSH_PROFILE_TASK = "syncs.push_profile"
@@ -67,10 +68,6 @@ _EVENT_PAGE = 1000
 _IN_CHUNK = 500
 SETTLE_SECONDS = 10.0
 """A batch push reads identify events at least this old (see ``_push_profiles``)."""
-
-
-class SimulatedCrash(RuntimeError):
-    """Raised by the test hook ``SyncEngine.crash_after_pages`` between two pages."""
 
 
 @dataclass
@@ -89,9 +86,8 @@ class _Tally:
 class SyncEngine:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        # Tests: raise SimulatedCrash after this many pages were committed in one job.
-        self.crash_after_pages: int | None = None
         self._realtime_runs: dict[str, tuple[datetime, str]] = {}
+        self._connections: dict[str, tuple[float, ConnectionRow]] = {}
 
     @property
     def connectors(self) -> ConnectorService:
@@ -103,12 +99,28 @@ class SyncEngine:
 
     # --- the quota planner -----------------------------------------------------------------
 
+    async def _connection(self, connection: AsyncConnection | None, ref: str) -> ConnectionRow:
+        """The stored connection, read at most every ``RENKEI_SYNC_REFRESH_SECONDS``: every
+        realtime push and every quota check needs it."""
+        now = time.monotonic()
+        known = self._connections.get(ref)
+        if known is not None and now - known[0] < self.hub.settings.sync_refresh_seconds:
+            return known[1]
+        if connection is None:
+            async with self.hub.database.read() as reader:
+                row = await find_connection(reader, ref)
+        else:
+            row = await find_connection(connection, ref)
+        if row is None:
+            self._connections.pop(ref, None)
+            raise PermanentError(f"connection {ref!r} not found", code="connection_not_found")
+        self._connections[ref] = (now, row)
+        return row
+
     async def status(
         self, connection: AsyncConnection, ref: str, sync: Sync | None = None
     ) -> QuotaStatus:
-        row = await find_connection(connection, ref)
-        if row is None:
-            raise PermanentError(f"connection {ref!r} not found", code="connection_not_found")
+        row = await self._connection(connection, ref)
         quota = self.connectors.runtime.limits(row).daily_quota
         share = float((sync.config.get("quota_budget") if sync else None) or 1.0)
         return await quota_status(
@@ -129,7 +141,8 @@ class SyncEngine:
 
     async def _call(self, sync: Sync, operation: str, input: Any, tally: _Tally) -> Any:
         try:
-            result = await self.connectors.call(sync.connection, operation, input)
+            row = await self._connection(None, sync.connection)
+            result = await self.connectors.runtime.call(row, operation, input)
         except QuotaExhaustedError as exc:
             await self._after_calls(sync.connection)
             raise RetryLater(exc.message, at=exc.resets_at, count_attempt=False) from exc
@@ -205,17 +218,11 @@ class SyncEngine:
         async with self.hub.database.transaction() as own:
             await write(own)
 
-    def _crash_hook(self, pages: int) -> None:
-        if self.crash_after_pages is not None and pages >= self.crash_after_pages:
-            self.crash_after_pages = None
-            raise SimulatedCrash(f"injected crash after {pages} page(s)")
-
     # --- pulls -----------------------------------------------------------------------------
 
     async def _pull_marketo(self, sync: Sync, run_id: str) -> None:
         config = sync.config
         size = int(config.get("page_size") or BATCH)
-        pages = 0
         while True:
             token = (sync.cursor or {}).get("next_page_token")
             read: dict[str, Any] = {"batch_size": size, "max_pages": 1}
@@ -247,10 +254,8 @@ class SyncEngine:
                 async with self.hub.database.transaction() as tx:
                     await self._store_activities(tx, sync, records, tally)
                     await self._checkpoint(sync, run_id, cursor, tally, tx=tx)
-            pages += 1
             if not data.get("more"):
                 return
-            self._crash_hook(pages)
 
     async def _fetch_leads(
         self, sync: Sync, changes: Sequence[dict[str, Any]], tally: _Tally
@@ -260,8 +265,9 @@ class SyncEngine:
         ids = sorted({int(c["leadId"]) for c in changes if c.get("leadId") is not None})
         if not ids:
             return []
-        fields = sorted({"id", "email", *[str(f) for f in sync.config.get("fields") or []]})
-        row = await self.connectors.runtime.load(sync.connection)
+        configured = [str(f) for f in sync.config.get("fields") or []]
+        fields = sorted({"id", "email", "updatedAt", *configured})
+        row = await self._connection(None, sync.connection)
         _connector, ctx = self.connectors.runtime.open(row)
         leads: list[dict[str, Any]] = []
         try:
@@ -298,16 +304,25 @@ class SyncEngine:
         tally: _Tally,
         *,
         kind: str = LEAD_ID,
+        modified: str = "updatedAt",
     ) -> None:
         """Vendor records to profiles: matched by email, the vendor id attached as ``kind``.
-        One resolver for the page: its identities are read in one query, written on flush."""
+
+        A pulled value is as of the record's ``modified`` time (Marketo's ``updatedAt``,
+        HubSpot's ``lastmodifieddate``): a trait changed here at that time or later keeps
+        its value. One resolver for the page: identities read in one query, written once."""
         mapping = mapping_of(sync.config)
         now = self.now()
+        keep = {str(f) for f in sync.config.get("fields") or []}
         resolver = ProfileResolver(tx, now=now)
-        prepared: list[tuple[str, list[tuple[str, str]], dict[str, Any]]] = []
+        prepared: list[tuple[str, list[tuple[str, str]], dict[str, Any], datetime]] = []
         for lead in leads:
             email = lead.get("email")
             lead_id = str(lead.get("id"))
+            stamp = parse_timestamp(lead.get(modified))
+            at = now if stamp is None else min(stamp, now)
+            if modified not in keep and kind == LEAD_ID:
+                lead = {k: v for k, v in lead.items() if k != modified}
             traits = {k: v for k, v in lead.items() if k not in ("id",) and v is not None}
             if mapping is not None:
                 mapped = mapping.apply({"lead": lead, **lead})
@@ -322,18 +337,29 @@ class SyncEngine:
             except ValueError as exc:
                 tally.error(str(exc), lead_id=lead_id)
                 continue
-            prepared.append((lead_id, keys, jsonable(traits)))
-        await resolver.load([key for _, keys, _ in prepared for key in keys])
-        for lead_id, keys, traits in prepared:
-            existed = resolver.owner(keys[0]) is not None
+            prepared.append((lead_id, keys, jsonable(traits), at))
+        await resolver.load([key for _, keys, _, _ in prepared for key in keys])
+        current = await _current_traits(
+            tx, [owner for _, keys, _, _ in prepared if (owner := _first_owner(resolver, keys))]
+        )
+        for lead_id, keys, traits, at in prepared:
+            owner = _first_owner(resolver, keys)
+            if owner in current:
+                as_of = format_timestamp(at)
+                local = current[owner]
+                traits = {
+                    name: value
+                    for name, value in traits.items()
+                    if name not in local or local[name].get("updated_at", "") < as_of
+                }
             try:
                 profile_id = await resolver.resolve(keys)
             except (IdentityConflict, ValueError) as exc:
                 tally.error(str(exc), lead_id=lead_id)
                 continue
             if profile_id is not None and traits:
-                await resolver.merge_traits(profile_id, traits, at=now)
-            tally.add("updated" if existed else "created")
+                await resolver.merge_traits(profile_id, traits, at=at)
+            tally.add("updated" if owner is not None else "created")
         await resolver.flush()
 
     async def _store_activities(
@@ -361,7 +387,6 @@ class SyncEngine:
         """Contacts by ``lastmodifieddate``: HubSpot's own cursor, checkpointed per page."""
         config = sync.config
         size = min(200, int(config.get("page_size") or 100))
-        pages = 0
         while True:
             read: dict[str, Any] = {"page_size": size, "max_pages": 1}
             if config.get("fields"):
@@ -382,12 +407,12 @@ class SyncEngine:
             ]
             cursor = {"cursor": data.get("cursor") or position}
             async with self.hub.database.transaction() as tx:
-                await self._store_leads(tx, sync, contacts, tally, kind=CONTACT_ID)
+                await self._store_leads(
+                    tx, sync, contacts, tally, kind=CONTACT_ID, modified="lastmodifieddate"
+                )
                 await self._checkpoint(sync, run_id, cursor, tally, tx=tx)
-            pages += 1
             if not data.get("more"):
                 return
-            self._crash_hook(pages)
 
     # --- batch push of profiles ------------------------------------------------------------
 
@@ -397,10 +422,10 @@ class SyncEngine:
         (the ``seq`` of the last event read) advances with every batch."""
         size = min(BATCH, int(sync.config.get("batch_size") or BATCH))
         started = self.now()
-        if not (sync.cursor or {}).get("seq"):
+        if "seq" not in (sync.cursor or {}):
             every = float(sync.trigger.get("every_seconds") or 1800)
             first = await self._first_seq(sync, started - timedelta(seconds=every))
-            sync.cursor = {"seq": first}
+            await self._checkpoint(sync, run_id, {"seq": first}, _Tally())
         # Events this recent may still have neighbours with a lower seq in transactions
         # that did not commit yet (PostgreSQL): the next run reads them.
         settled = started - timedelta(seconds=SETTLE_SECONDS)
@@ -438,13 +463,13 @@ class SyncEngine:
         return sync.realtime_events or ["identify"]
 
     async def _first_seq(self, sync: Sync, since: datetime) -> int:
-        """The cursor before the first event received after ``since``."""
+        """The cursor before the first event received at or after ``since``."""
         types = self._batch_events(sync)
         async with self.hub.database.read() as connection:
             first = (
                 await connection.execute(
                     select(func.min(events_table.c.seq)).where(
-                        events_table.c.type.in_(types), events_table.c.received_at > since
+                        events_table.c.type.in_(types), events_table.c.received_at >= since
                     )
                 )
             ).scalar()
@@ -742,6 +767,26 @@ async def _owners(
             for value, profile_id in rows:
                 owners[(kind, value)] = profile_id
     return owners
+
+
+def _first_owner(resolver: ProfileResolver, keys: Sequence[tuple[str, str]]) -> str | None:
+    return next((owner for key in keys if (owner := resolver.owner(key)) is not None), None)
+
+
+async def _current_traits(
+    connection: AsyncConnection, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _IN_CHUNK):
+        rows = await connection.execute(
+            select(profiles_table.c.id, profiles_table.c.traits).where(
+                profiles_table.c.id.in_(unique[start : start + _IN_CHUNK])
+            )
+        )
+        for profile_id, traits in rows:
+            found[profile_id] = dict(traits or {})
+    return found
 
 
 async def _load_profiles(connection: AsyncConnection, ids: Sequence[str]) -> list[Profile]:

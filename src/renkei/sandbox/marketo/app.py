@@ -100,8 +100,8 @@ class MarketoSandbox:
 
     # --- steering ----------------------------------------------------------------------
 
-    def seed_leads(self, count: int) -> list[Lead]:
-        return self.state.seed_leads(count)
+    def seed_leads(self, count: int, *, log: bool = False) -> list[Lead]:
+        return self.state.seed_leads(count, log=log)
 
     def seed_activities(
         self,

@@ -198,12 +198,14 @@ class MarketoState:
 
     # --- seeding -----------------------------------------------------------------------
 
-    def seed_leads(self, count: int) -> list[Lead]:
+    def seed_leads(self, count: int, *, log: bool = False) -> list[Lead]:
+        """``count`` leads; with ``log`` each one's creation is in the activity log (New
+        Lead), as for a lead created by a form or the API, so lead changes read it."""
         first = len(self.leads) + 1
         return [
             self.create_lead(
                 {"email": f"lead{n}@example.com", "firstName": "Lead", "lastName": str(n)},
-                log=False,
+                log=log,
             )
             for n in range(first, first + count)
         ]
