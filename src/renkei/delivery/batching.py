@@ -2,8 +2,10 @@
 ``worker_concurrency`` deliveries at once; each needs its delivery row).
 
 The first caller in an event loop becomes the leader: it yields once so the calls made in
-the same tick can join, runs one query for all of them, and keeps going while more calls
-queue up behind it. Each caller gets its own answer, or the query's exception.
+the same tick can join, and runs one query for all of them. Once its own answer is in it
+returns, and a background task takes over the lead while calls are still queued (a
+leader that served everyone queued behind it would wait as long as the load lasts).
+Each caller gets its own answer, or the query's exception.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Coalescer(Generic[K, V]):
             asyncio.AbstractEventLoop, list[tuple[K, asyncio.Future[V | None]]]
         ] = {}
         self._leading: set[asyncio.AbstractEventLoop] = set()
+        self._successors: set[asyncio.Task[None]] = set()
 
     async def get(self, key: K) -> V | None:
         loop = asyncio.get_running_loop()
@@ -35,17 +38,26 @@ class Coalescer(Generic[K, V]):
         self._pending.setdefault(loop, []).append((key, future))
         if loop not in self._leading:
             self._leading.add(loop)
-            try:
-                await asyncio.sleep(0)
-                while self._pending.get(loop):
-                    queued = self._pending[loop]
-                    batch, self._pending[loop] = queued[: self._limit], queued[self._limit :]
-                    await self._run(batch)
-            finally:
-                self._leading.discard(loop)
-                if not self._pending.get(loop):
-                    self._pending.pop(loop, None)
+            await asyncio.sleep(0)
+            await self._lead(loop, until=future)
         return await future
+
+    async def _lead(
+        self, loop: asyncio.AbstractEventLoop, until: asyncio.Future[V | None] | None = None
+    ) -> None:
+        try:
+            while self._pending.get(loop) and (until is None or not until.done()):
+                queued = self._pending[loop]
+                batch, self._pending[loop] = queued[: self._limit], queued[self._limit :]
+                await self._run(batch)
+        finally:
+            if self._pending.get(loop):
+                task = loop.create_task(self._lead(loop))
+                self._successors.add(task)
+                task.add_done_callback(self._successors.discard)
+            else:
+                self._leading.discard(loop)
+                self._pending.pop(loop, None)
 
     async def _run(self, batch: list[tuple[K, asyncio.Future[V | None]]]) -> None:
         try:
