@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     ingest_max_batch_bytes: int = Field(500 * 1024, gt=0)
     ingest_max_batch_events: int = Field(2500, gt=0)
     ingest_max_pending_events: int = Field(50_000, gt=0)
-    ingest_max_group_events: int = Field(5000, gt=0)
+    ingest_max_group_events: int = Field(1000, gt=0)
     ingest_committers: int = Field(2, gt=0)
     ingest_source_cache_seconds: float = Field(5.0, ge=0)
     webhook_request_retention_days: float = Field(7.0, gt=0)
