@@ -1,36 +1,32 @@
 """Outbound HTTP for flow actions that call an ad-hoc URL (GET a report, POST a body).
 
-Requests go through the same guard as deliveries: loopback, private, link-local and cloud
-metadata addresses are refused unless ``RENKEI_ALLOW_PRIVATE_TARGETS`` is on or the
-network is listed in ``RENKEI_ALLOWED_TARGET_NETWORKS``. The check runs in the resolver,
-on the addresses actually connected to, so DNS rebinding cannot slip past it.
+Requests go through the deliveries' guard (``delivery/ssrf.py``): loopback, private and
+link-local addresses are refused unless ``RENKEI_ALLOW_PRIVATE_TARGETS`` is on, cloud
+metadata addresses unless their network is listed in ``RENKEI_ALLOWED_TARGET_NETWORKS``.
+The check runs in the resolver, on the addresses actually connected to, so DNS rebinding
+cannot slip past it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from renkei.delivery.errors import TargetRefused
+from renkei.delivery.ssrf import TargetPolicy
 from renkei.settings import Settings
 
 __all__ = ["HttpRequest", "HttpResponse", "HttpSender"]
 
 BODY_LIMIT: Final = 256 * 1024
 USER_AGENT: Final = "Renkei-Flows/1"
-_ALWAYS_REFUSED: Final = (
-    ipaddress.ip_network("169.254.169.254/32"),
-    ipaddress.ip_network("fd00:ec2::254/128"),
-    ipaddress.ip_network("100.100.100.200/32"),
-)
 
 
 @dataclass(frozen=True)
@@ -72,40 +68,22 @@ class _Refused(OSError):
     pass
 
 
-class _Guard:
-    def __init__(self, settings: Settings) -> None:
-        self.allow_private = settings.allow_private_targets
-        self.allowed = tuple(
-            ipaddress.ip_network(n, strict=False) for n in settings.allowed_target_networks
-        )
-
-    def refusal(self, address: str) -> str | None:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if any(ip in network for network in self.allowed):
-            return None
-        if any(ip in network for network in _ALWAYS_REFUSED):
-            return "a cloud metadata address"
-        if self.allow_private:
-            return None
-        if not ip.is_global or ip.is_multicast:
-            return "a private, loopback or reserved address (RENKEI_ALLOW_PRIVATE_TARGETS is off)"
-        return None
-
-
 class _GuardedResolver(AbstractResolver):
-    def __init__(self, guard: _Guard) -> None:
-        self._guard = guard
+    """Resolves, then keeps only the addresses the policy allows (refuses if none)."""
+
+    def __init__(self, policy: TargetPolicy) -> None:
+        self._policy = policy
         self._inner = DefaultResolver()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        for result in results:
-            reason = self._guard.refusal(result["host"])
-            if reason:
-                raise _Refused(f"refused target {host}: {reason}")
-        return results
+        try:
+            allowed = set(self._policy.allowed_addresses(host, [r["host"] for r in results]))
+        except TargetRefused as exc:
+            raise _Refused(f"refused target: {exc}") from exc
+        return [result for result in results if result["host"] in allowed]
 
     async def close(self) -> None:
         await self._inner.close()
@@ -115,7 +93,7 @@ class HttpSender:
     """One pooled session per event loop; ``send`` never raises for network trouble."""
 
     def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
-        self._guard = _Guard(settings)
+        self._policy = TargetPolicy.from_settings(settings)
         self._timeout = timeout
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
@@ -123,23 +101,16 @@ class HttpSender:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(resolver=_GuardedResolver(self._guard), limit=128)
+            connector = aiohttp.TCPConnector(resolver=_GuardedResolver(self._policy), limit=128)
             session = aiohttp.ClientSession(connector=connector)
             self._sessions[loop] = session
         return session
 
     async def send(self, request: HttpRequest) -> HttpResponse:
-        parts = urlsplit(request.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return HttpResponse(
-                None, error=f"refused target: {request.url!r} is not an http(s) URL"
-            )
         try:
-            literal = ipaddress.ip_address(parts.hostname)
-        except ValueError:
-            literal = None
-        if literal is not None and (reason := self._guard.refusal(str(literal))):
-            return HttpResponse(None, error=f"refused target {parts.hostname}: {reason}")
+            self._policy.check_url(request.url)
+        except TargetRefused as exc:
+            return HttpResponse(None, error=f"refused target: {exc}")
         try:
             async with self._session().request(
                 request.method,
