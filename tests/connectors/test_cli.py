@@ -50,6 +50,7 @@ def env(database_url: str) -> dict[str, str]:
     return {
         "RENKEI_DATABASE_URL": database_url,
         "RENKEI_SECRET_KEY": generate_key(),
+        "RENKEI_ALLOW_PRIVATE_TARGETS": "true",  # the sandbox is on loopback
         "RENKEI_LOG_LEVEL": "warning",
         "RENKEI_CONNECTOR_BATCH_WAIT_SECONDS": "0",
         "MKTO_SECRET": MARKETO_CREDENTIALS["client_secret"],

@@ -78,7 +78,11 @@ async def test_two_workers_sharing_a_connection_never_exceed_its_limits_together
                 },
             )
             logs = [tmp_path / f"worker{n}.log" for n in range(2)]
-            env = {**os.environ, "RENKEI_SECRET_KEY": secret_key}
+            env = {
+                **os.environ,
+                "RENKEI_SECRET_KEY": secret_key,
+                "RENKEI_ALLOW_PRIVATE_TARGETS": "true",  # the sandbox is on loopback
+            }
             for log in logs:
                 workers.append(
                     subprocess.Popen(

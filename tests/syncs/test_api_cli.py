@@ -101,6 +101,7 @@ def test_syncs_from_the_command_line(database_url: str, tmp_path: Path) -> None:
     env = {
         "RENKEI_DATABASE_URL": database_url,
         "RENKEI_SECRET_KEY": generate_key(),
+        "RENKEI_ALLOW_PRIVATE_TARGETS": "true",  # the sandbox is on loopback
         "RENKEI_LOG_LEVEL": "warning",
     }
     runner = CliRunner()

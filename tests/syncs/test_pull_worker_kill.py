@@ -151,6 +151,7 @@ async def pull_and_kill(
         **os.environ,
         "RENKEI_DATABASE_URL": database_url,
         "RENKEI_SECRET_KEY": key,
+        "RENKEI_ALLOW_PRIVATE_TARGETS": "true",  # the sandbox is on loopback
         "RENKEI_LEASE_SECONDS": "2",
         "RENKEI_WORKER_POLL_INTERVAL": "0.1",
         "RENKEI_LOG_LEVEL": "warning",

@@ -38,9 +38,11 @@ from renkei.connectors.errors import (
     ReauthenticateError,
     RetryableError,
 )
+from renkei.connectors.guard import GuardedTransport, TargetRefused
 from renkei.connectors.limits import DailyQuota, RateLimiter, hold
 from renkei.connectors.metrics import ConnectorMetrics, default_metrics
 from renkei.connectors.retry import Backoff, parse_retry_after, retry
+from renkei.delivery.ssrf import TargetPolicy
 
 __all__ = [
     "REDACTED",
@@ -162,6 +164,7 @@ class ConnectorHTTP:
         headers: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
         pools: Mapping[str, RateLimiter] | None = None,
+        policy: TargetPolicy | None = None,
     ) -> None:
         self.connector = connector
         self.connection = connection
@@ -174,6 +177,10 @@ class ConnectorHTTP:
         self._clock = clock or SystemClock()
         self._metrics = metrics or default_metrics()
         self._rng = rng
+        if policy is not None:
+            transport = GuardedTransport(
+                policy, transport or httpx.AsyncHTTPTransport(verify=_tls_context())
+            )
         self._client = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,
@@ -365,6 +372,12 @@ class ConnectorHTTP:
         started = time.perf_counter()  # latency measurement only; waiting uses the clock
         try:
             response = await self._client.send(request)
+        except TargetRefused as exc:
+            self._metrics.errors.labels(*labels, "target_refused").inc()
+            log.warning("connector.target_refused", error=str(exc))
+            raise ConfigurationError(
+                f"{redact_url(request.url)}: {exc}", code="target_refused"
+            ) from exc
         except httpx.TransportError as exc:
             error = _transport_error(exc, request)
             self._metrics.errors.labels(*labels, error.code or "transport").inc()

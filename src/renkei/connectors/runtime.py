@@ -33,6 +33,7 @@ from renkei.connectors.metrics import default_metrics
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.retry import Backoff
 from renkei.connectors.spec import CallContext, Connection, Connector, OperationResult
+from renkei.delivery.ssrf import TargetPolicy
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class ConnectorRuntime:
         self.hub = hub
         self.registry = (registry or default_registry()).fresh()
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self.policy = TargetPolicy.from_settings(hub.settings)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -116,6 +118,7 @@ class ConnectorRuntime:
             metrics=default_metrics(),
             backoff=Backoff(max_wait=settings.connector_max_wait_seconds),
             timeout=settings.connector_http_timeout_seconds,
+            policy=self.policy,
         )
         ctx.http.use_pools({str(name): limiter for name, limiter in limiters.items()})
         return connector, ctx

@@ -38,6 +38,7 @@ from renkei.connectors.limits import (
 )
 from renkei.connectors.metrics import ConnectorMetrics
 from renkei.connectors.retry import Backoff
+from renkei.delivery.ssrf import TargetPolicy
 
 __all__ = [
     "CallContext",
@@ -324,6 +325,8 @@ class OpenOptions:
     metrics: ConnectorMetrics | None
     backoff: Backoff | None
     timeout: float
+    policy: TargetPolicy | None = None
+    """Where calls may connect (the SSRF guard); None: anywhere (SDK use outside a hub)."""
 
 
 class Connector(ABC):
@@ -400,6 +403,7 @@ class Connector(ABC):
         metrics: ConnectorMetrics | None = None,
         backoff: Backoff | None = None,
         timeout: float = 30.0,
+        policy: TargetPolicy | None = None,
     ) -> CallContext:
         """A context for calling operations on ``connection``; keep it for the connection's
         lifetime, since limits are counted per limiter. Without a ``rate_limiter`` or ``quota``,
@@ -407,7 +411,14 @@ class Connector(ABC):
         (replace them with ``ctx.http.use_pools(...)``, as the database-backed runtime does).
         The auth strategy is shared by every context opened for the same connection."""
         options = OpenOptions(
-            clock or SystemClock(), rate_limiter, quota, transport, metrics, backoff, timeout
+            clock or SystemClock(),
+            rate_limiter,
+            quota,
+            transport,
+            metrics,
+            backoff,
+            timeout,
+            policy,
         )
         bound, connection = self.prepare(connection, options)
         clock = options.clock
@@ -433,6 +444,7 @@ class Connector(ABC):
             metrics=options.metrics,
             transport=options.transport,
             timeout=options.timeout,
+            policy=options.policy,
         )
         return CallContext(connection=connection.name, config=config, http=http, clock=clock)
 
