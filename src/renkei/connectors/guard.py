@@ -34,21 +34,28 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         url = request.url
         self._policy.check_scheme(url.scheme)
         host = url.host
-        address = await self._allowed_address(host, url.port)
-        if address != host:
+        addresses = await self._allowed_addresses(host, url.port)
+        if addresses == [host]:
+            return await self._inner.handle_async_request(request)
+        if url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": host}
+        for index, address in enumerate(addresses):  # in resolver order, as a browser would
             request.url = url.copy_with(host=address)
-            if url.scheme == "https":
-                request.extensions = {**request.extensions, "sni_hostname": host}
-        return await self._inner.handle_async_request(request)
+            try:
+                return await self._inner.handle_async_request(request)
+            except httpx.ConnectError:
+                if index == len(addresses) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
-    async def _allowed_address(self, host: str, port: int | None) -> str:
+    async def _allowed_addresses(self, host: str, port: int | None) -> list[str]:
         try:
             ipaddress.ip_address(host)
         except ValueError:
             pass
         else:
             self._policy.check_address(host)
-            return host
+            return [host]
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port or 443, type=socket.SOCK_STREAM
@@ -56,7 +63,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             raise httpx.ConnectError(f"cannot resolve {host}: {exc}") from exc
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        return self._policy.allowed_addresses(host, addresses)[0]
+        return self._policy.allowed_addresses(host, addresses)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
