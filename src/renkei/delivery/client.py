@@ -146,7 +146,7 @@ class HttpClient:
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
-                resolver=_PolicyResolver(self.policy, self._resolver or aiohttp.DefaultResolver()),
+                resolver=PolicyResolver(self.policy, self._resolver or aiohttp.DefaultResolver()),
                 socket_factory=_policy_socket_factory(self.policy),
                 ssl=self._ssl,
             )
@@ -158,7 +158,7 @@ class HttpClient:
         return self._session
 
 
-class _PolicyResolver(AbstractResolver):
+class PolicyResolver(AbstractResolver):
     """Resolves through ``inner`` and keeps only the addresses the policy allows."""
 
     def __init__(self, policy: TargetPolicy, inner: AbstractResolver) -> None:

@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
 
 SEND_TASK = "deliveries.send"
-CREATED_KEY = "renkei.deliveries_created"
-"""``connection.info`` counter of deliveries created in the transaction (publish answers it)."""
 CREATED_BY_EVENT = "renkei.deliveries_created_by_event"
 """``connection.info`` dict: event id → deliveries created for it in the transaction."""
 _CHUNK = 500
@@ -81,7 +79,6 @@ async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Seque
                 lanes.add((target.id, lane))
             else:
                 jobs.append(send_job(delivery_id))
-    connection.info[CREATED_KEY] = connection.info.get(CREATED_KEY, 0) + len(rows)
     for start in range(0, len(rows), _CHUNK):
         await connection.execute(insert(deliveries), rows[start : start + _CHUNK])
     if jobs:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.event_types import validate_payload
-from renkei.delivery.fanout import CREATED_BY_EVENT, CREATED_KEY
+from renkei.delivery.fanout import CREATED_BY_EVENT
 from renkei.delivery.problems import ConflictProblem, InvalidProblem, UnavailableProblem
 from renkei.events.envelope import Event, format_timestamp
 from renkei.events.errors import IngestError
@@ -90,19 +90,10 @@ async def publish(
             replay = await _claim_key(webhooks, tx, idempotency_key, request_hash, now)
             if replay is not None:
                 return replay
-        event = Event(
-            id=event_id or new_id("evt"),
-            type=event_type,
-            name=None,
-            data=data,
-            occurred_at=now,
-            received_at=now,
-            source_id=source_id,
-        )
-        tx.info[CREATED_KEY] = 0
+        event = _event(event_type, data, event_id, source_id, now)
         fresh = await record_events(hub, tx, [event])
         if fresh:
-            body = _answer(event, tx.info.pop(CREATED_KEY, 0))
+            body = _answer(event, tx.info.get(CREATED_BY_EVENT, {}).get(event.id, 0))
             status = 201
         else:
             body = await _existing(tx, event.id)
@@ -122,16 +113,7 @@ async def _publish_in_group(
     hub = webhooks.hub
     snapshot = await webhooks.catalog.get()
     validate_payload(snapshot.validators.get(event_type), event_type, data)
-    now = hub.clock.now()
-    event = Event(
-        id=event_id or new_id("evt"),
-        type=event_type,
-        name=None,
-        data=data,
-        occurred_at=now,
-        received_at=now,
-        source_id=source_id,
-    )
+    event = _event(event_type, data, event_id, source_id, hub.clock.now())
     created = 0
 
     async def count_deliveries(tx: AsyncConnection, _: frozenset[str]) -> None:
@@ -154,6 +136,20 @@ async def _publish_in_group(
         return Published(201, _answer(event, created))
     async with hub.database.read() as connection:
         return Published(200, await _existing(connection, event.id))
+
+
+def _event(
+    event_type: str, data: Any, event_id: str | None, source_id: str, now: datetime
+) -> Event:
+    return Event(
+        id=event_id or new_id("evt"),
+        type=event_type,
+        name=None,
+        data=data,
+        occurred_at=now,
+        received_at=now,
+        source_id=source_id,
+    )
 
 
 def _insert(webhooks: Webhooks) -> Any:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from renkei.delivery.client import PolicyResolver
 from renkei.delivery.errors import TargetRefused
 from renkei.delivery.ssrf import TargetPolicy
 from renkei.settings import Settings
@@ -64,31 +63,6 @@ class HttpResponse:
         }
 
 
-class _Refused(OSError):
-    pass
-
-
-class _GuardedResolver(AbstractResolver):
-    """Resolves, then keeps only the addresses the policy allows (refuses if none)."""
-
-    def __init__(self, policy: TargetPolicy) -> None:
-        self._policy = policy
-        self._inner = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        try:
-            allowed = set(self._policy.allowed_addresses(host, [r["host"] for r in results]))
-        except TargetRefused as exc:
-            raise _Refused(f"refused target: {exc}") from exc
-        return [result for result in results if result["host"] in allowed]
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
 class HttpSender:
     """One pooled session per event loop; ``send`` never raises for network trouble."""
 
@@ -101,7 +75,8 @@ class HttpSender:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(resolver=_GuardedResolver(self._policy), limit=128)
+            resolver = PolicyResolver(self._policy, DefaultResolver())
+            connector = aiohttp.TCPConnector(resolver=resolver, limit=128)
             session = aiohttp.ClientSession(connector=connector)
             self._sessions[loop] = session
         return session
@@ -126,14 +101,11 @@ class HttpSender:
                     {k.lower(): v for k, v in response.headers.items()},
                     _parse_body(raw, response.headers.get("content-type", "")),
                 )
+        except TargetRefused as exc:  # from the resolver, after DNS
+            return HttpResponse(None, error=f"refused target: {exc}")
         except TimeoutError:
             return HttpResponse(None, error=f"timed out after {self._timeout:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            cause: BaseException | None = exc
-            while cause is not None:
-                if isinstance(cause, _Refused):
-                    return HttpResponse(None, error=str(cause))
-                cause = cause.__cause__ or cause.__context__
             return HttpResponse(None, error=f"{type(exc).__name__}: {exc}"[:1000])
 
     async def close(self) -> None:
