@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 
 _CHUNK = 1000
 _INSERT_RETURNING = pg_insert(events_table).on_conflict_do_nothing().returning(events_table.c.id)
-IDENTITY_OWNERS = "renkei.identity_owners"
-"""``connection.info`` key: set it to a dict and a SQLite insert fills it with
-``{(kind, value): profile id or None}`` for the new events' user and anonymous ids."""
 _SQLITE_CHUNK = 500  # x 10 parameters, well under SQLite's 32,766
 # From this many rows an insert runs beside the event loop (see InlineConnection).
 _OFFLOAD_FROM = 64
@@ -87,11 +84,15 @@ async def _insert_returning(connection: AsyncConnection, events: Sequence[Event]
 
 
 async def _insert_sqlite(connection: AsyncConnection, events: Sequence[Event]) -> list[Event]:
-    """SQLite: one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` per chunk,
-    sent straight to the driver in the storage format SQLAlchemy uses (JSON text, naive
-    UTC ``YYYY-MM-DD HH:MM:SS.ffffff``). This is the hot path of ingest: through the
-    driver a statement is one trip to aiosqlite's thread instead of four (cursor, execute,
-    fetch, close), and each trip waits for a turn of a busy event loop."""
+    """SQLite: one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` per chunk, sent straight
+    to the driver in the storage format SQLAlchemy uses (JSON text, naive UTC
+    ``YYYY-MM-DD HH:MM:SS.ffffff``). This is the hot path of ingest: through the driver a
+    statement is one call instead of four (cursor, execute, fetch, close).
+
+    Which rows are new is read from the insert's own count: under the write lock the rows
+    of one statement get consecutive ``seq`` values ending at the last inserted rowid, so
+    when some were duplicates the new ones are read back by ``seq`` (``RETURNING`` would
+    cost every insert, for the rare request that repeats a ``messageId``)."""
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     times: dict[datetime, str] = {}
@@ -104,9 +105,6 @@ async def _insert_sqlite(connection: AsyncConnection, events: Sequence[Event]) -
         return text
 
     fresh: list[Event] = []
-    # Asked for by ingest (events/ingest.py): the owners of the new events' user and
-    # anonymous ids come back with the insert, so profile resolution needs no trip of its own.
-    owners: dict[tuple[str, str], str | None] | None = connection.info.get(IDENTITY_OWNERS)
     for start in range(0, len(events), _SQLITE_CHUNK):
         chunk = events[start : start + _SQLITE_CHUNK]
         parameters: list[Any] = []
@@ -126,16 +124,18 @@ async def _insert_sqlite(connection: AsyncConnection, events: Sequence[Event]) -
         statement = _sqlite_insert(len(chunk))
         if isinstance(driver, InlineConnection):
             offload = len(chunk) >= _OFFLOAD_FROM
-            rows = await driver.execute_fetchall(statement, parameters, offload=offload)
+            inserted, last_seq = await driver.execute_insert(statement, parameters, offload=offload)
         else:
-            rows = await driver.execute_fetchall(statement, parameters)
-        fresh += _dedupe(chunk, {row[0] for row in rows})
-        if owners is not None:
-            for _, user_id, user_owner, anonymous_id, anonymous_owner in rows:
-                if user_id:
-                    owners[("user_id", user_id)] = user_owner
-                if anonymous_id:
-                    owners[("anonymous_id", anonymous_id)] = anonymous_owner
+            async with driver.execute(statement, parameters) as cursor:
+                inserted, last_seq = cursor.rowcount, cursor.lastrowid
+        if inserted == len(chunk):
+            fresh += chunk
+        elif inserted > 0:
+            rows = await driver.execute_fetchall(
+                "SELECT id FROM events WHERE seq > ? AND seq <= ?",
+                (last_seq - inserted, last_seq),
+            )
+            fresh += _dedupe(chunk, {row[0] for row in rows})
     return fresh
 
 
@@ -143,15 +143,9 @@ _SQLITE_INSERT_HEAD = (
     "INSERT INTO events (id, type, name, source_id, user_id, anonymous_id, email, data,"
     " occurred_at, received_at) VALUES "
 )
-_SQLITE_INSERT_TAIL = (
-    " ON CONFLICT DO NOTHING RETURNING id,"
-    " user_id, (SELECT profile_id FROM identities WHERE kind = 'user_id' AND value = user_id),"
-    " anonymous_id,"
-    " (SELECT profile_id FROM identities WHERE kind = 'anonymous_id' AND value = anonymous_id)"
-)
 
 
 @functools.lru_cache(maxsize=64)
 def _sqlite_insert(count: int) -> str:
     values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
-    return "".join((_SQLITE_INSERT_HEAD, values, _SQLITE_INSERT_TAIL))
+    return "".join((_SQLITE_INSERT_HEAD, values, " ON CONFLICT DO NOTHING"))

@@ -180,13 +180,6 @@ class ProfileResolver:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def prime(self, owners: Mapping[Key, str | None]) -> None:
-        """Owners already read in this transaction (``None``: no such identity)."""
-        for key, owner in owners.items():
-            self._looked_up.add(key)
-            if owner is not None:
-                self._owner[key] = owner
-
     async def load(self, keys: Iterable[Key]) -> None:
         wanted = [key for key in dict.fromkeys(keys) if key not in self._looked_up]
         if not wanted:
@@ -501,15 +494,9 @@ async def apply_events(
     events: Sequence[Event],
     *,
     now: datetime,
-    owners: Mapping[Key, str | None] | None = None,
 ) -> None:
-    """Resolve new events to profiles; ``identify`` merges traits, ``alias`` links.
-
-    ``owners``: identities whose owner was already read in this transaction.
-    """
+    """Resolve new events to profiles; ``identify`` merges traits, ``alias`` links."""
     resolver = ProfileResolver(connection, now=now)
-    if owners:
-        resolver.prime(owners)
     keys: list[Key] = []
     for event in events:
         keys.extend(event_identities(event))

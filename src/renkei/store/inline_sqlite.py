@@ -149,6 +149,24 @@ class InlineConnection:
             return await loop.run_in_executor(_offload_thread(), self._fetchall, sql, parameters)
         return self._fetchall(sql, parameters)
 
+    async def execute_insert(
+        self, sql: str, parameters: Sequence[Any], *, offload: bool = False
+    ) -> tuple[int, int]:
+        """Run an insert; returns how many rows it inserted and the last inserted rowid.
+        ``offload`` as for :meth:`execute_fetchall`."""
+        if offload:
+            self._heavy = True
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_offload_thread(), self._insert, sql, parameters)
+        return self._insert(sql, parameters)
+
+    def _insert(self, sql: str, parameters: Sequence[Any]) -> tuple[int, int]:
+        cursor = self._conn.execute(sql, parameters)
+        try:
+            return cursor.rowcount, cursor.lastrowid or 0
+        finally:
+            cursor.close()
+
     def _fetchall(self, sql: str, parameters: Sequence[Any] | None) -> list[Any]:
         cursor = self._conn.execute(sql, () if parameters is None else parameters)
         try:

@@ -1,0 +1,42 @@
+import time
+
+import pytest
+
+from renkei.events import ingest
+from renkei.events.ingest import new_event_id
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _decode(event_id: str) -> tuple[int, int]:
+    """The (milliseconds, random part) a generated id encodes."""
+    assert event_id.startswith("evt_") and len(event_id) == 30
+    number = 0
+    for char in event_id[4:]:
+        number = number * 32 + _CROCKFORD.index(char)
+    return number >> 80, number & ((1 << 80) - 1)
+
+
+def test_ids_are_unique_and_sort_in_creation_order() -> None:
+    ids = [new_event_id() for _ in range(50_000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    milliseconds, _ = _decode(ids[-1])
+    assert abs(milliseconds - time.time_ns() // 1_000_000) < 60_000
+
+
+def test_a_carry_out_of_the_reused_low_bits_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    new_event_id()
+    # Pretend the clock stands still in a future millisecond, just before the low 20
+    # bits of the random part roll over.
+    future_ms = time.time_ns() // 1_000_000 + 3_600_000
+    monkeypatch.setattr(ingest, "_last_ms", future_ms - 1)
+    first = new_event_id()
+    monkeypatch.setattr(ingest, "_last_ms", future_ms)
+    milliseconds, random_part = _decode(first)
+    start = (random_part | 0xFFFFF) - 2
+    monkeypatch.setattr(ingest, "_last_random", start)
+    ids = [new_event_id() for _ in range(5)]
+    assert [_decode(event_id)[1] for event_id in ids] == [start + n for n in range(1, 6)]
+    assert all(_decode(event_id)[0] == milliseconds for event_id in ids)
+    assert ids == sorted(ids)
