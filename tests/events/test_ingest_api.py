@@ -447,6 +447,37 @@ def test_gzip_bodies_are_accepted(
     assert count(database_url, "events") == 1
 
 
+def test_each_way_of_sending_the_write_key_works_on_every_request(
+    served: tuple[str, Hub], write_key: str, database_url: str
+) -> None:
+    """The fast path remembers decoded credentials; repeats must answer as the first did."""
+    base_url, _ = served
+    url = f"{base_url}/v1/track"
+    basic = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    sends = [
+        ({"Authorization": basic}, {}),
+        ({"Authorization": "Bearer some.oauth.token"}, {"writeKey": write_key}),
+        ({}, {"writeKey": write_key}),
+    ]
+    for _ in range(2):
+        for headers, extra in sends:
+            answer = httpx.post(url, json={"userId": "u1", "event": "E", **extra}, headers=headers)
+            assert answer.status_code == 200, answer.text
+        malformed = httpx.post(
+            url,
+            json={"userId": "u1", "event": "E", "writeKey": write_key},
+            headers={"Authorization": "Basic not-base64!!"},
+        )
+        assert_error(malformed, 401, "invalid_authorization")
+        wrong = "Basic " + base64.b64encode(b"wk_not_a_key:").decode()
+        assert_error(
+            httpx.post(url, json={"userId": "u1", "event": "E"}, headers={"Authorization": wrong}),
+            401,
+            "invalid_write_key",
+        )
+    assert count(database_url, "events") == 6
+
+
 def test_disabled_source_is_refused(
     served: tuple[str, Hub], admin: httpx.Client, write_key: str, database_url: str
 ) -> None:

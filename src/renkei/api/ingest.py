@@ -24,7 +24,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from renkei.events.errors import IngestError, InvalidEvent
 from renkei.events.ingest import IngestService, Overloaded, StorageUnavailable, new_event_id
 from renkei.events.metrics import REJECTED_REQUESTS, TRACKING_EVENTS
-from renkei.events.segment import ENDPOINTS, decode_body, extract_write_key, to_events
+from renkei.events.segment import (
+    ENDPOINTS,
+    basic_auth_username,
+    body_write_key,
+    decode_body,
+    to_events,
+)
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -46,6 +52,7 @@ _PREFLIGHT: Headers = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-max-age", b"86400"),
 ]
+_USERNAME_CACHE_ENTRIES = 10_000
 _DEFAULT_ALLOWED_HEADERS = b"Authorization, Content-Type, Content-Encoding"
 # The request headers the tracking API reads; the rest are skipped unread.
 _WANTED = frozenset(
@@ -120,6 +127,8 @@ class IngestFastPath:
         self.service = service
         self.limits = service.limits
         self.max_body = hub.settings.max_body_bytes
+        # SDKs send the same Basic credentials with every request: decode each once.
+        self._usernames: dict[bytes, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -164,7 +173,7 @@ class IngestFastPath:
                 content_encoding=_text(headers.get(b"content-encoding")),
                 limits=self.limits,
             )
-            write_key = extract_write_key(_text(headers.get(b"authorization")), payload)
+            write_key = self._username(headers.get(b"authorization")) or body_write_key(payload)
             source_id = await service.source_for_write_key(write_key)
             ingested = to_events(
                 endpoint,
@@ -189,6 +198,18 @@ class IngestFastPath:
                 retry_after="5",
             ) from exc
         return len(ingested.events)
+
+    def _username(self, authorization: bytes | None) -> str | None:
+        if authorization is None:
+            return None
+        try:
+            return self._usernames[authorization]
+        except KeyError:
+            username = basic_auth_username(_text(authorization))
+        if len(self._usernames) >= _USERNAME_CACHE_ENTRIES:
+            self._usernames.clear()
+        self._usernames[authorization] = username
+        return username
 
 
 def _text(value: bytes | None) -> str | None:

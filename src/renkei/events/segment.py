@@ -47,6 +47,8 @@ __all__ = [
     "MESSAGE_TYPES",
     "Ingested",
     "Limits",
+    "basic_auth_username",
+    "body_write_key",
     "correct_timestamp",
     "decode_body",
     "extract_write_key",
@@ -85,19 +87,26 @@ DEFAULT_LIMITS = Limits()
 
 def extract_write_key(authorization: str | None, body: Mapping[str, Any] | None) -> str:
     """The source's write key: the Basic-auth username (password empty), else ``writeKey``."""
+    return basic_auth_username(authorization) or body_write_key(body)
+
+
+def basic_auth_username(authorization: str | None) -> str | None:
+    """The username of ``Basic`` credentials; None for another scheme or an empty username."""
     scheme, _, credentials = (authorization or "").strip().partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise Unauthorized(
-                "Authorization header is not valid Basic credentials",
-                code="invalid_authorization",
-            ) from exc
-        username = decoded.partition(":")[0]
-        if username:
-            return username
-    # Other schemes (Segment's OAuth bearer tokens) still carry the write key in the body.
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise Unauthorized(
+            "Authorization header is not valid Basic credentials",
+            code="invalid_authorization",
+        ) from exc
+    return decoded.partition(":")[0] or None
+
+
+def body_write_key(body: Mapping[str, Any] | None) -> str:
+    """``writeKey`` from the body: other schemes (Segment's OAuth bearer tokens) carry it there."""
     write_key = body.get("writeKey") if body is not None else None
     if isinstance(write_key, str) and write_key:
         return write_key
