@@ -7,7 +7,12 @@ worker included) on a fresh database, and drives it with wrk on 127.0.0.1:
 2. ``bare``: the same wrk run against a bare ASGI app that reads the body and answers
    ``{"success":true}``, served by the same server with the same options and worker
    count, in the same run: ``ratio = track / bare``;
-3. ``batch``: ``POST /v1/batch`` with 100 events per request: events/s.
+3. ``batch``: ``POST /v1/batch`` with 100 events per request: events/s;
+4. ``floor``: a reference for what durability alone costs: an ASGI app that parses the
+   JSON body, group-commits it into a one-column SQLite table (WAL, ``synchronous=NORMAL``,
+   as Renkei) and answers after the commit; no validation, no indexes, no fan-out.
+   ``floor_ratio = floor / bare`` is the best ``ratio`` a Python app on this server gets
+   while storing what it acknowledges.
 
 Each run is bounded (``--duration`` seconds, after a short warm-up). After each Renkei run
 the events in the database are counted: ``stored`` must be at least ``acked`` (no ack
@@ -91,6 +96,66 @@ def serve_bare(port: int) -> None:
     uvicorn.run(bare_app, host="127.0.0.1", port=port, **SERVE_OPTIONS)
 
 
+class FloorApp:
+    """Parses the body and answers after a group commit into one SQLite table; nothing else."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self.wake = asyncio.Event()
+
+    async def commit_forever(self) -> None:
+        import sqlite3
+
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, data TEXT)")
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            group, self.pending = self.pending, []
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT INTO events (data) VALUES (?)", [(b.decode(),) for b, _ in group]
+            )
+            db.execute("COMMIT")
+            for _, future in group:
+                future.set_result(None)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        import orjson
+
+        if scope["type"] == "lifespan" or scope["path"] == "/healthz":
+            if scope["type"] == "lifespan":
+                self.committer = asyncio.get_running_loop().create_task(self.commit_forever())
+            await bare_app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if not isinstance(orjson.loads(body), dict):
+            raise ValueError("not a JSON object")
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((body, future))
+        self.wake.set()
+        await future
+        await bare_app(scope, _no_body, send)
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def serve_floor(port: int, path: Path) -> None:
+    import uvicorn
+
+    uvicorn.run(FloorApp(path), host="127.0.0.1", port=port, **SERVE_OPTIONS)
+
+
 # -- processes --------------------------------------------------------------------------------
 
 
@@ -117,7 +182,7 @@ def server(command: list[str], env: dict[str, str], workdir: Path, name: str) ->
     port = free_port()
     log = workdir / f"{name}.log"
     process = subprocess.Popen(
-        [*command, str(port)] if name == "bare" else [*command, "--port", str(port)],
+        [*command, str(port)] if name in ("bare", "floor") else [*command, "--port", str(port)],
         env=env,
         cwd=workdir,
         stdout=log.open("wb"),
@@ -312,9 +377,13 @@ def main() -> None:
         "machine then disturbs the figures less; 0 to leave it)",
     )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
+        return
+    if args.serve_floor:
+        serve_floor(args.serve_floor, Path(os.environ["RENKEI_DATA_DIR"]) / "floor.db")
         return
     prefix = ["nice", "-n", str(args.nice)] if args.nice else []
     if shutil.which("wrk") is None:
@@ -376,6 +445,9 @@ def main() -> None:
         bare_command = [*prefix, sys.executable, str(Path(__file__).resolve()), "--serve-bare"]
         with server(bare_command, env, workdir, "bare") as (port, pid):
             bare = measure(port, pid, "/v1/track", track_script, args.connections, count=False)
+        floor_command = [*prefix, sys.executable, str(Path(__file__).resolve()), "--serve-floor"]
+        with server(floor_command, env, workdir, "floor") as (port, pid):
+            floor = measure(port, pid, "/v1/track", track_script, args.connections, count=False)
         result = {
             "backend": backend,
             "cpus": os.cpu_count(),
@@ -386,6 +458,8 @@ def main() -> None:
             "track": track,
             "bare_asgi": bare,
             "ratio": round(track["requests_per_s"] / bare["requests_per_s"], 3),
+            "floor": floor,
+            "floor_ratio": round(floor["requests_per_s"] / bare["requests_per_s"], 3),
             "batch": {"events_per_request": BATCH_SIZE, **batch_run},
             "no_ack_without_storage": track["stored_events"] >= track["acked"]
             and batch_run["stored_events"] >= batch_run["acked"] * BATCH_SIZE,
