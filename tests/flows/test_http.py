@@ -3,6 +3,8 @@ receiver on loopback."""
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from renkei.flows.http import HttpRequest, HttpSender
@@ -53,3 +55,36 @@ async def test_cloud_metadata_and_other_schemes_stay_refused() -> None:
     assert "cloud metadata" in (metadata.error or "")
     assert "cloud metadata" in (azure.error or "")
     assert ftp.status is None and "only http and https" in (ftp.error or "")
+
+
+async def test_cookies_a_target_sets_are_not_sent_back() -> None:
+    """Flow actions of different users may call the same host: no session state between calls."""
+    seen: list[str | None] = []
+
+    class SetsCookie(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("cookie"))
+            self.send_response(200)
+            self.send_header("set-cookie", "session=abc; Path=/")
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SetsCookie)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    allowed = sender(allow_private_targets=True)
+    try:
+        url = f"http://localhost:{server.server_port}/account"
+        first = await allowed.send(get(url))
+        second = await allowed.send(get(url))
+    finally:
+        await allowed.close()
+        server.shutdown()
+        server.server_close()
+    assert (first.status, second.status) == (200, 200)
+    assert first.headers["set-cookie"].startswith("session=abc")
+    assert seen == [None, None]

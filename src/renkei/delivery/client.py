@@ -144,18 +144,33 @@ class HttpClient:
     def _open(self) -> aiohttp.ClientSession:
         # Created on first use: aiohttp binds the session to the running event loop.
         if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                resolver=PolicyResolver(self.policy, self._resolver or aiohttp.DefaultResolver()),
-                socket_factory=_policy_socket_factory(self.policy),
-                ssl=self._ssl,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),  # endpoints must not see each other's cookies
-                trust_env=False,  # an environment proxy would connect on our behalf, unchecked
+            self._session = policy_session(
+                self.policy, limit=self._max_connections, resolver=self._resolver, ssl=self._ssl
             )
         return self._session
+
+
+def policy_session(
+    policy: TargetPolicy,
+    *,
+    limit: int,
+    resolver: AbstractResolver | None = None,
+    ssl: ssl.SSLContext | bool = True,
+) -> aiohttp.ClientSession:
+    """An aiohttp session every connection of which passes ``policy``: resolved addresses
+    are filtered (:class:`PolicyResolver`) and each socket is checked before it connects.
+    Call it with an event loop running (aiohttp binds the session to it)."""
+    connector = aiohttp.TCPConnector(
+        limit=limit,
+        resolver=PolicyResolver(policy, resolver or aiohttp.DefaultResolver()),
+        socket_factory=_policy_socket_factory(policy),
+        ssl=ssl,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),  # targets must not see each other's cookies
+        trust_env=False,  # an environment proxy would connect on our behalf, unchecked
+    )
 
 
 class PolicyResolver(AbstractResolver):

@@ -3,8 +3,9 @@
 Requests go through the deliveries' guard (``delivery/ssrf.py``): loopback, private and
 link-local addresses are refused unless ``RENKEI_ALLOW_PRIVATE_TARGETS`` is on, cloud
 metadata addresses unless their network is listed in ``RENKEI_ALLOWED_TARGET_NETWORKS``.
-The check runs in the resolver, on the addresses actually connected to, so DNS rebinding
-cannot slip past it.
+The session is the deliveries' own (``delivery.client.policy_session``): the check runs in
+the resolver and again on each socket before it connects, on the addresses actually
+connected to, so DNS rebinding cannot slip past it; no cookies are kept between calls.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
-from aiohttp.resolver import DefaultResolver
 
-from renkei.delivery.client import PolicyResolver
+from renkei.delivery.client import policy_session
 from renkei.delivery.errors import TargetRefused
 from renkei.delivery.ssrf import TargetPolicy
 from renkei.settings import Settings
@@ -75,10 +75,7 @@ class HttpSender:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop)
         if session is None or session.closed:
-            resolver = PolicyResolver(self._policy, DefaultResolver())
-            connector = aiohttp.TCPConnector(resolver=resolver, limit=128)
-            session = aiohttp.ClientSession(connector=connector)
-            self._sessions[loop] = session
+            session = self._sessions[loop] = policy_session(self._policy, limit=128)
         return session
 
     async def send(self, request: HttpRequest) -> HttpResponse:
