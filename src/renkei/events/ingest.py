@@ -33,6 +33,7 @@ from renkei.events import profiles
 from renkei.events.envelope import Event
 from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
 from renkei.events.log import record_events
+from renkei.events.lookups import LookupCache
 from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
 from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
@@ -98,7 +99,6 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, d
 _WIDTHS = (("id", 255), ("type", 200), ("name", 255), ("user_id", 255), ("anonymous_id", 255))
 _EMAIL_WIDTH = 320
 _SHORTEST = min(width for _, width in _WIDTHS)
-_CACHE_ENTRIES = 10_000
 
 
 class Overloaded(Exception):
@@ -331,9 +331,9 @@ class IngestService:
             max_group=settings.ingest_max_group_events,
             committers=settings.ingest_committers,
         )
-        self._ttl = settings.ingest_source_cache_seconds
-        self._write_keys: dict[str, tuple[float, str | None, bool]] = {}
-        self._hooks: dict[str, tuple[float, HookSource | None]] = {}
+        ttl = settings.ingest_source_cache_seconds
+        self._write_keys: LookupCache[tuple[str, bool] | None] = LookupCache(ttl)
+        self._hooks: LookupCache[HookSource | None] = LookupCache(ttl)
 
     def invalidate(self) -> None:
         self._write_keys.clear()
@@ -341,33 +341,24 @@ class IngestService:
 
     async def source_for_write_key(self, write_key: str) -> str:
         """The id of the enabled tracking source with this key; raises 401/403 errors."""
-        cached = self._write_keys.get(write_key)
-        now = time.monotonic()
-        if cached is None or cached[0] < now:
-            async with self.hub.database.read() as connection:
-                found = await lookup_write_key(connection, write_key)
-            if len(self._write_keys) >= _CACHE_ENTRIES:
-                self._write_keys.clear()
-            cached = (now + self._ttl, *(found or (None, False)))
-            self._write_keys[write_key] = cached
-        _, source_id, enabled = cached
-        if source_id is None:
+        found = await self._write_keys.get(write_key, self._lookup_write_key)
+        if found is None:
             raise Unauthorized("unknown write key", code="invalid_write_key")
+        source_id, enabled = found
         if not enabled:
             raise SourceDisabled("this source is disabled")
         return source_id
 
     async def hook_source(self, source_id: str) -> HookSource | None:
-        cached = self._hooks.get(source_id)
-        now = time.monotonic()
-        if cached is None or cached[0] < now:
-            async with self.hub.database.read() as connection:
-                found = await load_hook_source(connection, self.hub.keyring, source_id)
-            if len(self._hooks) >= _CACHE_ENTRIES:
-                self._hooks.clear()
-            cached = (now + self._ttl, found)
-            self._hooks[source_id] = cached
-        return cached[1]
+        return await self._hooks.get(source_id, self._load_hook_source)
+
+    async def _lookup_write_key(self, write_key: str) -> tuple[str, bool] | None:
+        async with self.hub.database.read() as connection:
+            return await lookup_write_key(connection, write_key)
+
+    async def _load_hook_source(self, source_id: str) -> HookSource | None:
+        async with self.hub.database.read() as connection:
+            return await load_hook_source(connection, self.hub.keyring, source_id)
 
     async def store(self, events: Sequence[Event], extra: StoreExtra | None = None) -> list[Event]:
         """Durably store ``events`` (deduplicated, fanned out, profiles resolved)."""
