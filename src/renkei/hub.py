@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.clock import Clock, SystemClock
 from renkei.config.resources import ResourceKind
+from renkei.lookups import LookupCache
 from renkei.queue import JobQueue, RetryPolicy, TaskRegistry, Wakeup, Worker, WorkerOptions
 from renkei.queue.runner import run_worker
 from renkei.security import audit
@@ -36,6 +37,9 @@ FEATURES: tuple[str, ...] = (
     "renkei.api.v1.connectors",
     "renkei.syncs.feature",
 )
+
+TOKEN_CACHE_SECONDS = 10.0
+"""How long a process trusts an API token lookup (a revocation on another node applies within it)."""
 
 FanoutHandler = Callable[[AsyncConnection, Sequence[Any]], Awaitable[None]]
 
@@ -64,7 +68,8 @@ class Hub:
         self.fanout: list[FanoutHandler] = []
         self.services: dict[str, Any] = {}
         self.resources: dict[str, ResourceKind] = {}
-        self.token_cache: dict[str, Any] = {}
+        # API tokens by hash (``api/auth.py``); revoking one clears it.
+        self.token_cache: LookupCache[Principal | None] = LookupCache(TOKEN_CACHE_SECONDS)
         self.worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
         for feature in features:

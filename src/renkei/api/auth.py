@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -13,8 +12,6 @@ from renkei.security.tokens import Principal, Scope, authenticate, hash_token, s
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
-
-_CACHE_SECONDS = 10.0
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -32,20 +29,15 @@ async def principal_for(hub: Hub, authorization: str | None) -> Principal:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("missing bearer token: send Authorization: Bearer <token>")
-    cache: dict[str, tuple[float, Principal]] = hub.token_cache
-    key = hash_token(token.strip())
-    cached = cache.get(key)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    async with hub.database.read() as connection:
-        principal = await authenticate(
-            connection, token.strip(), bootstrap_token=hub.settings.admin_token
-        )
+    secret = token.strip()
+
+    async def read(_: str) -> Principal | None:
+        async with hub.database.read() as connection:
+            return await authenticate(connection, secret, bootstrap_token=hub.settings.admin_token)
+
+    principal = await hub.token_cache.get(hash_token(secret), read)
     if principal is None:
         raise _unauthorized("invalid or revoked token")
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[key] = (time.monotonic() + _CACHE_SECONDS, principal)
     return principal
 
 

@@ -33,10 +33,10 @@ from renkei.events import profiles
 from renkei.events.envelope import Event
 from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
 from renkei.events.log import record_events
-from renkei.events.lookups import LookupCache
 from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
 from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
+from renkei.lookups import LookupCache
 
 if TYPE_CHECKING:
     from renkei.hub import Hub

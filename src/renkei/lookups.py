@@ -1,4 +1,5 @@
-"""A per-process cache of database lookups by key, for the ingest hot paths.
+"""A per-process cache of database lookups by key, for the hot paths (write keys, webhook
+sources, API tokens).
 
 An entry is fresh for ``ttl`` seconds. When it expires, the next caller reads it again
 while callers arriving meanwhile keep the old value, instead of every request in flight

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from renkei.events.lookups import LookupCache
+from renkei.lookups import LookupCache
 
 
 class Clock:
