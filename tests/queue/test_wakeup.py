@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from renkei.queue import JobContext, JobQueue, RetryPolicy, TaskRegistry, Worker, WorkerOptions
 from renkei.queue.runner import run_worker
+from renkei.queue.wakeup import Wakeup, wait_for_event
 from renkei.store import Database
 
 LONG_POLL = 600.0  # far longer than the test waits: only a wake-up can get the job run
@@ -37,3 +40,31 @@ async def test_a_worker_wakes_when_a_job_is_enqueued(database: Database) -> None
         await running
         if producer_db is not database:
             await producer_db.dispose()
+
+
+async def test_a_wait_cancelled_as_its_event_is_set_still_ends() -> None:
+    """Python 3.11's ``asyncio.wait_for`` returns normally in this race, swallowing the
+    cancellation; a worker's helper loop built on it never ended and the worker process
+    outlived SIGTERM."""
+    event = asyncio.Event()
+    wakeup = Wakeup()
+    for wait, release in (
+        (wait_for_event(event, 600), event.set),
+        (wakeup.wait(600), wakeup.notify),
+    ):
+        waiting = asyncio.create_task(wait)
+        await asyncio.sleep(0)  # now waiting
+        release()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+
+
+async def test_a_wait_ends_at_its_timeout_or_when_the_event_is_set() -> None:
+    event = asyncio.Event()
+    started = asyncio.get_running_loop().time()
+    await wait_for_event(event, 0.05)
+    assert asyncio.get_running_loop().time() - started >= 0.05
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    await wait_for_event(event, 600)
+    assert event.is_set()

@@ -26,9 +26,20 @@ class Wakeup:
         self._event.set()
 
     async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+        await wait_for_event(self._event, timeout)
         self._event.clear()
+
+
+async def wait_for_event(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` seconds pass, whichever comes first.
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as
+    the event is set, so a worker's loop built on it could outlive its own shutdown
+    (seen: a ``renkei worker`` that never exited after SIGTERM). ``asyncio.timeout``
+    always lets the cancellation through."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
 
 
 class PostgresListener:
@@ -64,4 +75,4 @@ def wake_on_commit(database: Database, wakeup: Wakeup) -> None:
     database.on_commit(WAKE_FLAG, wakeup.notify)
 
 
-__all__ = ["WAKE_FLAG", "PostgresListener", "Wakeup", "wake_on_commit"]
+__all__ = ["WAKE_FLAG", "PostgresListener", "Wakeup", "wait_for_event", "wake_on_commit"]

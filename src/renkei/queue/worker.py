@@ -9,7 +9,6 @@ dead workers), and the scheduler (enqueues periodic ticks).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import traceback
@@ -24,7 +23,7 @@ from renkei.observability.metrics import JOBS_FINISHED
 from renkei.queue.errors import GiveUp, RetryLater
 from renkei.queue.jobs import Finished, Job
 from renkei.queue.manager import JobQueue
-from renkei.queue.wakeup import Wakeup
+from renkei.queue.wakeup import Wakeup, wait_for_event
 
 log = structlog.get_logger("renkei.worker")
 
@@ -141,8 +140,7 @@ class Worker:
                 await self.wakeup.wait(options.poll_interval)
 
     async def _wait(self, event: asyncio.Event, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        await wait_for_event(event, timeout)
 
     async def _execute(self, job: Job) -> None:
         try:
