@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from renkei.clock import ManualClock
 from renkei.queue import (
@@ -17,6 +18,7 @@ from renkei.queue import (
     Worker,
     WorkerOptions,
 )
+from renkei.queue.manager import due_jobs
 from renkei.store import Database
 from renkei.store.tables import jobs
 
@@ -290,3 +292,25 @@ async def test_a_retry_is_superseded_by_a_pending_job_with_the_same_key(
     statuses = {r["payload"]["n"]: r["status"] for r in await job_rows(database)}  # type: ignore[index]
     assert statuses == {1: "cancelled", 2: "cancelled", 3: "scheduled"}
     assert second.payload == {"n": 2}
+
+
+async def test_a_claim_reads_the_due_jobs_in_order_instead_of_sorting_the_backlog(
+    database: Database, clock: ManualClock
+) -> None:
+    """The claim's select walks ``ix_jobs_due_order`` and stops at its limit; before, it
+    read and sorted every due job on each claim (SQLite shows the plan)."""
+    if not database.is_sqlite:
+        pytest.skip("the query plan checked is SQLite's")
+    for queues in (None, ["deliveries", "default"]):
+        statement = due_jobs(clock.now(), 256, queues).compile(
+            dialect=sqlite_dialect(), compile_kwargs={"render_postcompile": True}
+        )
+        async with database.read() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            plan = await driver.execute_fetchall(
+                f"EXPLAIN QUERY PLAN {statement}", tuple(statement.params.values())
+            )
+        details = [row[3] for row in plan]
+        assert any("ix_jobs_due_order" in detail for detail in details), details
+        assert not any("TEMP B-TREE" in detail for detail in details), details

@@ -15,6 +15,7 @@ from typing import Any
 from croniter import croniter
 from sqlalchemy import (
     Row,
+    Select,
     Table,
     and_,
     bindparam,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     select,
     text,
     update,
@@ -126,18 +128,9 @@ class JobQueue:
         self, worker_id: str, *, limit: int, lease_seconds: float, queues: Sequence[str] | None
     ) -> list[Job]:
         now = self.clock.now()
-        due = (
-            select(jobs.c.id)
-            .where(jobs.c.status == "scheduled", jobs.c.run_at <= now)
-            .order_by(jobs.c.run_at, jobs.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        if queues is not None:
-            due = due.where(jobs.c.queue.in_(list(queues)))
         claim = (
             update(jobs)
-            .where(jobs.c.id.in_(due.scalar_subquery()))
+            .where(jobs.c.id.in_(due_jobs(now, limit, queues).scalar_subquery()))
             .values(
                 status="running",
                 attempts=jobs.c.attempts + 1,
@@ -470,3 +463,21 @@ def _is_current_attempt() -> Any:
 
 def _clip(error: str | None) -> str | None:
     return None if error is None else error[:_ERROR_LIMIT]
+
+
+def due_jobs(now: datetime, limit: int, queues: Sequence[str] | None) -> Select[tuple[int]]:
+    """The ids of the first ``limit`` due jobs, earliest first, skipping rows other workers
+    hold. It reads ``ix_jobs_due_order`` in order and stops after ``limit`` rows (with a
+    queue filter, after ``limit`` rows of those queues), however long the backlog."""
+    due = (
+        select(jobs.c.id)
+        # A literal, not a bound parameter: only then may the planner use the partial
+        # indexes, whose condition is this one.
+        .where(jobs.c.status == literal_column("'scheduled'"), jobs.c.run_at <= now)
+        .order_by(jobs.c.run_at, jobs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if queues is not None:
+        due = due.where(jobs.c.queue.in_(list(queues)))
+    return due

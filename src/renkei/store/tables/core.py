@@ -31,6 +31,16 @@ jobs = Table(
         sqlite_where=text("status = 'scheduled'"),
         postgresql_where=text("status = 'scheduled'"),
     ),
+    # Claim order (migration 0007). ``status`` leads although the condition fixes it: with
+    # an equality on its first column SQLite prefers it to ix_jobs_status_updated.
+    Index(
+        "ix_jobs_due_order",
+        "status",
+        "run_at",
+        "id",
+        sqlite_where=text("status = 'scheduled'"),
+        postgresql_where=text("status = 'scheduled'"),
+    ),
     Index(
         "ix_jobs_leases",
         "lease_expires_at",
