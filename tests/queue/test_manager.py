@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from renkei.clock import ManualClock
 from renkei.queue import (
@@ -21,6 +20,7 @@ from renkei.queue import (
 from renkei.queue.manager import due_jobs
 from renkei.store import Database
 from renkei.store.tables import jobs
+from tests.support.plans import sqlite_plan
 
 
 class Recorder:
@@ -302,15 +302,6 @@ async def test_a_claim_reads_the_due_jobs_in_order_instead_of_sorting_the_backlo
     if not database.is_sqlite:
         pytest.skip("the query plan checked is SQLite's")
     for queues in (None, ["deliveries", "default"]):
-        statement = due_jobs(clock.now(), 256, queues).compile(
-            dialect=sqlite_dialect(), compile_kwargs={"render_postcompile": True}
-        )
-        async with database.read() as connection:
-            driver = (await connection.get_raw_connection()).driver_connection
-            assert driver is not None
-            plan = await driver.execute_fetchall(
-                f"EXPLAIN QUERY PLAN {statement}", tuple(statement.params.values())
-            )
-        details = [row[3] for row in plan]
+        details = await sqlite_plan(database, due_jobs(clock.now(), 256, queues))
         assert any("ix_jobs_due_order" in detail for detail in details), details
         assert not any("TEMP B-TREE" in detail for detail in details), details

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from renkei.delivery.catalog import OPERATIONAL_TYPES, Target
 from renkei.delivery.ratelimit import reserve_slot
@@ -30,7 +30,7 @@ from renkei.ids import new_id
 from renkei.queue import RetryLater
 from renkei.security.redaction import redact_headers
 from renkei.store.tables.core import events as events_table
-from renkei.store.tables.webhooks import deliveries
+from renkei.store.tables.webhooks import deliveries, lane_open
 
 if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
@@ -90,18 +90,23 @@ async def load_deliveries(
         return {row.id: DeliveryRow(**row._mapping) for row in rows}
 
 
-async def load_lane_head(webhooks: Webhooks, endpoint_id: str, lane: str) -> DeliveryRow | None:
-    query = (
+def lane_head_query(endpoint_id: str, lane: str) -> Select[Any]:
+    """The lane's first delivery still to send, found through ``ix_deliveries_lane_open``."""
+    return (
         _SELECT.where(
             deliveries.c.endpoint_id == endpoint_id,
             deliveries.c.lane == lane,
+            lane_open(),
             deliveries.c.status.in_(("pending", "failed")),
         )
         .order_by(deliveries.c.seq)
         .limit(1)
     )
+
+
+async def load_lane_head(webhooks: Webhooks, endpoint_id: str, lane: str) -> DeliveryRow | None:
     async with webhooks.hub.database.read() as connection:
-        row = (await connection.execute(query)).first()
+        row = (await connection.execute(lane_head_query(endpoint_id, lane))).first()
     return None if row is None else DeliveryRow(**row._mapping)
 
 
@@ -404,6 +409,7 @@ async def _park_lane(webhooks: Webhooks, endpoint_id: str, lane: str, status: st
             .where(
                 deliveries.c.endpoint_id == endpoint_id,
                 deliveries.c.lane == lane,
+                lane_open(),
                 deliveries.c.status.in_(("pending", "failed")),
             )
             .values(status=status, updated_at=now, next_attempt_at=None)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.queue import NewJob
 from renkei.store.tables.core import jobs
-from renkei.store.tables.webhooks import deliveries, delivery_lanes
+from renkei.store.tables.webhooks import deliveries, delivery_lanes, lane_open
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -134,6 +134,7 @@ async def release_lane(connection: AsyncConnection, endpoint_id: str, lane: str)
             .where(
                 deliveries.c.endpoint_id == endpoint_id,
                 deliveries.c.lane == lane,
+                lane_open(),
                 deliveries.c.status.in_(WORKABLE),
             )
             .limit(1)
