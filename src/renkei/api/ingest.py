@@ -15,6 +15,7 @@ errors itself; request ids and the generic HTTP metrics are not recorded for it 
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,7 +53,6 @@ _PREFLIGHT: Headers = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-max-age", b"86400"),
 ]
-_USERNAME_CACHE_ENTRIES = 10_000
 _DEFAULT_ALLOWED_HEADERS = b"Authorization, Content-Type, Content-Encoding"
 # The request headers the tracking API reads; the rest are skipped unread.
 _WANTED = frozenset(
@@ -127,8 +127,6 @@ class IngestFastPath:
         self.service = service
         self.limits = service.limits
         self.max_body = hub.settings.max_body_bytes
-        # SDKs send the same Basic credentials with every request: decode each once.
-        self._usernames: dict[bytes, str | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
@@ -173,7 +171,9 @@ class IngestFastPath:
                 content_encoding=_text(headers.get(b"content-encoding")),
                 limits=self.limits,
             )
-            write_key = self._username(headers.get(b"authorization")) or body_write_key(payload)
+            authorization = headers.get(b"authorization")
+            username = None if authorization is None else _username(authorization)
+            write_key = username or body_write_key(payload)
             source_id = await service.source_for_write_key(write_key)
             ingested = to_events(
                 endpoint,
@@ -199,17 +199,11 @@ class IngestFastPath:
             ) from exc
         return len(ingested.events)
 
-    def _username(self, authorization: bytes | None) -> str | None:
-        if authorization is None:
-            return None
-        try:
-            return self._usernames[authorization]
-        except KeyError:
-            username = basic_auth_username(_text(authorization))
-        if len(self._usernames) >= _USERNAME_CACHE_ENTRIES:
-            self._usernames.clear()
-        self._usernames[authorization] = username
-        return username
+
+@functools.lru_cache(maxsize=10_000)
+def _username(authorization: bytes) -> str | None:
+    # SDKs send the same Basic credentials with every request: decode each once.
+    return basic_auth_username(_text(authorization))
 
 
 def _text(value: bytes | None) -> str | None:

@@ -22,9 +22,11 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["InlineConnection", "connect"]
+
+T = TypeVar("T")
 
 # Inside a held write transaction SQLite should never need to wait; this only bounds how
 # long the loop can stall if it does (a WAL recovery after a crashed process, say).
@@ -143,22 +145,20 @@ class InlineConnection:
         many-row insert) that SQLite's own work is worth doing beside the event loop: the
         sqlite3 module lets go of the GIL while SQLite works. The connection is still used
         by one caller at a time (the pool hands it out to one transaction)."""
-        if offload:
-            self._heavy = True
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(_offload_thread(), self._fetchall, sql, parameters)
-        return self._fetchall(sql, parameters)
+        return await self._run(offload, self._fetchall, sql, parameters)
 
     async def execute_insert(
         self, sql: str, parameters: Sequence[Any], *, offload: bool = False
     ) -> tuple[int, int]:
         """Run an insert; returns how many rows it inserted and the last inserted rowid.
         ``offload`` as for :meth:`execute_fetchall`."""
-        if offload:
-            self._heavy = True
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(_offload_thread(), self._insert, sql, parameters)
-        return self._insert(sql, parameters)
+        return await self._run(offload, self._insert, sql, parameters)
+
+    async def _run(self, offload: bool, call: Callable[..., T], *args: Any) -> T:
+        if not offload:
+            return call(*args)
+        self._heavy = True
+        return await asyncio.get_running_loop().run_in_executor(_offload_thread(), call, *args)
 
     def _insert(self, sql: str, parameters: Sequence[Any]) -> tuple[int, int]:
         cursor = self._conn.execute(sql, parameters)

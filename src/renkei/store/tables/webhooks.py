@@ -88,6 +88,8 @@ webhook_config = Table(
     Column("version", BigInteger, nullable=False),
 )
 
+_LANE_OPEN_STATUSES = "'pending', 'failed', 'held'"
+
 deliveries = Table(
     "deliveries",
     metadata,
@@ -113,8 +115,8 @@ deliveries = Table(
         "endpoint_id",
         "lane",
         "seq",
-        sqlite_where=text("status IN ('pending', 'failed', 'held')"),
-        postgresql_where=text("status IN ('pending', 'failed', 'held')"),
+        sqlite_where=text(f"status IN ({_LANE_OPEN_STATUSES})"),
+        postgresql_where=text(f"status IN ({_LANE_OPEN_STATUSES})"),
     ),
 )
 
@@ -126,7 +128,7 @@ def lane_open() -> ColumnElement[bool]:
     for term, with literals rather than bound parameters; a query's narrower status filter
     goes beside it."""
     return deliveries.c.status.in_(
-        [literal_column(f"'{status}'") for status in ("pending", "failed", "held")]
+        [literal_column(status) for status in _LANE_OPEN_STATUSES.split(", ")]
     )
 
 
