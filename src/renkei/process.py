@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import gc
+import sys
 
-__all__ = ["settle_garbage_collector"]
+__all__ = ["settle_garbage_collector", "share_the_gil_sooner", "tune_long_running_process"]
 
 _YOUNG_THRESHOLD = 20_000  # Python's default is 700 allocations
+_GIL_SWITCH_INTERVAL = 0.0001  # seconds; Python's default is 0.005
+
+
+def tune_long_running_process() -> None:
+    """Everything below; call once, after start-up."""
+    settle_garbage_collector()
+    share_the_gil_sooner()
 
 
 def settle_garbage_collector() -> None:
@@ -15,9 +23,21 @@ def settle_garbage_collector() -> None:
 
     A collection of the oldest generation walks every tracked object; with start-up's
     objects in it, the collections that parsing one 100-event batch sets off cost more
-    than the parsing (measured: 650 µs against 100 µs per request). Call once, after
-    start-up.
+    than the parsing (measured: 650 µs against 100 µs per request).
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def share_the_gil_sooner() -> None:
+    """Let a thread waiting for the GIL have it after 0.1 ms instead of 5 ms.
+
+    SQLite's big writes (ingest's inserts and commits) run on a helper thread, where the
+    sqlite3 module lets go of the GIL, so they overlap with the event loop's work. But the
+    helper needs the GIL for a moment before and after each call, and a busy event loop
+    keeps it for the whole switch interval: at the default, the helper waited up to 5 ms
+    twice per call and the two threads took turns instead of working together. Threads
+    that do not wait for the GIL are not affected.
+    """
+    sys.setswitchinterval(_GIL_SWITCH_INTERVAL)

@@ -13,7 +13,7 @@ from renkei.api.errors import install_error_handlers
 from renkei.api.health import router as health_router
 from renkei.api.middleware import BodyLimit, RequestContext
 from renkei.hub import Hub
-from renkei.process import settle_garbage_collector
+from renkei.process import tune_long_running_process
 
 
 def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False) -> ASGIApp:
@@ -26,7 +26,7 @@ def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await hub.start(with_worker=with_worker)
         if long_running:
-            settle_garbage_collector()
+            tune_long_running_process()
         try:
             yield
         finally:

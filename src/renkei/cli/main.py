@@ -21,7 +21,7 @@ from renkei.cli.syncs import syncs_app
 from renkei.cli.tail import tail
 from renkei.config import ConfigError, Plan, apply_plan, export_state, load_config, make_plan
 from renkei.hub import Hub
-from renkei.process import settle_garbage_collector
+from renkei.process import tune_long_running_process
 from renkei.queue.runner import run_worker
 from renkei.security.keyring import generate_key
 from renkei.security.rotation import rotate_keys
@@ -114,7 +114,7 @@ def worker(
     async def run(hub: Hub) -> None:
         node = hub.new_worker()
         if not burst:
-            settle_garbage_collector()
+            tune_long_running_process()
         if burst:
             count = await node.run_burst()
             console.print(f"ran {count} jobs")

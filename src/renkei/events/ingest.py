@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.events import profiles
 from renkei.events.envelope import Event
 from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
-from renkei.events.log import record_events
+from renkei.events.log import SqliteRow, admit_events, sqlite_row, write_admitted
 from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
 from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
@@ -154,6 +154,7 @@ class _Unit:
     after_store: StoreExtra | None
     future: asyncio.Future[list[Event]]
     size: int
+    rows: list[SqliteRow] | None
 
 
 class GroupCommitter:
@@ -162,7 +163,8 @@ class GroupCommitter:
         self.max_pending = max_pending
         self.max_group = max_group
         # SQLite has one writer: a second committer would only queue behind the first.
-        self.committers = 1 if hub.database.is_sqlite else committers
+        self._sqlite = hub.database.is_sqlite
+        self.committers = 1 if self._sqlite else committers
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[_Unit] = deque()
         self._wake = asyncio.Event()
@@ -182,7 +184,10 @@ class GroupCommitter:
             OVERLOADED.inc()
             raise Overloaded()
         future: asyncio.Future[list[Event]] = loop.create_future()
-        self._queue.append(_Unit(events, extra, future, size))
+        # Made now, while the previous group's insert runs beside the loop, not in the next
+        # group's transaction.
+        rows = [sqlite_row(event) for event in events] if self._sqlite else None
+        self._queue.append(_Unit(events, extra, future, size, rows))
         self._pending += size
         self._wake.set()
         return await future
@@ -258,17 +263,26 @@ class GroupCommitter:
     async def _transaction(self, group: list[_Unit]) -> list[Event]:
         hub = self._hub
         events = [event for unit in group for event in unit.events]
+        rows: dict[str, SqliteRow] = {}
+        for unit in group:
+            if unit.rows is not None:
+                for event, row in zip(unit.events, unit.rows, strict=True):
+                    rows.setdefault(event.id, row)
         for attempt in range(1, _ATTEMPTS + 1):
             started = time.perf_counter()
             try:
                 async with hub.database.transaction() as tx:
-                    fresh = await record_events(hub, tx, events) if events else []
+                    admitted = await admit_events(hub, tx, events, rows=rows)
+                    fresh = admitted.events
                     if fresh:
                         await profiles.apply_events(tx, fresh, now=hub.clock.now())
                     fresh_ids = frozenset(event.id for event in fresh)
                     for unit in group:
                         if unit.after_store is not None:
                             await unit.after_store(tx, fresh_ids)
+                    # Last: on SQLite the events' insert and the commit are one call beside
+                    # the event loop, which meanwhile reads the next requests.
+                    await write_admitted(tx, admitted, and_commit=True)
             except profiles.IdentityRace:
                 if attempt == _ATTEMPTS:
                     raise

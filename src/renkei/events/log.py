@@ -8,7 +8,8 @@ together.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 _CHUNK = 1000
 _INSERT_RETURNING = pg_insert(events_table).on_conflict_do_nothing().returning(events_table.c.id)
 _SQLITE_CHUNK = 500  # x 10 parameters, well under SQLite's 32,766
-# From this many rows an insert runs beside the event loop (see InlineConnection).
+# From this many events a group is looked up, and inserted beside the event loop at the end.
 _OFFLOAD_FROM = 64
 
 
@@ -45,6 +46,16 @@ def event_row(event: Event) -> dict[str, Any]:
     }
 
 
+@dataclass(slots=True)
+class Admitted:
+    """What :func:`admit_events` found new and fanned out, for :func:`write_admitted`."""
+
+    events: list[Event]
+    written: bool
+    """Inserted already (PostgreSQL, and small groups on SQLite)."""
+    rows: Mapping[str, SqliteRow]
+
+
 async def record_events(
     hub: Hub, connection: AsyncConnection, events: Sequence[Event]
 ) -> list[Event]:
@@ -53,13 +64,81 @@ async def record_events(
     An event whose id is already stored (a retried request, a duplicate ``messageId``)
     is dropped silently: that is the dedupe guarantee.
     """
-    if hub.database.is_sqlite:
-        fresh = await _insert_sqlite(connection, events)
+    admitted = await admit_events(hub, connection, events)
+    await write_admitted(connection, admitted)
+    return admitted.events
+
+
+async def admit_events(
+    hub: Hub,
+    connection: AsyncConnection,
+    events: Sequence[Event],
+    *,
+    rows: Mapping[str, SqliteRow] | None = None,
+) -> Admitted:
+    """The first half of :func:`record_events`: find the new events and fan them out.
+
+    The caller passes the result to :func:`write_admitted` in the same transaction.
+    PostgreSQL must insert to know which events are new (other nodes insert concurrently),
+    and so does a small group on SQLite (one inline statement). A big group on SQLite
+    holds the one write lock, so a lookup tells; its insert waits for
+    :func:`write_admitted` at the end of the transaction, where it runs beside the event
+    loop, together with the commit. ``rows``: SQLite rows made earlier with
+    :func:`sqlite_row`, by event id (the others are made when needed).
+    """
+    rows = rows or {}
+    if not hub.database.is_sqlite:
+        fresh, written = await _insert_returning(connection, events), True
+    elif len(events) < _OFFLOAD_FROM:
+        fresh, written = await _insert_sqlite_inline(connection, events, rows), True
     else:
-        fresh = await _insert_returning(connection, events)
+        fresh, written = await _unseen_sqlite(connection, events), False
     if fresh:
         await hub.fan_out(connection, fresh)
-    return fresh
+    return Admitted(fresh, written, rows)
+
+
+async def write_admitted(
+    connection: AsyncConnection, admitted: Admitted, *, and_commit: bool = False
+) -> None:
+    """The second half of :func:`record_events`: insert what is not written yet.
+    ``and_commit``: when that insert runs beside the event loop, commit the transaction in
+    the same call (the transaction's own commit then finds nothing to do); nothing may
+    follow in the transaction."""
+    if admitted.written or not admitted.events:
+        return
+    driver = await _sqlite_writer(connection)
+    statements = [
+        (_sqlite_insert(len(chunk)), _parameters(chunk, admitted.rows))
+        for chunk in _chunks(admitted.events)
+    ]
+    await driver.execute_many_then(statements, commit=and_commit, offload=True)
+
+
+SqliteRow = tuple[Any, ...]
+
+
+def sqlite_row(event: Event) -> SqliteRow:
+    """The event as one row of the SQLite insert, in the storage format SQLAlchemy uses
+    (JSON text, naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``). Ingest makes rows while it reads
+    requests, out of the commit's way; ``event`` must not change afterwards."""
+    return (
+        event.id,
+        event.type,
+        event.name,
+        event.source_id,
+        event.user_id,
+        event.anonymous_id,
+        event.email,
+        orjson.dumps(event.data).decode(),
+        _storage_time(event.occurred_at),
+        _storage_time(event.received_at),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _storage_time(when: datetime) -> str:
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _dedupe(events: Sequence[Event], inserted: set[str]) -> list[Event]:
@@ -83,60 +162,64 @@ async def _insert_returning(connection: AsyncConnection, events: Sequence[Event]
     return fresh
 
 
-async def _insert_sqlite(connection: AsyncConnection, events: Sequence[Event]) -> list[Event]:
-    """SQLite: one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` per chunk, sent straight
-    to the driver in the storage format SQLAlchemy uses (JSON text, naive UTC
-    ``YYYY-MM-DD HH:MM:SS.ffffff``). This is the hot path of ingest: through the driver a
-    statement is one call instead of four (cursor, execute, fetch, close).
+# SQLite: statements go straight to the driver, one call instead of SQLAlchemy's four
+# (cursor, execute, fetch, close); this is the hot path of ingest.
 
-    Which rows are new is read from the insert's own count: under the write lock the rows
-    of one statement get consecutive ``seq`` values ending at the last inserted rowid, so
-    when some were duplicates the new ones are read back by ``seq`` (``RETURNING`` would
-    cost every insert, for the rare request that repeats a ``messageId``)."""
+
+async def _sqlite_writer(connection: AsyncConnection) -> InlineConnection:
     driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    times: dict[datetime, str] = {}
+    assert isinstance(driver, InlineConnection), "SQLite writes go through the write engine"
+    return driver
 
-    def stamp(when: datetime) -> str:
-        text = times.get(when)
-        if text is None:
-            naive = when.astimezone(UTC).replace(tzinfo=None)
-            text = times[when] = naive.isoformat(" ", "microseconds")
-        return text
 
+def _chunks(events: Sequence[Event]) -> list[Sequence[Event]]:
+    return [events[start : start + _SQLITE_CHUNK] for start in range(0, len(events), _SQLITE_CHUNK)]
+
+
+def _parameters(events: Sequence[Event], rows: Mapping[str, SqliteRow]) -> list[Any]:
+    parameters: list[Any] = []
+    for event in events:
+        row = rows.get(event.id)
+        parameters += sqlite_row(event) if row is None else row
+    return parameters
+
+
+async def _insert_sqlite_inline(
+    connection: AsyncConnection, events: Sequence[Event], rows: Mapping[str, SqliteRow]
+) -> list[Event]:
+    """``INSERT ... ON CONFLICT DO NOTHING``: its row count says whether every event was
+    new. Under the write lock the rows of one statement get consecutive ``seq`` values
+    ending at the last inserted rowid, so when some were duplicates the new ones are read
+    back by ``seq`` (``RETURNING`` would cost every insert, for the rare request that
+    repeats a ``messageId``)."""
+    driver = await _sqlite_writer(connection)
     fresh: list[Event] = []
-    for start in range(0, len(events), _SQLITE_CHUNK):
-        chunk = events[start : start + _SQLITE_CHUNK]
-        parameters: list[Any] = []
-        for event in chunk:
-            parameters += (
-                event.id,
-                event.type,
-                event.name,
-                event.source_id,
-                event.user_id,
-                event.anonymous_id,
-                event.email,
-                orjson.dumps(event.data).decode(),
-                stamp(event.occurred_at),
-                stamp(event.received_at),
-            )
-        statement = _sqlite_insert(len(chunk))
-        if isinstance(driver, InlineConnection):
-            offload = len(chunk) >= _OFFLOAD_FROM
-            inserted, last_seq = await driver.execute_insert(statement, parameters, offload=offload)
-        else:
-            async with driver.execute(statement, parameters) as cursor:
-                inserted, last_seq = cursor.rowcount, cursor.lastrowid
+    for chunk in _chunks(events):
+        statement = _sqlite_insert(len(chunk)) + " ON CONFLICT DO NOTHING"
+        inserted, last_seq = driver.insert(statement, _parameters(chunk, rows))
         if inserted == len(chunk):
             fresh += chunk
         elif inserted > 0:
-            rows = await driver.execute_fetchall(
+            new = await driver.execute_fetchall(
                 "SELECT id FROM events WHERE seq > ? AND seq <= ?",
                 (last_seq - inserted, last_seq),
             )
-            fresh += _dedupe(chunk, {row[0] for row in rows})
+            fresh += _dedupe(chunk, {row[0] for row in new})
     return fresh
+
+
+async def _unseen_sqlite(connection: AsyncConnection, events: Sequence[Event]) -> list[Event]:
+    """The events whose ids are not stored yet, each id once (its first copy)."""
+    driver = await _sqlite_writer(connection)
+    unique: dict[str, Event] = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    ids = list(unique)
+    for start in range(0, len(ids), _SQLITE_CHUNK):
+        chunk = ids[start : start + _SQLITE_CHUNK]
+        for (stored,) in await driver.execute_fetchall(_sqlite_lookup(len(chunk)), chunk):
+            del unique[stored]
+    return list(unique.values())
 
 
 _SQLITE_INSERT_HEAD = (
@@ -147,5 +230,9 @@ _SQLITE_INSERT_HEAD = (
 
 @functools.lru_cache(maxsize=64)
 def _sqlite_insert(count: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
-    return "".join((_SQLITE_INSERT_HEAD, values, " ON CONFLICT DO NOTHING"))
+    return _SQLITE_INSERT_HEAD + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_lookup(count: int) -> str:
+    return "".join(("SELECT id FROM events WHERE id IN (", ", ".join(["?"] * count), ")"))

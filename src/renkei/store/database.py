@@ -10,6 +10,7 @@ threaded engine whose transactions never take the write lock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_
 
 from renkei.store import inline_sqlite
+from renkei.store.checkpoints import WalCheckpointer
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -49,12 +51,27 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database: {backend} (use sqlite:/// or postgresql://)")
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int, inline: bool = False) -> AsyncEngine:
+def _sqlite_engine(
+    url: str,
+    *,
+    begin: str,
+    pool_size: int,
+    inline: bool = False,
+    checkpointer: WalCheckpointer | None = None,
+) -> AsyncEngine:
+    """``inline``: the write engine, whose connection runs on the loop's thread.
+    ``checkpointer``: its connection leaves WAL checkpoints to that thread (started with
+    the first connection)."""
     options: dict[str, Any] = {}
     if inline:
-        path = make_url(url).database or ":memory:"
+        pragmas: tuple[str, ...] = SQLITE_PRAGMAS
+        if checkpointer is not None:
+            pragmas = (*pragmas, "PRAGMA wal_autocheckpoint=0")
         options["async_creator"] = inline_sqlite.connect(
-            path, busy_timeout=_BUSY_TIMEOUT_SECONDS, pragmas=SQLITE_PRAGMAS
+            make_url(url).database or ":memory:",
+            busy_timeout=_BUSY_TIMEOUT_SECONDS,
+            pragmas=pragmas,
+            on_open=None if checkpointer is None else checkpointer.start,
         )
     engine = create_async_engine(
         url,
@@ -99,9 +116,17 @@ class Database:
             "sqlite" if make_url(url).get_backend_name() == "sqlite" else ("postgresql")
         )
         driver_url = async_url(url)
+        self.checkpointer: WalCheckpointer | None = None
         if self.dialect == "sqlite":
+            path = make_url(url).database
+            if path and path != ":memory:":
+                self.checkpointer = WalCheckpointer(path)
             self.writer = _sqlite_engine(
-                driver_url, begin="BEGIN IMMEDIATE", pool_size=1, inline=True
+                driver_url,
+                begin="BEGIN IMMEDIATE",
+                pool_size=1,
+                inline=True,
+                checkpointer=self.checkpointer,
             )
             self.reader = _sqlite_engine(driver_url, begin="BEGIN", pool_size=4)
         else:
@@ -150,3 +175,5 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)

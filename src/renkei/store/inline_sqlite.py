@@ -147,25 +147,35 @@ class InlineConnection:
         by one caller at a time (the pool hands it out to one transaction)."""
         return await self._run(offload, self._fetchall, sql, parameters)
 
-    async def execute_insert(
-        self, sql: str, parameters: Sequence[Any], *, offload: bool = False
-    ) -> tuple[int, int]:
-        """Run an insert; returns how many rows it inserted and the last inserted rowid.
-        ``offload`` as for :meth:`execute_fetchall`."""
-        return await self._run(offload, self._insert, sql, parameters)
+    def insert(self, sql: str, parameters: Sequence[Any]) -> tuple[int, int]:
+        """Run an insert inline; returns how many rows it inserted and the last rowid."""
+        cursor = self._conn.execute(sql, parameters)
+        try:
+            return cursor.rowcount, cursor.lastrowid or 0
+        finally:
+            cursor.close()
+
+    async def execute_many_then(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool, offload: bool
+    ) -> None:
+        """Run ``statements`` (inserts, say), then ``COMMIT`` if asked, in one call: offloaded,
+        that is one hop to the helper thread for the whole end of a transaction. After a
+        commit here, the caller's own commit finds no transaction and does nothing."""
+        await self._run(offload, self._execute_many_then, statements, commit)
+
+    def _execute_many_then(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], commit: bool
+    ) -> None:
+        for sql, parameters in statements:
+            self._conn.execute(sql, parameters).close()
+        if commit:
+            self._conn.execute("COMMIT")
 
     async def _run(self, offload: bool, call: Callable[..., T], *args: Any) -> T:
         if not offload:
             return call(*args)
         self._heavy = True
         return await asyncio.get_running_loop().run_in_executor(_offload_thread(), call, *args)
-
-    def _insert(self, sql: str, parameters: Sequence[Any]) -> tuple[int, int]:
-        cursor = self._conn.execute(sql, parameters)
-        try:
-            return cursor.rowcount, cursor.lastrowid or 0
-        finally:
-            cursor.close()
 
     def _fetchall(self, sql: str, parameters: Sequence[Any] | None) -> list[Any]:
         cursor = self._conn.execute(sql, () if parameters is None else parameters)
@@ -214,8 +224,15 @@ class InlineConnection:
         self._conn.close()
 
 
-def connect(path: str, *, busy_timeout: float, pragmas: Sequence[str]) -> Callable[[], Any]:
-    """An ``async_creator`` for ``create_async_engine``: opens ``path`` inline."""
+def connect(
+    path: str,
+    *,
+    busy_timeout: float,
+    pragmas: Sequence[str],
+    on_open: Callable[[], None] | None = None,
+) -> Callable[[], Any]:
+    """An ``async_creator`` for ``create_async_engine``: opens ``path`` inline, then calls
+    ``on_open``."""
 
     async def creator() -> InlineConnection:
         connection = sqlite3.connect(
@@ -224,6 +241,8 @@ def connect(path: str, *, busy_timeout: float, pragmas: Sequence[str]) -> Callab
         for pragma in pragmas:
             connection.execute(pragma)
         connection.execute(f"PRAGMA busy_timeout={_STATEMENT_BUSY_MS}")
+        if on_open is not None:
+            on_open()
         return InlineConnection(connection, busy_timeout=busy_timeout)
 
     return creator
