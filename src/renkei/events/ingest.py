@@ -2,9 +2,10 @@
 
 Concurrent requests share transactions. Each request hands its events to
 :meth:`GroupCommitter.store` and waits; one committer task takes everything pending (up to
-``RENKEI_INGEST_MAX_GROUP_EVENTS``), stores it in one transaction through
-:func:`record_events` (so fan-out to endpoints and flows commits with it), resolves the
-profiles, and only then wakes the requests. A request is therefore acknowledged only after
+``RENKEI_INGEST_MAX_GROUP_EVENTS``) and stores it in one transaction: the new events are
+admitted and fanned out to endpoints and flows (``events.log.admit_events``), resolved to
+profiles, and written (``write_admitted``; on SQLite together with the commit, beside the
+event loop). Only then are the requests woken. A request is therefore acknowledged only after
 its commit, and while one commit runs the next group gathers: the busier it gets, the
 bigger the groups, the fewer the commits.
 
