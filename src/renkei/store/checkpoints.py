@@ -64,21 +64,24 @@ class WalCheckpointer:
         return int(wal_frames) if not busy else -1
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            connection.execute("PRAGMA busy_timeout=1000")
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            log.warning("store.checkpoint_failed", error=repr(exc))
+            return
+        try:
             last = 0
             interval = self.busy_interval
             while not self._stopping.wait(interval):
                 try:
                     frames = self.checkpoint(connection)
-                except sqlite3.Error as exc:
-                    log.warning("store.checkpoint_failed", error=str(exc))
+                except Exception as exc:  # keep going: the writer no longer checkpoints
+                    log.warning("store.checkpoint_failed", error=repr(exc))
                     frames = -1
                 interval = self.idle_interval if frames == last else self.busy_interval
                 last = frames
             self.checkpoint(connection)
         except sqlite3.Error as exc:
-            log.warning("store.checkpoint_failed", error=str(exc))
+            log.warning("store.checkpoint_failed", error=repr(exc))
         finally:
             connection.close()
