@@ -46,6 +46,10 @@ def event_row(event: Event) -> dict[str, Any]:
     }
 
 
+SqliteRow = tuple[Any, ...]
+"""One event's parameters for the SQLite insert (:func:`sqlite_row`)."""
+
+
 @dataclass(slots=True)
 class Admitted:
     """What :func:`admit_events` found new and fanned out, for :func:`write_admitted`."""
@@ -113,9 +117,6 @@ async def write_admitted(
         for chunk in _chunks(admitted.events)
     ]
     await driver.execute_many_then(statements, commit=and_commit, offload=True)
-
-
-SqliteRow = tuple[Any, ...]
 
 
 def sqlite_row(event: Event) -> SqliteRow:
