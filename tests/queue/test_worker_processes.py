@@ -37,6 +37,11 @@ class Workers:
     def lines(self) -> list[str]:
         return self.out.read_text().splitlines() if self.out.exists() else []
 
+    def ready(self) -> int:
+        """How many workers are about to poll (each writes a line first)."""
+        ready = self.out.with_suffix(".ready")
+        return len(ready.read_text().splitlines()) if ready.exists() else 0
+
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -63,17 +68,18 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120) -> None:
         time.sleep(0.1)
 
 
-def enqueue(url: str, task: str, count: int) -> None:
+def enqueue(url: str, task: str, count: int, *, per_transaction: int = 1000) -> None:
     async def go() -> None:
         database = Database(url)
         registry = TaskRegistry()
         registry.task(task)(_never_called)
         queue = JobQueue(database, registry, retry=RetryPolicy((1,)))
         try:
-            for start in range(0, count, 1000):
+            for start in range(0, count, per_transaction):
+                end = min(count, start + per_transaction)
                 async with database.transaction() as tx:
                     await queue.enqueue_many(
-                        tx, [NewJob(task, {"n": n}) for n in range(start, min(count, start + 1000))]
+                        tx, [NewJob(task, {"n": n}) for n in range(start, end)]
                     )
         finally:
             await database.dispose()
@@ -100,9 +106,12 @@ def remaining_jobs(url: str) -> int:
 
 
 def test_four_worker_processes_drain_ten_thousand_jobs_exactly_once(workers: Workers) -> None:
-    enqueue(workers.url, "test.record", 10_000)
     for _ in range(4):
         workers.start()
+    # All polling before the jobs appear, all at once: a worker that started first could
+    # otherwise drain them alone before the others are up.
+    wait_until(lambda: workers.ready() == 4)
+    enqueue(workers.url, "test.record", 10_000, per_transaction=10_000)
     wait_until(lambda: remaining_jobs(workers.url) == 0)
     workers.stop_all()
     effects = [line.split() for line in workers.lines()]

@@ -3,7 +3,8 @@
     python tests/queue/worker_main.py URL OUT_FILE [--lease S] [--periodic S]
 
 Task ``test.record`` appends ``<n> <pid>`` to OUT_FILE; ``test.slow`` writes ``started <n>``
-and then waits an hour, unless this process was started with ``--finish-slow``.
+and then waits an hour, unless this process was started with ``--finish-slow``. Before it
+polls, each process appends its pid to OUT_FILE with the suffix ``.ready``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ async def main() -> None:
     database = Database(args.url)
     queue = JobQueue(database, registry, retry=RetryPolicy((1,)))
     options = WorkerOptions(lease_seconds=args.lease, poll_interval=0.2, shutdown_timeout=5)
+    with args.out.with_suffix(".ready").open("a") as ready:
+        ready.write(f"{os.getpid()}\n")
     try:
         await run_worker(Worker(queue, options))
     finally:
