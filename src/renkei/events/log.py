@@ -116,7 +116,7 @@ async def write_admitted(
         (_sqlite_insert(len(chunk)), _parameters(chunk, admitted.rows))
         for chunk in _chunks(admitted.events)
     ]
-    await driver.execute_many_then(statements, commit=and_commit, offload=True)
+    await driver.execute_many_then(statements, commit=and_commit)
 
 
 def sqlite_row(event: Event) -> SqliteRow:

@@ -22,11 +22,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 __all__ = ["InlineConnection", "connect"]
 
-T = TypeVar("T")
 
 # Inside a held write transaction SQLite should never need to wait; this only bounds how
 # long the loop can stall if it does (a WAL recovery after a crashed process, say).
@@ -139,13 +138,13 @@ class InlineConnection:
         return await cursor.execute(sql, parameters)
 
     async def execute_fetchall(
-        self, sql: str, parameters: Sequence[Any] | None = None, *, offload: bool = False
+        self, sql: str, parameters: Sequence[Any] | None = None
     ) -> list[Any]:
-        """``offload``: run on a helper thread instead, for a statement heavy enough (a
-        many-row insert) that SQLite's own work is worth doing beside the event loop: the
-        sqlite3 module lets go of the GIL while SQLite works. The connection is still used
-        by one caller at a time (the pool hands it out to one transaction)."""
-        return await self._run(offload, self._fetchall, sql, parameters)
+        cursor = self._conn.execute(sql, () if parameters is None else parameters)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
     def insert(self, sql: str, parameters: Sequence[Any]) -> tuple[int, int]:
         """Run an insert inline; returns how many rows it inserted and the last rowid."""
@@ -156,12 +155,17 @@ class InlineConnection:
             cursor.close()
 
     async def execute_many_then(
-        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool, offload: bool
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool
     ) -> None:
-        """Run ``statements`` (inserts, say), then ``COMMIT`` if asked, in one call: offloaded,
-        that is one hop to the helper thread for the whole end of a transaction. After a
-        commit here, the caller's own commit finds no transaction and does nothing."""
-        await self._run(offload, self._execute_many_then, statements, commit)
+        """Run ``statements`` (many-row inserts), then ``COMMIT`` if asked, on a helper
+        thread: SQLite's own work is then done beside the event loop, as the sqlite3 module
+        lets go of the GIL while SQLite works, and the whole end of a transaction is one hop.
+        The connection is still used by one caller at a time (the pool hands it out to one
+        transaction). After a commit here, the caller's own commit finds no transaction and
+        does nothing; without one, that commit runs on the helper thread too."""
+        self._heavy = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(_offload_thread(), self._execute_many_then, statements, commit)
 
     def _execute_many_then(
         self, statements: Sequence[tuple[str, Sequence[Any]]], commit: bool
@@ -170,19 +174,6 @@ class InlineConnection:
             self._conn.execute(sql, parameters).close()
         if commit:
             self._conn.execute("COMMIT")
-
-    async def _run(self, offload: bool, call: Callable[..., T], *args: Any) -> T:
-        if not offload:
-            return call(*args)
-        self._heavy = True
-        return await asyncio.get_running_loop().run_in_executor(_offload_thread(), call, *args)
-
-    def _fetchall(self, sql: str, parameters: Sequence[Any] | None) -> list[Any]:
-        cursor = self._conn.execute(sql, () if parameters is None else parameters)
-        try:
-            return cursor.fetchall()
-        finally:
-            cursor.close()
 
     async def _begin(self, sql: str) -> None:
         """``BEGIN``, waiting for another process's write lock without blocking the loop."""
