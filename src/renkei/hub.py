@@ -72,6 +72,8 @@ class Hub:
         self.token_cache: LookupCache[Principal | None] = LookupCache(TOKEN_CACHE_SECONDS)
         self.worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        # Run by stop(), after the worker: features close what they keep open (connections).
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         for feature in features:
             import_module(feature).install(self)
 
@@ -123,4 +125,9 @@ class Hub:
             self.worker.stop()
             with contextlib.suppress(Exception):
                 await self._worker_task
+        for close in self.closers:
+            try:
+                await close()
+            except Exception as exc:  # shutting down: what is left still closes
+                log.warning("hub.close_failed", error=repr(exc))
         await self.database.dispose()

@@ -144,7 +144,7 @@ async def rig(database_url: str, clock: ManualClock, **settings: Any) -> AsyncIt
     try:
         yield Rig(hub, clock)
     finally:
-        await hub.database.dispose()
+        await hub.stop()
 
 
 @contextlib.contextmanager

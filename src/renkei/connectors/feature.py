@@ -24,6 +24,7 @@ def install(hub: Hub) -> None:
 
     service = ConnectorService(hub)
     hub.services["connectors"] = service
+    hub.closers.append(service.runtime.pools.close_pools)
 
     async def call(ctx: JobContext) -> None:
         await run_call(service.runtime, ctx)

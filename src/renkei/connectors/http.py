@@ -13,10 +13,8 @@ status-code mapping) handles what it returns None for or cannot parse.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -39,6 +37,7 @@ from renkei.connectors.errors import (
     RetryableError,
 )
 from renkei.connectors.guard import GuardedTransport, TargetRefused
+from renkei.connectors.keepalive import tls_context
 from renkei.connectors.limits import DailyQuota, RateLimiter, hold
 from renkei.connectors.metrics import ConnectorMetrics, default_metrics
 from renkei.connectors.retry import Backoff, parse_retry_after, retry
@@ -138,13 +137,6 @@ def classify_response(response: httpx.Response, now: datetime) -> ConnectorError
     return PermanentError(message, code=code, status_code=status)
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default verifying context, built once per process: loading the CA bundle
-    takes ~20 ms, and a context is opened per call."""
-    return httpx.create_ssl_context()
-
-
 class ConnectorHTTP:
     def __init__(
         self,
@@ -179,7 +171,7 @@ class ConnectorHTTP:
         self._rng = rng
         if policy is not None:
             transport = GuardedTransport(
-                policy, transport or httpx.AsyncHTTPTransport(verify=_tls_context())
+                policy, transport or httpx.AsyncHTTPTransport(verify=tls_context())
             )
         self._client = httpx.AsyncClient(
             base_url=base_url,
@@ -187,7 +179,7 @@ class ConnectorHTTP:
             timeout=timeout,
             headers=headers,
             follow_redirects=False,
-            verify=_tls_context(),
+            verify=tls_context(),
         )
         self._log = structlog.get_logger("renkei.connectors").bind(
             connector=connector, connection=connection

@@ -1,6 +1,7 @@
 """From a stored connection to a live call: credentials decrypted, database-backed limits,
-the process-wide metrics, and one shared auth strategy per connection (so an OAuth2 token
-is fetched once and reused until it expires, across every job of this process).
+the process-wide metrics, one shared auth strategy per connection (so an OAuth2 token
+is fetched once and reused until it expires, across every job of this process), and
+keep-alive connections shared by every call to the same host (``connectors/keepalive.py``).
 
 Waits happen in process only while they are short (``RENKEI_CONNECTOR_MAX_WAIT_SECONDS``);
 a longer one surfaces as a :class:`RateLimitedError` or :class:`RetryableError` with its
@@ -29,6 +30,7 @@ from renkei.connectors.connections import (
 )
 from renkei.connectors.db_limits import DatabaseDailyQuota, DatabaseRateLimiter, RateUsage
 from renkei.connectors.errors import ConfigurationError, ConnectorError
+from renkei.connectors.keepalive import HostPools
 from renkei.connectors.metrics import default_metrics
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.retry import Backoff
@@ -50,6 +52,8 @@ class ConnectorRuntime:
         self.registry = (registry or default_registry()).fresh()
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.policy = TargetPolicy.from_settings(hub.settings)
+        # Every call's client borrows these: calls to a host reuse its idle connections.
+        self.pools = HostPools()
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -119,6 +123,7 @@ class ConnectorRuntime:
             backoff=Backoff(max_wait=settings.connector_max_wait_seconds),
             timeout=settings.connector_http_timeout_seconds,
             policy=self.policy,
+            transport=self.pools,
         )
         ctx.http.use_pools({str(name): limiter for name, limiter in limiters.items()})
         return connector, ctx

@@ -1,0 +1,227 @@
+"""Keep-alive connections for connector calls: one pool per host name, shared by every
+call's client, against real servers on loopback (plain HTTP and TLS)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from starlette.types import Receive, Scope, Send
+
+from renkei.connectors.connections import create_connection
+from renkei.connectors.http import ConnectorHTTP
+from renkei.connectors.keepalive import HostPools
+from renkei.delivery.ssrf import TargetPolicy
+from renkei.hub import Hub
+from tests.connectors.harness import CONNECTOR_FEATURES
+from tests.support.server import test_settings as settings_for
+
+LOOPBACK = TargetPolicy(allow_private=True)
+
+
+@dataclass
+class Peers:
+    """Which client connection (its port) and ``Host`` each request came with."""
+
+    seen: list[tuple[int, str]] = field(default_factory=list)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        headers = dict(scope["headers"])
+        self.seen.append((scope["client"][1], headers[b"host"].decode().split(":")[0]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"ok": true}'})
+
+    @property
+    def connections(self) -> int:
+        return len({port for port, _ in self.seen})
+
+
+class Served:
+    def __init__(self, app: Peers, **tls: Any) -> None:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **tls
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> int:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return int(self.server.servers[0].sockets[0].getsockname()[1])
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def peers() -> Peers:
+    return Peers()
+
+
+@pytest.fixture
+def http_port(peers: Peers) -> Iterator[int]:
+    with Served(peers) as port:
+        yield port
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for ``localhost`` and 127.0.0.1, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def client(base_url: str, transport: httpx.AsyncBaseTransport | None) -> ConnectorHTTP:
+    """A call's client as the connector runtime makes it: guarded, on a borrowed transport."""
+    return ConnectorHTTP(
+        base_url, connector="http", connection="pooled", policy=LOOPBACK, transport=transport
+    )
+
+
+async def call_twice(base_url: str, transport: httpx.AsyncBaseTransport | None) -> None:
+    """Two calls, each with a client of its own that is closed afterwards."""
+    for _ in range(2):
+        async with client(base_url, transport) as http:
+            await http.request("GET", "/ping", operation="ping")
+
+
+async def test_calls_with_clients_of_their_own_reuse_one_connection(
+    peers: Peers, http_port: int
+) -> None:
+    pools = HostPools()
+    await call_twice(f"http://127.0.0.1:{http_port}", pools)
+    assert len(peers.seen) == 2
+    assert peers.connections == 1
+    await pools.close_pools()
+
+
+async def test_without_shared_pools_each_call_opens_a_connection(
+    peers: Peers, http_port: int
+) -> None:
+    await call_twice(f"http://127.0.0.1:{http_port}", None)
+    assert peers.connections == 2
+
+
+async def test_closed_pools_close_their_connections_and_later_calls_open_new_ones(
+    peers: Peers, http_port: int
+) -> None:
+    pools = HostPools()
+    await call_twice(f"http://127.0.0.1:{http_port}", pools)
+    await pools.close_pools()
+    assert pools.hosts == []
+    await call_twice(f"http://127.0.0.1:{http_port}", pools)
+    assert peers.connections == 2
+    await pools.close_pools()
+
+
+def test_a_new_event_loop_gets_new_pools(peers: Peers, http_port: int) -> None:
+    pools = HostPools()
+    asyncio.run(call_twice(f"http://127.0.0.1:{http_port}", pools))
+    # The first loop's connection is gone with its loop; a second loop must not reuse it.
+    asyncio.run(call_twice(f"http://127.0.0.1:{http_port}", pools))
+    assert len(peers.seen) == 4
+    assert peers.connections == 2
+
+
+async def test_tls_sessions_are_pooled_per_host_name_not_per_address(
+    peers: Peers, tmp_path: Path
+) -> None:
+    cert_path, key_path = self_signed(tmp_path)
+    trusted = ssl.create_default_context(cafile=str(cert_path))
+    pools = HostPools(lambda: httpx.AsyncHTTPTransport(verify=trusted))
+    with Served(peers, ssl_certfile=str(cert_path), ssl_keyfile=str(key_path)) as port:
+        # Both names lead to 127.0.0.1: one pool, and one TLS session, for each name.
+        await call_twice(f"https://localhost:{port}", pools)
+        await call_twice(f"https://127.0.0.1:{port}", pools)
+        await pools.close_pools()
+    by_name: dict[str, set[int]] = {}
+    for client_port, host in peers.seen:
+        by_name.setdefault(host, set()).add(client_port)
+    assert {name: len(ports) for name, ports in by_name.items()} == {
+        "localhost": 1,
+        "127.0.0.1": 1,
+    }
+    assert peers.connections == 2
+
+
+async def test_the_runtime_shares_its_pools_and_the_hub_closes_them_on_stop(
+    database_url: str, peers: Peers, http_port: int
+) -> None:
+    hub = Hub(settings_for(database_url), features=CONNECTOR_FEATURES)
+    runtime = hub.services["connectors"].runtime
+    async with hub.database.transaction() as tx:
+        await create_connection(
+            tx,
+            keyring=hub.keyring,
+            registry=runtime.registry,
+            now=hub.clock.now(),
+            name="pooled",
+            connector="http",
+            config={"url": f"http://127.0.0.1:{http_port}/ping", "method": "GET"},
+            credentials={},
+        )
+    row = await runtime.load("pooled")
+    closed: list[bool] = []
+    hub.closers.append(_record(closed))
+    for _ in range(2):
+        await runtime.call(row, "request", {})
+    assert len(peers.seen) == 2
+    assert peers.connections == 1
+    assert runtime.pools.hosts == ["127.0.0.1"]
+    await hub.stop()
+    assert runtime.pools.hosts == []
+    assert closed == [True]
+
+
+def _record(closed: list[bool]) -> Callable[[], Any]:
+    async def close() -> None:
+        closed.append(True)
+
+    return close
