@@ -361,6 +361,24 @@ def postgres_database(admin_url: str) -> tuple[str, Any]:
     return f"{base}/{name}", drop
 
 
+@contextlib.contextmanager
+def workspace(admin_url: str | None, prefix: str) -> Iterator[tuple[Path, str]]:
+    """A temporary folder and a fresh database for one bench, both removed afterwards:
+    a new PostgreSQL database on the server of ``admin_url``, else SQLite in the folder."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    drop = None
+    if admin_url:
+        database_url, drop = postgres_database(admin_url)
+    else:
+        database_url = f"sqlite:///{workdir / 'bench.db'}"
+    try:
+        yield workdir, database_url
+    finally:
+        if drop is not None:
+            drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (≤ 60)")
@@ -392,16 +410,9 @@ def main() -> None:
 
     from renkei.security.keyring import generate_key
 
-    workdir = Path(tempfile.mkdtemp(prefix="renkei-bench-"))
-    drop = None
-    if args.database_url:
-        database_url, drop = postgres_database(args.database_url)
-        backend = "postgresql"
-    else:
-        database_url = f"sqlite:///{workdir / 'bench.db'}"
-        backend = "sqlite"
+    backend = "postgresql" if args.database_url else "sqlite"
     secret_key = generate_key()
-    try:
+    with workspace(args.database_url, "renkei-bench-") as (workdir, database_url):
         write_key = asyncio.run(prepare(database_url, secret_key))
         env = {
             **os.environ,
@@ -465,10 +476,6 @@ def main() -> None:
             and batch_run["stored_events"] >= batch_run["acked"] * BATCH_SIZE,
         }
         print(json.dumps(result, indent=2))
-    finally:
-        if drop is not None:
-            drop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

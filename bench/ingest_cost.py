@@ -34,8 +34,6 @@ import base64
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from types import ModuleType
@@ -189,43 +187,33 @@ def main() -> None:
 
     from renkei.security.keyring import generate_key
 
-    workdir = Path(tempfile.mkdtemp(prefix="renkei-ingest-cost-"))
-    drop = None
-    if args.database_url:
-        database_url, drop = ingest_bench.postgres_database(args.database_url)
-    else:
-        database_url = f"sqlite:///{workdir / 'bench.db'}"
     secret_key = generate_key()
-    try:
-        write_key = asyncio.run(ingest_bench.prepare(database_url, secret_key))
+    with ingest_bench.workspace(args.database_url, "renkei-ingest-cost-") as (workdir, url):
+        write_key = asyncio.run(ingest_bench.prepare(url, secret_key))
         os.environ.update(
-            RENKEI_DATABASE_URL=database_url,
+            RENKEI_DATABASE_URL=url,
             RENKEI_SECRET_KEY=secret_key,
             RENKEI_LOG_LEVEL="warning",
             RENKEI_LOG_FORMAT="json",
             RENKEI_DATA_DIR=str(workdir),
         )
-        result = uvloop.run(measure(database_url, write_key, args))
-        track, batch = result["track"], result["batch"]
-        acked_track = track["statuses"].get("200", 0)
-        acked_batch = BATCH_SIZE * batch["statuses"].get("200", 0)
-        honest = track["stored_events"] >= acked_track and batch["stored_events"] >= acked_batch
-        print(
-            json.dumps(
-                {
-                    "backend": "postgresql" if args.database_url else "sqlite",
-                    "cpus": os.cpu_count(),
-                    "how": "ASGI app called in-process as renkei serve builds it; no HTTP",
-                    **result,
-                    "no_ack_without_storage": honest,
-                },
-                indent=2,
-            )
+        result = uvloop.run(measure(url, write_key, args))
+    track, batch = result["track"], result["batch"]
+    acked_track = track["statuses"].get("200", 0)
+    acked_batch = BATCH_SIZE * batch["statuses"].get("200", 0)
+    honest = track["stored_events"] >= acked_track and batch["stored_events"] >= acked_batch
+    print(
+        json.dumps(
+            {
+                "backend": "postgresql" if args.database_url else "sqlite",
+                "cpus": os.cpu_count(),
+                "how": "ASGI app called in-process as renkei serve builds it; no HTTP",
+                **result,
+                "no_ack_without_storage": honest,
+            },
+            indent=2,
         )
-    finally:
-        if drop is not None:
-            drop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    )
 
 
 if __name__ == "__main__":

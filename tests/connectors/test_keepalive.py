@@ -4,11 +4,6 @@ call's client, against real servers on loopback (plain HTTP and TLS)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import ipaddress
-import ssl
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from starlette.types import Receive, Scope, Send
 
 from renkei.connectors.connections import create_connection
@@ -28,6 +18,7 @@ from renkei.connectors.http import ConnectorHTTP
 from renkei.connectors.keepalive import HostPools
 from renkei.delivery.ssrf import TargetPolicy
 from renkei.hub import Hub
+from renkei.sandbox import self_signed, serve_in_thread
 from tests.connectors.harness import CONNECTOR_FEATURES
 from tests.support.server import test_settings as settings_for
 
@@ -52,70 +43,15 @@ class Peers:
         return len({port for port, _ in self.seen})
 
 
-class Served:
-    def __init__(self, app: Peers, **tls: Any) -> None:
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **tls
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> int:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-        return int(self.server.servers[0].sockets[0].getsockname()[1])
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
 def peers() -> Peers:
     return Peers()
 
 
 @pytest.fixture
-def http_port(peers: Peers) -> Iterator[int]:
-    with Served(peers) as port:
-        yield port
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for ``localhost`` and 127.0.0.1, and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
+def http_url(peers: Peers) -> Iterator[str]:
+    with serve_in_thread(peers) as url:
+        yield url
 
 
 def client(base_url: str, transport: httpx.AsyncBaseTransport | None) -> ConnectorHTTP:
@@ -133,39 +69,39 @@ async def call_twice(base_url: str, transport: httpx.AsyncBaseTransport | None) 
 
 
 async def test_calls_with_clients_of_their_own_reuse_one_connection(
-    peers: Peers, http_port: int
+    peers: Peers, http_url: str
 ) -> None:
     pools = HostPools()
-    await call_twice(f"http://127.0.0.1:{http_port}", pools)
+    await call_twice(http_url, pools)
     assert len(peers.seen) == 2
     assert peers.connections == 1
     await pools.close_pools()
 
 
 async def test_without_shared_pools_each_call_opens_a_connection(
-    peers: Peers, http_port: int
+    peers: Peers, http_url: str
 ) -> None:
-    await call_twice(f"http://127.0.0.1:{http_port}", None)
+    await call_twice(http_url, None)
     assert peers.connections == 2
 
 
 async def test_closed_pools_close_their_connections_and_later_calls_open_new_ones(
-    peers: Peers, http_port: int
+    peers: Peers, http_url: str
 ) -> None:
     pools = HostPools()
-    await call_twice(f"http://127.0.0.1:{http_port}", pools)
+    await call_twice(http_url, pools)
     await pools.close_pools()
     assert pools.hosts == []
-    await call_twice(f"http://127.0.0.1:{http_port}", pools)
+    await call_twice(http_url, pools)
     assert peers.connections == 2
     await pools.close_pools()
 
 
-def test_a_new_event_loop_gets_new_pools(peers: Peers, http_port: int) -> None:
+def test_a_new_event_loop_gets_new_pools(peers: Peers, http_url: str) -> None:
     pools = HostPools()
-    asyncio.run(call_twice(f"http://127.0.0.1:{http_port}", pools))
+    asyncio.run(call_twice(http_url, pools))
     # The first loop's connection is gone with its loop; a second loop must not reuse it.
-    asyncio.run(call_twice(f"http://127.0.0.1:{http_port}", pools))
+    asyncio.run(call_twice(http_url, pools))
     assert len(peers.seen) == 4
     assert peers.connections == 2
 
@@ -173,13 +109,12 @@ def test_a_new_event_loop_gets_new_pools(peers: Peers, http_port: int) -> None:
 async def test_tls_sessions_are_pooled_per_host_name_not_per_address(
     peers: Peers, tmp_path: Path
 ) -> None:
-    cert_path, key_path = self_signed(tmp_path)
-    trusted = ssl.create_default_context(cafile=str(cert_path))
-    pools = HostPools(lambda: httpx.AsyncHTTPTransport(verify=trusted))
-    with Served(peers, ssl_certfile=str(cert_path), ssl_keyfile=str(key_path)) as port:
+    tls = self_signed(tmp_path)
+    pools = HostPools(lambda: httpx.AsyncHTTPTransport(verify=tls.client_context()))
+    with serve_in_thread(peers, tls=tls) as url:
         # Both names lead to 127.0.0.1: one pool, and one TLS session, for each name.
-        await call_twice(f"https://localhost:{port}", pools)
-        await call_twice(f"https://127.0.0.1:{port}", pools)
+        await call_twice(url.replace("127.0.0.1", "localhost"), pools)
+        await call_twice(url, pools)
         await pools.close_pools()
     by_name: dict[str, set[int]] = {}
     for client_port, host in peers.seen:
@@ -192,7 +127,7 @@ async def test_tls_sessions_are_pooled_per_host_name_not_per_address(
 
 
 async def test_the_runtime_shares_its_pools_and_the_hub_closes_them_on_stop(
-    database_url: str, peers: Peers, http_port: int
+    database_url: str, peers: Peers, http_url: str
 ) -> None:
     hub = Hub(settings_for(database_url), features=CONNECTOR_FEATURES)
     runtime = hub.services["connectors"].runtime
@@ -204,7 +139,7 @@ async def test_the_runtime_shares_its_pools_and_the_hub_closes_them_on_stop(
             now=hub.clock.now(),
             name="pooled",
             connector="http",
-            config={"url": f"http://127.0.0.1:{http_port}/ping", "method": "GET"},
+            config={"url": f"{http_url}/ping", "method": "GET"},
             credentials={},
         )
     row = await runtime.load("pooled")

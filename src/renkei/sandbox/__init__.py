@@ -29,6 +29,7 @@ from renkei.sandbox._common import (
 )
 from renkei.sandbox.hubspot import HubSpotSandbox, HubSpotSandboxConfig, create_hubspot_app
 from renkei.sandbox.marketo import MarketoSandbox, MarketoSandboxConfig, create_marketo_app
+from renkei.sandbox.tls import TlsFiles, self_signed
 
 SANDBOX_NAMES = ("marketo", "hubspot", *CATALOG_SANDBOXES)
 
@@ -79,12 +80,14 @@ __all__ = [
     "MarketoSandbox",
     "MarketoSandboxConfig",
     "Sandbox",
+    "TlsFiles",
     "Violation",
     "ViolationKind",
     "connection_help",
     "create_hubspot_app",
     "create_marketo_app",
     "create_sandbox",
+    "self_signed",
     "serve",
     "serve_in_thread",
 ]

@@ -24,6 +24,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
+from renkei.sandbox.tls import TlsFiles
+
 # --- violations ------------------------------------------------------------------------
 
 
@@ -315,20 +317,34 @@ def epoch_millis(moment: datetime) -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", timeout: float = 10.0) -> Iterator[str]:
+def serve_in_thread(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    timeout: float = 10.0,
+    *,
+    tls: TlsFiles | None = None,
+) -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free port of ``host`` in a background thread and
-    yield its base URL (``http://127.0.0.1:PORT``); the server stops on exit."""
+    yield its base URL (``http://127.0.0.1:PORT``, ``https://`` with ``tls``); the server
+    stops on exit."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        ssl_certfile=None if tls is None else tls.certificate,
+        ssl_keyfile=None if tls is None else tls.key,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         _wait_until_started(server, thread, timeout)
-        yield f"http://{host}:{port}"
+        yield f"{'http' if tls is None else 'https'}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout)
