@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 
+from renkei.connectors.connections import create_connection
+from renkei.flows.http import HttpRequest
 from renkei.hub import Hub
 from tests.support.server import test_settings as settings_for
 
@@ -24,3 +29,90 @@ async def test_stop_runs_every_closer_even_after_one_fails(database_url: str) ->
     await hub.start(with_worker=False)
     await hub.stop()
     assert closed == ["first", "second"]
+
+
+class KeepAliveServer:
+    """A minimal HTTP/1.1 server on loopback, in a thread, that keeps connections open
+    and counts how many are open."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.accepted = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> KeepAliveServer:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+        server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.accepted += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.lower().split(b"\r\n")
+                        if line.startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"content-length: 2\r\n\r\n{}"
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
+
+
+async def test_stop_closes_the_connections_that_outbound_clients_keep_open(
+    database_url: str,
+) -> None:
+    hub = Hub(settings_for(database_url))
+    await hub.start(with_worker=False)
+    with KeepAliveServer() as server:
+        url = f"http://127.0.0.1:{server.port}/hook"
+        delivered = await hub.services["webhooks"].transport.send(url, {}, b"{}", 5.0)
+        flow_call = await hub.services["flows"].sender.send(HttpRequest("POST", url, {}, b"{}"))
+        runtime = hub.services["connectors"].runtime
+        async with hub.database.transaction() as tx:
+            await create_connection(
+                tx,
+                keyring=hub.keyring,
+                registry=runtime.registry,
+                now=hub.clock.now(),
+                name="kept-alive",
+                connector="http",
+                config={"url": url, "method": "POST", "body": "{}"},
+                credentials={},
+            )
+        await runtime.call(await runtime.load("kept-alive"), "request", {})
+        assert (delivered.status, flow_call.status) == (200, 200)
+        assert server.open == server.accepted == 3  # one per client, each kept open
+
+        await hub.stop()
+        deadline = time.monotonic() + 10
+        while server.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert server.open == 0

@@ -189,11 +189,7 @@ def endpoints_test(
     """Send the event type's example now and print what the endpoint answered."""
 
     async def run(hub: Hub) -> Any:
-        webhooks = _webhooks(hub)
-        try:
-            return await webhooks.send_test(endpoint_id, event_type)
-        finally:
-            await webhooks.close()
+        return await _webhooks(hub).send_test(endpoint_id, event_type)
 
     result = _run(run)
     colour = "green" if result.success else "red"

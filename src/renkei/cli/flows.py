@@ -147,20 +147,17 @@ def preview(
             record = await find_flow(connection, flow)
             profile = await load_profile(connection, sample)
             secret = await reveal_secret(hub, connection, record.id)
-        try:
-            return await preview_flow(
-                engine,
-                flow_id=record.id,
-                name=record.name,
-                version=record.version,
-                spec=record.spec,
-                secret=secret,
-                event=sample,
-                profile=profile,
-                responses={},
-            )
-        finally:
-            await engine.close()
+        return await preview_flow(
+            engine,
+            flow_id=record.id,
+            name=record.name,
+            version=record.version,
+            spec=record.spec,
+            secret=secret,
+            event=sample,
+            profile=profile,
+            responses={},
+        )
 
     _print_json(_or_exit(run))
 

@@ -36,6 +36,7 @@ def install(hub: Hub) -> None:
 
     webhooks = Webhooks(hub)
     hub.services["webhooks"] = webhooks
+    hub.closers.append(webhooks.close)
     hub.services.setdefault("asgi_middleware", []).append(
         (publish_api.PublishFastPath, {"hub": hub})
     )

@@ -38,6 +38,7 @@ def install(hub: Hub) -> None:
 
     engine = FlowEngine(hub)
     hub.services["flows"] = engine
+    hub.closers.append(engine.close)
     hub.services["flow_runs_for_event"] = runs_for_event
 
     async def handler(connection: AsyncConnection, events: Sequence[Any]) -> None:

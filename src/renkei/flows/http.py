@@ -106,10 +106,10 @@ class HttpSender:
             return HttpResponse(None, error=f"{type(exc).__name__}: {exc}"[:1000])
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            if not session.closed:
-                await session.close()
-        self._sessions.clear()
+        """Close this event loop's session (another loop's belongs to that loop)."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        if session is not None and not session.closed:
+            await session.close()
 
 
 def _parse_body(raw: bytes, content_type: str) -> Any:
