@@ -54,7 +54,7 @@ class HostPools(httpx.AsyncBaseTransport):
 
     @property
     def hosts(self) -> list[str]:
-        """The host names with a pool on the running loop's side (for tests and metrics)."""
+        """The host names that have a pool."""
         return [host for _, host, _ in self._pools]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
