@@ -7,9 +7,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
-from renkei.connectors.connections import create_connection
 from renkei.flows.http import HttpRequest
 from renkei.hub import Hub
+from tests.connectors.harness import http_connection
 from tests.support.server import test_settings as settings_for
 
 
@@ -95,19 +95,8 @@ async def test_stop_closes_the_connections_that_outbound_clients_keep_open(
         url = f"http://127.0.0.1:{server.port}/hook"
         delivered = await hub.services["webhooks"].transport.send(url, {}, b"{}", 5.0)
         flow_call = await hub.services["flows"].sender.send(HttpRequest("POST", url, {}, b"{}"))
-        runtime = hub.services["connectors"].runtime
-        async with hub.database.transaction() as tx:
-            await create_connection(
-                tx,
-                keyring=hub.keyring,
-                registry=runtime.registry,
-                now=hub.clock.now(),
-                name="kept-alive",
-                connector="http",
-                config={"url": url, "method": "POST", "body": "{}"},
-                credentials={},
-            )
-        await runtime.call(await runtime.load("kept-alive"), "request", {})
+        row = await http_connection(hub, "kept-alive", url=url, method="POST", body="{}")
+        await hub.services["connectors"].runtime.call(row, "request", {})
         assert (delivered.status, flow_call.status) == (200, 200)
         assert server.open == server.accepted == 3  # one per client, each kept open
 

@@ -161,6 +161,24 @@ def hubspot_sandbox(clock: ManualClock, **overrides: Any) -> Iterator[tuple[HubS
         yield sandbox, base_url
 
 
+async def http_connection(hub: Hub, name: str, **config: Any) -> ConnectionRow:
+    """Store a generic ``http`` connection (no credentials) and load it as the runtime does."""
+    runtime = hub.services["connectors"].runtime
+    async with hub.database.transaction() as tx:
+        await create_connection(
+            tx,
+            keyring=hub.keyring,
+            registry=runtime.registry,
+            now=hub.clock.now(),
+            name=name,
+            connector="http",
+            config=config,
+            credentials={},
+        )
+    row: ConnectionRow = await runtime.load(name)
+    return row
+
+
 def leads(count: int, start: int = 0) -> list[dict[str, Any]]:
     return [
         {"email": f"lead{n}@example.com", "firstName": "Lead", "lastName": str(n)}

@@ -13,13 +13,12 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from renkei.connectors.connections import create_connection
 from renkei.connectors.http import ConnectorHTTP
 from renkei.connectors.keepalive import HostPools
 from renkei.delivery.ssrf import TargetPolicy
 from renkei.hub import Hub
 from renkei.sandbox import self_signed, serve_in_thread
-from tests.connectors.harness import CONNECTOR_FEATURES
+from tests.connectors.harness import CONNECTOR_FEATURES, http_connection
 from tests.support.server import test_settings as settings_for
 
 LOOPBACK = TargetPolicy(allow_private=True)
@@ -131,18 +130,7 @@ async def test_the_runtime_shares_its_pools_and_the_hub_closes_them_on_stop(
 ) -> None:
     hub = Hub(settings_for(database_url), features=CONNECTOR_FEATURES)
     runtime = hub.services["connectors"].runtime
-    async with hub.database.transaction() as tx:
-        await create_connection(
-            tx,
-            keyring=hub.keyring,
-            registry=runtime.registry,
-            now=hub.clock.now(),
-            name="pooled",
-            connector="http",
-            config={"url": f"{http_url}/ping", "method": "GET"},
-            credentials={},
-        )
-    row = await runtime.load("pooled")
+    row = await http_connection(hub, "pooled", url=f"{http_url}/ping", method="GET")
     closed: list[bool] = []
     hub.closers.append(_record(closed))
     for _ in range(2):
