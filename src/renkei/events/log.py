@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,6 +29,7 @@ _INSERT_RETURNING = pg_insert(events_table).on_conflict_do_nothing().returning(e
 _SQLITE_CHUNK = 500  # x 10 parameters, well under SQLite's 32,766
 # From this many events a group is looked up, and inserted beside the event loop at the end.
 _OFFLOAD_FROM = 64
+_Item = TypeVar("_Item")
 
 
 def event_row(event: Event) -> dict[str, Any]:
@@ -173,8 +174,8 @@ async def _sqlite_writer(connection: AsyncConnection) -> InlineConnection:
     return driver
 
 
-def _chunks(events: Sequence[Event]) -> list[Sequence[Event]]:
-    return [events[start : start + _SQLITE_CHUNK] for start in range(0, len(events), _SQLITE_CHUNK)]
+def _chunks(items: Sequence[_Item]) -> list[Sequence[_Item]]:
+    return [items[start : start + _SQLITE_CHUNK] for start in range(0, len(items), _SQLITE_CHUNK)]
 
 
 def _parameters(events: Sequence[Event], rows: Mapping[str, SqliteRow]) -> list[Any]:
@@ -215,9 +216,7 @@ async def _unseen_sqlite(connection: AsyncConnection, events: Sequence[Event]) -
     unique: dict[str, Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
-    ids = list(unique)
-    for start in range(0, len(ids), _SQLITE_CHUNK):
-        chunk = ids[start : start + _SQLITE_CHUNK]
+    for chunk in _chunks(list(unique)):
         for (stored,) in await driver.execute_fetchall(_sqlite_lookup(len(chunk)), chunk):
             del unique[stored]
     return list(unique.values())
