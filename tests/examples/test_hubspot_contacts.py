@@ -12,6 +12,7 @@ import yaml
 
 from renkei.clock import ManualClock
 from renkei.config import load_config
+from renkei.events.profiles import vendor_ids
 from renkei.sandbox import serve_in_thread
 from renkei.sandbox.hubspot import (
     DEFAULT_TOKEN,
@@ -92,7 +93,8 @@ async def test_profiles_are_pushed_to_hubspot_by_email(database_url: str) -> Non
             assert contact.properties["date_of_birth"] == "1985-12-24"
             assert "phone" not in contact.properties or not contact.properties["phone"]
             profile = await rig.profile("ann@example.com")
-            assert profile.values("hubspot_contact_id") == [str(contact.id)]
+            hubspot_id = await rig.connection_id("hubspot")
+            assert vendor_ids(profile, "hubspot_contact_id", hubspot_id) == [str(contact.id)]
 
             # Within the hour: suppressed; the 30-minute batch carries the change.
             await rig.identify("ann@example.com", {"last_name": "Ito-Sato"})

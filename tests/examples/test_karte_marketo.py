@@ -12,6 +12,7 @@ import yaml
 
 from renkei.clock import ManualClock
 from renkei.config import load_config
+from renkei.events.profiles import vendor_ids
 from renkei.hub import Hub
 from renkei.sandbox.marketo import LeadField
 from tests.support.server import running_hub
@@ -69,7 +70,8 @@ async def test_marketo_leads_become_profiles_matched_by_email(database_url: str)
 
             profile = await rig.profile("ada@example.com")
             assert profile.values("user_id") == ["u-ada"]  # matched the existing profile
-            assert profile.values("marketo_lead_id") == [str(ada.id)]
+            lead_ids = vendor_ids(profile, "marketo_lead_id", await rig.connection_id("marketo"))
+            assert lead_ids == [str(ada.id)]
             traits = {k: v["value"] for k, v in profile.traits.items()}
             assert traits["first_name"] == "Ada"
             assert traits["last_name"] == "Lovelace"
@@ -163,7 +165,8 @@ async def test_profiles_become_marketo_leads_with_mapping_and_blocklist(
             assert lead.values["unsubscribed"] is False  # the flag set with the email
             assert "phone" not in lead.values
             profile = await rig.profile("kim@example.com")
-            assert profile.values("marketo_lead_id") == [str(lead.id)]
+            lead_ids = vendor_ids(profile, "marketo_lead_id", await rig.connection_id("marketo"))
+            assert lead_ids == [str(lead.id)]
 
             # The periodic batch carries a change the suppression window held back.
             await rig.identify("kim@example.com", {"last_name": "Lee-Park"})

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from renkei.clock import ManualClock
-from renkei.connectors.connections import create_connection
+from renkei.connectors.connections import create_connection, find_connection
 from renkei.events.envelope import Event
 from renkei.events.log import record_events
 from renkei.events.profiles import ProfileQuery, apply_events, find_profiles
@@ -52,6 +52,12 @@ class SyncRig:
                 credentials=MARKETO_CREDENTIALS,
                 limits=limits,
             )
+
+    async def connection_id(self, name: str) -> str:
+        async with self.hub.database.read() as connection:
+            row = await find_connection(connection, name)
+        assert row is not None, name
+        return str(row.id)
 
     async def identify(
         self, email: str, traits: dict[str, Any], user_id: str | None = None

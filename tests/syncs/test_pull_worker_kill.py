@@ -210,7 +210,8 @@ async def pull_and_kill(
         (last,) = await find_profiles(
             connection, ProfileQuery(identities=[("email", f"lead{LEADS}@example.com")])
         )
-    assert sorted(map(int, lead_ids)) == sorted(marketo.leads)
+    # Stored as "<connection id>:<lead id>" (vendor ids belong to their connection).
+    assert sorted(int(value.rsplit(":", 1)[1]) for value in lead_ids) == sorted(marketo.leads)
     assert profiles == LEADS
     assert last.traits["lastName"]["value"] == str(LEADS)
     # Pages: each served once, but for the one in flight at the kill (the checkpointed

@@ -1,7 +1,8 @@
 """Profiles: people assembled from identities, with traits that remember when they changed.
 
 An identity is ``(kind, value)``: ``user_id``, ``anonymous_id``, ``email`` (lower-cased) or a
-vendor id such as ``marketo_lead_id``. Each belongs to exactly one profile. Ingest resolves
+vendor id such as ``marketo_lead_id`` (scoped by connection, see :func:`vendor_identity`).
+Each belongs to exactly one profile. Ingest resolves
 every new event to a profile in the transaction that stores it:
 
 - the event's identities that are unknown are attached to the profile found through the
@@ -53,6 +54,8 @@ __all__ = [
     "recent_events",
     "resolve_profile",
     "upsert_profile_traits",
+    "vendor_identity",
+    "vendor_ids",
 ]
 
 Key = tuple[str, str]
@@ -126,6 +129,20 @@ def normalize_identity(kind: str, value: str) -> Key:
     if kind == "email":
         value = value.lower()
     return kind, value
+
+
+def vendor_identity(kind: str, connection_id: str, vendor_id: str) -> Key:
+    """A vendor's id for a person, in the namespace of the connection that issued it.
+
+    Lead #1 of one Marketo instance and lead #1 of another (or of staging and production)
+    are different people: the stored value is ``<connection id>:<vendor id>``."""
+    return normalize_identity(kind, f"{connection_id}:{vendor_id}")
+
+
+def vendor_ids(profile: Profile, kind: str, connection_id: str) -> list[str]:
+    """The vendor ids of ``kind`` a profile has in this connection (oldest first)."""
+    prefix = f"{connection_id}:"
+    return [value[len(prefix) :] for value in profile.values(kind) if value.startswith(prefix)]
 
 
 def event_identities(event: Event) -> list[Key]:
@@ -551,7 +568,8 @@ async def resolve_profile(
     """The profile of these identities (found, merged or created), optionally setting traits.
 
     For syncs: ``await resolve_profile(tx, [("email", lead["email"]),
-    ("marketo_lead_id", str(lead["id"]))], now=clock.now(), traits=fields)``.
+    vendor_identity("marketo_lead_id", connection.id, str(lead["id"]))],
+    now=clock.now(), traits=fields)``.
     """
     normalized = [normalize_identity(kind, value) for kind, value in keys]
     if not normalized:

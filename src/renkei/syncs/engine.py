@@ -40,6 +40,8 @@ from renkei.events.profiles import (
     event_identities,
     find_profiles,
     normalize_identity,
+    vendor_identity,
+    vendor_ids,
 )
 from renkei.queue import GiveUp, RetryLater
 from renkei.store.tables.core import events as events_table
@@ -313,6 +315,7 @@ class SyncEngine:
         its value. One resolver for the page: identities read in one query, written once."""
         mapping = mapping_of(sync.config)
         now = self.now()
+        connection_id = (await self._connection(tx, sync.connection)).id
         keep = {str(f) for f in sync.config.get("fields") or []}
         resolver = ProfileResolver(tx, now=now)
         prepared: list[tuple[str, list[tuple[str, str]], dict[str, Any], datetime]] = []
@@ -329,7 +332,8 @@ class SyncEngine:
                 traits = mapped.record
                 for problem in mapped.problems:
                     tally.errors.append({"lead_id": lead_id, "problem": str(problem)})
-            raw = [(kind, lead_id)]
+            # The vendor id is the connection's: another instance's lead #1 is someone else.
+            raw = [(kind, f"{connection_id}:{lead_id}")]
             if isinstance(email, str) and "@" in email:
                 raw.insert(0, ("email", email))
             try:
@@ -591,9 +595,11 @@ class SyncEngine:
                 tally.add("created" if status == "created" else "updated")
                 vendor_id = getattr(outcome, "id", None)
                 kind = LEAD_ID if sync.object == "leads" else CONTACT_ID
-                if vendor_id and str(vendor_id) not in profile.values(kind):
+                connection_id = (await self._connection(tx, sync.connection)).id
+                if vendor_id and str(vendor_id) not in vendor_ids(profile, kind, connection_id):
+                    _, value = vendor_identity(kind, connection_id, str(vendor_id))
                     with contextlib.suppress(IdentityConflict, ValueError, LookupError):
-                        await attach_identity(tx, profile.id, kind, str(vendor_id), now=now)
+                        await attach_identity(tx, profile.id, kind, value, now=now)
             else:
                 tally.error(
                     str(getattr(outcome, "message", "rejected")),
@@ -679,7 +685,8 @@ class SyncEngine:
             raise GiveUp(f"sync {sync_id} or event {event_id} is gone")
         tally = _Tally()
         tally.add("read")
-        lead_ids = [] if profile is None else profile.values(LEAD_ID)
+        connection_id = (await self._connection(None, sync.connection)).id
+        lead_ids = [] if profile is None else vendor_ids(profile, LEAD_ID, connection_id)
         if not lead_ids and profile is not None and profile_email(profile):
             # Unknown to Marketo yet: create the lead first (createOrUpdate on email).
             result = await self._call(
@@ -689,7 +696,8 @@ class SyncEngine:
             if first is not None and getattr(first, "id", None):
                 lead_ids = [str(first.id)]
                 async with self.hub.database.transaction() as tx:
-                    await attach_identity(tx, profile.id, LEAD_ID, lead_ids[0], now=self.now())
+                    _, value = vendor_identity(LEAD_ID, connection_id, lead_ids[0])
+                    await attach_identity(tx, profile.id, LEAD_ID, value, now=self.now())
         if not lead_ids:
             tally.add("skipped")
         else:
