@@ -49,6 +49,7 @@ async def make_plan(hub: Hub, config: dict[str, list[dict[str, Any]]]) -> Plan:
         stored = await kind.export(hub)
         for spec in specs:
             current = stored.get(spec["name"])
+            await _validate(hub, section, spec, current, config)
             wanted = kind.comparable(spec)
             if current is None:
                 plan.changes.append(Change(section, spec["name"], "create", spec))
@@ -57,6 +58,24 @@ async def make_plan(hub: Hub, config: dict[str, list[dict[str, Any]]]) -> Plan:
             action: Literal["update", "unchanged"] = "update" if changed else "unchanged"
             plan.changes.append(Change(section, spec["name"], action, spec, current, changed))
     return plan
+
+
+async def _validate(
+    hub: Hub,
+    section: str,
+    spec: dict[str, Any],
+    current: dict[str, Any] | None,
+    config: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The checks ``apply`` runs, as one ``ConfigError`` naming the object."""
+    where = f"{section}.{spec['name']}"
+    try:
+        await hub.resources[section].validate(hub, spec, current, config)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(where) else f"{where}: {message}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 async def apply_plan(hub: Hub, plan: Plan) -> dict[str, str]:

@@ -14,7 +14,12 @@ class ResourceKind(Protocol):
     Objects are matched by ``name``. ``export`` gives each object as it would be written
     in the file, without secrets; ``comparable`` reduces a spec from the file to the same
     shape, so an unchanged object plans as unchanged. ``apply`` creates or updates
-    idempotently and returns the object's id.
+    idempotently and returns the object's id, updating every field of a stored object in
+    place (a field left out of the file goes back to its default).
+
+    ``validate`` runs every check ``apply`` would run, without writing: ``renkei plan``
+    calls it for each object, so a plan refuses what an apply would refuse. ``config`` is
+    the whole file, for references to objects the same file creates.
     """
 
     section: str
@@ -22,6 +27,14 @@ class ResourceKind(Protocol):
     async def export(self, hub: Hub) -> dict[str, dict[str, Any]]: ...
 
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None: ...
 
     async def apply(
         self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None

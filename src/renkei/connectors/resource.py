@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from renkei.config.loader import ConfigError
 from renkei.connectors.connections import (
     ConnectionExists,
+    _check,
     create_connection,
+    find_connection,
     list_connections,
     update_connection,
 )
@@ -57,6 +59,40 @@ class ConnectionsResource:
             exported[row.name] = spec
         return exported
 
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        name = spec["name"]
+        unknown = sorted(set(spec) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"connections.{name}: unknown field(s) {', '.join(unknown)}")
+        if current is not None and current["connector"] != spec.get("connector"):
+            raise ConfigError(
+                f"connections.{name}: the connector cannot change "
+                f"({current['connector']} → {spec.get('connector')}); "
+                "delete the connection first"
+            )
+        for key in ("config", "credentials", "limits"):
+            if not isinstance(spec.get(key) or {}, dict):
+                raise ConfigError(f"connections.{name}: {key} must be a mapping")
+        service: ConnectorService = hub.services["connectors"]
+        credentials: dict[str, Any] = dict(spec.get("credentials") or {})
+        try:
+            connector = service.registry.spec(str(spec.get("connector")))
+            if current is not None:
+                # An update merges the file's credentials into the stored ones.
+                async with hub.database.read() as connection:
+                    row = await find_connection(connection, name)
+                if row is not None:
+                    credentials = {**row.decrypt(hub.keyring), **credentials}
+            _check(connector, credentials, spec.get("config") or {}, spec.get("limits") or {})
+        except ConfigurationError as exc:
+            raise ConfigError(f"connections.{name}: {exc}") from exc
+
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
         wanted: dict[str, Any] = {
             "name": spec["name"],
@@ -72,9 +108,7 @@ class ConnectionsResource:
 
     async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec["name"]
-        unknown = sorted(set(spec) - _FIELDS)
-        if unknown:
-            raise ConfigError(f"connections.{name}: unknown field(s) {', '.join(unknown)}")
+        await self.validate(hub, spec, current, {})
         service: ConnectorService = hub.services["connectors"]
         try:
             async with hub.database.transaction() as tx:

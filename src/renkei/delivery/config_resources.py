@@ -16,9 +16,17 @@ from renkei.delivery.endpoints import (
     list_endpoints,
     set_disabled,
     update_endpoint,
+    validate_fields,
 )
-from renkei.delivery.event_types import create_event_type, list_event_types, update_event_type
+from renkei.delivery.event_types import _check_example as check_example
+from renkei.delivery.event_types import (
+    check_schema,
+    create_event_type,
+    list_event_types,
+    update_event_type,
+)
 from renkei.delivery.problems import WebhookProblem
+from renkei.delivery.wire import is_valid_secret
 from renkei.security.redaction import REDACTED
 
 if TYPE_CHECKING:
@@ -55,6 +63,22 @@ def _unknown(section: str, spec: dict[str, Any], allowed: frozenset[str]) -> Non
 class EventTypesResource:
     section = "event_types"
 
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        _unknown(self.section, spec, _EVENT_TYPE_FIELDS)
+        wanted = self.comparable(spec)
+        try:
+            validator = check_schema(wanted["schema"])
+            if wanted["example"] is not None:
+                check_example(validator, wanted["name"], wanted["example"])
+        except WebhookProblem as exc:
+            raise ConfigError(f"event_types.{wanted['name']}: {exc.message}") from exc
+
     async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             kinds = await list_event_types(connection, limit=100_000)
@@ -77,7 +101,7 @@ class EventTypesResource:
         }
 
     async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
-        _unknown(self.section, spec, _EVENT_TYPE_FIELDS)
+        await self.validate(hub, spec, current, {})
         wanted = self.comparable(spec)
         try:
             async with hub.database.transaction() as tx:
@@ -108,8 +132,47 @@ class EventTypesResource:
         return str(wanted["name"])
 
 
+def _endpoint_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    """Every stored field of an endpoint as the file wants it (defaults for those left out),
+    so an update sets each one: a field removed from the file goes back to its default."""
+    return {
+        "url": spec.get("url"),
+        "description": spec.get("description") or "",
+        "event_types": spec.get("event_types") or [],
+        "filter": spec.get("filter") or None,
+        "headers": spec.get("headers") or None,
+        "timeout_seconds": spec.get("timeout_seconds"),
+        "rate_limit_per_second": spec.get("rate_limit_per_second"),
+        "ordered": bool(spec.get("ordered", False)) or spec.get("ordering_key") is not None,
+        "ordering_key": spec.get("ordering_key"),
+    }
+
+
 class EndpointsResource:
     section = "endpoints"
+
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        _unknown(self.section, spec, _ENDPOINT_FIELDS)
+        name = spec["name"]
+        try:
+            validate_fields(
+                {"name": name, **_endpoint_fields(spec)}, https_only=hub.settings.https_only
+            )
+        except WebhookProblem as exc:
+            raise ConfigError(f"endpoints.{name}: {exc.message}") from exc
+        secret = spec.get("secret")
+        if secret is not None and not (isinstance(secret, str) and is_valid_secret(secret)):
+            raise ConfigError(
+                f"endpoints.{name}: secret must be whsec_ followed by base64 of 24 to 64 bytes"
+            )
+        if not isinstance(spec.get("disabled", False), bool):
+            raise ConfigError(f"endpoints.{name}: disabled must be true or false")
 
     async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
@@ -144,15 +207,15 @@ class EndpointsResource:
             "headers": {name: REDACTED for name in spec.get("headers") or {}},
             "timeout_seconds": float(spec.get("timeout_seconds") or DEFAULT_TIMEOUT),
             "rate_limit_per_second": spec.get("rate_limit_per_second"),
-            "ordered": bool(spec.get("ordered", False)),
+            "ordered": bool(spec.get("ordered", False)) or spec.get("ordering_key") is not None,
             "ordering_key": spec.get("ordering_key"),
             "disabled": bool(spec.get("disabled", False)),
         }
 
     async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
-        _unknown(self.section, spec, _ENDPOINT_FIELDS)
+        await self.validate(hub, spec, current, {})
         name = spec["name"]
-        fields = {key: value for key, value in spec.items() if key not in ("secret", "disabled")}
+        fields = _endpoint_fields(spec)
         disabled = bool(spec.get("disabled", False))
         now = hub.clock.now()
         https_only = hub.settings.https_only
@@ -162,7 +225,7 @@ class EndpointsResource:
                     endpoint = await create_endpoint(
                         tx,
                         hub.keyring,
-                        {**fields, "disabled": disabled},
+                        {"name": name, **fields, "disabled": disabled},
                         now=now,
                         https_only=https_only,
                         secret=spec.get("secret"),
@@ -171,14 +234,8 @@ class EndpointsResource:
                 else:
                     stored = await list_endpoints(tx, hub.keyring, limit=100_000)
                     endpoint_id = next(e.id for e in stored if e.name == name)
-                    changes = {
-                        key: fields.get(key)
-                        for key in _ENDPOINT_FIELDS - {"name", "secret", "disabled"}
-                    }
-                    changes["description"] = changes["description"] or ""
-                    changes["event_types"] = changes["event_types"] or []
                     await update_endpoint(
-                        tx, hub.keyring, endpoint_id, changes, now=now, https_only=https_only
+                        tx, hub.keyring, endpoint_id, fields, now=now, https_only=https_only
                     )
                     if disabled:
                         await set_disabled(tx, endpoint_id, True, now=now)

@@ -27,10 +27,13 @@ from renkei.events.sources import (
     SECRET_FIELDS,
     SourceChanges,
     SourceError,
+    _prepare_mapping,
+    _prepare_verification,
     create_source,
     list_sources,
     update_source,
 )
+from renkei.store.tables.ingest import SOURCE_KINDS
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -46,6 +49,45 @@ class SourcesResource:
     async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             return {source.name: source.spec() for source in await list_sources(connection)}
+
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        name = spec["name"]
+        unknown = sorted(set(spec) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"sources.{name}: unknown field(s) {', '.join(unknown)}")
+        kind = spec.get("kind", "tracking")
+        if kind not in SOURCE_KINDS:
+            raise ConfigError(f"sources.{name}: kind must be one of {', '.join(SOURCE_KINDS)}")
+        if current is not None and current["kind"] != kind:
+            raise ConfigError(
+                f"sources.{name}: kind cannot change ({current['kind']} → {kind}); "
+                "delete the source first"
+            )
+        if not isinstance(spec.get("description", ""), str):
+            raise ConfigError(f"sources.{name}: description must be a string")
+        if not isinstance(spec.get("enabled", True), bool):
+            raise ConfigError(f"sources.{name}: enabled must be true or false")
+        if kind != "webhook":
+            return
+        verification = spec.get("verification") or DEFAULT_VERIFICATION
+        try:
+            _prepare_mapping(spec.get("mapping") or DEFAULT_MAPPING)
+            same_scheme = (
+                current is not None
+                and isinstance(verification, dict)
+                and (current.get("verification") or {}).get("scheme") == verification.get("scheme")
+            )
+            # An unchanged scheme keeps its stored secret, which the plan does not read.
+            if not same_scheme:
+                _prepare_verification(verification, None)
+        except SourceError as exc:
+            raise ConfigError(f"sources.{name}: {exc.message}") from exc
 
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
         kind = spec.get("kind", "tracking")
@@ -65,9 +107,7 @@ class SourcesResource:
 
     async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec["name"]
-        unknown = sorted(set(spec) - _FIELDS)
-        if unknown:
-            raise ConfigError(f"sources.{name}: unknown field(s) {', '.join(unknown)}")
+        await self.validate(hub, spec, current, {})
         kind = spec.get("kind", "tracking")
         try:
             async with hub.database.transaction() as tx:

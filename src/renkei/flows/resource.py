@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from renkei.config.loader import ConfigError
 from renkei.flows.problems import FlowSpecError
-from renkei.flows.service import LOGIC_KEYS, create_flow, find_flow, list_flows, update_flow
+from renkei.flows.service import (
+    LOGIC_KEYS,
+    _check,
+    create_flow,
+    find_flow,
+    list_flows,
+    update_flow,
+)
 from renkei.security.redaction import redact
 
 if TYPE_CHECKING:
@@ -20,6 +27,14 @@ if TYPE_CHECKING:
 __all__ = ["FlowsResource"]
 
 _PAGE = 500
+_FIELDS = frozenset({"name", "description", "enabled", *LOGIC_KEYS})
+
+
+def _problems(exc: FlowSpecError) -> str:
+    return "; ".join(
+        f"{problem['path']}: {problem['message']}" if problem.get("path") else problem["message"]
+        for problem in exc.problems
+    )
 
 
 class FlowsResource:
@@ -37,6 +52,21 @@ class FlowsResource:
                     return found
                 after = page[-1].id
 
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        unknown = sorted(set(spec) - _FIELDS)
+        if unknown:
+            raise ConfigError(f"flows.{spec['name']}: unknown field(s) {', '.join(unknown)}")
+        try:
+            _check(spec)
+        except FlowSpecError as exc:
+            raise ConfigError(f"flows.{spec['name']}: {_problems(exc)}") from exc
+
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
         document: dict[str, Any] = {"name": spec["name"]}
         if spec.get("description"):
@@ -50,6 +80,7 @@ class FlowsResource:
         return dict(redact(document))
 
     async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+        await self.validate(hub, spec, current, {})
         try:
             async with hub.database.transaction() as tx:
                 if current is None:
@@ -63,6 +94,5 @@ class FlowsResource:
                     }
                     record = await update_flow(hub, tx, existing.id, changes)
         except FlowSpecError as exc:
-            details = "; ".join(problem["message"] for problem in exc.problems)
-            raise ConfigError(f"flows.{spec['name']}: {details}") from exc
+            raise ConfigError(f"flows.{spec['name']}: {_problems(exc)}") from exc
         return record.id

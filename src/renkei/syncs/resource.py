@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from renkei.config.loader import ConfigError
+from renkei.connectors.connections import find_connection
 from renkei.syncs.model import SyncInvalid
+from renkei.syncs.model import validate as validate_sync
 from renkei.syncs.service import SyncNotFound, SyncService
 
 if TYPE_CHECKING:
@@ -33,6 +35,33 @@ class SyncsResource:
         found = await service.list(limit=100_000)
         return {sync.name: self.comparable(sync.to_dict()) for sync in found}
 
+    async def validate(
+        self,
+        hub: Hub,
+        spec: dict[str, Any],
+        current: dict[str, Any] | None,
+        config: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        name = spec["name"]
+        unknown = sorted(set(spec) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"syncs.{name}: unknown field(s) {', '.join(unknown)}")
+        reference = spec.get("connection")
+        if not isinstance(reference, str) or not reference:
+            raise ConfigError(f"syncs.{name}: a sync needs a connection")
+        async with hub.database.read() as connection:
+            row = await find_connection(connection, reference)
+        connector = row.connector if row is not None else None
+        for planned in config.get("connections", []):
+            if planned.get("name") == reference:
+                connector = str(planned.get("connector"))
+        if connector is None:
+            raise ConfigError(f"syncs.{name}: connection {reference!r} not found")
+        try:
+            validate_sync(self.comparable(spec), connector)
+        except SyncInvalid as exc:
+            raise ConfigError(f"syncs.{name}: {exc}") from exc
+
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
         return {
             "name": spec["name"],
@@ -50,11 +79,13 @@ class SyncsResource:
         if unknown:
             raise ConfigError(f"syncs.{name}: unknown field(s) {', '.join(unknown)}")
         service: SyncService = hub.services["syncs"]
+        # Every field, with its default when left out: an update replaces each one.
+        wanted = self.comparable(spec)
         try:
             if current is None:
-                sync = await service.create(dict(spec))
+                sync = await service.create(wanted)
             else:
-                sync = await service.update(str(name), dict(spec))
+                sync = await service.update(str(name), wanted)
         except (SyncInvalid, SyncNotFound) as exc:
             raise ConfigError(f"syncs.{name}: {exc}") from exc
         return sync.id
