@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import gc
+import socket
 import sys
 
-__all__ = ["settle_garbage_collector", "share_the_gil_sooner", "tune_long_running_process"]
+__all__ = [
+    "listening_socket",
+    "settle_garbage_collector",
+    "share_the_gil_sooner",
+    "tune_long_running_process",
+]
 
 _YOUNG_THRESHOLD = 20_000  # Python's default is 700 allocations
 _GIL_SWITCH_INTERVAL = 0.0001  # seconds; Python's default is 0.005
@@ -41,3 +47,22 @@ def share_the_gil_sooner() -> None:
     that do not wait for the GIL are not affected.
     """
     sys.setswitchinterval(_GIL_SWITCH_INTERVAL)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening, for uvicorn to serve on.
+
+    Bound before the process says it is listening, so a taken port is an ``OSError`` here
+    rather than a "listening on" line followed by uvicorn's failure.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock

@@ -21,7 +21,7 @@ from renkei.cli.syncs import syncs_app
 from renkei.cli.tail import tail
 from renkei.config import ConfigError, Plan, apply_plan, export_state, load_config, make_plan
 from renkei.hub import Hub
-from renkei.process import tune_long_running_process
+from renkei.process import listening_socket, tune_long_running_process
 from renkei.queue.runner import run_worker
 from renkei.security.keyring import generate_key
 from renkei.security.rotation import rotate_keys
@@ -77,6 +77,12 @@ def serve(
     settings = load_settings()
     host = host or settings.host
     port = port or settings.port
+    try:
+        sock = listening_socket(host, port)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        err_console.print(f"cannot listen on {host}:{port}: {reason}", soft_wrap=True)
+        raise typer.Exit(1) from exc
 
     async def prepare(hub: Hub) -> int:
         async with hub.database.read() as connection:
@@ -93,16 +99,21 @@ def serve(
             "[bold]renkei token create --name admin --scope admin[/bold] "
             "or set RENKEI_ADMIN_TOKEN."
         )
-    uvicorn.run(
-        create_app(hub, with_worker=not no_worker, long_running=True),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=30,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(hub, with_worker=not no_worker, long_running=True),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=30,
+        )
     )
+    server.run(sockets=[sock])
+    if not server.started:
+        raise typer.Exit(3)
 
 
 @app.command()
