@@ -7,7 +7,7 @@ import sys
 import structlog
 
 from renkei.observability.logging import configure_logging
-from renkei.security.redaction import REDACTED, redact, redact_headers
+from renkei.security.redaction import REDACTED, redact, redact_header_values, redact_headers
 
 
 def test_secret_named_fields_and_secret_looking_values_are_redacted() -> None:
@@ -25,10 +25,26 @@ def test_secret_named_fields_and_secret_looking_values_are_redacted() -> None:
     assert "whsec_" not in clean["note"]
     assert clean["nested"][0]["api_key"] == REDACTED
     assert redact("token is s3cr3t", known=frozenset({"s3cr3t"})) == f"token is {REDACTED}"
-    assert redact_headers({"X-Api-Key": "k", "Accept": "a"}) == {
+    # Fail closed: only what Renkei sets itself is shown, whatever a configured header's name.
+    assert redact_headers(
+        {
+            "X-Api-Key": "k",
+            "X-Partner-Id": "p-123",
+            "Accept": "a",
+            "webhook-id": "evt_1",
+            "content-type": "application/json",
+            "user-agent": "Renkei-Webhooks/1.0",
+        }
+    ) == {
         "X-Api-Key": REDACTED,
-        "Accept": "a",
+        "X-Partner-Id": REDACTED,
+        "Accept": REDACTED,
+        "webhook-id": "evt_1",
+        "content-type": "application/json",
+        "user-agent": "Renkei-Webhooks/1.0",
     }
+    assert redact_headers({"User-Agent": "partner-key-123"}) == {"User-Agent": REDACTED}
+    assert redact_header_values({"X-Partner-Id": "p-123"}) == {"X-Partner-Id": REDACTED}
 
 
 def test_log_lines_never_carry_secrets(monkeypatch: object) -> None:

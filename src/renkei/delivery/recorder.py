@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.delivery.config_version import bump_version
 from renkei.events.envelope import Event
 from renkei.events.log import record_events
+from renkei.security.redaction import redact_headers
 from renkei.store.tables.webhooks import OPEN_STATUSES, deliveries, delivery_attempts, endpoints
 
 if TYPE_CHECKING:
@@ -90,7 +91,9 @@ class Recorder:
     async def _write_batch(
         self, connection: AsyncConnection, items: list[AttemptRecord]
     ) -> set[str]:
-        await connection.execute(insert(delivery_attempts), [item.attempt for item in items])
+        await connection.execute(
+            insert(delivery_attempts), [_scrubbed(item.attempt) for item in items]
+        )
         updates = [item.delivery for item in items if item.delivery is not None]
         if updates:
             await connection.execute(
@@ -190,3 +193,12 @@ class Recorder:
             if result.rowcount:
                 disabled[endpoint_id] = item.disable_reason or "gone"
         return disabled
+
+
+def _scrubbed(attempt: dict[str, Any]) -> dict[str, Any]:
+    """The attempt row as stored: a configured header's value never reaches the attempt log,
+    whatever the header's name (only what Renkei sets itself stays readable)."""
+    headers = attempt.get("request_headers")
+    if not headers:
+        return attempt
+    return {**attempt, "request_headers": redact_headers(headers)}

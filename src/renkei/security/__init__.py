@@ -1,7 +1,13 @@
 """Secrets at rest, API tokens, the audit trail and redaction."""
 
 from renkei.security.keyring import Keyring, KeyringError, generate_key, load_keyring
-from renkei.security.redaction import REDACTED, redact, redact_headers, redact_text
+from renkei.security.redaction import (
+    REDACTED,
+    redact,
+    redact_header_values,
+    redact_headers,
+    redact_text,
+)
 from renkei.security.tokens import Principal, Scope, create_token, scope_allows
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "generate_key",
     "load_keyring",
     "redact",
+    "redact_header_values",
     "redact_headers",
     "redact_text",
     "scope_allows",

@@ -47,5 +47,29 @@ def redact(value: Any, *, known: frozenset[str] = frozenset()) -> Any:
     return value
 
 
+# Headers Renkei sets itself on an outbound webhook, whose values are never secret. Every
+# other header of a request was configured by someone (an endpoint's custom headers) and may
+# carry a credential whatever its name (``X-Partner-Id``), so its value is never shown.
+_PLAIN_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "content-type", "content-length"})
+_RENKEI_AGENT = re.compile(r"^Renkei[-/][A-Za-z0-9._/-]*$")
+
+
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: REDACTED if is_secret_name(name) else value for name, value in headers.items()}
+    """The headers of a request Renkei sent, for the attempt log and API answers: only the
+    values Renkei sets itself (``webhook-id``, ``webhook-timestamp``, ``content-type``, its own
+    ``user-agent``) stay; every other value, a configured header's, is redacted."""
+    return {
+        name: value if _plain_header(name, value) else REDACTED for name, value in headers.items()
+    }
+
+
+def redact_header_values(headers: Mapping[str, str]) -> dict[str, str]:
+    """Configured headers (an endpoint's custom headers): the names, never a value."""
+    return {name: REDACTED for name in headers}
+
+
+def _plain_header(name: str, value: str) -> bool:
+    lowered = name.lower()
+    if lowered == "user-agent":
+        return bool(_RENKEI_AGENT.match(value))
+    return lowered in _PLAIN_HEADERS

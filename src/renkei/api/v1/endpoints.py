@@ -31,7 +31,7 @@ from renkei.delivery.endpoints import (
 )
 from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.queries import list_attempts
-from renkei.security.redaction import redact_headers
+from renkei.security.redaction import redact_header_values, redact_headers
 from renkei.security.tokens import Principal
 
 if TYPE_CHECKING:
@@ -170,8 +170,8 @@ def endpoint_out(endpoint: Endpoint, health: EndpointHealth | None = None) -> En
     out = EndpointOut(
         **{name: getattr(endpoint, name) for name in EndpointOut.model_fields if name != "health"}
     )
-    # Custom headers may carry credentials: their values are never listed.
-    out.headers = redact_headers(endpoint.headers)
+    # Custom headers may carry credentials, whatever their names: values are never listed.
+    out.headers = redact_header_values(endpoint.headers)
     if health is not None:
         out.health = Health(
             success_rate_24h=health.success_rate_24h,
@@ -411,4 +411,6 @@ async def attempts(
         )
     more = len(rows) > size
     rows = rows[:size]
+    for row in rows:  # rows written before header values were redacted at the source
+        row["request_headers"] = redact_headers(row.get("request_headers") or {})
     return Page(data=rows, next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None)
