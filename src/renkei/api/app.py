@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 from renkei import __version__
 from renkei.api.errors import install_error_handlers
 from renkei.api.health import router as health_router
-from renkei.api.middleware import BodyLimit, RequestContext
+from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
 from renkei.hub import Hub
 from renkei.process import tune_long_running_process
 
@@ -43,6 +43,7 @@ def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False
     app.include_router(health_router)
     for router in hub.routers:
         app.include_router(router)
+    app.add_middleware(JsonBody)
     app.add_middleware(BodyLimit, limit=hub.settings.max_body_bytes)
     app.add_middleware(RequestContext)
     # Outside FastAPI altogether, even its built-in error and telemetry layers: hot paths

@@ -32,7 +32,7 @@ from renkei.api.errors import (
     error_response,
     validation_error_response,
 )
-from renkei.api.middleware import BodyLimit, RequestContext
+from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
 from renkei.api.v1.endpoints import WebhookRoute, problem_response
 from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.publishing import publish
@@ -120,7 +120,9 @@ class PublishFastPath:
     def __init__(self, app: ASGIApp, hub: Hub) -> None:
         self.app = app
         self.hub = hub
-        self.fast: ASGIApp = RequestContext(BodyLimit(self._serve, hub.settings.max_body_bytes))
+        self.fast: ASGIApp = RequestContext(
+            BodyLimit(JsonBody(self._serve), hub.settings.max_body_bytes)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == _PATH and scope["method"] == "POST":

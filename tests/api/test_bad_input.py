@@ -1,0 +1,199 @@
+"""Bad input, class by class, against the management API's JSON routes (issue 14).
+
+Each class of bad body goes to every route of the table: the answer is a JSON 4xx in the
+standard error shape, nothing is stored (no row holds the marker), and the server still
+answers afterwards. Real HTTP on loopback, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from renkei.hub import Hub
+from renkei.store import Database
+from tests.support.rawscan import dump_all_rows
+from tests.support.server import ADMIN_TOKEN, running_hub
+
+MARKER = "zzbadinput"
+MAX_BODY = 64 * 1024
+
+# (route, a valid body carrying MARKER in the field named second)
+ROUTES: list[tuple[str, str, dict[str, Any]]] = [
+    ("/api/v1/sources", "name", {"kind": "tracking", "name": MARKER}),
+    ("/api/v1/endpoints", "name", {"name": MARKER, "url": "https://crm.example.com/hooks"}),
+    ("/api/v1/event-types", "description", {"name": "receipt.validated", "description": MARKER}),
+    ("/api/v1/tokens", "name", {"name": MARKER, "scope": "read"}),
+    ("/api/v1/events", "type", {"type": MARKER, "data": {"receipt_id": "r-1"}}),
+    (
+        "/api/v1/flows",
+        "name",
+        {
+            "name": MARKER,
+            "trigger": {"event_types": ["track"]},
+            "steps": [{"id": "send", "action": {"url": "https://crm.example.com/hooks"}}],
+        },
+    ),
+]
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _nested(levels: int) -> Any:
+    value: Any = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def _with(field: str, value: Any) -> Callable[[str, dict[str, Any]], bytes]:
+    def body(key: str, base: dict[str, Any]) -> bytes:
+        return _json({**base, field: value})
+
+    return body
+
+
+# (class of bad input, the body made from a route's valid body, Content-Type, status, code)
+Case = tuple[Callable[[str, dict[str, Any]], bytes], str | None, int, str]
+CASES: dict[str, Case] = {
+    "malformed-json": (
+        lambda key, base: _json(base)[:-3] + b", }",
+        "application/json",
+        400,
+        "invalid_json",
+    ),
+    "truncated-json": (lambda key, base: _json(base)[:-1], "application/json", 400, "invalid_json"),
+    "nan": (
+        lambda key, base: _json(base)[:-1] + b', "x": NaN}',
+        "application/json",
+        400,
+        "invalid_json",
+    ),
+    "nested-300-levels": (_with("x", _nested(300)), "application/json", 400, "json_too_deep"),
+    "nested-300-levels-form-type": (
+        _with("x", _nested(300)),
+        "application/x-www-form-urlencoded",
+        400,
+        "json_too_deep",
+    ),
+    "nested-10000-levels": (
+        lambda key, base: b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+        "application/json",
+        400,
+        "json_too_deep",
+    ),
+    "wrong-type": (
+        lambda key, base: _json({**base, key: [MARKER]}),
+        None,
+        422,
+        "validation_failed",
+    ),
+    "not-an-object": (lambda key, base: _json([base]), None, 422, "validation_failed"),
+    "huge-integer": (_with("x", 2**70), "application/json", 422, "validation_failed"),
+    "huge-integer-in-data": (
+        lambda key, base: _json({**base, "data": {"amount": 2**70}}),
+        "application/json",
+        422,
+        "validation_failed",
+    ),
+    "huge-float": (
+        lambda key, base: _json(base)[:-1] + b', "x": 1e999}',
+        "application/json",
+        422,
+        "validation_failed",
+    ),
+    "invalid-utf8": (
+        lambda key, base: _json(base).replace(MARKER.encode(), MARKER.encode() + b"\xff\xfe"),
+        "application/json",
+        400,
+        "invalid_json",
+    ),
+    "nul-escaped-in-string": (
+        lambda key, base: _json({**base, key: MARKER + "\x00"}),
+        "application/json",
+        422,
+        "validation_failed",
+    ),
+    "nul-in-nested-string": (
+        lambda key, base: _json({**base, "data": {"note": MARKER + "\x00"}}),
+        "application/json",
+        422,
+        "validation_failed",
+    ),
+    "nul-raw-byte": (
+        lambda key, base: _json(base).replace(MARKER.encode(), MARKER.encode() + b"\x00"),
+        "application/json",
+        400,
+        "invalid_json",
+    ),
+    "lone-surrogate": (
+        lambda key, base: _json(base).replace(MARKER.encode(), MARKER.encode() + b"\\ud800"),
+        "application/json",
+        422,
+        "validation_failed",
+    ),
+    "oversized": (
+        lambda key, base: _json({**base, "x": "y" * (MAX_BODY + 1)}),
+        "application/json",
+        413,
+        "payload_too_large",
+    ),
+    "text-xml": (lambda key, base: _json(base), "text/xml", 415, "unsupported_media_type"),
+    "multipart": (
+        lambda key, base: (
+            b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\n'
+            + MARKER.encode()
+            + b"\r\n--b--\r\n"
+        ),
+        "multipart/form-data; boundary=b",
+        415,
+        "unsupported_media_type",
+    ),
+}
+
+
+@pytest.fixture
+def served(database_url: str) -> Iterator[tuple[str, Hub]]:
+    with running_hub(database_url, with_worker=False, max_body_bytes=MAX_BODY) as served:
+        yield served
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_a_json_4xx_and_stores_nothing(
+    served: tuple[str, Hub], database_url: str, case: str
+) -> None:
+    base_url, _ = served
+    make_body, content_type, status, code = CASES[case]
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for path, key, base in ROUTES:
+            response = client.post(path, content=make_body(key, base))
+            assert response.status_code == status, (path, response.text)
+            assert response.headers["content-type"] == "application/json", path
+            error = response.json()["error"]
+            assert set(error) == {"code", "message", "details"}, path
+            if path == "/api/v1/flows" and code == "validation_failed":
+                assert error["code"] in (code, "invalid_flow"), (path, error)
+            else:
+                assert error["code"] == code, (path, error)
+            assert error["message"], path
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/readyz").status_code == 200
+
+    async def stored() -> str:
+        database = Database(database_url)
+        try:
+            return await dump_all_rows(database)
+        finally:
+            await database.dispose()
+
+    assert MARKER not in asyncio.run(stored())
