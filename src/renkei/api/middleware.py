@@ -12,6 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from renkei.api.errors import error_response
+from renkei.events.envelope import MAX_DEPTH
 from renkei.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = structlog.get_logger("renkei.http")
@@ -111,7 +112,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
 # -- JSON bodies of the management API --------------------------------------------------
 
 JSON_PREFIX = "/api/"
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = MAX_DEPTH  # one limit for every way in (docs/ingest.md)
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
 _JSON_TYPE = b"application/json"

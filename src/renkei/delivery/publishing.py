@@ -23,9 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.event_types import validate_payload
 from renkei.delivery.fanout import CREATED_BY_EVENT
-from renkei.delivery.problems import ConflictProblem, InvalidProblem, UnavailableProblem
-from renkei.events.envelope import Event, format_timestamp
-from renkei.events.errors import IngestError
+from renkei.delivery.problems import (
+    ConflictProblem,
+    InvalidProblem,
+    UnavailableProblem,
+    WebhookProblem,
+)
+from renkei.events.envelope import Event, format_timestamp, json_size
+from renkei.events.errors import IngestError, TooDeep
 from renkei.events.ingest import Overloaded, StorageUnavailable, get_ingest
 from renkei.events.log import record_events
 from renkei.ids import new_id
@@ -78,6 +83,12 @@ async def publish(
     source_id: str = "api",
 ) -> Published:
     _check(event_type, event_id)
+    try:
+        json_size(data)  # what nests deeper than MAX_DEPTH could not be delivered
+    except TooDeep as exc:
+        raise WebhookProblem(
+            exc.message, code=exc.code, details={"path": "data", **exc.details}
+        ) from None
     if idempotency_key is None:
         return await _publish_in_group(webhooks, event_type, data, event_id, source_id)
     hub = webhooks.hub

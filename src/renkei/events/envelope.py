@@ -3,13 +3,72 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from renkei.events.errors import IngestError
+import orjson
+
+from renkei.events.errors import IngestError, TooDeep
+
+MAX_DEPTH = 64
+"""How deeply an event's JSON may nest objects and arrays (the event itself is level 1).
+
+Checked wherever events come in (tracking API, inbound hooks, publishing), so that what is
+accepted can always be written and delivered: the serializer stops at 254 levels, and
+deliveries, flows and profiles wrap an event's data in a few levels of their own.
+"""
+
+_SERIALIZER_DEPTH = 254
+"""orjson.dumps writes this many levels of objects and arrays, and refuses one more."""
+
+
+class _Wrappers(threading.local):
+    """Per thread and depth limit: ``(outer, inner)``, ``inner`` being a one-item list
+    nested ``_SERIALIZER_DEPTH - max_depth`` lists deep in ``outer``."""
+
+    def __init__(self) -> None:
+        self.by_depth: dict[int, tuple[list[Any], list[Any]]] = {}
+
+
+_wrappers = _Wrappers()
+
+
+def json_size(value: Any, *, max_depth: int = MAX_DEPTH, index: int | None = None) -> int:
+    """The size of ``value`` as compact JSON; :class:`TooDeep` if it nests deeper than
+    ``max_depth`` (``value`` itself being level 1).
+
+    One ``orjson.dumps`` and no walk in Python: ``value`` is serialized at the bottom of a
+    fixed stack of one-item lists, so the serializer's own depth limit trips exactly when
+    ``value`` is too deep. ``index`` goes into the error's details (a batch item).
+    """
+    wrapper = _wrappers.by_depth.get(max_depth)
+    if wrapper is None:
+        inner: list[Any] = [None]
+        outer = inner
+        for _ in range(_SERIALIZER_DEPTH - max_depth - 1):
+            outer = [outer]
+        _wrappers.by_depth[max_depth] = wrapper = (outer, inner)
+    outer, inner = wrapper
+    inner[0] = value
+    try:
+        size = len(orjson.dumps(outer))
+    except orjson.JSONEncodeError as exc:
+        if "recursion" not in str(exc).lower():
+            raise
+        details: dict[str, Any] = {"max_depth": max_depth}
+        if index is not None:
+            details["index"] = index
+        raise TooDeep(
+            f"objects and arrays may nest at most {max_depth} levels deep", details=details
+        ) from None
+    finally:
+        inner[0] = None
+    return size - 2 * (_SERIALIZER_DEPTH - max_depth)
+
 
 IdFactory = Callable[[], str]
 """Makes a fresh event id (the caller supplies opaque, sortable ``evt_...`` ids)."""

@@ -33,6 +33,12 @@ class BadRequest(IngestError):
     """The body can't be read: not JSON, not an object, broken gzip (400)."""
 
 
+class TooDeep(BadRequest):
+    """A value nests objects and arrays deeper than ``envelope.MAX_DEPTH`` (400)."""
+
+    default_code = "json_too_deep"
+
+
 class Unauthorized(IngestError):
     status = 401
     default_code = "unauthorized"

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.events.envelope import Event, format_timestamp
+from renkei.events.envelope import Event, format_timestamp, json_size
 from renkei.events.errors import IngestError, VerificationFailed
 from renkei.events.ingest import IngestService, StoreExtra, check_storable, new_event_id
 from renkei.events.metrics import VERIFICATION_FAILURES, WEBHOOK_EVENTS
@@ -104,6 +104,8 @@ def _to_events(
         received_at=received_at,
         new_id=new_event_id,
     )
+    for index, event in enumerate(ingested.events):
+        json_size(event.data, index=index)  # refuses what nests deeper than MAX_DEPTH
     return ingested.events
 
 

@@ -25,11 +25,13 @@ from typing import Any
 import orjson
 
 from renkei.events.envelope import (
+    MAX_DEPTH,
     Event,
     IdFactory,
     Ingested,
     format_timestamp,
     is_canonical_timestamp,
+    json_size,
     parse_timestamp,
 )
 from renkei.events.errors import (
@@ -175,6 +177,7 @@ def to_events(
     """
     _check_endpoint(endpoint)
     if endpoint != "batch":
+        json_size(payload)  # refuses what nests deeper than MAX_DEPTH
         normalizer = _Normalizer(source_id, received_at, new_id, limits, None, None, None)
         return Ingested([normalizer.event(payload, endpoint, None)])
 
@@ -187,14 +190,17 @@ def to_events(
             code="too_many_events",
             details={"count": len(items), "limit": limits.max_batch_events},
         )
+    shared = _object(payload, "context", None), _object(payload, "integrations", None)
+    for value in shared:
+        if value:  # merged into each item, one level down
+            json_size(value, max_depth=MAX_DEPTH - 1)
     normalizer = _Normalizer(
         source_id,
         received_at,
         new_id,
         limits,
         parse_timestamp(payload.get("sentAt")),
-        _object(payload, "context", None),
-        _object(payload, "integrations", None),
+        *shared,
     )
     ingested = Ingested([])
     for index, item in enumerate(items):
@@ -273,7 +279,7 @@ class _Normalizer:
     def batch_item(self, item: object, index: int) -> Event:
         if not isinstance(item, dict):
             raise _invalid("a batch item must be an object", "invalid_field", index, "batch")
-        size = len(orjson.dumps(item))
+        size = json_size(item, index=index)
         if size > self.limits.max_event_bytes:
             raise PayloadTooLarge(
                 f"event {index} is larger than {self.limits.max_event_bytes} bytes",
