@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from renkei import __version__
+from renkei.api.docs import install_docs
 from renkei.api.errors import install_error_handlers
 from renkei.api.health import router as health_router
 from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
+from renkei.api.openapi import install_openapi
 from renkei.hub import Hub
 from renkei.process import tune_long_running_process
 
@@ -37,8 +39,13 @@ def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False
         version=__version__,
         description="Connects marketing tools: events in, flows, reliable delivery out.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from vendored assets (no CDN)
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.hub = hub
+    install_openapi(app)
+    install_docs(app)
     install_error_handlers(app)
     app.include_router(health_router)
     for router in hub.routers:
