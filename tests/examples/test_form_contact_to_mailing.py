@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from tests.examples.harness import playbook, sandboxes
@@ -21,9 +19,7 @@ async def test_form_contacts_land_in_the_mailing_list(database_url: str) -> None
                 {
                     "MAILCHIMP_API": f"{base}/3.0",
                     "MAILCHIMP_LIST": config.lists[0],
-                    "MAILCHIMP_BASIC_AUTH": base64.b64encode(
-                        f"renkei:{config.api_key}".encode()
-                    ).decode(),
+                    "MAILCHIMP_API_KEY": config.api_key,
                 },
             )
             book.publish(

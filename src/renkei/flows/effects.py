@@ -20,6 +20,7 @@ from renkei.events.envelope import Event
 from renkei.events.log import event_row, record_events
 from renkei.events.profiles import resolve_profile
 from renkei.flows.http import HttpRequest, HttpResponse, HttpSender
+from renkei.flows.secrets import reveal
 from renkei.ids import new_id
 from renkei.store.tables import events as events_table
 from renkei.store.tables.webhooks import deliveries, endpoints
@@ -58,6 +59,8 @@ class Effects(Protocol):
     ) -> dict[str, Any]: ...
 
     async def publish(self, event: Event) -> dict[str, Any]: ...
+
+    async def secrets(self, step_id: str, names: list[str]) -> dict[str, str]: ...
 
 
 def _insert(hub: Hub) -> Any:
@@ -195,6 +198,18 @@ class LiveEffects:
             fresh = await record_events(self.hub, tx, [event])
         return {"event_id": event.id, "published": bool(fresh)}
 
+    async def secrets(self, step_id: str, names: list[str]) -> dict[str, str]:
+        async with self.hub.database.read() as connection:
+            found = await reveal(connection, self.hub.keyring, names)
+        missing = [name for name in names if name not in found]
+        if missing:
+            raise StepFailed(
+                f"{step_id}: no secret named {', '.join(missing)} (create it with "
+                "POST /api/v1/secrets or a secrets: section)",
+                retry=False,
+            )
+        return found
+
 
 @dataclass
 class PreviewEffects:
@@ -265,3 +280,7 @@ class PreviewEffects:
 
     async def publish(self, event: Event) -> dict[str, Any]:
         return {"status": "not published: preview", "event_id": event.id, "type": event.type}
+
+    async def secrets(self, step_id: str, names: list[str]) -> dict[str, str]:
+        """A preview never reads a secret: each shows as its name."""
+        return {name: f"[secret {name}]" for name in names}

@@ -2,7 +2,8 @@
 
 Registers the fan-out handler (trigger matching in the event's transaction), the
 ``flows.start`` / ``flows.step`` tasks, the schedule and retention periodics, the
-``/api/v1/flows`` router, the ``flows`` config section, and two services:
+``/api/v1/flows`` and ``/api/v1/secrets`` routers, the ``secrets`` and ``flows`` config
+sections, and two services:
 ``hub.services["flows"]`` (the :class:`FlowEngine`) and
 ``hub.services["flow_runs_for_event"]`` (``async (connection, event_id) -> [run]``), which
 also feeds the event detail's ``flow_runs`` through ``event_detail_extras``.
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.flows.engine import QUEUE, START_TASK, STEP_TASK, FlowEngine
 from renkei.flows.resource import FlowsResource
 from renkei.flows.schedule import SCHEDULE_TASK, run_due
+from renkei.flows.secrets import SecretsResource
 from renkei.flows.service import runs_for_event
 from renkei.queue import JobContext, Periodic
 from renkei.store.tables.flows import flow_run_steps, flow_runs
@@ -35,6 +37,7 @@ _PRUNE_BATCH = 1000
 
 def install(hub: Hub) -> None:
     from renkei.api.v1 import flows as flows_api
+    from renkei.api.v1 import secrets as secrets_api
 
     engine = FlowEngine(hub)
     hub.services["flows"] = engine
@@ -83,5 +86,7 @@ def install(hub: Hub) -> None:
         [] if existing is None else [existing] if callable(existing) else list(existing)
     )
     hub.services["event_detail_extras"] = [*providers, extras]
+    hub.resources["secrets"] = SecretsResource()  # before flows: a flow may use them
     hub.resources["flows"] = FlowsResource()
     hub.routers.append(flows_api.router)
+    hub.routers.append(secrets_api.router)

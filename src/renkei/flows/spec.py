@@ -102,6 +102,8 @@ class Action:
     method: str = "POST"
     sign: bool = True
     operation: str | None = None
+    secrets: frozenset[str] = frozenset()
+    """Names of the secrets (``{{ secrets.NAME }}``) an HTTP action uses, read at send time."""
 
 
 @dataclass
@@ -174,6 +176,7 @@ class _Compiler:
         self.problems = problems
         self.nodes: list[Node] = []
         self.ids: set[str] = set()
+        self.secret_places: list[str] = []
 
     def flow(self, spec: object) -> CompiledFlow | None:
         if not isinstance(spec, Mapping):
@@ -188,9 +191,24 @@ class _Compiler:
             self.problems.add("steps", "steps must be a non-empty list")
         else:
             self.sequence(steps, "steps")
+        self.check_secrets(spec)
         if trigger is None or reeligibility is None:
             return None
         return CompiledFlow(dict(spec), trigger, reeligibility, self.nodes)
+
+    def check_secrets(self, spec: Mapping[str, Any]) -> None:
+        """``{{ secrets.NAME }}`` only where a request is built: the URL, headers, query or
+        body of an HTTP action. Anywhere else its value would end up in a run's record."""
+        for path, text in _strings_in(spec, ""):
+            if secret_names(text) and not any(
+                path == place or path.startswith((f"{place}.", f"{place}["))
+                for place in self.secret_places
+            ):
+                self.problems.add(
+                    path,
+                    f"{path}: secrets can only be used in the url, headers, query or body "
+                    "of an HTTP action",
+                )
 
     # -- trigger and re-eligibility ---------------------------------------------------------
 
@@ -478,6 +496,16 @@ class _Compiler:
             values["event"] = compile_value(target, f"{where}.publish", self.problems)
             if not isinstance(target, Mapping) or not isinstance(target.get("type"), str):
                 self.problems.add(f"{where}.publish.type", f"{where}.publish needs a type")
+        used: set[str] = set()
+        if kind == "url":
+            for key in ("url", "headers", "query", "body"):
+                if key in spec:
+                    self.secret_places.append(f"{where}.{key}")
+                    used.update(
+                        name
+                        for _, text in _strings_in(spec[key], "")
+                        for name in secret_names(text)
+                    )
         return Action(
             kind,
             target if isinstance(target, str) else "",
@@ -485,6 +513,7 @@ class _Compiler:
             method=method,
             sign=bool(spec.get("sign", kind != "connector")),
             operation=operation if isinstance(operation, str) else None,
+            secrets=frozenset(used),
         )
 
 
@@ -505,3 +534,27 @@ def _link(node: Node, target: int | None) -> None:
 
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) and item for item in value)
+
+
+_SECRET_REF: Final = re.compile(r"\{[{%][^}]*?\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)", re.ASCII)
+
+
+def secret_names(text: str) -> set[str]:
+    """The names in ``{{ secrets.NAME }}`` (or inside a ``{% ... %}`` tag) of a string."""
+    return set(_SECRET_REF.findall(text)) if "secrets." in text else set()
+
+
+def _strings_in(value: object, path: str) -> list[tuple[str, str]]:
+    """Every string in a spec (keys included) with its path, as problems name places."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        found.append((path, value))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            found.append((inner, str(key)))
+            found.extend(_strings_in(item, inner))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_strings_in(item, f"{path}[{index}]"))
+    return found

@@ -24,6 +24,7 @@ from renkei.flows.http import USER_AGENT, HttpRequest, HttpResponse
 from renkei.flows.paths import MISSING, get_path
 from renkei.flows.scope import step_scope
 from renkei.flows.spec import Action, Node
+from renkei.security.redaction import REDACTED, redact
 
 __all__ = ["Outcome", "RunState", "execute"]
 
@@ -146,9 +147,16 @@ def _branch(node: Node, scope: dict[str, Any]) -> Outcome:
 async def _action(
     node: Node, action: Action, scope: dict[str, Any], state: RunState, effects: Effects
 ) -> Outcome:
-    values = {name: value(scope) for name, value in action.values.items()}
     if action.kind == "url":
-        return await _http(node, action, values, state, effects)
+        hidden: frozenset[str] = frozenset()
+        if action.secrets:
+            # Read now, at send time; only this request sees them (never the run's record).
+            revealed = await effects.secrets(node.id, sorted(action.secrets))
+            hidden = frozenset(v for v in revealed.values() if v)
+            scope = {**scope, "secrets": revealed}
+        values = {name: value(scope) for name, value in action.values.items()}
+        return await _http(node, action, values, state, effects, hidden)
+    values = {name: value(scope) for name, value in action.values.items()}
     if action.kind == "endpoint":
         body = values["body"] if "body" in action.values else state.data
         event_type = values.get("event_type") or state.event.get("type") or "flow.action"
@@ -269,26 +277,49 @@ def build_http_request(
 
 
 async def _http(
-    node: Node, action: Action, values: dict[str, Any], state: RunState, effects: Effects
+    node: Node,
+    action: Action,
+    values: dict[str, Any],
+    state: RunState,
+    effects: Effects,
+    hidden: frozenset[str] = frozenset(),
 ) -> Outcome:
     request = build_http_request(node, action, values, state)
     response = await effects.http(node.id, request)
-    output = {"request": request.describe(), "response": response.describe()}
+    sent = _hide(request.describe(), hidden)
+    answered = _hide(response.describe(), hidden)
+    output = {"request": sent, "response": answered}
     if effects.dry_run:
-        return Outcome(
-            "succeeded", node.next, {"response": response.describe()}, input=request.describe()
-        )
-    _check(node, response, state.now, output)
-    return Outcome(
-        "succeeded", node.next, {"response": response.describe()}, input=request.describe()
-    )
+        return Outcome("succeeded", node.next, {"response": answered}, input=sent)
+    _check(node, response, state.now, output, hidden)
+    return Outcome("succeeded", node.next, {"response": answered}, input=sent)
 
 
-def _check(node: Node, response: HttpResponse, now: datetime, output: Any) -> None:
+def _hide(value: Any, hidden: frozenset[str]) -> Any:
+    """``value`` with every secret the request used replaced by ``[redacted]``."""
+    if not hidden:
+        return value
+    return redact(value, known=hidden) if not isinstance(value, str) else _hide_text(value, hidden)
+
+
+def _hide_text(text: str, hidden: frozenset[str]) -> str:
+    for secret in hidden:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _check(
+    node: Node,
+    response: HttpResponse,
+    now: datetime,
+    output: Any,
+    hidden: frozenset[str] = frozenset(),
+) -> None:
     status = response.status
     if status is None:
         refused = (response.error or "").startswith("refused target")
-        raise StepFailed(f"{node.id}: {response.error}", retry=not refused, output=output)
+        error = _hide_text(response.error or "", hidden)
+        raise StepFailed(f"{node.id}: {error}", retry=not refused, output=output)
     if 200 <= status < 300:
         return
     message = f"{node.id}: the target answered HTTP {status}"

@@ -9,6 +9,8 @@ flow_entries     one row per (flow, user key): the re-eligibility ledger, enforc
 flow_schedules   next tick of each flow with a scheduled trigger
 flow_runs        one run of one flow version for one event
 flow_run_steps   what each step of a run took in and gave out (secrets redacted)
+secrets          named secrets (``{{ secrets.NAME }}`` in a flow's HTTP action), encrypted
+                 (migration 0008_secrets.py)
 """
 
 from sqlalchemy import (
@@ -36,6 +38,7 @@ __all__ = [
     "flow_versions",
     "flows",
     "metadata",
+    "secrets",
 ]
 
 RUN_STATUSES = ("running", "waiting", "succeeded", "stopped", "failed", "skipped")
@@ -127,4 +130,16 @@ flow_run_steps = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Index("uq_flow_run_steps_run_node", "run_id", "node", unique=True),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("value", Ciphertext, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("uq_secrets_name", "name", unique=True),
 )
