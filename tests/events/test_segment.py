@@ -96,15 +96,27 @@ def test_write_key_errors(authorization: str | None, body: Any, code: str) -> No
 
 
 @pytest.mark.parametrize(
-    "content_type", ["application/json", "application/json; charset=utf-8", "text/plain"]
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",  # analytics.js in the browser
+        "application/x-www-form-urlencoded",  # @rudderstack/rudder-sdk-node 3.x (axios)
+        None,
+        "",
+    ],
 )
-def test_json_and_beacon_content_types_are_accepted(content_type: str) -> None:
+def test_json_and_beacon_content_types_are_accepted(content_type: str | None) -> None:
     assert decode_body("track", b'{"a": 1}', content_type=content_type) == {"a": 1}
 
 
-@pytest.mark.parametrize(
-    "content_type", [None, "", "application/x-www-form-urlencoded", "multipart/form-data"]
-)
+def test_a_form_body_that_is_not_json_is_refused_as_such() -> None:
+    with pytest.raises(UnsupportedMediaType) as caught:
+        decode_body("track", b"userId=u1&event=E", content_type="application/x-www-form-urlencoded")
+    assert (caught.value.status, caught.value.code) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("content_type", ["multipart/form-data", "application/xml"])
 def test_other_content_types_are_refused(content_type: str | None) -> None:
     with pytest.raises(UnsupportedMediaType) as caught:
         decode_body("track", b"{}", content_type=content_type)

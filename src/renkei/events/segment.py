@@ -68,7 +68,10 @@ ENDPOINTS: Mapping[str, str] = {
 }
 """Path segment after ``/v1/`` → endpoint name understood by this module."""
 
-_BODY_MEDIA_TYPES = frozenset({"application/json", "text/plain"})  # text/plain: browser beacons
+# text/plain: browser beacons (analytics.js). Read as JSON too: no type, and the form type
+# that @rudderstack/rudder-sdk-node 3.x sends with its gzipped JSON (axios's default).
+_BODY_MEDIA_TYPES = frozenset({"application/json", "text/plain"})
+_LENIENT_MEDIA_TYPES = frozenset({"", "application/x-www-form-urlencoded"})
 _GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
 _OBJECT_FIELDS = ("properties", "traits", "context", "integrations")
 
@@ -129,7 +132,8 @@ def decode_body(
     """Check the media type, gunzip (bounded) and parse the JSON object of a request."""
     _check_endpoint(endpoint)
     media_type = (content_type or "").partition(";")[0].strip().lower()
-    if media_type not in _BODY_MEDIA_TYPES:
+    lenient = media_type in _LENIENT_MEDIA_TYPES
+    if not lenient and media_type not in _BODY_MEDIA_TYPES:
         raise UnsupportedMediaType(
             "Content-Type must be application/json (or text/plain)",
             details={"content_type": media_type or None},
@@ -149,6 +153,11 @@ def decode_body(
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if lenient and not body.lstrip().startswith((b"{", b"[")):
+            raise UnsupportedMediaType(
+                "the body must be JSON (form fields are not read)",
+                details={"content_type": media_type or None},
+            ) from exc
         raise BadRequest(
             f"body is not valid JSON: {exc.msg}",
             code="invalid_json",
