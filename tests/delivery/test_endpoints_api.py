@@ -266,12 +266,14 @@ def test_send_test_answers_synchronously_and_ssrf_guard(database_url: str) -> No
             attempts = client.get(f"/api/v1/endpoints/{endpoint['id']}/attempts").json()["data"]
             assert attempts[0]["trigger"] == "test"
 
-            metadata = make_endpoint(client, "http://169.254.169.254/latest/meta-data/")
-            refused = client.post(
-                f"/api/v1/endpoints/{metadata['id']}/test",
-                json={"event_type": "form.surveycake_submitted"},
-            ).json()
-            assert refused["success"] is False and "metadata" in refused["error"]
+            # A metadata literal is refused when saved, even with private targets allowed.
+            metadata = client.post(
+                "/api/v1/endpoints",
+                json={"name": "imds", "url": "http://169.254.169.254/latest/meta-data/"},
+            )
+            assert metadata.status_code == 422
+            error = metadata.json()["error"]
+            assert error["code"] == "target_refused" and "metadata" in error["message"]
 
         # The default: private targets are refused at connect time.
         before = len(receiver.requests)

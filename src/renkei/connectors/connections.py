@@ -29,11 +29,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.errors import ConfigurationError
 from renkei.connectors.spec import ConnectorSpec, Operation, QuotaSpec, RateLimitSpec
+from renkei.delivery.errors import TargetRefused
 from renkei.ids import new_id
+from renkei.security.targets import (
+    CredentialMove,
+    origin,
+    refusal_hint,
+    refuse_private_literal,
+)
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:
     from renkei.connectors.registry import ConnectorRegistry
+    from renkei.delivery.ssrf import TargetPolicy
     from renkei.security.keyring import Keyring
 
 __all__ = [
@@ -43,16 +51,20 @@ __all__ = [
     "ConnectionRow",
     "EffectiveLimits",
     "create_connection",
+    "credential_destinations",
     "delete_connection",
     "effective_limits",
     "find_connection",
     "list_connections",
+    "moved_credentials",
     "update_connection",
 ]
 
 CREDENTIALS_CONTEXT = "connections.credentials"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _LIMIT_KEYS = frozenset({"rate_limit", "daily_quota", "pools", "batch_size"})
+# Config keys that say where calls go (base_url, identity_url, instance_url, token_url ...).
+_DESTINATION_KEY = re.compile(r"(url|uri|host|domain|endpoint|instance|server)", re.IGNORECASE)
 
 
 class ConnectionNotFound(LookupError):
@@ -240,6 +252,70 @@ def effective_limits(spec: ConnectorSpec, raw: Mapping[str, Any] | None) -> Effe
     )
 
 
+# --- where credentials go ----------------------------------------------------------------
+
+
+def credential_destinations(config: Mapping[str, Any]) -> dict[str, str]:
+    """Where a connection's calls (and so its credentials) go: the origin of every config
+    value that is a URL or sits under a key like ``base_url`` or ``host``, by its path
+    (``auth.token_url``). A template is its own origin."""
+    return {path: origin(value) for path, value in _destination_values(config).items()}
+
+
+def _destination_values(config: Mapping[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+
+    def walk(value: Any, path: str, key: str) -> None:
+        if isinstance(value, Mapping):
+            for name, item in value.items():
+                walk(item, f"{path}.{name}" if path else str(name), str(name))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]", key)
+        elif isinstance(value, str) and ("://" in value or _DESTINATION_KEY.search(key)):
+            found[path] = value
+
+    walk(config, "", "")
+    return found
+
+
+def moved_credentials(
+    current: ConnectionRow,
+    new_config: Mapping[str, Any],
+    credentials: Mapping[str, Any | None] | None,
+) -> CredentialMove | None:
+    """The move of ``current``'s stored credentials to a new host that a change of its
+    config to ``new_config`` makes, or None: none when the change gives every credential
+    the connection will hold again (nothing stored goes anywhere new)."""
+    before = credential_destinations(current.config)
+    after = credential_destinations(new_config)
+    if all(before.get(path) == where for path, where in after.items()):
+        return None
+    kept = set(current.credential_fields)
+    given = {key for key, value in (credentials or {}).items() if value is not None}
+    removed = {key for key, value in (credentials or {}).items() if value is None}
+    if not (kept - removed) - given:
+        return None
+    return CredentialMove(
+        "connection",
+        before.values(),
+        after.values(),
+        remedy="give every credential of the connection again in the same change",
+    )
+
+
+def check_targets(policy: TargetPolicy, config: Mapping[str, Any]) -> None:
+    """Refuse a config URL whose host is a private or metadata IP literal (save time)."""
+    for path, value in _destination_values(config).items():
+        try:
+            refuse_private_literal(policy, value)
+        except TargetRefused as exc:
+            raise ConfigurationError(
+                f"config {path}: {exc}; {refusal_hint(exc.reason)}",
+                code="target_refused",
+            ) from None
+
+
 # --- storage -----------------------------------------------------------------------------
 
 
@@ -303,11 +379,16 @@ async def create_connection(
     config: Mapping[str, Any] | None = None,
     credentials: Mapping[str, Any] | None = None,
     limits: Mapping[str, Any] | None = None,
+    policy: TargetPolicy | None = None,
 ) -> ConnectionRow:
+    """Store a new connection. With a ``policy`` (the settings' private-target rule), a
+    config URL aimed at a private or metadata IP literal is refused."""
     _check_name(name)
     spec = registry.spec(connector)
     config, limits = dict(config or {}), dict(limits or {})
     secrets = _check(spec, dict(credentials or {}), config, limits)
+    if policy is not None:
+        check_targets(policy, config)
     values: dict[str, Any] = {
         "id": new_id("conn"),
         "name": name,
@@ -343,12 +424,23 @@ async def update_connection(
     config: Mapping[str, Any] | None = None,
     credentials: Mapping[str, Any | None] | None = None,
     limits: Mapping[str, Any] | None = None,
+    policy: TargetPolicy | None = None,
+    may_move_credentials: bool = True,
 ) -> ConnectionRow:
     """Change a connection. ``config`` and ``limits`` replace the stored ones; ``credentials``
-    are merged into the stored ones (a None value removes that credential)."""
+    are merged into the stored ones (a None value removes that credential).
+
+    Without ``may_move_credentials`` (a ``write`` token), a config that sends the stored
+    credentials to a new host raises :class:`CredentialMove`, unless ``credentials`` gives
+    every one of them again."""
     current = await find_connection(tx, ref)
     if current is None:
         raise ConnectionNotFound(ref)
+    if config is not None:
+        if policy is not None:
+            check_targets(policy, config)
+        if not may_move_credentials and (move := moved_credentials(current, config, credentials)):
+            raise move
     spec = registry.spec(current.connector)
     values: dict[str, Any] = {"updated_at": now}
     if name is not None and name != current.name:

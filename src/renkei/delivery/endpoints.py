@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -18,13 +18,20 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.config_version import bump_version
-from renkei.delivery.problems import InvalidProblem, NotFoundProblem
+from renkei.delivery.errors import TargetRefused
+from renkei.delivery.problems import InvalidProblem, NotFoundProblem, WebhookProblem
 from renkei.delivery.wire import generate_secret, is_valid_secret
 from renkei.flows.errors import FilterError, PathError
 from renkei.flows.filter import compile_filter
 from renkei.flows.paths import parse_path
 from renkei.ids import new_id
 from renkei.security.keyring import Keyring, KeyringError
+from renkei.security.targets import (
+    CredentialMove,
+    origin,
+    refusal_hint,
+    refuse_private_literal,
+)
 from renkei.store.tables.webhooks import (
     OPEN_STATUSES,
     deliveries,
@@ -32,6 +39,9 @@ from renkei.store.tables.webhooks import (
     endpoint_secrets,
     endpoints,
 )
+
+if TYPE_CHECKING:
+    from renkei.delivery.ssrf import TargetPolicy
 
 log = structlog.get_logger("renkei.webhooks")
 
@@ -41,6 +51,7 @@ __all__ = [
     "MAX_OLD_SECRETS",
     "MAX_TIMEOUT",
     "SECRET_CONTEXT",
+    "CredentialMoveProblem",
     "Endpoint",
     "EndpointHealth",
     "create_endpoint",
@@ -48,6 +59,7 @@ __all__ = [
     "endpoint_health",
     "get_endpoint",
     "list_endpoints",
+    "moved_credentials",
     "reveal_secret",
     "rotate_secret",
     "set_disabled",
@@ -74,6 +86,17 @@ RESERVED_HEADERS = frozenset(
         "connection",
     }
 )
+
+
+class CredentialMoveProblem(WebhookProblem):
+    """A new host for an endpoint with custom headers, without the headers given again."""
+
+    status = 403
+    default_code = "forbidden"
+
+    def __init__(self, move: CredentialMove) -> None:
+        super().__init__(move.message, details=move.details)
+        self.move = move
 
 
 @dataclass(frozen=True)
@@ -145,11 +168,16 @@ def endpoint_from_row(keyring: Keyring, row: Any) -> Endpoint:
     )
 
 
-def validate_fields(values: dict[str, Any], *, https_only: bool) -> dict[str, Any]:
-    """Check and normalise endpoint fields (create or update); raises a 422 naming the field."""
+def validate_fields(
+    values: dict[str, Any], *, https_only: bool, policy: TargetPolicy | None = None
+) -> dict[str, Any]:
+    """Check and normalise endpoint fields (create or update); raises a 422 naming the field.
+
+    With a ``policy`` (the settings' ``RENKEI_ALLOW_PRIVATE_TARGETS``), a URL whose host is a
+    private or metadata IP literal is refused now rather than at every send."""
     out = dict(values)
     if "url" in out:
-        out["url"] = _check_url(out["url"], https_only=https_only)
+        out["url"] = _check_url(out["url"], https_only=https_only, policy=policy)
     if "name" in out and (not isinstance(out["name"], str) or not out["name"].strip()):
         raise InvalidProblem("name must not be empty", details={"path": "name"})
     if "timeout_seconds" in out:
@@ -199,7 +227,7 @@ def validate_fields(values: dict[str, Any], *, https_only: bool) -> dict[str, An
     return out
 
 
-def _check_url(url: Any, *, https_only: bool) -> str:
+def _check_url(url: Any, *, https_only: bool, policy: TargetPolicy | None) -> str:
     if not isinstance(url, str):
         raise InvalidProblem("url must be a string", details={"path": "url"})
     parts = urlsplit(url.strip())
@@ -211,6 +239,15 @@ def _check_url(url: Any, *, https_only: bool) -> str:
         raise InvalidProblem(
             "url must not carry credentials; use custom headers", details={"path": "url"}
         )
+    if policy is not None:
+        try:
+            refuse_private_literal(policy, url)
+        except TargetRefused as exc:
+            raise InvalidProblem(
+                f"url: {exc}; {refusal_hint(exc.reason)}",
+                code="target_refused",
+                details={"path": "url", "reason": exc.reason},
+            ) from None
     return url.strip()
 
 
@@ -244,9 +281,12 @@ async def create_endpoint(
     now: datetime,
     https_only: bool,
     secret: str | None = None,
+    policy: TargetPolicy | None = None,
 ) -> Endpoint:
     values = validate_fields(
-        {"timeout_seconds": None, "event_types": [], **fields}, https_only=https_only
+        {"timeout_seconds": None, "event_types": [], **fields},
+        https_only=https_only,
+        policy=policy,
     )
     if secret is not None and not is_valid_secret(secret):
         raise InvalidProblem(
@@ -371,10 +411,18 @@ async def update_endpoint(
     *,
     now: datetime,
     https_only: bool,
+    policy: TargetPolicy | None = None,
+    may_move_credentials: bool = True,
 ) -> tuple[Endpoint, Endpoint]:
-    """Apply ``changes``; returns (before, after). ``disabled`` is handled by set_disabled."""
+    """Apply ``changes``; returns (before, after). ``disabled`` is handled by set_disabled.
+
+    Without ``may_move_credentials`` (a ``write`` token), a new host for an endpoint with
+    custom headers is refused (:class:`CredentialMoveProblem`) unless ``changes`` gives the
+    headers again: the stored ones would go to the new host with the next delivery."""
     before = await get_endpoint(connection, keyring, endpoint_id)
-    values = validate_fields(changes, https_only=https_only)
+    values = validate_fields(changes, https_only=https_only, policy=policy)
+    if not may_move_credentials and (move := moved_credentials(before, values)) is not None:
+        raise CredentialMoveProblem(move)
     values.pop("disabled", None)
     if "headers" in values:
         values["headers"] = _seal_headers(keyring, values["headers"])
@@ -386,6 +434,19 @@ async def update_endpoint(
         )
         await bump_version(connection)
     return before, await get_endpoint(connection, keyring, endpoint_id)
+
+
+def moved_credentials(before: Endpoint, changes: dict[str, Any]) -> CredentialMove | None:
+    """The move of ``before``'s stored custom headers to a new host that ``changes`` makes
+    (a new URL origin, the headers not given again), or None."""
+    if "url" not in changes or "headers" in changes or not before.headers:
+        return None
+    old, new = origin(before.url), origin(str(changes["url"]))
+    if old == new:
+        return None
+    return CredentialMove(
+        "endpoint", [old], [new], remedy="give the endpoint's headers again in the same change"
+    )
 
 
 async def set_disabled(

@@ -24,6 +24,7 @@ from renkei.flows.schedule import first_tick
 from renkei.flows.spec import compile_flow
 from renkei.ids import new_id
 from renkei.security.redaction import redact
+from renkei.security.targets import CredentialMove, origin
 from renkei.store.tables.flows import (
     flow_run_steps,
     flow_runs,
@@ -52,6 +53,7 @@ __all__ = [
     "rotate_secret",
     "runs_for_event",
     "set_enabled",
+    "signed_targets",
     "update_flow",
 ]
 
@@ -166,16 +168,47 @@ async def create_flow(hub: Hub, tx: AsyncConnection, spec: Mapping[str, Any]) ->
     return await get_flow(tx, flow_id)
 
 
+def signed_targets(logic: Mapping[str, Any]) -> set[str]:
+    """The origins the flow's secret signs requests to: its signed ad-hoc URL actions."""
+    try:
+        compiled = compile_flow(dict(logic))
+    except FlowSpecError:
+        return set()
+    return {
+        origin(node.action.target)
+        for node in compiled.nodes
+        if node.action is not None and node.action.kind == "url" and node.action.sign
+    }
+
+
 async def update_flow(
-    hub: Hub, tx: AsyncConnection, flow_id: str, changes: Mapping[str, Any]
+    hub: Hub,
+    tx: AsyncConnection,
+    flow_id: str,
+    changes: Mapping[str, Any],
+    *,
+    may_move_credentials: bool = True,
 ) -> FlowRecord:
-    """Apply ``changes`` (any of name, description, enabled, trigger, reeligibility, steps)."""
+    """Apply ``changes`` (any of name, description, enabled, trigger, reeligibility, steps).
+
+    Without ``may_move_credentials`` (a ``write`` token), a signed request to a host the
+    flow did not sign for before is refused (:class:`CredentialMove`): the new host would
+    get requests signed with the secret its old targets trust."""
     current = await get_flow(tx, flow_id)
     merged: dict[str, Any] = {**current.config(), "enabled": current.enabled, **changes}
     for key in LOGIC_KEYS:
         if key in changes and changes[key] is None:
             merged.pop(key, None)
     logic = _check(merged)
+    if not may_move_credentials:
+        before, after = signed_targets(current.spec), signed_targets(logic)
+        if after - before:
+            raise CredentialMove(
+                "flow",
+                before,
+                after - before,
+                remedy="sign: false on requests to a new host (the flow's secret signs them)",
+            )
     name = str(merged["name"]).strip()
     if name != current.name and await _name_taken(tx, name, exclude=flow_id):
         raise FlowConflict(f"a flow named {name!r} already exists")

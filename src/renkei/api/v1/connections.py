@@ -20,7 +20,9 @@ from renkei.connectors.connections import (
     ConnectionNotFound,
     ConnectionRow,
     create_connection,
+    credential_destinations,
     delete_connection,
+    find_connection,
     list_connections,
     update_connection,
 )
@@ -31,6 +33,8 @@ from renkei.connectors.errors import (
     QuotaExhaustedError,
     RateLimitedError,
 )
+from renkei.delivery.ssrf import TargetPolicy
+from renkei.security.targets import CredentialMove, may_move_credentials
 from renkei.security.tokens import Principal
 
 if TYPE_CHECKING:
@@ -134,6 +138,7 @@ async def create(body: ConnectionIn, request: Request, principal: Writer) -> Con
                 config=body.config,
                 credentials=body.credentials,
                 limits=body.limits,
+                policy=TargetPolicy.from_settings(hub.settings),
             )
             await hub.audit(
                 tx,
@@ -184,6 +189,7 @@ async def patch(
     hub = _hub(request)
     try:
         async with hub.database.transaction() as tx:
+            before = await find_connection(tx, ref)
             row = await update_connection(
                 tx,
                 ref,
@@ -194,7 +200,28 @@ async def patch(
                 config=body.config,
                 credentials=body.credentials,
                 limits=body.limits,
+                policy=TargetPolicy.from_settings(hub.settings),
+                may_move_credentials=may_move_credentials(principal.scope),
             )
+            moved_from = credential_destinations(before.config if before else {})
+            moved_to = credential_destinations(row.config)
+            if any(moved_from.get(path) != where for path, where in moved_to.items()):
+                # Where the credentials go changed: who moved them, from where to where
+                # (origins only, never a credential).
+                await hub.audit(
+                    tx,
+                    principal,
+                    "connection.target_changed",
+                    target_type="connection",
+                    target_id=row.id,
+                    details={
+                        "from": sorted(set(moved_from.values())),
+                        "to": sorted(set(moved_to.values())),
+                        "given_again": sorted(
+                            key for key, value in (body.credentials or {}).items() if value
+                        ),
+                    },
+                )
             changed = sorted(body.model_fields_set)
             await hub.audit(
                 tx,
@@ -210,6 +237,8 @@ async def patch(
         raise _invalid(exc) from None
     except ConnectionExists as exc:
         raise ApiError(409, str(exc), code="conflict") from None
+    except CredentialMove as move:
+        raise ApiError(403, move.message, code=move.code, details=move.details) from None
     return ConnectionOut.of(row)
 
 

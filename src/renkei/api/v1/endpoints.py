@@ -31,7 +31,9 @@ from renkei.delivery.endpoints import (
 )
 from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.queries import list_attempts
+from renkei.delivery.ssrf import TargetPolicy
 from renkei.security.redaction import redact_header_values, redact_headers
+from renkei.security.targets import may_move_credentials, origin
 from renkei.security.tokens import Principal
 
 if TYPE_CHECKING:
@@ -206,6 +208,7 @@ async def create(body: EndpointIn, request: Request, principal: Writer) -> Endpo
             now=hub.clock.now(),
             https_only=hub.settings.https_only,
             secret=body.secret,
+            policy=TargetPolicy.from_settings(hub.settings),
         )
         await hub.audit(
             tx,
@@ -263,14 +266,31 @@ async def patch(
     changes = body.model_dump(exclude_unset=True)
     disabled = changes.pop("disabled", None)
     async with hub.database.transaction() as tx:
-        await update_endpoint(
+        before, after = await update_endpoint(
             tx,
             hub.keyring,
             endpoint_id,
             changes,
             now=hub.clock.now(),
             https_only=hub.settings.https_only,
+            policy=TargetPolicy.from_settings(hub.settings),
+            may_move_credentials=may_move_credentials(principal.scope),
         )
+        if before.headers and origin(before.url) != origin(after.url):
+            # Where the custom headers go changed: who moved them, from where to where
+            # (origins only, never a header value).
+            await hub.audit(
+                tx,
+                principal,
+                "endpoint.target_changed",
+                target_type="endpoint",
+                target_id=endpoint_id,
+                details={
+                    "from": [origin(before.url)],
+                    "to": [origin(after.url)],
+                    "given_again": "headers" in changes,
+                },
+            )
         if changes:
             await hub.audit(
                 tx,

@@ -30,9 +30,11 @@ from renkei.flows.service import (
     reveal_secret,
     rotate_secret,
     set_enabled,
+    signed_targets,
     update_flow,
 )
 from renkei.flows.spec import validate_flow
+from renkei.security.targets import CredentialMove, may_move_credentials
 from renkei.security.tokens import Principal
 
 if TYPE_CHECKING:
@@ -55,6 +57,8 @@ class FlowRoute(APIRoute):
                 return error_response(404, "not_found", str(exc))
             except FlowConflict as exc:
                 return error_response(409, "conflict", str(exc))
+            except CredentialMove as move:
+                return error_response(403, move.code, move.message, move.details)
 
         return route
 
@@ -184,7 +188,11 @@ async def edit(flow_id: str, body: FlowPatch, request: Request, principal: Write
     hub = _hub(request)
     changes = body.model_dump(exclude_unset=True)
     async with hub.database.transaction() as tx:
-        record = await update_flow(hub, tx, flow_id, changes)
+        before = await get_flow(tx, flow_id)
+        record = await update_flow(
+            hub, tx, flow_id, changes, may_move_credentials=may_move_credentials(principal.scope)
+        )
+        await _audit_moves(hub, tx, principal, before, record)
         await hub.audit(
             tx,
             principal,
@@ -200,7 +208,15 @@ async def edit(flow_id: str, body: FlowPatch, request: Request, principal: Write
 async def replace(flow_id: str, body: FlowIn, request: Request, principal: Writer) -> FlowOut:
     hub = _hub(request)
     async with hub.database.transaction() as tx:
-        record = await update_flow(hub, tx, flow_id, body.model_dump())
+        before = await get_flow(tx, flow_id)
+        record = await update_flow(
+            hub,
+            tx,
+            flow_id,
+            body.model_dump(),
+            may_move_credentials=may_move_credentials(principal.scope),
+        )
+        await _audit_moves(hub, tx, principal, before, record)
         await hub.audit(
             tx,
             principal,
@@ -210,6 +226,22 @@ async def replace(flow_id: str, body: FlowIn, request: Request, principal: Write
             details={"version": record.version},
         )
     return _out(record)
+
+
+async def _audit_moves(
+    hub: Hub, tx: Any, principal: Principal, before: FlowRecord, after: FlowRecord
+) -> None:
+    """Record a signed request to a new host: who, from where, to where (origins only)."""
+    old, new = signed_targets(before.spec), signed_targets(after.spec)
+    if new - old:
+        await hub.audit(
+            tx,
+            principal,
+            "flow.target_changed",
+            target_type="flow",
+            target_id=after.id,
+            details={"from": sorted(old), "to": sorted(new - old)},
+        )
 
 
 @router.delete("/{flow_id}", status_code=204)

@@ -1,0 +1,119 @@
+"""Issue 21, defect 7: an endpoint or a connection aimed at a private or metadata IP literal
+is refused when it is saved (422), not only at send time, unless the settings allow private
+targets. Cloud metadata addresses stay refused either way (as they are when connecting)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from renkei.delivery.errors import TargetRefused
+from renkei.delivery.ssrf import TargetPolicy
+from tests.support.server import admin_client, running_hub
+
+pytestmark = pytest.mark.timeout(120)
+
+PRIVATE = [
+    "http://127.0.0.1/hook",
+    "http://127.1/hook",  # shorthand a resolver reads as 127.0.0.1
+    "http://2130706433/hook",  # 127.0.0.1 as one number
+    "http://0x7f.0.0.1/hook",
+    "http://[::1]/hook",
+    "http://10.1.2.3/hook",
+    "http://172.16.0.5:8080/hook",
+    "http://192.168.1.10/hook",
+    "http://100.64.0.1/hook",  # CGNAT
+    "http://[fd00::1]/hook",
+    "http://[fe80::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[::ffff:10.0.0.1]/hook",
+    "http://0.0.0.0/hook",
+    "https://169.254.10.1/hook",  # link-local
+]
+METADATA = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00:ec2::254]/latest/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://100.100.100.200/",
+]
+PUBLIC = "https://hooks.example.com/in"
+
+
+def _marketo(name: str, url: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "connector": "marketo",
+        "config": {"base_url": url},
+        "credentials": {"client_id": "id", "client_secret": "secret-value"},
+    }
+
+
+def _refused(response: httpx.Response) -> None:
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "target_refused", response.text
+
+
+def _saves(client: httpx.Client, url: str, n: int) -> list[httpx.Response]:
+    """Endpoint create and update, connection create and update, with ``url``."""
+    endpoint = client.post("/api/v1/endpoints", json={"name": f"ok{n}", "url": PUBLIC})
+    connection = client.post("/api/v1/connections", json=_marketo(f"ok{n}", PUBLIC))
+    assert endpoint.status_code == connection.status_code == 201
+    return [
+        client.post("/api/v1/endpoints", json={"name": f"e{n}", "url": url}),
+        client.patch(f"/api/v1/endpoints/{endpoint.json()['id']}", json={"url": url}),
+        client.post("/api/v1/connections", json=_marketo(f"c{n}", url)),
+        client.patch(
+            f"/api/v1/connections/{connection.json()['id']}", json={"config": {"base_url": url}}
+        ),
+    ]
+
+
+@pytest.mark.parametrize("url", PRIVATE + METADATA)
+def test_private_and_metadata_literals_are_refused_when_saved(database_url: str, url: str) -> None:
+    with running_hub(database_url, with_worker=False, allow_private_targets=False) as (base, _):
+        client = admin_client(base)
+        for response in _saves(client, url, 0):
+            _refused(response)
+        # A nested URL of a generic HTTP connection (its OAuth token endpoint) too.
+        nested = client.post(
+            "/api/v1/connections",
+            json={
+                "name": "generic",
+                "connector": "http",
+                "config": {
+                    "url": PUBLIC,
+                    "auth": {"type": "oauth2_client_credentials", "token_url": url},
+                },
+                "credentials": {"client_id": "id", "client_secret": "s"},
+            },
+        )
+        _refused(nested)
+        names = [e["name"] for e in client.get("/api/v1/endpoints").json()["data"]]
+        assert names == ["ok0"]
+        assert client.get("/api/v1/endpoints").json()["data"][0]["url"] == PUBLIC
+
+
+def test_private_literals_are_accepted_when_private_targets_are_allowed(database_url: str) -> None:
+    with running_hub(database_url, with_worker=False, allow_private_targets=True) as (base, _):
+        client = admin_client(base)
+        for n, url in enumerate(PRIVATE):
+            for response in _saves(client, url, n):
+                assert response.status_code in (200, 201), (url, response.text)
+        for n, url in enumerate(METADATA, start=len(PRIVATE)):
+            for response in _saves(client, url, n):
+                _refused(response)
+
+
+def test_names_and_public_literals_pass_the_save_time_check() -> None:
+    from renkei.security.targets import origin, refuse_private_literal
+
+    policy = TargetPolicy(allow_private=False)
+    for url in (PUBLIC, "http://93.184.216.34/x", "http://[2606:2800:220:1::]/", "{{ data.url }}"):
+        refuse_private_literal(policy, url)
+    # A name is checked when connecting (after DNS), not when saved.
+    refuse_private_literal(policy, "http://localhost.internal.example/x")
+    with pytest.raises(TargetRefused):
+        refuse_private_literal(policy, "http://[::ffff:7f00:1]/")
+    assert origin("HTTPS://Hooks.Example.com:443/a?b=c") == "https://hooks.example.com"
+    assert origin("http://[::1]:8080/x") == "http://[::1]:8080"
+    assert origin("{{ data.url }}") == "{{ data.url }}"
