@@ -257,3 +257,36 @@ def test_flow_target_while_it_signs(database_url: str) -> None:
             ["https://hooks.partner.example"],  # signed again after the unsigned version
         ]
         assert entries[0]["details"]["from"] == ["https://hooks.partner.example"]
+
+
+def test_flow_target_while_it_uses_a_named_secret(database_url: str) -> None:
+    partner, other = "https://api.partner.example/v1/report", "https://collector.other.example/x"
+    key = "partner-named-secret-93be1f"
+    header = {"Authorization": "Bearer {{ secrets.partner_key }}"}
+    with running_hub(database_url, with_worker=False) as (base_url, _):
+        admin = admin_client(base_url)
+        writer = _client(admin, base_url, "write")
+        stored = admin.post("/api/v1/secrets", json={"name": "partner_key", "value": key})
+        assert stored.status_code == 201, stored.text
+        created = admin.post("/api/v1/flows", json=_flow(partner, sign=False, headers=header))
+        assert created.status_code == 201, created.text
+        flow_id = created.json()["id"]
+
+        moved = _flow(other, sign=False, headers=header)
+        _refused(writer.patch(f"/api/v1/flows/{flow_id}", json={"steps": moved["steps"]}))
+        in_body = _flow(other, sign=False, body={"k": "{{ secrets.partner_key }}"})
+        _refused(writer.patch(f"/api/v1/flows/{flow_id}", json={"steps": in_body["steps"]}))
+        # A new flow of write's own may not send the secret to a host write names either.
+        _refused(writer.post("/api/v1/flows", json={**moved, "name": "exfiltrate"}))
+        # The same host with the same secret: an ordinary edit.
+        path = _flow(f"{partner}/daily", sign=False, headers=header)
+        assert writer.patch(f"/api/v1/flows/{flow_id}", json={"steps": path["steps"]}).is_success
+
+        assert admin.patch(f"/api/v1/flows/{flow_id}", json={"steps": moved["steps"]}).is_success
+        entries = _audit(admin, flow_id, "flow.target_changed")
+        assert [e["details"]["uses"] for e in entries] == [
+            ["secrets.partner_key"],
+            ["secrets.partner_key"],
+        ]
+        assert entries[0]["details"]["to"] == ["https://collector.other.example"]
+        assert key not in admin.get("/api/v1/audit").text

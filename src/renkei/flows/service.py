@@ -49,11 +49,12 @@ __all__ = [
     "list_flows",
     "list_runs",
     "list_versions",
+    "moved_secrets",
     "reveal_secret",
     "rotate_secret",
     "runs_for_event",
+    "secret_targets",
     "set_enabled",
-    "signed_targets",
     "update_flow",
 ]
 
@@ -140,8 +141,21 @@ async def _name_taken(connection: AsyncConnection, name: str, exclude: str | Non
     return (await connection.execute(query)).first() is not None
 
 
-async def create_flow(hub: Hub, tx: AsyncConnection, spec: Mapping[str, Any]) -> FlowRecord:
+async def create_flow(
+    hub: Hub,
+    tx: AsyncConnection,
+    spec: Mapping[str, Any],
+    *,
+    may_move_credentials: bool = True,
+) -> FlowRecord:
+    """Store a new flow (with a signing secret of its own). Without ``may_move_credentials``
+    (a ``write`` token), a named secret in a request is refused: the flow would send it to a
+    host of the writer's choosing."""
     logic = _check(spec)
+    if not may_move_credentials and (
+        move := moved_secrets(set(), secret_targets(logic, signing=False))
+    ):
+        raise move
     name = str(spec["name"]).strip()
     if await _name_taken(tx, name):
         raise FlowConflict(f"a flow named {name!r} already exists")
@@ -168,17 +182,43 @@ async def create_flow(hub: Hub, tx: AsyncConnection, spec: Mapping[str, Any]) ->
     return await get_flow(tx, flow_id)
 
 
-def signed_targets(logic: Mapping[str, Any]) -> set[str]:
-    """The origins the flow's secret signs requests to: its signed ad-hoc URL actions."""
+SIGNING_SECRET = "signing secret"
+
+
+def secret_targets(logic: Mapping[str, Any], *, signing: bool = True) -> set[tuple[str, str]]:
+    """Which secret goes to which host: ``(origin, secret)`` for every HTTP action, where
+    the secret is the flow's signing secret (a signed request) or ``secrets.NAME`` (a named
+    secret in its URL, headers, query or body). A templated URL is its own origin."""
     try:
         compiled = compile_flow(dict(logic))
     except FlowSpecError:
         return set()
-    return {
-        origin(node.action.target)
-        for node in compiled.nodes
-        if node.action is not None and node.action.kind == "url" and node.action.sign
-    }
+    pairs: set[tuple[str, str]] = set()
+    for node in compiled.nodes:
+        action = node.action
+        if action is None or action.kind != "url":
+            continue
+        where = origin(action.target)
+        if action.sign and signing:
+            pairs.add((where, SIGNING_SECRET))
+        pairs.update((where, f"secrets.{name}") for name in action.secrets)
+    return pairs
+
+
+def moved_secrets(
+    before: set[tuple[str, str]], after: set[tuple[str, str]]
+) -> CredentialMove | None:
+    """A secret sent to a host it did not go to before, or None."""
+    new = after - before
+    if not new:
+        return None
+    return CredentialMove(
+        "flow",
+        {where for where, _ in before},
+        {where for where, _ in new},
+        remedy="leave out the flow's secrets (sign: false, no {{ secrets.NAME }}) on requests "
+        "to a new host",
+    )
 
 
 async def update_flow(
@@ -191,24 +231,19 @@ async def update_flow(
 ) -> FlowRecord:
     """Apply ``changes`` (any of name, description, enabled, trigger, reeligibility, steps).
 
-    Without ``may_move_credentials`` (a ``write`` token), a signed request to a host the
-    flow did not sign for before is refused (:class:`CredentialMove`): the new host would
-    get requests signed with the secret its old targets trust."""
+    Without ``may_move_credentials`` (a ``write`` token), sending a secret to a host it did
+    not go to before is refused (:class:`CredentialMove`): a signed request (the new host
+    would get requests signed with the secret its old targets trust) or a named secret."""
     current = await get_flow(tx, flow_id)
     merged: dict[str, Any] = {**current.config(), "enabled": current.enabled, **changes}
     for key in LOGIC_KEYS:
         if key in changes and changes[key] is None:
             merged.pop(key, None)
     logic = _check(merged)
-    if not may_move_credentials:
-        before, after = signed_targets(current.spec), signed_targets(logic)
-        if after - before:
-            raise CredentialMove(
-                "flow",
-                before,
-                after - before,
-                remedy="sign: false on requests to a new host (the flow's secret signs them)",
-            )
+    if not may_move_credentials and (
+        move := moved_secrets(secret_targets(current.spec), secret_targets(logic))
+    ):
+        raise move
     name = str(merged["name"]).strip()
     if name != current.name and await _name_taken(tx, name, exclude=flow_id):
         raise FlowConflict(f"a flow named {name!r} already exists")

@@ -29,8 +29,8 @@ from renkei.flows.service import (
     list_versions,
     reveal_secret,
     rotate_secret,
+    secret_targets,
     set_enabled,
-    signed_targets,
     update_flow,
 )
 from renkei.flows.spec import validate_flow
@@ -141,7 +141,10 @@ def _out(record: FlowRecord) -> FlowOut:
 async def create(body: FlowIn, request: Request, principal: Writer) -> FlowOut:
     hub = _hub(request)
     async with hub.database.transaction() as tx:
-        record = await create_flow(hub, tx, body.model_dump())
+        record = await create_flow(
+            hub, tx, body.model_dump(), may_move_credentials=may_move_credentials(principal.scope)
+        )
+        await _audit_moves(hub, tx, principal, None, record)
         await hub.audit(
             tx,
             principal,
@@ -229,18 +232,24 @@ async def replace(flow_id: str, body: FlowIn, request: Request, principal: Write
 
 
 async def _audit_moves(
-    hub: Hub, tx: Any, principal: Principal, before: FlowRecord, after: FlowRecord
+    hub: Hub, tx: Any, principal: Principal, before: FlowRecord | None, after: FlowRecord
 ) -> None:
-    """Record a signed request to a new host: who, from where, to where (origins only)."""
-    old, new = signed_targets(before.spec), signed_targets(after.spec)
-    if new - old:
+    """Record a secret sent to a new host: who, from where, to where (origins), which
+    secrets (names, never a value). A new flow's own signing secret is no move."""
+    old = secret_targets(before.spec) if before else set()
+    new = secret_targets(after.spec, signing=before is not None) - old
+    if new:
         await hub.audit(
             tx,
             principal,
             "flow.target_changed",
             target_type="flow",
             target_id=after.id,
-            details={"from": sorted(old), "to": sorted(new - old)},
+            details={
+                "from": sorted({where for where, _ in old}),
+                "to": sorted({where for where, _ in new}),
+                "uses": sorted({secret for _, secret in new}),
+            },
         )
 
 
