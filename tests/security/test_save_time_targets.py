@@ -117,3 +117,33 @@ def test_names_and_public_literals_pass_the_save_time_check() -> None:
     assert origin("HTTPS://Hooks.Example.com:443/a?b=c") == "https://hooks.example.com"
     assert origin("http://[::1]:8080/x") == "http://[::1]:8080"
     assert origin("{{ data.url }}") == "{{ data.url }}"
+
+
+APPLIED = {
+    "endpoints": lambda url: {"name": "hook", "url": url},
+    "connections": lambda url: _marketo("mkto", url),
+}
+
+
+@pytest.mark.parametrize("section", sorted(APPLIED))
+async def test_apply_refuses_private_literals_too(database_url: str, section: str) -> None:
+    """``renkei plan|apply`` save through the same use cases: the same check, on create and
+    on update."""
+    from renkei.config import ConfigError, apply_plan, make_plan
+    from renkei.hub import Hub
+    from tests.support.server import test_settings
+
+    hub = Hub(test_settings(database_url, allow_private_targets=False))
+    await hub.start(with_worker=False)
+    try:
+        spec = APPLIED[section]
+        for url in ("http://10.0.0.7/x", "http://169.254.169.254/"):
+            with pytest.raises(ConfigError, match="refused by policy"):
+                await apply_plan(hub, await make_plan(hub, {section: [spec(url)]}))
+        await apply_plan(hub, await make_plan(hub, {section: [spec(PUBLIC)]}))
+        with pytest.raises(ConfigError, match="refused by policy"):
+            await apply_plan(hub, await make_plan(hub, {section: [spec("http://[::1]:9/x")]}))
+        exported = await hub.resources[section].export(hub)
+        assert "10.0.0.7" not in str(exported) and "::1" not in str(exported)
+    finally:
+        await hub.stop()

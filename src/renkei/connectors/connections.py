@@ -50,6 +50,7 @@ __all__ = [
     "ConnectionNotFound",
     "ConnectionRow",
     "EffectiveLimits",
+    "check_targets",
     "create_connection",
     "credential_destinations",
     "delete_connection",

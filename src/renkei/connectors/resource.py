@@ -23,12 +23,14 @@ from renkei.config.loader import ConfigError
 from renkei.connectors.connections import (
     ConnectionExists,
     _check,
+    check_targets,
     create_connection,
     find_connection,
     list_connections,
     update_connection,
 )
 from renkei.connectors.errors import ConfigurationError
+from renkei.delivery.ssrf import TargetPolicy
 
 if TYPE_CHECKING:
     from renkei.connectors.service import ConnectorService
@@ -90,6 +92,7 @@ class ConnectionsResource:
                 if row is not None:
                     credentials = {**row.decrypt(hub.keyring), **credentials}
             _check(connector, credentials, spec.get("config") or {}, spec.get("limits") or {})
+            check_targets(TargetPolicy.from_settings(hub.settings), spec.get("config") or {})
         except ConfigurationError as exc:
             raise ConfigError(f"connections.{name}: {exc}") from exc
 
@@ -123,6 +126,7 @@ class ConnectionsResource:
                         config=spec.get("config") or {},
                         credentials=spec.get("credentials") or {},
                         limits=spec.get("limits") or {},
+                        policy=TargetPolicy.from_settings(hub.settings),
                     )
                     action = "connection.created"
                 else:
@@ -141,6 +145,7 @@ class ConnectionsResource:
                         config=spec.get("config") or {},
                         credentials=spec.get("credentials") or None,
                         limits=spec.get("limits") or {},
+                        policy=TargetPolicy.from_settings(hub.settings),
                     )
                     action = "connection.updated"
                 await hub.audit(

@@ -26,6 +26,7 @@ from renkei.delivery.event_types import (
     update_event_type,
 )
 from renkei.delivery.problems import WebhookProblem
+from renkei.delivery.ssrf import TargetPolicy
 from renkei.delivery.wire import is_valid_secret
 from renkei.security.redaction import REDACTED
 
@@ -162,7 +163,9 @@ class EndpointsResource:
         name = spec["name"]
         try:
             validate_fields(
-                {"name": name, **_endpoint_fields(spec)}, https_only=hub.settings.https_only
+                {"name": name, **_endpoint_fields(spec)},
+                https_only=hub.settings.https_only,
+                policy=TargetPolicy.from_settings(hub.settings),
             )
         except WebhookProblem as exc:
             raise ConfigError(f"endpoints.{name}: {exc.message}") from exc
@@ -229,13 +232,20 @@ class EndpointsResource:
                         now=now,
                         https_only=https_only,
                         secret=spec.get("secret"),
+                        policy=TargetPolicy.from_settings(hub.settings),
                     )
                     endpoint_id = endpoint.id
                 else:
                     stored = await list_endpoints(tx, hub.keyring, limit=100_000)
                     endpoint_id = next(e.id for e in stored if e.name == name)
                     await update_endpoint(
-                        tx, hub.keyring, endpoint_id, fields, now=now, https_only=https_only
+                        tx,
+                        hub.keyring,
+                        endpoint_id,
+                        fields,
+                        now=now,
+                        https_only=https_only,
+                        policy=TargetPolicy.from_settings(hub.settings),
                     )
                     if disabled:
                         await set_disabled(tx, endpoint_id, True, now=now)
