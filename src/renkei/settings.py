@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RENKEI_", extra="ignore")
 
     database_url: str = "sqlite:///./renkei.db"
+    # PostgreSQL waits, bounded so a database that stops answering is a quick 503.
+    database_connect_timeout_seconds: float = Field(3.0, gt=0)
+    database_pool_timeout_seconds: float = Field(5.0, gt=0)
+    database_statement_timeout_seconds: float = Field(5.0, gt=0)
     data_dir: Path = Path(".")
     host: str = "127.0.0.1"
     port: int = 8787
@@ -42,6 +46,8 @@ class Settings(BaseSettings):
     secret_rotation_grace_seconds: float = Field(86400.0, ge=0)
     failing_event_after_attempts: int = Field(4, ge=1)
     endpoint_refresh_seconds: float = Field(1.0, ge=0)
+    # How often the reconciler looks for deliveries no job will move, and how old they must be.
+    delivery_reconcile_seconds: float = Field(60.0, gt=0)
     https_only: bool = False
 
     # Event ingest: tracking API, inbound webhooks, profiles (docs/ingest.md).
@@ -69,6 +75,8 @@ class Settings(BaseSettings):
     connector_record_retention_days: float = Field(7.0, gt=0)
 
     max_body_bytes: int = Field(1_048_576, gt=0)
+    # Every request's body must arrive within this many seconds of its headers, or 408.
+    body_timeout_seconds: float = Field(30.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -76,6 +84,9 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(100, gt=0)
     worker_poll_interval: float = Field(1.0, gt=0)
     lease_seconds: float = Field(60.0, gt=0)
+    # Workers heartbeat; one silent this long is declared dead and its jobs run elsewhere.
+    worker_heartbeat_seconds: float = Field(2.0, gt=0)
+    worker_dead_after_seconds: float = Field(10.0, gt=0)
 
     @field_validator("secret_key", "allowed_target_networks", mode="before")
     @classmethod
@@ -103,6 +114,21 @@ class Settings(BaseSettings):
         if any(delay < 0 for delay in value):
             raise ValueError("retry delays must be >= 0 seconds")
         return value
+
+    @model_validator(mode="after")
+    def _database_in_data_dir(self) -> Settings:
+        """Unless RENKEI_DATABASE_URL says otherwise, the database is ``renkei.db`` in the
+        data directory (``sqlite:///./renkei.db`` by default: the current directory)."""
+        if "database_url" not in self.model_fields_set and self.data_dir != Path("."):
+            self.database_url = f"sqlite:///{self.data_dir / 'renkei.db'}"
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeat_margin(self) -> Settings:
+        # A worker that misses one heartbeat (a slow commit) must not be declared dead.
+        if self.worker_dead_after_seconds < 3 * self.worker_heartbeat_seconds:
+            raise ValueError("worker_dead_after_seconds must be at least 3 heartbeats")
+        return self
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from renkei import __version__
+from renkei.api.body_timeout import BodyTimeout
 from renkei.api.docs import install_docs
 from renkei.api.errors import install_error_handlers
 from renkei.api.health import router as health_router
@@ -58,4 +59,4 @@ def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False
     served: ASGIApp = app
     for middleware, options in hub.services.get("asgi_middleware", ()):
         served = middleware(served, **options)
-    return served
+    return BodyTimeout(served, seconds=hub.settings.body_timeout_seconds)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
 from renkei.api.ingest import error_body
@@ -53,7 +53,10 @@ def build_router(hub: Hub, service: IngestService) -> APIRouter:
             return _error(403, "source_disabled", "this source is disabled")
         if request.method in ("GET", "HEAD"):
             return _validation_answer(request)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # gone, or its body timed out (answered 408 already)
+            return Response(status_code=400)
         query_string = request.url.query
         url = str(request.url)
         if public_url:
