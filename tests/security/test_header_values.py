@@ -123,3 +123,53 @@ async def test_custom_header_values_are_never_shown_logged_or_stored(
     logs = capfd.readouterr()
     assert _values(logs.out + logs.err) == []
     assert secret not in logs.out + logs.err
+
+
+async def test_attempts_recorded_before_the_fix_are_shown_redacted(
+    database_url: str, database: Database
+) -> None:
+    """An attempt log written by an older version holds header values in plaintext: no
+    view shows them."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from renkei.store.tables.webhooks import delivery_attempts
+
+    with Receiver() as receiver, running_hub(database_url, with_worker=False) as (base_url, _):
+        admin = admin_client(base_url)
+        reader = admin_client(base_url, _token(admin, "read"))
+        endpoint = admin.post(
+            "/api/v1/endpoints",
+            json={"name": "old", "url": receiver.url, "headers": {"X-Partner-Id": PARTNER_ID}},
+        ).json()
+        event = admin.post("/api/v1/events", json={"type": "t", "data": {}}).json()
+        delivery_id = deliveries_of(admin, event["id"])[0]["id"]
+        async with database.transaction() as tx:
+            await tx.execute(
+                insert(delivery_attempts).values(
+                    delivery_id=delivery_id,
+                    endpoint_id=endpoint["id"],
+                    event_id=event["id"],
+                    attempt=1,
+                    trigger="scheduled",
+                    started_at=datetime.now(UTC),
+                    url=receiver.url,
+                    request_headers={"webhook-id": event["id"], "x-partner-id": PARTNER_ID},
+                    status_code=200,
+                    response_headers={},
+                    response_body="ok",
+                    duration_ms=1.0,
+                    success=True,
+                )
+            )
+        shown = "\n".join(
+            _get(reader, path).text
+            for path in (
+                f"/api/v1/endpoints/{endpoint['id']}/attempts",
+                f"/api/v1/deliveries/{delivery_id}",
+                f"/api/v1/deliveries/{delivery_id}/attempts",
+            )
+        )
+        assert PARTNER_ID not in shown
+        assert event["id"] in shown and "x-partner-id" in shown

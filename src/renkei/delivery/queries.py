@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.problems import NotFoundProblem
+from renkei.security.redaction import redact_headers
 from renkei.store.tables.webhooks import deliveries, delivery_attempts
 
 __all__ = [
@@ -48,7 +49,9 @@ def attempt_out(row: Any) -> dict[str, Any]:
         "trigger": row.trigger,
         "started_at": row.started_at,
         "url": row.url,
-        "request_headers": row.request_headers,
+        # Redacted again on the way out: rows written before every configured header's
+        # value was redacted at the source still hold them.
+        "request_headers": redact_headers(row.request_headers or {}),
         "status_code": row.status_code,
         "response_headers": row.response_headers,
         "response_body": row.response_body,

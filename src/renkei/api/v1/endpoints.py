@@ -32,7 +32,7 @@ from renkei.delivery.endpoints import (
 from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.queries import list_attempts
 from renkei.delivery.ssrf import TargetPolicy
-from renkei.security.redaction import redact_header_values, redact_headers
+from renkei.security.redaction import redact_header_values
 from renkei.security.targets import may_move_credentials, origin
 from renkei.security.tokens import Principal
 
@@ -431,6 +431,4 @@ async def attempts(
         )
     more = len(rows) > size
     rows = rows[:size]
-    for row in rows:  # rows written before header values were redacted at the source
-        row["request_headers"] = redact_headers(row.get("request_headers") or {})
     return Page(data=rows, next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None)
