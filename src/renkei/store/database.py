@@ -40,6 +40,14 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives a JSON column NUMERIC affinity: a document that is a bare number is kept
+    # as a number, and comes back as one, not as JSON text.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def async_url(url: str) -> str:
     """``sqlite:///x.db`` → ``sqlite+aiosqlite:///x.db``; ``postgresql://`` → asyncpg."""
     parsed = make_url(url)
@@ -80,7 +88,7 @@ def _sqlite_engine(
         max_overflow=0,
         pool_timeout=60,
         json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
+        json_deserializer=_json_loads,
         connect_args={"timeout": 30},
         # Connection.close() already rolls back an open transaction; the pool's own reset
         # would be one more trip to aiosqlite's thread per transaction, for nothing.
@@ -136,7 +144,7 @@ class Database:
                 max_overflow=pool_size,
                 pool_pre_ping=True,
                 json_serializer=_json_dumps,
-                json_deserializer=orjson.loads,
+                json_deserializer=_json_loads,
             )
             self.reader = self.writer
         self._commit_hooks: list[tuple[str, Callable[[], None]]] = []

@@ -54,7 +54,7 @@ class PublishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(min_length=1, max_length=200)
-    data: Any = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, description="A JSON object.")
     id: str | None = Field(
         None, min_length=1, max_length=255, description="Kept as given; dedupe key."
     )
@@ -88,7 +88,12 @@ class DeliveriesOut(BaseModel):
     next_cursor: str | None = None
 
 
-@router.post("", status_code=201, response_model=PublishedOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=PublishedOut,
+    responses={200: {"model": PublishedOut, "description": "Already published: nothing new."}},
+)
 async def publish_event(
     body: PublishIn,
     request: Request,
