@@ -49,11 +49,9 @@ def test_apply_and_flows_commands(
         app, ["flows", "preview", "score-behaviour", "--event", json.dumps(event)]
     )
     assert previewed.exit_code == 0, previewed.output
-    assert json.loads(previewed.output)["steps"][0]["output"] == {
-        "points": 10,
-        "previous": 0,
-        "score": 10,
-    }
+    steps = json.loads(previewed.output)["steps"]
+    assert steps[0]["output"] == {"points": 10}
+    assert steps[1]["output"]["increment"] == {"lead_score": 10}
 
     assert runner.invoke(app, ["flows", "disable", "score-behaviour"]).exit_code == 0
     assert "disabled" in runner.invoke(app, ["flows", "list"]).output

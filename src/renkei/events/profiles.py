@@ -370,17 +370,25 @@ class ProfileResolver:
             )
         return profile_id
 
+    async def current_traits(self, profile_id: str) -> dict[str, dict[str, Any]]:
+        """The profile's traits as they are now, its row locked until the transaction ends
+        (``FOR UPDATE`` on PostgreSQL; SQLite has one writer): read, then write, atomically."""
+        return dict(await self._traits(self._live(profile_id)))
+
     async def merge_traits(
-        self, profile_id: str, traits: Mapping[str, Any], *, at: datetime
+        self, profile_id: str, traits: Mapping[str, Any], *, at: datetime, force: bool = False
     ) -> bool:
-        """Set traits as of ``at``; a trait last changed after ``at`` keeps its value."""
+        """Set traits as of ``at``; a trait last changed after ``at`` keeps its value,
+        unless ``force`` (a flow's update, computed from the current value)."""
         profile_id = self._live(profile_id)
         current = await self._traits(profile_id)
         stamp = format_timestamp(at)
         changed = False
         for name, value in traits.items():
             entry = current.get(name)
-            if entry is not None and (stamp < entry["updated_at"] or entry["value"] == value):
+            if entry is not None and entry["value"] == value:
+                continue
+            if entry is not None and stamp < entry["updated_at"] and not force:
                 continue
             current[name] = {"value": value, "updated_at": stamp}
             changed = True

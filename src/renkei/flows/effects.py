@@ -18,7 +18,7 @@ from renkei.delivery.deliver import build_request
 from renkei.delivery.fanout import send_job
 from renkei.events.envelope import Event
 from renkei.events.log import event_row, record_events
-from renkei.events.profiles import resolve_profile
+from renkei.events.profiles import ProfileResolver, normalize_identity
 from renkei.flows.http import HttpRequest, HttpResponse, HttpSender
 from renkei.flows.secrets import reveal
 from renkei.ids import new_id
@@ -55,7 +55,11 @@ class Effects(Protocol):
     ) -> dict[str, Any]: ...
 
     async def profile(
-        self, keys: list[tuple[str, str]], traits: dict[str, Any], tags: dict[str, list[str]]
+        self,
+        keys: list[tuple[str, str]],
+        traits: dict[str, Any],
+        tags: dict[str, list[str]],
+        increments: dict[str, int | float] | None = None,
     ) -> dict[str, Any]: ...
 
     async def publish(self, event: Event) -> dict[str, Any]: ...
@@ -77,6 +81,16 @@ async def _find_endpoint(connection: Any, ref: str) -> Any:
             .limit(1)
         )
     ).first()
+
+
+def _number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
 
 
 def _tagged(current: Any, tags: dict[str, list[str]]) -> list[str]:
@@ -171,8 +185,17 @@ class LiveEffects:
         return result if isinstance(result, dict) else {"submission_id": result}
 
     async def profile(
-        self, keys: list[tuple[str, str]], traits: dict[str, Any], tags: dict[str, list[str]]
+        self,
+        keys: list[tuple[str, str]],
+        traits: dict[str, Any],
+        tags: dict[str, list[str]],
+        increments: dict[str, int | float] | None = None,
     ) -> dict[str, Any]:
+        """Merge traits, tags and increments into the person's profile in one transaction.
+
+        The profile's row is read under a lock (``FOR UPDATE`` on PostgreSQL; SQLite has a
+        single writer), so an increment adds to the value as it is at that moment and two
+        concurrent increments both count."""
         if not keys:
             raise StepFailed(
                 "the event names no user (user_id, email or anonymous_id)", retry=False
@@ -180,17 +203,28 @@ class LiveEffects:
         hub = self.hub
         now = hub.clock.now()
         async with hub.database.transaction() as tx:
-            profile_id = await resolve_profile(tx, keys, now=now)
+            resolver = ProfileResolver(tx, now=now)
+            profile_id = await resolver.resolve(
+                [normalize_identity(kind, value) for kind, value in keys]
+            )
+            assert profile_id is not None
+            current = await resolver.current_traits(profile_id)
             updates = dict(traits)
             if tags.get("add") or tags.get("remove"):
-                from renkei.events.profiles import get_profile
-
-                found = await get_profile(tx, profile_id)
-                current = found.traits.get("tags", {}) if found else {}
-                value = current.get("value") if isinstance(current, dict) else current
+                tagged = current.get("tags", {})
+                value = tagged.get("value") if isinstance(tagged, dict) else tagged
                 updates["tags"] = _tagged(value, tags)
+            for name, amount in (increments or {}).items():
+                stored = current.get(name)
+                base: Any = stored.get("value") if isinstance(stored, dict) else None
+                if isinstance(base, str):
+                    base = _number(base)
+                if not isinstance(base, int | float) or isinstance(base, bool):
+                    base = 0
+                updates[name] = base + amount
             if updates:
-                profile_id = await resolve_profile(tx, keys, now=now, traits=updates)
+                await resolver.merge_traits(profile_id, updates, at=now, force=True)
+            await resolver.flush()
         return {"profile_id": profile_id, "updated": updates}
 
     async def publish(self, event: Event) -> dict[str, Any]:
@@ -269,13 +303,18 @@ class PreviewEffects:
         return {"status": "not sent: preview"}
 
     async def profile(
-        self, keys: list[tuple[str, str]], traits: dict[str, Any], tags: dict[str, list[str]]
+        self,
+        keys: list[tuple[str, str]],
+        traits: dict[str, Any],
+        tags: dict[str, list[str]],
+        increments: dict[str, int | float] | None = None,
     ) -> dict[str, Any]:
         return {
             "status": "not applied: preview",
             "identities": keys,
             "traits": traits,
             "tags": tags,
+            "increment": increments or {},
         }
 
     async def publish(self, event: Event) -> dict[str, Any]:

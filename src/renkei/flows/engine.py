@@ -7,6 +7,15 @@
     flows.step:  run node n, record it, update the run ──► flows.step {run, next}
                  (a delay enqueues the next node with run_at = the wake-up time)
 
+A flow that updates profiles (a ``profile`` action) is *ordered*: one person's runs of it
+go one after another, in the order their events were stored (SDKs send a person's calls in
+one batch, whose runs would otherwise start together and read and write the profile in any
+order). Fan-out stores such a run ``queued`` with its ``lane`` (the person: user id, else
+email, else anonymous id); ``flows.start`` starts it only when no earlier run of the lane is
+unfinished, and a run that finishes enqueues the start of the next queued run of its lane,
+in the transaction that records the end (PostgreSQL and SQLite alike: the one who misses
+the other's commit is always the one who acts after it).
+
 A run is pinned to the version it started on, so editing a flow never changes a run under
 way. Each step job is retried on the queue's schedule when an action fails in a way that
 may pass (a 5xx, a timeout, a 429 with its Retry-After); anything else fails the run with
@@ -52,6 +61,7 @@ START_TASK = "flows.start"
 STEP_TASK = "flows.step"
 QUEUE = "flows"
 _FINISHED = ("succeeded", "stopped", "failed", "skipped")
+_UNFINISHED = ("queued", "running", "waiting")
 
 
 class _Retry(Exception):
@@ -83,6 +93,8 @@ class FlowEngine:
         if not live.flows:
             return 0
         jobs: list[NewJob] = []
+        queued: list[dict[str, Any]] = []
+        now = self.hub.clock.now()
         for event in events:
             if not isinstance(event, Event):
                 continue
@@ -95,7 +107,30 @@ class FlowEngine:
                     document = document or {"event": event_document(event), "profile": {}}
                     if not trigger.filter.matches(document):
                         continue
-                jobs.append(NewJob(START_TASK, {"f": flow.id, "v": flow.version, "e": event.id}))
+                payload = {"f": flow.id, "v": flow.version, "e": event.id}
+                lane = _lane(event) if flow.compiled.ordered else None
+                if lane is None:
+                    jobs.append(NewJob(START_TASK, payload))
+                    continue
+                # Ids sort in creation order: the lane's order is the order events were stored.
+                run_id = new_id("run")
+                queued.append(
+                    {
+                        "id": run_id,
+                        "flow_id": flow.id,
+                        "version": flow.version,
+                        "event_id": event.id,
+                        "lane": lane,
+                        "status": "queued",
+                        "context": {},
+                        "started_at": now,
+                        "updated_at": now,
+                    }
+                )
+                jobs.append(NewJob(START_TASK, {**payload, "r": run_id}, dedupe_key=run_id))
+        if queued:
+            insert = sqlite_insert if self.hub.database.is_sqlite else pg_insert
+            await connection.execute(insert(flow_runs).on_conflict_do_nothing(), queued)
         if jobs:
             await self.hub.queue.enqueue_many(connection, jobs)
         return len(jobs)
@@ -103,10 +138,17 @@ class FlowEngine:
     # -- starting a run --------------------------------------------------------------------
 
     async def start(self, payload: dict[str, Any]) -> str | None:
-        """Check the profile filter and re-eligibility, create the run; returns its id."""
+        """Check the profile filter and re-eligibility, create the run; returns its id.
+
+        A queued run (``payload["r"]``, an ordered flow) starts only when its lane's earlier
+        runs have finished; otherwise it stays queued, and the run before it, finishing,
+        enqueues this start again."""
         hub = self.hub
         flow_id, version = str(payload["f"]), int(payload["v"])
+        queued_id = str(payload["r"]) if "r" in payload else None
         async with hub.database.read() as connection:
+            if queued_id is not None and not await self._may_start(connection, queued_id):
+                return None
             if "event" in payload:
                 event = dict(payload["event"])
             else:
@@ -130,23 +172,40 @@ class FlowEngine:
         context = {"event": event, "data": event.get("data"), "steps": {}, "depth": depth}
         insert = sqlite_insert if hub.database.is_sqlite else pg_insert
         async with hub.database.transaction() as tx:
-            created = await tx.execute(
-                insert(flow_runs)
-                .values(
-                    id=run_id,
-                    flow_id=flow_id,
-                    version=version,
-                    event_id=str(event["id"]),
-                    user_key=storable_key(key) if key else None,
-                    status="running",
-                    node=compiled.first,
-                    context=context,
-                    started_at=now,
-                    updated_at=now,
+            if queued_id is not None:
+                run_id = queued_id
+                created = await tx.execute(
+                    update(flow_runs)
+                    .where(flow_runs.c.id == run_id, flow_runs.c.status == "queued")
+                    .where(~_earlier_unfinished(run_id))
+                    .values(
+                        user_key=storable_key(key) if key else None,
+                        status="running",
+                        node=compiled.first,
+                        context=context,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                    .returning(flow_runs.c.id)
                 )
-                .on_conflict_do_nothing()
-                .returning(flow_runs.c.id)
-            )
+            else:
+                created = await tx.execute(
+                    insert(flow_runs)
+                    .values(
+                        id=run_id,
+                        flow_id=flow_id,
+                        version=version,
+                        event_id=str(event["id"]),
+                        user_key=storable_key(key) if key else None,
+                        status="running",
+                        node=compiled.first,
+                        context=context,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(flow_runs.c.id)
+                )
             if created.first() is None:
                 return None
             rule = compiled.reeligibility
@@ -168,9 +227,53 @@ class FlowEngine:
                     .where(flow_runs.c.id == run_id)
                     .values(status="skipped", error=reason, node=None, finished_at=now)
                 )
+                await self._next_in_lane(tx, run_id)
                 return run_id
             await hub.queue.enqueue(tx, STEP_TASK, {"r": run_id, "n": compiled.first})
         return run_id
+
+    async def _may_start(self, connection: AsyncConnection, run_id: str) -> bool:
+        row = (
+            await connection.execute(select(flow_runs.c.status).where(flow_runs.c.id == run_id))
+        ).first()
+        if row is None or row.status != "queued":
+            return False  # a duplicate start job
+        blocked = (await connection.execute(select(_earlier_unfinished(run_id)))).scalar()
+        return not blocked
+
+    async def _next_in_lane(self, tx: AsyncConnection, run_id: str) -> None:
+        """A run ended: enqueue the start of the next queued run of its lane, if any."""
+        run = (
+            await tx.execute(
+                select(flow_runs.c.flow_id, flow_runs.c.lane).where(flow_runs.c.id == run_id)
+            )
+        ).first()
+        if run is None or run.lane is None:
+            return
+        following = (
+            await tx.execute(
+                select(flow_runs.c.id, flow_runs.c.version, flow_runs.c.event_id)
+                .where(
+                    flow_runs.c.flow_id == run.flow_id,
+                    flow_runs.c.lane == run.lane,
+                    flow_runs.c.status == "queued",
+                )
+                .order_by(flow_runs.c.id)
+                .limit(1)
+            )
+        ).first()
+        if following is not None:
+            await self.hub.queue.enqueue(
+                tx,
+                START_TASK,
+                {
+                    "f": run.flow_id,
+                    "v": following.version,
+                    "e": following.event_id,
+                    "r": following.id,
+                },
+                dedupe_key=following.id,
+            )
 
     def _user_key(
         self, compiled: CompiledFlow, event: dict[str, Any], profile: dict[str, Any] | None
@@ -316,6 +419,8 @@ class FlowEngine:
                 await hub.queue.enqueue(
                     tx, STEP_TASK, {"r": run_id, "n": outcome.next}, run_at=outcome.wait_until
                 )
+            elif moved.rowcount == 1:
+                await self._next_in_lane(tx, run_id)
 
     async def _record_failure(
         self,
@@ -349,11 +454,13 @@ class FlowEngine:
             values: dict[str, Any] = {"updated_at": now, "error": _safe(error, secret)}
             if status == "failed":
                 values.update(status="failed", node=None, finished_at=now)
-            await tx.execute(
+            moved = await tx.execute(
                 update(flow_runs)
                 .where(flow_runs.c.id == run_id, flow_runs.c.node == node.index)
                 .values(**values)
             )
+            if status == "failed" and moved.rowcount == 1:
+                await self._next_in_lane(tx, run_id)
         log.info(
             "flow.step_failed",
             run_id=run_id,
@@ -371,6 +478,31 @@ class FlowEngine:
                 set_={k: statement.excluded[k] for k in row if k not in ("run_id", "node")},
             )
         )
+
+
+def _lane(event: Event) -> str | None:
+    """The person whose runs of an ordered flow go one after another."""
+    key = default_user_key(
+        {"user_id": event.user_id, "email": event.email, "anonymous_id": event.anonymous_id}
+    )
+    return storable_key(key) if key else None
+
+
+def _earlier_unfinished(run_id: str) -> Any:
+    """EXISTS an unfinished run of the same flow and lane created before ``run_id``."""
+    mine = flow_runs.alias("mine")
+    earlier = flow_runs.alias("earlier")
+    return (
+        select(earlier.c.id)
+        .select_from(earlier.join(mine, mine.c.id == run_id))
+        .where(
+            earlier.c.flow_id == mine.c.flow_id,
+            earlier.c.lane == mine.c.lane,
+            earlier.c.id < mine.c.id,
+            earlier.c.status.in_(_UNFINISHED),
+        )
+        .exists()
+    )
 
 
 def _event_of(document: dict[str, Any]) -> dict[str, Any]:

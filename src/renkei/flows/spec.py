@@ -134,6 +134,12 @@ class CompiledFlow:
     def first(self) -> int | None:
         return 0 if self.nodes else None
 
+    @property
+    def ordered(self) -> bool:
+        """A flow that updates profiles runs one person's events one after another, in the
+        order they were stored (see engine.py: lanes)."""
+        return any(node.action is not None and node.action.kind == "profile" for node in self.nodes)
+
 
 def validate_flow(spec: object) -> list[dict[str, Any]]:
     """Every problem in ``spec``, each ``{"path", "message", "operator"?, "line"?, "column"?}``."""
@@ -490,8 +496,20 @@ class _Compiler:
             self.problems.add(f"{where}.operation", f"{where}.operation must name an operation")
         if kind == "profile":
             values["update"] = compile_value(target, f"{where}.profile", self.problems)
-            if not isinstance(target, Mapping) or not set(target) & {"traits", "tags"}:
-                self.problems.add(f"{where}.profile", f"{where}.profile needs traits or tags")
+            if not isinstance(target, Mapping) or not set(target) & {"traits", "tags", "increment"}:
+                self.problems.add(
+                    f"{where}.profile", f"{where}.profile needs traits, increment or tags"
+                )
+            elif set(target) - {"traits", "tags", "increment"}:
+                unknown = sorted(set(target) - {"traits", "tags", "increment"}, key=str)
+                self.problems.add(
+                    f"{where}.profile", f"unknown key(s) {', '.join(map(str, unknown))} in profile"
+                )
+            elif "increment" in target and not isinstance(target["increment"], Mapping):
+                self.problems.add(
+                    f"{where}.profile.increment",
+                    f"{where}.profile.increment must map trait names to numbers",
+                )
         if kind == "publish":
             values["event"] = compile_value(target, f"{where}.publish", self.problems)
             if not isinstance(target, Mapping) or not isinstance(target.get("type"), str):

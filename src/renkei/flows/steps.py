@@ -193,7 +193,8 @@ async def _action(
             for k, v in tags.items()
             if k in ("add", "remove") and isinstance(v, list)
         }
-        output = await effects.profile(_identities(state.event), traits, tag_lists)
+        increments = _increments(node, update.get("increment") or {})
+        output = await effects.profile(_identities(state.event), traits, tag_lists, increments)
         return Outcome("succeeded", node.next, output, input=update)
     spec = values["event"] if isinstance(values["event"], dict) else {}
     event = _new_event(
@@ -201,6 +202,34 @@ async def _action(
     )
     output = await effects.publish(event)
     return Outcome("succeeded", node.next, output, input=spec)
+
+
+def _increments(node: Node, raw: Any) -> dict[str, int | float]:
+    """``increment: {lead_score: 10}``: numbers (or numeric strings a template rendered)."""
+    if not isinstance(raw, dict):
+        raise StepFailed(f"{node.id}: increment must map trait names to numbers", retry=False)
+    found: dict[str, int | float] = {}
+    for name, value in raw.items():
+        number: int | float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            text = value.strip()
+            try:
+                number = int(text)
+            except ValueError:
+                try:
+                    number = float(text)
+                except ValueError:
+                    number = None
+        if number is None or number != number or number in (float("inf"), float("-inf")):
+            raise StepFailed(
+                f"{node.id}: increment {name}: {value!r} is not a number",
+                retry=False,
+                output={"field": str(name), "value": value},
+            )
+        found[str(name)] = number
+    return found
 
 
 def _identities(event: dict[str, Any]) -> list[tuple[str, str]]:

@@ -41,7 +41,7 @@ __all__ = [
     "secrets",
 ]
 
-RUN_STATUSES = ("running", "waiting", "succeeded", "stopped", "failed", "skipped")
+RUN_STATUSES = ("queued", "running", "waiting", "succeeded", "stopped", "failed", "skipped")
 _LIVE = text("deleted_at IS NULL")
 
 flows = Table(
@@ -100,6 +100,8 @@ flow_runs = Table(
     Column("version", Integer, nullable=False),
     Column("event_id", String(255), nullable=False),
     Column("user_key", String(255)),
+    # Runs of a flow that updates profiles, per person (migration 0009_flow_lanes.py).
+    Column("lane", String(255)),
     Column("status", String(16), nullable=False),
     Column("node", Integer),
     Column("context", JSONDocument, nullable=False),
@@ -111,6 +113,14 @@ flow_runs = Table(
     Index("uq_flow_runs_flow_event", "flow_id", "event_id", unique=True),
     Index("ix_flow_runs_flow_id_id", "flow_id", "id"),
     Index("ix_flow_runs_event_id", "event_id"),
+    Index(
+        "ix_flow_runs_lane",
+        "flow_id",
+        "lane",
+        "id",
+        sqlite_where=text("lane IS NOT NULL"),
+        postgresql_where=text("lane IS NOT NULL"),
+    ),
 )
 
 flow_run_steps = Table(
