@@ -9,6 +9,7 @@ in this process invalidates the snapshot at commit.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,42 +112,77 @@ class Snapshot:
 
 
 class Catalog:
+    """The process's :class:`Snapshot`, reloaded when the configuration version moved.
+
+    A snapshot may be old: another process's change shows here only after the next version
+    check, and this process's own change only once its reload finished. Matching lives with
+    that; a decision to park or drop a delivery does not (see ``deliver.settle_endpoint``):
+    it asks the database, and then asks for a snapshot at least as new as what it read
+    (``get(min_version=...)``).
+    """
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
-        self._dirty = True
+        # Bumped by every local change; a snapshot is current only if loaded by a refresh
+        # that started after the last bump (a refresh in flight may have read the version
+        # before the change committed).
+        self._generation = 1
+        self._current_generation = 0
+        self._reload = asyncio.Lock()
         hub.database.on_commit(CHANGED_FLAG, self.invalidate)
 
     def invalidate(self) -> None:
-        self._dirty = True
+        self._generation += 1
 
-    async def get(self, connection: AsyncConnection | None = None) -> Snapshot:
-        snapshot = self._snapshot
-        interval = self.hub.settings.endpoint_refresh_seconds
-        if (
+    def _usable(self, snapshot: Snapshot | None, min_version: int | None) -> bool:
+        return (
             snapshot is not None
-            and not self._dirty
-            and time.monotonic() - self._checked_at < interval
-        ):
-            return snapshot
-        if connection is None:
-            if snapshot is not None and not self._dirty:
-                # Only expired: this caller refreshes, concurrent ones keep the snapshot
-                # meanwhile instead of all reading the version at once.
-                self._checked_at = time.monotonic()
+            and self._current_generation == self._generation
+            and (min_version is None or snapshot.version >= min_version)
+        )
+
+    async def get(
+        self, connection: AsyncConnection | None = None, *, min_version: int | None = None
+    ) -> Snapshot:
+        """The snapshot; ``min_version``: at least this configuration version."""
+        snapshot = self._snapshot
+        if self._usable(snapshot, min_version):
+            assert snapshot is not None
+            interval = self.hub.settings.endpoint_refresh_seconds
+            if time.monotonic() - self._checked_at < interval:
+                return snapshot
+            if connection is None and self._reload.locked():
+                # Only expired, and another caller is checking the version already: keep
+                # this snapshot meanwhile instead of all reading the version at once.
+                return snapshot
+        if connection is not None:
+            return await self._refresh(connection)
+        async with self._reload:
+            # Whoever held the lock may have loaded what this caller needs.
+            snapshot = self._snapshot
+            if (
+                self._usable(snapshot, min_version)
+                and time.monotonic() - self._checked_at < self.hub.settings.endpoint_refresh_seconds
+            ):
+                assert snapshot is not None
+                return snapshot
             async with self.hub.database.read() as reader:
                 return await self._refresh(reader)
-        return await self._refresh(connection)
 
     async def _refresh(self, connection: AsyncConnection) -> Snapshot:
-        self._dirty = False
+        generation = self._generation
         version = await read_version(connection)
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.version != version:
+            snapshot = await self._load(connection, version)
+            # Concurrent refreshes (fan-out refreshes on its own transaction): keep the newest.
+            if self._snapshot is None or snapshot.version >= self._snapshot.version:
+                self._snapshot = snapshot
         self._checked_at = time.monotonic()
-        if self._snapshot is not None and self._snapshot.version == version:
-            return self._snapshot
-        snapshot = await self._load(connection, version)
-        self._snapshot = snapshot
+        if generation == self._generation:
+            self._current_generation = generation
         return snapshot
 
     async def _load(self, connection: AsyncConnection, version: int) -> Snapshot:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, select, update
 
 from renkei.delivery.catalog import OPERATIONAL_TYPES, Target
+from renkei.delivery.config_version import read_version
 from renkei.delivery.ratelimit import reserve_slot
 from renkei.delivery.recorder import AttemptRecord
 from renkei.delivery.transport import Response
@@ -30,7 +31,7 @@ from renkei.ids import new_id
 from renkei.queue import RetryLater
 from renkei.security.redaction import redact_headers
 from renkei.store.tables.core import events as events_table
-from renkei.store.tables.webhooks import deliveries, lane_open
+from renkei.store.tables.webhooks import deliveries, endpoints, lane_open
 
 if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
@@ -110,19 +111,68 @@ async def load_lane_head(webhooks: Webhooks, endpoint_id: str, lane: str) -> Del
     return None if row is None else DeliveryRow(**row._mapping)
 
 
-async def set_status(webhooks: Webhooks, delivery_ids: list[str], status: str) -> None:
-    """Park (``held``) or drop (``cancelled``) deliveries that can't be sent now."""
-    if not delivery_ids:
-        return
+async def settle_endpoint(
+    webhooks: Webhooks,
+    endpoint_id: str,
+    *,
+    delivery_ids: Sequence[str] = (),
+    lane: str | None = None,
+) -> int | None:
+    """Park (``held``) or drop (``cancelled``) deliveries the catalog says can't be sent
+    now, if the database agrees; otherwise return the configuration version to send with.
+
+    The catalog may be old (a resume or a new endpoint not seen yet), so it never decides
+    alone: this reads the endpoint row under a share lock (``FOR SHARE`` on PostgreSQL;
+    SQLite has one writer) in the transaction that parks. A resume or delete waits for it,
+    or it sees theirs: a delivery parked here is always visible to the resume that
+    releases it. Returns ``None`` once parked, or the version a snapshot must reach for the
+    caller to see the endpoint as the database has it (enabled).
+
+    ``delivery_ids``: these deliveries; ``lane``: every open delivery of that lane.
+    """
     now = webhooks.hub.clock.now()
     async with webhooks.hub.database.transaction() as connection:
+        row = (
+            await connection.execute(
+                select(endpoints.c.disabled, endpoints.c.deleted_at)
+                .where(endpoints.c.id == endpoint_id)
+                .with_for_update(read=True)
+            )
+        ).first()
+        if row is not None and row.deleted_at is None and not row.disabled:
+            return await read_version(connection)
+        status = "held" if row is not None and row.deleted_at is None else "cancelled"
+        which: list[ColumnElement[bool]] = [deliveries.c.status.in_(("pending", "failed"))]
+        if lane is not None:
+            which += [
+                deliveries.c.endpoint_id == endpoint_id,
+                deliveries.c.lane == lane,
+                lane_open(),
+            ]
+        else:
+            which.append(deliveries.c.id.in_(list(delivery_ids)))
         await connection.execute(
             update(deliveries)
-            .where(
-                deliveries.c.id.in_(delivery_ids), deliveries.c.status.in_(("pending", "failed"))
-            )
+            .where(*which)
             .values(status=status, updated_at=now, next_attempt_at=None)
         )
+    return None
+
+
+async def sendable_target(webhooks: Webhooks, endpoint_id: str, **which: Any) -> Target | None:
+    """The endpoint's target to send to, or None once its deliveries were parked or dropped
+    because the database says the endpoint is disabled or gone."""
+    target = (await webhooks.catalog.get()).targets.get(endpoint_id)
+    if target is not None and not target.endpoint.disabled:
+        return target
+    version = await settle_endpoint(webhooks, endpoint_id, **which)
+    if version is None:
+        return None
+    target = (await webhooks.catalog.get(min_version=version)).targets.get(endpoint_id)
+    if target is None or target.endpoint.disabled:
+        # Changed again between the two reads: look again soon rather than decide on it.
+        raise RetryLater("endpoint changed while checked", delay=0.5, count_attempt=False)
+    return target
 
 
 def build_request(
@@ -350,12 +400,8 @@ async def run_send(webhooks: Webhooks, delivery_id: str) -> None:
     delivery = await load_delivery(webhooks, delivery_id)
     if delivery is None or delivery.status not in ("pending", "failed"):
         return
-    target = (await webhooks.catalog.get()).targets.get(delivery.endpoint_id)
+    target = await sendable_target(webhooks, delivery.endpoint_id, delivery_ids=[delivery.id])
     if target is None:
-        await set_status(webhooks, [delivery.id], "cancelled")
-        return
-    if target.endpoint.disabled:
-        await set_status(webhooks, [delivery.id], "held")
         return
     now = webhooks.hub.clock.now()
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + _EARLY:
@@ -378,10 +424,8 @@ async def run_lane(webhooks: Webhooks, endpoint_id: str, lane: str) -> None:
     deadline = loop.time() + LANE_BUDGET_SECONDS
     sent = 0
     while True:
-        target = (await webhooks.catalog.get()).targets.get(endpoint_id)
-        if target is None or target.endpoint.disabled:
-            await _park_lane(webhooks, endpoint_id, lane, "cancelled" if target is None else "held")
-        else:
+        target = await sendable_target(webhooks, endpoint_id, lane=lane)
+        if target is not None:
             head = await load_lane_head(webhooks, endpoint_id, lane)
             if head is not None:
                 now = webhooks.hub.clock.now()
@@ -399,18 +443,3 @@ async def run_lane(webhooks: Webhooks, endpoint_id: str, lane: str) -> None:
         async with webhooks.hub.database.transaction() as connection:
             if await release_lane(connection, endpoint_id, lane):
                 return
-
-
-async def _park_lane(webhooks: Webhooks, endpoint_id: str, lane: str, status: str) -> None:
-    now = webhooks.hub.clock.now()
-    async with webhooks.hub.database.transaction() as connection:
-        await connection.execute(
-            update(deliveries)
-            .where(
-                deliveries.c.endpoint_id == endpoint_id,
-                deliveries.c.lane == lane,
-                lane_open(),
-                deliveries.c.status.in_(("pending", "failed")),
-            )
-            .values(status=status, updated_at=now, next_attempt_at=None)
-        )

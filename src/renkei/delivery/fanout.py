@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.catalog import event_document
@@ -19,7 +19,7 @@ from renkei.delivery.ordering import activate_lanes
 from renkei.events.envelope import Event
 from renkei.ids import new_id
 from renkei.queue import NewJob
-from renkei.store.tables.webhooks import deliveries
+from renkei.store.tables.webhooks import deliveries, endpoints
 
 if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
@@ -40,6 +40,7 @@ async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Seque
     if not snapshot.targets:
         return 0
     now = webhooks.hub.clock.now()
+    paused: dict[str, bool] = {}
     rows: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
     lanes: set[tuple[str, str]] = set()
@@ -59,6 +60,10 @@ async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Seque
                 assert document is not None
                 lane = target.lane_for(document)
             held = target.endpoint.disabled
+            if held:
+                if target.id not in paused:
+                    paused[target.id] = await _still_paused(connection, target.id)
+                held = paused[target.id]
             rows.append(
                 {
                     "id": delivery_id,
@@ -86,3 +91,20 @@ async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Seque
     if lanes:
         await activate_lanes(webhooks.hub, connection, sorted(lanes))
     return len(rows)
+
+
+async def _still_paused(connection: AsyncConnection, endpoint_id: str) -> bool:
+    """Whether the endpoint the snapshot shows disabled still is, read under a share lock.
+
+    A snapshot can predate a resume: a delivery stored ``held`` after the resume looked for
+    held deliveries would never be released. With the lock, either the resume waits for
+    this transaction (and then sees the held delivery) or this reads the resumed endpoint.
+    """
+    disabled = (
+        await connection.execute(
+            select(endpoints.c.disabled)
+            .where(endpoints.c.id == endpoint_id)
+            .with_for_update(read=True)
+        )
+    ).scalar()
+    return disabled is None or bool(disabled)

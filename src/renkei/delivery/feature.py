@@ -14,6 +14,7 @@ from renkei.delivery.fanout import SEND_TASK, fan_out
 from renkei.delivery.ordering import LANE_TASK, repair_lanes
 from renkei.delivery.publishing import IDEMPOTENCY_WINDOW
 from renkei.delivery.queries import deliveries_of_event
+from renkei.delivery.reconcile import RECONCILE_TASK, reconcile
 from renkei.delivery.service import Webhooks
 from renkei.queue import JobContext, Periodic, RetryPolicy
 from renkei.store.tables.webhooks import idempotency_keys
@@ -66,6 +67,16 @@ def install(hub: Hub) -> None:
         Periodic("webhooks.repair_lanes", "webhooks.repair_lanes", every_seconds=60)
     )
     hub.registry.task(LANE_TASK, queue=QUEUE, retry=_UNEXPECTED)(lane)
+
+    async def reconcile_deliveries(ctx: JobContext) -> None:
+        await reconcile(webhooks)
+
+    hub.registry.task(RECONCILE_TASK, queue=QUEUE)(reconcile_deliveries)
+    hub.registry.periodic(
+        Periodic(
+            RECONCILE_TASK, RECONCILE_TASK, every_seconds=hub.settings.delivery_reconcile_seconds
+        )
+    )
     hub.registry.task("webhooks.expire_idempotency_keys", queue=QUEUE)(expire_idempotency_keys)
     hub.registry.periodic(
         Periodic(

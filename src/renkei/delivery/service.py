@@ -123,7 +123,7 @@ class Webhooks:
                 raise ConflictProblem(
                     f"endpoint {endpoint.id} is disabled ({endpoint.disabled_reason}); resume it first"
                 )
-            await self._reopen(tx, [(row.id, row.lane)], row.endpoint_id)
+            await self.reopen(tx, [(row.id, row.lane)], row.endpoint_id)
         return {"id": delivery_id, "status": "pending"}
 
     async def recover(
@@ -175,7 +175,7 @@ class Webhooks:
                 if not rows:
                     break
                 last_seq = rows[-1].seq
-                await self._reopen(tx, [(row.id, row.lane) for row in rows], endpoint_id)
+                await self.reopen(tx, [(row.id, row.lane) for row in rows], endpoint_id)
             done += len(rows)
             if progress:
                 progress(done, total)
@@ -206,32 +206,47 @@ class Webhooks:
                 if not rows:
                     break
                 last_seq = rows[-1].seq
-                await self._reopen(
-                    tx, [(row.id, row.lane) for row in rows], endpoint_id, keep_attempts=True
+                released += await self.reopen(
+                    tx,
+                    [(row.id, row.lane) for row in rows],
+                    endpoint_id,
+                    keep_attempts=True,
+                    only_status="held",
                 )
-            released += len(rows)
         return released
 
-    async def _reopen(
+    async def reopen(
         self,
         tx: AsyncConnection,
         rows: list[tuple[str, str | None]],
         endpoint_id: str,
         *,
         keep_attempts: bool = False,
-    ) -> None:
+        only_status: str | None = None,
+    ) -> int:
+        """Make deliveries pending again and give each a job; returns how many.
+
+        ``only_status``: reopen only those still in that status when the update runs, so two
+        callers releasing the same held deliveries (a resume and the reconciler) never give
+        one delivery two jobs.
+        """
         now = self.hub.clock.now()
         values: dict[str, Any] = {"status": "pending", "next_attempt_at": now, "updated_at": now}
         if not keep_attempts:
             values["attempts"] = 0
-        await tx.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_([delivery_id for delivery_id, _ in rows]))
-            .values(**values)
+        statement = update(deliveries).where(
+            deliveries.c.id.in_([delivery_id for delivery_id, _ in rows])
         )
-        lanes = sorted({(endpoint_id, lane) for _, lane in rows if lane is not None})
-        jobs = [send_job(delivery_id) for delivery_id, lane in rows if lane is None]
+        if only_status is not None:
+            statement = statement.where(deliveries.c.status == only_status)
+        result = await tx.execute(
+            statement.values(**values).returning(deliveries.c.id, deliveries.c.lane)
+        )
+        reopened = [(row.id, row.lane) for row in result]
+        lanes = sorted({(endpoint_id, lane) for _, lane in reopened if lane is not None})
+        jobs = [send_job(delivery_id) for delivery_id, lane in reopened if lane is None]
         if jobs:
             await self.hub.queue.enqueue_many(tx, jobs)
         if lanes:
             await activate_lanes(self.hub, tx, lanes)
+        return len(reopened)
