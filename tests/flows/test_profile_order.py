@@ -103,3 +103,26 @@ async def _run(book: Playbook, target: Receiver) -> None:
     seen = sorted((e["user_id"], e["data"]["n"], e["data"]["score"]) for e in changes)
     assert seen == [("u1", 1, 10), ("u1", 2, 15), ("u1", 3, 16), ("u2", 4, 7)]
     assert [r.path for r in target.to("/check/1")] == ["/check/1", "/check/1"]
+
+
+def _counter(name: str, points: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "trigger": {"event_types": ["track"], "names": ["Scored"]},
+        "steps": [{"action": {"profile": {"increment": {"score": points}}}}],
+    }
+
+
+async def test_increments_of_two_flows_to_one_trait_all_count(database_url: str) -> None:
+    """Two flows add to the same trait for the same events; their runs are not ordered
+    against each other (different flows), so only an atomic increment keeps every point."""
+    async with playbook(database_url) as book:
+        for name, points in (("plus-one", 1), ("plus-ten", 10)):
+            created = book.api.post("/api/v1/flows", json=_counter(name, points))
+            assert created.status_code == 201, created.text
+        _send_batch(book, [("u1", {"n": n, "points": 0}) for n in range(6)])
+        await book.run()
+        assert book.statuses("plus-one") == ["succeeded"] * 6
+        assert book.statuses("plus-ten") == ["succeeded"] * 6
+        [u1] = book.api.get("/api/v1/profiles", params={"user_id": "u1"}).json()["data"]
+        assert u1["traits"]["score"]["value"] == 66
