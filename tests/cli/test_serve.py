@@ -70,7 +70,13 @@ class Served:
 
 @contextmanager
 def serve(tmp_path: Path, database_url: str) -> Iterator[Served]:
-    env = {**os.environ, "RENKEI_DATABASE_URL": database_url, "RENKEI_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "RENKEI_DATABASE_URL": database_url,
+        "RENKEI_LOG_FORMAT": "json",
+        # `renkei serve` records its data directory there: not in the real home.
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
     env.pop("RENKEI_ADMIN_TOKEN", None)
     served = Served(env, tmp_path)
     try:
@@ -131,7 +137,11 @@ def test_readyz_follows_postgresql_going_down_and_up(
 
 
 def test_version_and_migrate(tmp_path: Path) -> None:
-    env = {**os.environ, "RENKEI_DATABASE_URL": "sqlite:///./renkei.db"}
+    env = {
+        **os.environ,
+        "RENKEI_DATABASE_URL": "sqlite:///./renkei.db",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
     version = subprocess.run(
         [*RENKEI, "version"], env=env, cwd=tmp_path, capture_output=True, text=True
     )

@@ -36,7 +36,9 @@ def test_sources_commands_and_tail(env: dict[str, str], database_url: str) -> No
     write_key = source["write_key"]
     listed = runner.invoke(app, ["sources", "list"])
     assert "app" in listed.output and write_key not in listed.output
-    assert orjson.loads(runner.invoke(app, ["sources", "secret", "app"]).output) == {
+    # Bare, like `renkei token create`, for `$(renkei sources secret app)`; JSON on request.
+    assert runner.invoke(app, ["sources", "secret", "app"]).stdout == write_key + "\n"
+    assert orjson.loads(runner.invoke(app, ["sources", "secret", "app", "--json"]).stdout) == {
         "write_key": write_key
     }
     hook = runner.invoke(

@@ -66,4 +66,4 @@ def test_cli_endpoint_lifecycle(database_url: str, tmp_path: Path) -> None:
     missing = renkei("deliveries", "resend", "dlv_nope", check=False)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     bad = renkei("events", "publish", "-t", "x", "--data", "{", check=False)
-    assert bad.returncode == 2
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1  # one line, no usage box

@@ -16,10 +16,8 @@ from typing import Any, TypeVar
 import orjson
 import typer
 
-from renkei.cli._common import console, err_console, with_hub
+from renkei.cli._common import CliError, console, print_json, with_hub
 from renkei.connectors.connections import (
-    ConnectionExists,
-    ConnectionNotFound,
     create_connection,
     delete_connection,
     list_connections,
@@ -46,18 +44,14 @@ def _print(payload: Any) -> None:
     )
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(message, markup=False, highlight=False)
-    return typer.Exit(code)
+def _fail(message: str, code: int = 1) -> CliError:
+    """A user error: one line on stderr, exit status 1 (RenkeiGroup prints it)."""
+    return CliError(message)
 
 
 def _run(action: Callable[[Hub], Awaitable[T]]) -> T:
     try:
         return with_hub(action)
-    except ConnectionNotFound as exc:
-        raise _fail(str(exc)) from None
-    except ConnectionExists as exc:
-        raise _fail(str(exc)) from None
     except ConnectorError as exc:
         raise _fail(f"{type(exc).__name__} ({exc.code}): {exc.message}") from None
 
@@ -104,15 +98,19 @@ def _json(value: str | None, what: str) -> Any:
 
 
 @connections_app.command("list")
-def list_command() -> None:
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every connection (never its credentials)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
         async with hub.database.read() as connection:
-            rows = await list_connections(connection, limit=10_000)
+            rows = await list_connections(connection, limit=100_000)
         return [row.public() for row in rows]
 
-    for row in _run(run):
+    found = _run(run)
+    if as_json:
+        print_json(found)
+        return
+    for row in found:
         note = f"  ({row['status']}: {row['last_error']})" if row["status"] != "active" else ""
         console.print(
             f"{row['id']}  {row['connector']:10} {row['name']}{note}", highlight=False, markup=False

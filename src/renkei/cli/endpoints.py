@@ -5,25 +5,33 @@ The commands call the same services as the API, against the configured database.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.cli._common import console, err_console, with_hub
+from renkei.cli._common import CliError, console, err_console, print_json, print_rows, with_hub
 from renkei.delivery.endpoints import (
+    Endpoint,
     create_endpoint,
+    delete_endpoint,
     endpoint_health,
+    get_endpoint,
     list_endpoints,
+    reveal_secret,
     rotate_secret,
     set_disabled,
 )
-from renkei.delivery.problems import WebhookProblem
+from renkei.delivery.problems import NotFoundProblem
 from renkei.delivery.publishing import publish
+from renkei.delivery.queries import list_deliveries
 from renkei.events.envelope import parse_timestamp
+from renkei.security.keyring import Keyring
+from renkei.security.redaction import REDACTED
 
 if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
@@ -43,27 +51,61 @@ def _webhooks(hub: Hub) -> Webhooks:
 
 
 def _run(action: Any) -> Any:
+    # Errors (WebhookProblem, CliError ...) become one line in renkei.cli._common.RenkeiGroup.
+    return with_hub(action)
+
+
+ENDPOINT_HELP = "Endpoint id or name."
+
+
+async def find_endpoint(connection: AsyncConnection, keyring: Keyring, ref: str) -> Endpoint:
+    """The endpoint whose id, or else whose name, is ``ref``; an error when none or several."""
     try:
-        return with_hub(action)
-    except WebhookProblem as problem:
-        err_console.print(f"[red]{problem.message}[/red]")
-        raise typer.Exit(1) from None
+        return await get_endpoint(connection, keyring, ref)
+    except NotFoundProblem:
+        pass
+    named = [
+        endpoint
+        for endpoint in await list_endpoints(connection, keyring, limit=100_000)
+        if endpoint.name == ref
+    ]
+    if not named:
+        raise CliError(f"endpoint {ref} does not exist", "see `renkei endpoints list`")
+    if len(named) > 1:
+        ids = ", ".join(endpoint.id for endpoint in named)
+        raise CliError(f"several endpoints are named {ref}: {ids}", "use the id")
+    return named[0]
+
+
+def _endpoint_dict(endpoint: Endpoint, health: Any = None) -> dict[str, Any]:
+    shown = dataclasses.asdict(endpoint)
+    # Custom headers may carry credentials: never print their values.
+    shown["headers"] = {name: REDACTED for name in endpoint.headers}
+    if health is not None:
+        shown["health"] = {
+            **dataclasses.asdict(health),
+            "success_rate_24h": health.success_rate_24h,
+        }
+    return shown
 
 
 @endpoints_app.command("list")
-def endpoints_list() -> None:
+def endpoints_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Endpoints with their health over the last 24 hours."""
 
-    async def run(hub: Hub) -> None:
+    async def run(hub: Hub) -> list[tuple[Endpoint, Any]]:
         async with hub.database.read() as connection:
-            found = await list_endpoints(connection, hub.keyring, limit=10_000)
+            found = await list_endpoints(connection, hub.keyring, limit=100_000)
             health = await endpoint_health(connection, [e.id for e in found], now=hub.clock.now())
-        table = Table("id", "name", "url", "event types", "state", "24 h success", "pending")
-        for endpoint in found:
-            stats = health[endpoint.id]
-            rate = stats.success_rate_24h
-            state = f"disabled ({endpoint.disabled_reason})" if endpoint.disabled else "active"
-            table.add_row(
+        return [(endpoint, health[endpoint.id]) for endpoint in found]
+
+    found = _run(run)
+    rows = []
+    for endpoint, stats in found:
+        rate = stats.success_rate_24h
+        state = f"disabled ({endpoint.disabled_reason})" if endpoint.disabled else "active"
+        rows.append(
+            [
                 endpoint.id,
                 endpoint.name,
                 endpoint.url,
@@ -71,10 +113,71 @@ def endpoints_list() -> None:
                 state,
                 "-" if rate is None else f"{rate:.0%}",
                 str(stats.pending),
-            )
-        console.print(table)
+            ]
+        )
+    print_rows(
+        ["id", "name", "url", "event types", "state", "24 h success", "pending"],
+        rows,
+        as_json=as_json,
+        objects=[_endpoint_dict(endpoint, stats) for endpoint, stats in found],
+        empty="No endpoints.",
+    )
 
-    _run(run)
+
+@endpoints_app.command("show")
+def endpoints_show(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
+    """One endpoint with its health, as JSON (header values hidden)."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        async with hub.database.read() as connection:
+            found = await find_endpoint(connection, hub.keyring, endpoint)
+            health = await endpoint_health(connection, [found.id], now=hub.clock.now())
+        return _endpoint_dict(found, health[found.id])
+
+    print_json(_run(run))
+
+
+@endpoints_app.command("delete")
+def endpoints_delete(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
+    """Delete an endpoint: its open deliveries are cancelled, its history stays."""
+
+    async def run(hub: Hub) -> tuple[str, int]:
+        async with hub.database.transaction() as tx:
+            found = await find_endpoint(tx, hub.keyring, endpoint)
+            cancelled = await delete_endpoint(tx, found.id, now=hub.clock.now())
+            await hub.audit(
+                tx,
+                None,
+                "endpoint.deleted",
+                target_type="endpoint",
+                target_id=found.id,
+                details={"cancelled_deliveries": cancelled, "via": "cli"},
+            )
+        return found.id, cancelled
+
+    endpoint_id, cancelled = _run(run)
+    console.print(f"{endpoint_id} deleted; {cancelled} open deliveries cancelled", highlight=False)
+
+
+@endpoints_app.command("secret")
+def endpoints_secret(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
+    """Print the current signing secret (whsec_...), bare (audited)."""
+
+    async def run(hub: Hub) -> str:
+        async with hub.database.transaction() as tx:
+            found = await find_endpoint(tx, hub.keyring, endpoint)
+            key = await reveal_secret(tx, hub.keyring, found.id)
+            await hub.audit(
+                tx,
+                None,
+                "endpoint.secret_revealed",
+                target_type="endpoint",
+                target_id=found.id,
+                details={"via": "cli"},
+            )
+        return key
+
+    console.print(_run(run), highlight=False, soft_wrap=True, markup=False)
 
 
 @endpoints_app.command("create")
@@ -120,47 +223,64 @@ def endpoints_create(
 
 
 @endpoints_app.command("pause")
-def endpoints_pause(endpoint_id: str) -> None:
+def endpoints_pause(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
     """Pause: new deliveries are held until the endpoint is resumed."""
 
-    async def run(hub: Hub) -> None:
+    async def run(hub: Hub) -> tuple[Endpoint, bool]:
         async with hub.database.transaction() as tx:
-            await set_disabled(tx, endpoint_id, True, now=hub.clock.now())
-            await hub.audit(
-                tx, None, "endpoint.paused", target_type="endpoint", target_id=endpoint_id
-            )
+            found = await find_endpoint(tx, hub.keyring, endpoint)
+            changed = await set_disabled(tx, found.id, True, now=hub.clock.now())
+            if changed:
+                await hub.audit(
+                    tx,
+                    None,
+                    "endpoint.paused",
+                    target_type="endpoint",
+                    target_id=found.id,
+                    details={"via": "cli"},
+                )
+        return found, changed
 
-    _run(run)
-    console.print(f"{endpoint_id} paused")
+    found, changed = _run(run)
+    label = f"{found.name} ({found.id})"
+    if changed:
+        console.print(f"{label} paused", highlight=False)
+    else:
+        console.print(f"{label} was already {found.disabled_reason or 'paused'}", highlight=False)
 
 
 @endpoints_app.command("resume")
-def endpoints_resume(endpoint_id: str) -> None:
+def endpoints_resume(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
     """Resume and send what was held."""
 
-    async def run(hub: Hub) -> int:
-        released = await _webhooks(hub).resume(endpoint_id)
+    async def run(hub: Hub) -> tuple[Endpoint, int]:
+        async with hub.database.read() as connection:
+            found = await find_endpoint(connection, hub.keyring, endpoint)
+        released = await _webhooks(hub).resume(found.id)
         async with hub.database.transaction() as tx:
             await hub.audit(
                 tx,
                 None,
                 "endpoint.resumed",
                 target_type="endpoint",
-                target_id=endpoint_id,
+                target_id=found.id,
                 details={"released": released, "via": "cli"},
             )
-        return released
+        return found, released
 
-    released = _run(run)
-    console.print(f"{endpoint_id} resumed; {released} held deliveries queued")
+    found, released = _run(run)
+    console.print(
+        f"{found.name} ({found.id}) resumed; {released} held deliveries queued", highlight=False
+    )
 
 
 @endpoints_app.command("rotate-secret")
-def endpoints_rotate_secret(endpoint_id: str) -> None:
+def endpoints_rotate_secret(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
     """Issue a new signing secret (printed); the old one signs too during the grace period."""
 
     async def run(hub: Hub) -> str:
         async with hub.database.transaction() as tx:
+            endpoint_id = (await find_endpoint(tx, hub.keyring, endpoint)).id
             key = await rotate_secret(
                 tx,
                 hub.keyring,
@@ -183,13 +303,15 @@ def endpoints_rotate_secret(endpoint_id: str) -> None:
 
 @endpoints_app.command("test")
 def endpoints_test(
-    endpoint_id: str,
+    endpoint: str = typer.Argument(..., help=ENDPOINT_HELP),
     event_type: str = typer.Option(..., "--event-type", "-t", help="A registered event type."),
 ) -> None:
     """Send the event type's example now and print what the endpoint answered."""
 
     async def run(hub: Hub) -> Any:
-        return await _webhooks(hub).send_test(endpoint_id, event_type)
+        async with hub.database.read() as connection:
+            found = await find_endpoint(connection, hub.keyring, endpoint)
+        return await _webhooks(hub).send_test(found.id, event_type)
 
     result = _run(run)
     colour = "green" if result.success else "red"
@@ -213,8 +335,7 @@ def events_publish(
     try:
         payload = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        err_console.print(f"[red]--data is not JSON: {exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(f"--data is not JSON: {exc}") from None
 
     async def run(hub: Hub) -> dict[str, Any]:
         published = await publish(
@@ -229,6 +350,53 @@ def events_publish(
 
     body = _run(run)
     console.print(orjson.dumps(body).decode(), highlight=False, soft_wrap=True)
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    endpoint: str | None = typer.Option(None, "--endpoint", help=ENDPOINT_HELP),
+    status: str | None = typer.Option(None, help="pending, succeeded, failed, exhausted ..."),
+    event: str | None = typer.Option(None, "--event", help="Only this event's deliveries."),
+    limit: int = typer.Option(50, min=1, max=10_000, help="How many, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Recent deliveries, newest first."""
+
+    async def run(hub: Hub) -> list[dict[str, Any]]:
+        async with hub.database.read() as connection:
+            endpoint_id = None
+            if endpoint is not None:
+                endpoint_id = (await find_endpoint(connection, hub.keyring, endpoint)).id
+            rows = await list_deliveries(
+                connection, limit=limit, endpoint_id=endpoint_id, status=status, event_id=event
+            )
+        return [row for _, row in rows]
+
+    found = _run(run)
+
+    def when(value: datetime | None) -> str:
+        return value.isoformat(timespec="seconds") if value else ""
+
+    rows = [
+        [
+            row["id"],
+            row["event_id"],
+            row["endpoint_id"],
+            row["event_type"],
+            row["status"],
+            str(row["attempts"]),
+            "" if row["last_status_code"] is None else str(row["last_status_code"]),
+            when(row["created_at"]),
+        ]
+        for row in found
+    ]
+    print_rows(
+        ["id", "event", "endpoint", "type", "status", "attempts", "last code", "created"],
+        rows,
+        as_json=as_json,
+        objects=found,
+        empty="No deliveries.",
+    )
 
 
 @deliveries_app.command("resend")
@@ -251,14 +419,13 @@ def _when(value: str | None, option: str) -> datetime | None:
         return None
     parsed = parse_timestamp(value)
     if parsed is None:
-        err_console.print(f"[red]{option} is not a timestamp: {value}[/red]")
-        raise typer.Exit(2)
+        raise CliError(f"{option} is not a timestamp (ISO 8601 or unix seconds): {value}")
     return parsed
 
 
 @recover_app.callback(invoke_without_command=True)
 def recover(
-    endpoint: str = typer.Option(..., "--endpoint", help="The endpoint id."),
+    endpoint: str = typer.Option(..., "--endpoint", help=ENDPOINT_HELP),
     since: str = typer.Option(..., help="Start of the range (ISO 8601 or unix seconds)."),
     until: str | None = typer.Option(None, help="End of the range (default: now)."),
 ) -> None:
@@ -268,6 +435,8 @@ def recover(
     assert start is not None
 
     async def run(hub: Hub) -> int:
+        async with hub.database.read() as connection:
+            endpoint_id = (await find_endpoint(connection, hub.keyring, endpoint)).id
         with Progress(
             TextColumn("recovering"), BarColumn(), MofNCompleteColumn(), console=err_console
         ) as progress:
@@ -276,14 +445,14 @@ def recover(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            count = await _webhooks(hub).recover(endpoint, start, end, progress=step)
+            count = await _webhooks(hub).recover(endpoint_id, start, end, progress=step)
         async with hub.database.transaction() as tx:
             await hub.audit(
                 tx,
                 None,
                 "endpoint.recovered",
                 target_type="endpoint",
-                target_id=endpoint,
+                target_id=endpoint_id,
                 details={"since": start.isoformat(), "recovered": count, "via": "cli"},
             )
         return count

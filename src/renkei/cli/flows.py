@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
-from renkei.cli._common import console, err_console, with_hub
+from renkei.cli._common import CliError, console, err_console, load_yaml, print_json, with_hub
 from renkei.events.envelope import format_timestamp
 from renkei.flows.engine import FlowEngine
 from renkei.flows.preview import preview_flow, sample_event
 from renkei.flows.scope import load_profile
 from renkei.flows.service import (
-    FlowNotFound,
     find_flow,
     list_flows,
     list_runs,
@@ -33,14 +31,27 @@ def _print_json(value: Any) -> None:
 
 
 @app.command("list")
-def list_command() -> None:
+def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every flow with its version and state."""
 
     async def run(hub: Hub) -> list[Any]:
+        found: list[Any] = []
         async with hub.database.read() as connection:
-            return await list_flows(connection, limit=500)
+            while True:
+                page = await list_flows(
+                    connection, limit=500, after=found[-1].id if found else None
+                )
+                found.extend(page)
+                if len(page) < 500:
+                    return found
 
-    for record in with_hub(run):
+    found = with_hub(run)
+    if as_json:
+        print_json(
+            [{"id": r.id, "version": r.version, "enabled": r.enabled, **r.config()} for r in found]
+        )
+        return
+    for record in found:
         state = "enabled" if record.enabled else "disabled"
         console.print(f"{record.id}  {record.name}  v{record.version}  {state}")
 
@@ -57,10 +68,12 @@ def show(flow: str = typer.Argument(..., help="Flow id or name.")) -> None:
 
 
 @app.command()
-def validate(file: Path = typer.Option(..., "-f", "--file", exists=True, dir_okay=False)) -> None:
+def validate(file: Path = typer.Option(..., "-f", "--file", help="A YAML file.")) -> None:
     """Check the flows of a config file (or one flow file) without a database."""
-    document = yaml.safe_load(file.read_text()) or {}
-    specs = document.get("flows", [document]) if isinstance(document, dict) else []
+    document = load_yaml(file)
+    specs = document.get("flows", [document]) if isinstance(document, dict) else None
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise CliError(f"{file}: expected a flow, or a configuration with a list of flows")
     failed = False
     for spec in specs:
         problems = validate_flow(
@@ -163,8 +176,5 @@ def preview(
 
 
 def _or_exit(action: Any) -> Any:
-    try:
-        return with_hub(action)
-    except FlowNotFound as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    # FlowNotFound and other user errors become one line in RenkeiGroup (cli/_common.py).
+    return with_hub(action)

@@ -10,7 +10,18 @@ import uvicorn
 import yaml
 
 from renkei import __version__
-from renkei.cli._common import console, err_console, load_settings, safe_url, with_hub
+from renkei.cli._common import (
+    CliError,
+    RenkeiGroup,
+    console,
+    err_console,
+    load_settings,
+    print_rows,
+    read_text_file,
+    record_data_dir,
+    safe_url,
+    with_hub,
+)
 from renkei.cli.connections import connections_app
 from renkei.cli.connectors import connectors_app
 from renkei.cli.endpoints import deliveries_app, endpoints_app, events_app, recover_app
@@ -23,16 +34,30 @@ from renkei.config import ConfigError, Plan, apply_plan, export_state, load_conf
 from renkei.hub import Hub
 from renkei.process import listening_socket, tune_long_running_process
 from renkei.queue.runner import run_worker
-from renkei.security.keyring import generate_key
+from renkei.security.keyring import generate_key, read_key_file, write_key_file
 from renkei.security.rotation import rotate_keys
-from renkei.security.tokens import Scope, count_tokens, create_token
+from renkei.security.tokens import (
+    SCOPES,
+    Scope,
+    count_tokens,
+    create_token,
+    find_tokens,
+    list_tokens,
+    revoke_token,
+)
 from renkei.store import migrate as run_migrations
 from renkei.store.migrate import current_revision
 
-app = typer.Typer(help="Renkei: connect marketing tools.", no_args_is_help=True)
+app = typer.Typer(
+    help="Renkei: connect marketing tools.",
+    no_args_is_help=True,
+    cls=RenkeiGroup,
+    pretty_exceptions_enable=False,
+)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys for stored secrets.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(token_app, name="tokens", hidden=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(connections_app, name="connections")
@@ -61,8 +86,18 @@ def migrate() -> None:
         await run_migrations(hub.database)
         return await current_revision(hub.database)
 
-    revision = with_hub(run, migrate_first=False)
+    settings = load_settings(creating=True)
+    revision = with_hub(run, migrate_first=False, settings=settings)
+    _record(settings)
     console.print(f"database is at revision {revision}")
+
+
+def _record(settings: Any) -> None:
+    """``serve``/``migrate`` in a directory of their own choosing: remember it."""
+    import os
+
+    if not os.environ.get("RENKEI_DATA_DIR"):
+        record_data_dir(settings.data_dir)
 
 
 @app.command()
@@ -74,7 +109,7 @@ def serve(
     """Run the API, ingest, worker and scheduler in one process."""
     from renkei.api.app import create_app
 
-    settings = load_settings()
+    settings = load_settings(creating=True, quiet=True)
     host = host or settings.host
     port = port or settings.port
     try:
@@ -88,7 +123,8 @@ def serve(
         async with hub.database.read() as connection:
             return await count_tokens(connection)
 
-    tokens = with_hub(prepare)
+    tokens = with_hub(prepare, settings=settings)
+    _record(settings)
     hub = Hub(settings)
     console.print(f"[bold]Renkei {__version__}[/bold] listening on http://{host}:{port}")
     console.print(f"  database   {safe_url(settings.database_url)}")
@@ -141,9 +177,8 @@ def token_create(
     scope: str = typer.Option("read", help="admin, write or read."),
 ) -> None:
     """Create an API token. It is shown once."""
-    if scope not in ("admin", "write", "read"):
-        err_console.print("[red]--scope must be admin, write or read[/red]")
-        raise typer.Exit(2)
+    if scope not in SCOPES:
+        raise CliError(f"--scope must be one of {', '.join(SCOPES)}, not {scope!r}")
 
     async def run(hub: Hub) -> str:
         async with hub.database.transaction() as tx:
@@ -167,6 +202,65 @@ def scope_of(value: str) -> Scope:
     return value  # type: ignore[return-value]
 
 
+@token_app.command("list")
+def token_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    revoked: bool = typer.Option(False, "--revoked", help="Include revoked tokens."),
+) -> None:
+    """API tokens (never the tokens themselves: their first characters)."""
+
+    async def run(hub: Hub) -> list[dict[str, Any]]:
+        async with hub.database.read() as connection:
+            return await list_tokens(connection, include_revoked=revoked)
+
+    found = with_hub(run)
+    rows = [
+        [
+            t["id"],
+            t["name"],
+            t["scope"],
+            t["prefix"] + "…",
+            t["created_at"].isoformat(timespec="seconds"),
+            t["revoked_at"].isoformat(timespec="seconds") if t["revoked_at"] else "",
+        ]
+        for t in found
+    ]
+    print_rows(
+        ["id", "name", "scope", "starts", "created", "revoked"],
+        rows,
+        as_json=as_json,
+        objects=found,
+        empty="No tokens.",
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(token: str = typer.Argument(..., help="Token id, or name when unique.")) -> None:
+    """Revoke a token: it stops working within seconds."""
+
+    async def run(hub: Hub) -> str:
+        async with hub.database.transaction() as tx:
+            matches = await find_tokens(tx, token)
+            if not matches:
+                raise CliError(f"token {token} does not exist (or is already revoked)")
+            if len(matches) > 1:
+                ids = ", ".join(match["id"] for match in matches)
+                raise CliError(f"several tokens are named {token}: {ids}", "revoke one by id")
+            token_id = str(matches[0]["id"])
+            await revoke_token(tx, token_id, now=hub.clock.now())
+            await hub.audit(
+                tx,
+                None,
+                "token.revoked",
+                target_type="token",
+                target_id=token_id,
+                details={"via": "cli"},
+            )
+        return token_id
+
+    console.print(f"{with_hub(run)} revoked", highlight=False)
+
+
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Print a new random key for RENKEI_SECRET_KEY."""
@@ -174,8 +268,38 @@ def keys_generate() -> None:
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Re-encrypt every stored secret under the first key of RENKEI_SECRET_KEY."""
+def keys_rotate(
+    servers_updated: bool = typer.Option(
+        False,
+        "--servers-updated",
+        help="Every server and worker already runs with the new key in RENKEI_SECRET_KEY.",
+    ),
+) -> None:
+    """Re-encrypt every stored secret under a new key.
+
+    With RENKEI_SECRET_KEY (new key first, old keys after): re-encrypt under its first key.
+    Without it: generate a new key, put it first in the key file, re-encrypt. Servers that
+    read the key file pick the new key up when they meet it; servers that read
+    RENKEI_SECRET_KEY cannot, so they must be restarted with it first (--servers-updated).
+    """
+    settings = load_settings()
+    key_file = settings.secret_key_file
+    if settings.secret_key:
+        keys = list(settings.secret_key)
+        if key_file.exists():
+            stored = read_key_file(key_file)
+            write_key_file(key_file, keys + [key for key in stored if key not in keys])
+            err_console.print(f"{key_file}: the new key is first; the old ones stay after it")
+        elif not servers_updated:
+            raise CliError(
+                "servers that read RENKEI_SECRET_KEY cannot learn a new key while they run",
+                "restart every server and worker with RENKEI_SECRET_KEY=<new>,<old> first, "
+                "then run `renkei keys rotate --servers-updated`",
+            )
+    else:
+        keys = [generate_key(), *read_key_file(key_file)]
+        write_key_file(key_file, keys)
+        err_console.print(f"{key_file}: a new key is first; the old ones stay after it")
 
     async def run(hub: Hub) -> None:
         report = await rotate_keys(hub.database, hub.keyring)
@@ -183,28 +307,32 @@ def keys_rotate() -> None:
             console.print(f"  {column}: {count} re-encrypted")
         console.print(
             f"{report.rewritten} secrets now sealed with key {hub.keyring.current_key_id}; "
-            "older keys can be removed from RENKEI_SECRET_KEY."
+            "older keys can be removed once every server runs with the new one."
         )
 
-    with_hub(run)
+    with_hub(run, settings=settings.model_copy(update={"secret_key": keys}))
 
 
 @app.command()
-def plan(file: Path = typer.Option(..., "-f", "--file", exists=True, dir_okay=False)) -> None:
-    """Show what `renkei apply -f FILE` would change."""
+def plan(file: Path = typer.Option(..., "-f", "--file", help="A YAML configuration file.")) -> None:
+    """Show what `renkei apply -f FILE` would change (and refuse what apply would refuse)."""
+    text = read_text_file(file)
 
     async def run(hub: Hub) -> Plan:
-        return await make_plan(hub, _load(hub, file))
+        return await make_plan(hub, _load(hub, file, text))
 
     _print_plan(with_hub(run))
 
 
 @app.command()
-def apply(file: Path = typer.Option(..., "-f", "--file", exists=True, dir_okay=False)) -> None:
+def apply(
+    file: Path = typer.Option(..., "-f", "--file", help="A YAML configuration file."),
+) -> None:
     """Create or update everything FILE describes (idempotent)."""
+    text = read_text_file(file)
 
     async def run(hub: Hub) -> tuple[Plan, dict[str, str]]:
-        changes = await make_plan(hub, _load(hub, file))
+        changes = await make_plan(hub, _load(hub, file, text))
         return changes, await apply_plan(hub, changes)
 
     changes, applied = with_hub(run)
@@ -223,12 +351,11 @@ def export() -> None:
     console.print(yaml.safe_dump(with_hub(run), sort_keys=False, allow_unicode=True), end="")
 
 
-def _load(hub: Hub, file: Path) -> dict[str, list[dict[str, Any]]]:
+def _load(hub: Hub, file: Path, text: str) -> dict[str, list[dict[str, Any]]]:
     try:
-        return load_config(file, known_sections=list(hub.resources))
+        return load_config(text, known_sections=list(hub.resources))
     except ConfigError as exc:
-        err_console.print(f"[red]{file}: {exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(f"{file}: {exc}") from None
 
 
 def _print_plan(changes: Plan) -> None:

@@ -8,11 +8,10 @@ import orjson
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.cli._common import console, err_console, with_hub
+from renkei.cli._common import CliError, console, print_rows, with_hub
 from renkei.events.sources import (
     Source,
     SourceChanges,
-    SourceError,
     create_source,
     delete_source,
     get_source,
@@ -42,11 +41,9 @@ def _json_option(value: str | None, name: str) -> dict[str, Any] | None:
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError:
-        err_console.print(f"[red]--{name} must be a JSON object[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(f"--{name} must be a JSON object") from None
     if not isinstance(parsed, dict):
-        err_console.print(f"[red]--{name} must be a JSON object[/red]")
-        raise typer.Exit(2)
+        raise CliError(f"--{name} must be a JSON object")
     return parsed
 
 
@@ -59,11 +56,8 @@ def _print(payload: Any) -> None:
 
 
 def _run(action: Any) -> Any:
-    try:
-        return with_hub(action)
-    except SourceError as exc:
-        err_console.print(f"[red]{exc.message}[/red]", markup=True, highlight=False)
-        raise typer.Exit(1) from None
+    # SourceError and other user errors become one line in RenkeiGroup (cli/_common.py).
+    return with_hub(action)
 
 
 async def _find(connection: AsyncConnection, source: str) -> Source:
@@ -73,7 +67,10 @@ async def _find(connection: AsyncConnection, source: str) -> Source:
 
 
 @sources_app.command("list")
-def list_command(kind: str | None = typer.Option(None, help="tracking or webhook")) -> None:
+def list_command(
+    kind: str | None = typer.Option(None, help="tracking or webhook"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """List sources (never their secrets)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
@@ -81,14 +78,24 @@ def list_command(kind: str | None = typer.Option(None, help="tracking or webhook
             found = await list_sources(connection, kind=kind)
         return [source.to_dict(_base_url(hub)) for source in found]
 
-    for source in _run(run):
-        where = source.get("url") or source.get("write_key_hint", "") + "…"
-        state = "" if source["enabled"] else "  (disabled)"
-        console.print(
-            f"{source['id']}  {source['kind']:8}  {source['name']}  {where}{state}",
-            highlight=False,
-            markup=False,
-        )
+    found = _run(run)
+    rows = [
+        [
+            source["id"],
+            source["kind"],
+            source["name"],
+            source.get("url") or (source.get("write_key_hint") or "") + "…",
+            "enabled" if source["enabled"] else "disabled",
+        ]
+        for source in found
+    ]
+    print_rows(
+        ["id", "kind", "name", "url or write key", "state"],
+        rows,
+        as_json=as_json,
+        objects=found,
+        empty="No sources.",
+    )
 
 
 @sources_app.command("create")
@@ -144,8 +151,11 @@ def show_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
 
 
 @sources_app.command("secret")
-def secret_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
-    """Print the write key or verification secret (audited)."""
+def secret_command(
+    source: str = typer.Argument(..., help="Id or name."),
+    as_json: bool = typer.Option(False, "--json", help="Print every secret as JSON."),
+) -> None:
+    """Print the write key or verification secret, bare like `renkei token create` (audited)."""
 
     async def run(hub: Hub) -> dict[str, str]:
         async with hub.database.transaction() as tx:
@@ -161,7 +171,11 @@ def secret_command(source: str = typer.Argument(..., help="Id or name.")) -> Non
             )
         return revealed
 
-    _print(_run(run))
+    revealed = _run(run)
+    if as_json or len(revealed) != 1:
+        _print(revealed)
+    else:
+        console.print(next(iter(revealed.values())), highlight=False, markup=False, soft_wrap=True)
 
 
 @sources_app.command("rotate")

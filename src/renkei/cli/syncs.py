@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from renkei.cli._common import console, err_console, with_hub
 from renkei.hub import Hub
 from renkei.syncs.model import SyncRun
-from renkei.syncs.service import SyncNotFound, SyncService
+from renkei.syncs.service import SyncService
 
 __all__ = ["syncs_app"]
 
@@ -40,13 +40,16 @@ def _print(payload: Any) -> None:
 
 
 @syncs_app.command("list")
-def list_syncs() -> None:
+def list_syncs(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every sync, with its trigger and where its cursor stands."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [sync.to_dict() for sync in await _service(hub).list(limit=1000)]
+        return [sync.to_dict() for sync in await _service(hub).list(limit=100_000)]
 
     found = with_hub(action)
+    if as_json:
+        _print(found)
+        return
     if not found:
         console.print("No syncs.")
         return
@@ -70,11 +73,7 @@ def runs(
     async def action(hub: Hub) -> list[dict[str, Any]]:
         return [run.to_dict() for run in await _service(hub).runs(name, limit=limit)]
 
-    try:
-        _print(with_hub(action))
-    except SyncNotFound as exc:
-        err_console.print(str(exc), markup=False)
-        raise typer.Exit(1) from None
+    _print(with_hub(action))
 
 
 @syncs_app.command("quota")
@@ -105,11 +104,7 @@ def run(
             return found.to_dict()
         return (await _follow(hub, service, run_id, local=local)).to_dict()
 
-    try:
-        result = with_hub(action)
-    except SyncNotFound as exc:
-        err_console.print(str(exc), markup=False)
-        raise typer.Exit(1) from None
+    result = with_hub(action)
     _print(result)
     if result["status"] == "failed":
         raise typer.Exit(1)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -44,22 +45,54 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"renkei-key-id" + key).hexdigest()[:8]
 
 
+def _parse_keys(keys: Sequence[str]) -> tuple[dict[str, AESGCM], list[str]]:
+    if not keys:
+        raise KeyringError("the keyring needs at least one key")
+    found: dict[str, AESGCM] = {}
+    ids: list[str] = []
+    for encoded in keys:
+        try:
+            raw = _b64decode(encoded.strip())
+        except ValueError as exc:
+            raise KeyringError("a secret key is not valid base64") from exc
+        if len(raw) != 32:
+            raise KeyringError("a secret key must be 32 bytes (base64 of 32 random bytes)")
+        kid = key_id(raw)
+        found[kid] = AESGCM(raw)
+        ids.append(kid)
+    return found, ids
+
+
+def read_key_file(key_file: Path) -> list[str]:
+    return [line.strip() for line in key_file.read_text().splitlines() if line.strip()]
+
+
 class Keyring:
-    def __init__(self, keys: Sequence[str]) -> None:
-        if not keys:
-            raise KeyringError("the keyring needs at least one key")
-        self._keys: dict[str, AESGCM] = {}
-        self._ids: list[str] = []
-        for encoded in keys:
-            try:
-                raw = _b64decode(encoded.strip())
-            except ValueError as exc:
-                raise KeyringError("a secret key is not valid base64") from exc
-            if len(raw) != 32:
-                raise KeyringError("a secret key must be 32 bytes (base64 of 32 random bytes)")
-            kid = key_id(raw)
-            self._keys[kid] = AESGCM(raw)
-            self._ids.append(kid)
+    """``reload``, when given, returns the keys afresh (the key file): a ciphertext sealed
+    with a key this process does not know makes it read them again once, so a running
+    server keeps working after ``renkei keys rotate`` wrote a new key into the file."""
+
+    def __init__(
+        self, keys: Sequence[str], *, reload: Callable[[], Sequence[str]] | None = None
+    ) -> None:
+        self._keys, self._ids = _parse_keys(keys)
+        self._reload = reload
+        self._lock = threading.Lock()
+
+    def _refresh(self, kid: str) -> AESGCM | None:
+        """Read the keys again (when there is a source to read) and look ``kid`` up."""
+        if self._reload is None:
+            return None
+        with self._lock:
+            if kid not in self._keys:
+                try:
+                    keys, ids = _parse_keys(self._reload())
+                except (OSError, KeyringError) as exc:
+                    log.warning("keyring.reload_failed", error=str(exc))
+                    return None
+                self._keys, self._ids = keys, ids
+                log.info("keyring.reloaded", key_ids=ids)
+            return self._keys.get(kid)
 
     @property
     def current_key_id(self) -> str:
@@ -83,7 +116,7 @@ class Keyring:
             raise KeyringError("not a Renkei ciphertext") from None
         if version != _VERSION:
             raise KeyringError(f"unknown ciphertext version {version!r}")
-        aead = self._keys.get(kid)
+        aead = self._keys.get(kid) or self._refresh(kid)
         if aead is None:
             raise KeyringError(f"ciphertext was sealed with key {kid}, which is not configured")
         data = _b64decode(body)
@@ -101,7 +134,7 @@ def load_keyring(configured: Sequence[str], key_file: Path) -> Keyring:
     if configured:
         return Keyring(configured)
     if key_file.exists():
-        return Keyring([line for line in key_file.read_text().splitlines() if line.strip()])
+        return Keyring(read_key_file(key_file), reload=lambda: read_key_file(key_file))
     key_file.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
@@ -111,4 +144,16 @@ def load_keyring(configured: Sequence[str], key_file: Path) -> Keyring:
         path=str(key_file),
         hint="back this file up, or set RENKEI_SECRET_KEY; without it stored secrets are lost",
     )
-    return Keyring(key_file.read_text().splitlines())
+    return Keyring(read_key_file(key_file), reload=lambda: read_key_file(key_file))
+
+
+def write_key_file(key_file: Path, keys: Sequence[str]) -> None:
+    """Replace the key file atomically (readable by its owner only)."""
+    _parse_keys(keys)
+    temporary = key_file.with_name(f".{key_file.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("".join(f"{key.strip()}\n" for key in keys))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, key_file)

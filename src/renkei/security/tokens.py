@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -96,3 +96,32 @@ async def count_tokens(connection: AsyncConnection) -> int:
         select(api_tokens.c.id).where(api_tokens.c.revoked_at.is_(None))
     )
     return len(rows.all())
+
+
+_LISTED = (
+    api_tokens.c.id,
+    api_tokens.c.name,
+    api_tokens.c.scope,
+    api_tokens.c.prefix,
+    api_tokens.c.created_at,
+    api_tokens.c.revoked_at,
+)
+
+
+async def list_tokens(
+    connection: AsyncConnection, *, include_revoked: bool = True
+) -> list[dict[str, Any]]:
+    """Every token, oldest first, without its hash (the API and ``renkei token list``)."""
+    query = select(*_LISTED).order_by(api_tokens.c.created_at, api_tokens.c.id)
+    if not include_revoked:
+        query = query.where(api_tokens.c.revoked_at.is_(None))
+    return [dict(row._mapping) for row in await connection.execute(query)]
+
+
+async def find_tokens(connection: AsyncConnection, ref: str) -> list[dict[str, Any]]:
+    """Active tokens whose id is ``ref``, else those named ``ref``."""
+    active = select(*_LISTED).where(api_tokens.c.revoked_at.is_(None))
+    rows = (await connection.execute(active.where(api_tokens.c.id == ref))).all()
+    if not rows:
+        rows = (await connection.execute(active.where(api_tokens.c.name == ref))).all()
+    return [dict(row._mapping) for row in rows]
