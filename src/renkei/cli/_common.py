@@ -320,7 +320,9 @@ class RenkeiGroup(TyperGroup):
 
 def print_json(payload: Any) -> None:
     console.print(
-        orjson.dumps(payload, option=orjson.OPT_INDENT_2, default=str).decode(),
+        orjson.dumps(
+            payload, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+        ).decode(),
         highlight=False,
         markup=False,
         soft_wrap=True,

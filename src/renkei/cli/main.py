@@ -205,13 +205,13 @@ def scope_of(value: str) -> Scope:
 @token_app.command("list")
 def token_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    revoked: bool = typer.Option(False, "--revoked", help="Include revoked tokens."),
+    active: bool = typer.Option(False, "--active", help="Leave revoked tokens out."),
 ) -> None:
     """API tokens (never the tokens themselves: their first characters)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
         async with hub.database.read() as connection:
-            return await list_tokens(connection, include_revoked=revoked)
+            return await list_tokens(connection, include_revoked=not active)
 
     found = with_hub(run)
     rows = [

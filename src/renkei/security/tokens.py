@@ -115,7 +115,7 @@ async def list_tokens(
     query = select(*_LISTED).order_by(api_tokens.c.created_at, api_tokens.c.id)
     if not include_revoked:
         query = query.where(api_tokens.c.revoked_at.is_(None))
-    return [dict(row._mapping) for row in await connection.execute(query)]
+    return [row._asdict() for row in await connection.execute(query)]
 
 
 async def find_tokens(connection: AsyncConnection, ref: str) -> list[dict[str, Any]]:
@@ -124,4 +124,4 @@ async def find_tokens(connection: AsyncConnection, ref: str) -> list[dict[str, A
     rows = (await connection.execute(active.where(api_tokens.c.id == ref))).all()
     if not rows:
         rows = (await connection.execute(active.where(api_tokens.c.name == ref))).all()
-    return [dict(row._mapping) for row in rows]
+    return [row._asdict() for row in rows]
