@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from renkei.events.errors import IngestError, TooDeep
+from renkei.events.errors import IngestError, NotStorableText, TooDeep
 
 MAX_DEPTH = 64
 """How deeply an event's JSON may nest objects and arrays (the event itself is level 1).
@@ -38,12 +38,14 @@ _wrappers = _Wrappers()
 
 
 def json_size(value: Any, *, max_depth: int = MAX_DEPTH, index: int | None = None) -> int:
-    """The size of ``value`` as compact JSON; :class:`TooDeep` if it nests deeper than
-    ``max_depth`` (``value`` itself being level 1).
+    """The size of ``value`` as compact JSON, once it is known to be storable: refuses with
+    :class:`TooDeep` a value nested deeper than ``max_depth`` (``value`` itself being level
+    1) and with :class:`NotStorableText` a string (or key) holding a NUL character.
 
     One ``orjson.dumps`` and no walk in Python: ``value`` is serialized at the bottom of a
     fixed stack of one-item lists, so the serializer's own depth limit trips exactly when
-    ``value`` is too deep. ``index`` goes into the error's details (a batch item).
+    ``value`` is too deep, and a NUL is found as ``\\u0000`` in the output. ``index`` goes
+    into the error's details (a batch item).
     """
     wrapper = _wrappers.by_depth.get(max_depth)
     if wrapper is None:
@@ -55,7 +57,7 @@ def json_size(value: Any, *, max_depth: int = MAX_DEPTH, index: int | None = Non
     outer, inner = wrapper
     inner[0] = value
     try:
-        size = len(orjson.dumps(outer))
+        text = orjson.dumps(outer)
     except orjson.JSONEncodeError as exc:
         if "recursion" not in str(exc).lower():
             raise
@@ -67,7 +69,26 @@ def json_size(value: Any, *, max_depth: int = MAX_DEPTH, index: int | None = Non
         ) from None
     finally:
         inner[0] = None
-    return size - 2 * (_SERIALIZER_DEPTH - max_depth)
+    if b"\\u0000" in text and _has_nul(text):
+        raise NotStorableText(
+            "strings may not contain NUL (\\u0000)",
+            details=None if index is None else {"index": index},
+        )
+    return len(text) - 2 * (_SERIALIZER_DEPTH - max_depth)
+
+
+def _has_nul(text: bytes) -> bool:
+    """Whether JSON text holds an escaped NUL (``\\u0000`` after an odd run of backslashes:
+    an even run is an escaped backslash followed by the letters)."""
+    at = text.find(b"\\u0000")
+    while at != -1:
+        start = at
+        while start > 0 and text[start - 1] == 0x5C:  # backslash
+            start -= 1
+        if (at - start) % 2 == 0:
+            return True
+        at = text.find(b"\\u0000", at + 1)
+    return False
 
 
 IdFactory = Callable[[], str]

@@ -39,6 +39,13 @@ class TooDeep(BadRequest):
     default_code = "json_too_deep"
 
 
+class NotStorableText(BadRequest):
+    """A string holds a NUL character, which PostgreSQL's JSONB cannot store (400); refused
+    on every backend alike."""
+
+    default_code = "not_storable"
+
+
 class Unauthorized(IngestError):
     status = 401
     default_code = "unauthorized"

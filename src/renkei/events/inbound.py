@@ -8,6 +8,7 @@ be inspected and replayed once the mapping is fixed (:func:`replay_request`).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp, json_size
-from renkei.events.errors import IngestError, VerificationFailed
+from renkei.events.errors import (
+    BadRequest,
+    IngestError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    VerificationFailed,
+)
 from renkei.events.ingest import IngestService, StoreExtra, check_storable, new_event_id
 from renkei.events.metrics import VERIFICATION_FAILURES, WEBHOOK_EVENTS
 from renkei.events.sources import HookSource, SourceNotFound
@@ -75,7 +82,14 @@ async def receive(
         "body": request.body,
     }
     try:
-        events = _to_events(source, header_map, query, request.body, received_at=now)
+        events = _to_events(
+            source,
+            header_map,
+            query,
+            request.body,
+            received_at=now,
+            max_bytes=service.hub.settings.max_body_bytes,
+        )
         check_storable(events)
     except IngestError as exc:
         row |= {"status": "rejected", "error": exc.to_dict()["error"], "event_ids": []}
@@ -94,7 +108,9 @@ def _to_events(
     body: bytes,
     *,
     received_at: datetime,
+    max_bytes: int,
 ) -> list[Event]:
+    body = _decoded(body, headers.get("content-encoding"), max_bytes)
     parsed = parse_body(body, headers.get("content-type"))
     ingested = source.mapping.to_events(
         headers=headers,
@@ -107,6 +123,38 @@ def _to_events(
     for index, event in enumerate(ingested.events):
         json_size(event.data, index=index)  # refuses what nests deeper than MAX_DEPTH
     return ingested.events
+
+
+def _decoded(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The body without its ``Content-Encoding`` (gzip, at most ``max_bytes`` inflated).
+
+    Verification has already checked the body as it was sent; the raw request keeps it so.
+    """
+    coding = (content_encoding or "").strip().lower()
+    if coding in ("", "identity"):
+        return body
+    if coding not in ("gzip", "x-gzip"):
+        raise UnsupportedMediaType(
+            "Content-Encoding must be gzip or identity",
+            code="unsupported_encoding",
+            details={"content_encoding": coding},
+        )
+    out = bytearray()
+    remaining = body
+    while remaining:  # a gzip file may hold several members
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(remaining, max_bytes + 1 - len(out))
+        except zlib.error as exc:
+            raise BadRequest("body is not valid gzip", code="invalid_gzip") from exc
+        if len(out) > max_bytes:
+            raise PayloadTooLarge(
+                f"the inflated body is larger than {max_bytes} bytes", details={"limit": max_bytes}
+            )
+        if not inflater.eof:
+            raise BadRequest("gzip body is truncated", code="invalid_gzip")
+        remaining = inflater.unused_data
+    return bytes(out)
 
 
 def _insert(row: dict[str, Any]) -> StoreExtra:
@@ -209,7 +257,14 @@ async def replay_request(
         row = await get_request(connection, source_id, request_id)
     _, _, query_string = row.path.partition("?")
     query = dict(parse_qsl(query_string, keep_blank_values=True))
-    events = _to_events(source, row.headers, query, bytes(row.body), received_at=row.received_at)
+    events = _to_events(
+        source,
+        row.headers,
+        query,
+        bytes(row.body),
+        received_at=row.received_at,
+        max_bytes=service.hub.settings.max_body_bytes,
+    )
     check_storable(events)
     ids = [event.id for event in events]
 
