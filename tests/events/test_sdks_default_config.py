@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,4 +144,12 @@ def test_analytics_js_browser_requests(
         )
         assert answer.status_code == 200, answer.text
         assert answer.headers["access-control-allow-origin"] == "*"
-    check(stored(admin), run, "analytics.js")
+    events = stored(admin)
+    check(events, run, "analytics.js")
+    for event in events:
+        # the browser's clock is corrected: receivedAt - (sentAt - timestamp)
+        assert event["data"]["originalTimestamp"] == "2026-01-01T10:00:00.000Z"
+        received = datetime.fromisoformat(event["received_at"])
+        assert datetime.fromisoformat(event["occurred_at"]) == received - timedelta(
+            milliseconds=250
+        )

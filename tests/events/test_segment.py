@@ -553,6 +553,57 @@ def test_without_any_timestamp_it_is_received_at() -> None:
 def test_unreadable_timestamps_are_tolerated(bad: Any) -> None:
     event = one("identify", {"userId": "u", "timestamp": bad, "sentAt": bad})
     assert event.occurred_at == RECEIVED
+    # the sender's values are not lost: kept as sent, beside the context they came with
+    assert event.data["context"]["invalid_timestamps"] == {"timestamp": bad, "sentAt": bad}
+    assert event.data["timestamp"] == "2026-01-01T12:00:00.000Z"
+
+
+def test_an_unreadable_batch_sent_at_is_kept_on_every_item() -> None:
+    result = ingest(
+        "batch",
+        {
+            "sentAt": "soon",
+            "context": {"ip": "1.2.3.4"},
+            "batch": [{"type": "identify", "userId": "u", "originalTimestamp": "never"}],
+        },
+    )
+    [event] = result.events
+    assert event.data["context"] == {
+        "ip": "1.2.3.4",
+        "invalid_timestamps": {"originalTimestamp": "never", "sentAt": "soon"},
+    }
+
+
+def test_analytics_js_device_timestamp_is_corrected_with_sent_at() -> None:
+    """analytics.js stamps ``timestamp`` with the browser's clock: Segment treats it as the
+    original timestamp and corrects it, ``receivedAt - (sentAt - timestamp)``."""
+    event = one(
+        "track",
+        {
+            "userId": "u1",
+            "event": "e",
+            "timestamp": "2026-01-01T12:59:30.000Z",  # the browser's clock is an hour fast
+            "sentAt": "2026-01-01T13:00:00.000Z",
+            "context": {"library": {"name": "analytics.js", "version": "npm:next-1.81.0"}},
+        },
+    )
+    assert event.occurred_at == RECEIVED - timedelta(seconds=30)
+    assert event.data["timestamp"] == "2026-01-01T11:59:30.000Z"
+    assert event.data["originalTimestamp"] == "2026-01-01T12:59:30.000Z"
+
+
+def test_a_server_library_timestamp_is_kept_even_with_sent_at() -> None:
+    event = one(
+        "track",
+        {
+            "userId": "u1",
+            "event": "e",
+            "timestamp": "2020-05-01T00:00:00.000Z",  # a historical import
+            "sentAt": "2026-01-01T11:59:59.000Z",
+            "context": {"library": {"name": "analytics-python", "version": "2.3.3"}},
+        },
+    )
+    assert event.occurred_at == datetime(2020, 5, 1, tzinfo=UTC)
 
 
 def test_correction_never_lands_after_received_at() -> None:
@@ -644,3 +695,18 @@ def test_any_json_object_gives_events_or_an_ingest_error(
         return
     for event in result.events:
         orjson.dumps(event.to_dict())
+
+
+@pytest.mark.parametrize("library", [{"name": ["analytics.js"]}, {"name": {}}, "analytics.js", 7])
+def test_odd_library_values_do_not_decide_the_timestamp(library: Any) -> None:
+    event = one(
+        "track",
+        {
+            "userId": "u1",
+            "event": "e",
+            "timestamp": "2020-05-01T00:00:00.000Z",
+            "sentAt": "2026-01-01T11:00:00.000Z",
+            "context": {"library": library},
+        },
+    )
+    assert event.occurred_at == datetime(2020, 5, 1, tzinfo=UTC)

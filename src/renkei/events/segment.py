@@ -203,14 +203,18 @@ def to_events(
     for value in shared:
         if value:  # merged into each item, one level down
             json_size(value, max_depth=MAX_DEPTH - 1)
+    raw_sent_at = payload.get("sentAt")
+    sent_at = parse_timestamp(raw_sent_at)
     normalizer = _Normalizer(
         source_id,
         received_at,
         new_id,
         limits,
-        parse_timestamp(payload.get("sentAt")),
+        sent_at,
         *shared,
     )
+    if sent_at is None and raw_sent_at is not None:
+        normalizer.invalid_sent_at = raw_sent_at
     ingested = Ingested([])
     for index, item in enumerate(items):
         try:
@@ -256,6 +260,7 @@ class _Normalizer:
     __slots__ = (
         "context",
         "integrations",
+        "invalid_sent_at",
         "limits",
         "new_id",
         "received_at",
@@ -284,6 +289,7 @@ class _Normalizer:
         self.sent_text = None if sent_at is None else format_timestamp(sent_at)
         self.context = context
         self.integrations = integrations
+        self.invalid_sent_at: object = None  # the batch's sentAt, when it could not be read
 
     def batch_item(self, item: object, index: int) -> Event:
         if not isinstance(item, dict):
@@ -360,11 +366,24 @@ class _Normalizer:
         return given
 
     def _timestamps(self, data: dict[str, Any]) -> datetime:
-        timestamp, timestamp_text = _stamp(data.get("timestamp"))
-        original, original_text = _stamp(data.get("originalTimestamp"))
+        raw_timestamp = data.get("timestamp")
+        raw_original = data.get("originalTimestamp")
+        raw_sent_at = data.get("sentAt")
+        timestamp, timestamp_text = _stamp(raw_timestamp)
+        original, original_text = _stamp(raw_original)
+        sent_at, sent_text = _stamp(raw_sent_at)
+        if (
+            (timestamp is None and raw_timestamp is not None)
+            or (original is None and raw_original is not None)
+            or (sent_at is None and (raw_sent_at is not None or self.invalid_sent_at is not None))
+        ):
+            self._keep_invalid(data, raw_timestamp, raw_original, raw_sent_at, sent_at)
         if original is None:
             original, original_text = timestamp, timestamp_text
-        sent_at, sent_text = _stamp(data.get("sentAt"))
+            if timestamp is not None and _device_library(data):
+                # analytics.js and the mobile libraries stamp `timestamp` with the device's
+                # clock: it is the original timestamp, corrected below as Segment does.
+                timestamp = None
         if sent_at is None:
             sent_at, sent_text = self.sent_at, self.sent_text
         occurred_at = correct_timestamp(
@@ -382,6 +401,50 @@ class _Normalizer:
         if sent_text is not None:
             data["sentAt"] = sent_text
         return occurred_at
+
+    def _keep_invalid(
+        self,
+        data: dict[str, Any],
+        raw_timestamp: object,
+        raw_original: object,
+        raw_sent_at: object,
+        sent_at: datetime | None,
+    ) -> None:
+        """Keep the timestamps that could not be read as the sender wrote them, in
+        ``context.invalid_timestamps``: the event's own fields get Renkei's values."""
+        invalid: dict[str, object] = {}
+        for name, raw in (("timestamp", raw_timestamp), ("originalTimestamp", raw_original)):
+            if raw is not None and parse_timestamp(raw) is None:
+                invalid[name] = raw
+        if sent_at is None:
+            if raw_sent_at is not None:
+                invalid["sentAt"] = raw_sent_at
+            elif self.invalid_sent_at is not None and self.sent_at is None:
+                invalid["sentAt"] = self.invalid_sent_at
+        if invalid:
+            data["context"] = {**(data.get("context") or {}), "invalid_timestamps": invalid}
+
+
+_DEVICE_LIBRARIES = frozenset(
+    {
+        "analytics.js",
+        "analytics-ios",
+        "analytics-android",
+        "analytics-swift",
+        "analytics-kotlin",
+        "analytics-react-native",
+        "@segment/analytics-react-native",
+        "analytics-flutter",
+    }
+)
+"""Segment's client-side libraries: their ``timestamp`` is the device's clock."""
+
+
+def _device_library(data: Mapping[str, Any]) -> bool:
+    context = data.get("context")
+    library = context.get("library") if isinstance(context, dict) else None
+    name = library.get("name") if isinstance(library, dict) else None
+    return isinstance(name, str) and name in _DEVICE_LIBRARIES
 
 
 def _stamp(value: object) -> tuple[datetime | None, str | None]:
