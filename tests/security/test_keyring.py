@@ -88,3 +88,20 @@ async def test_rotation_reencrypts_every_stored_secret(database: Database) -> No
         for row in await connection.execute(select(vault)):
             assert only_new.decrypt(row.secret, context="test_vault.secret") == plaintexts[row.id]
     assert (await rotate_keys(database, after, columns=[(vault, "secret")])).rewritten == 0
+
+
+def test_a_key_file_keyring_reads_the_file_again_for_a_key_it_does_not_know(
+    tmp_path: Path,
+) -> None:
+    """What keeps a running server working after `renkei keys rotate` (issue 14, task 15)."""
+    key_file = tmp_path / "renkei-secret.key"
+    keyring = load_keyring([], key_file)
+    old = key_file.read_text().strip()
+    new = generate_key()
+    sealed_with_new = Keyring([new]).encrypt("s3cret", context="t.c")
+    key_file.write_text(f"{new}\n{old}\n")
+    assert keyring.decrypt(sealed_with_new, context="t.c") == "s3cret"
+    assert keyring.current_key_id == Keyring([new]).current_key_id
+    # Keys from RENKEI_SECRET_KEY cannot be read again: the error names the key.
+    with pytest.raises(KeyringError, match="not configured"):
+        load_keyring([old], key_file).decrypt(sealed_with_new, context="t.c")
