@@ -259,12 +259,25 @@ def test_send_test_answers_synchronously_and_ssrf_guard(database_url: str) -> No
                 "timestamp": sent["timestamp"],
                 "data": {"svid": "string"},
             }
-            unknown = client.post(
-                f"/api/v1/endpoints/{endpoint['id']}/test", json={"event_type": "nope"}
+            # A type publishing accepts is testable too, registered or not (issue 14, 16):
+            # the tracking API's types get a message shaped like the tracking API's.
+            for unregistered in ("track", "order.shipped"):
+                tested = client.post(
+                    f"/api/v1/endpoints/{endpoint['id']}/test", json={"event_type": unregistered}
+                )
+                assert tested.status_code == 200, tested.text
+                assert tested.json()["success"] is True
+                sent = verify(endpoint["secret"], receiver.requests[-1])
+                assert sent["type"] == unregistered
+            assert sent["data"] == {}
+            track = verify(endpoint["secret"], receiver.requests[-2])["data"]
+            assert track["type"] == "track" and track["event"] and track["userId"]
+            unnamed = client.post(
+                f"/api/v1/endpoints/{endpoint['id']}/test", json={"event_type": " "}
             )
-            assert unknown.status_code == 404
+            assert unnamed.status_code in (400, 422), unnamed.text
             attempts = client.get(f"/api/v1/endpoints/{endpoint['id']}/attempts").json()["data"]
-            assert attempts[0]["trigger"] == "test"
+            assert {attempt["trigger"] for attempt in attempts} == {"test"}
 
             # A metadata literal is refused when saved, even with private targets allowed.
             metadata = client.post(

@@ -304,7 +304,9 @@ def endpoints_rotate_secret(endpoint: str = typer.Argument(..., help=ENDPOINT_HE
 @endpoints_app.command("test")
 def endpoints_test(
     endpoint: str = typer.Argument(..., help=ENDPOINT_HELP),
-    event_type: str = typer.Option(..., "--event-type", "-t", help="A registered event type."),
+    event_type: str = typer.Option(
+        ..., "--event-type", "-t", help="An event type, registered or not (as publishing)."
+    ),
 ) -> None:
     """Send the event type's example now and print what the endpoint answered."""
 

@@ -59,11 +59,16 @@ def _request_hash(event_type: str, data: Any, event_id: str | None) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _check(event_type: Any, event_id: Any) -> None:
+def check_event_type_name(event_type: Any) -> None:
+    """What publishing (and a test send) requires of a type: registered or not."""
     if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > 200:
         raise InvalidProblem(
             "type must be a non-empty name of at most 200 characters", details={"path": "type"}
         )
+
+
+def _check(event_type: Any, event_id: Any) -> None:
+    check_event_type_name(event_type)
     if event_id is not None and (
         not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
     ):

@@ -53,6 +53,7 @@ __all__ = [
     "body_write_key",
     "correct_timestamp",
     "decode_body",
+    "example_message",
     "extract_write_key",
     "to_events",
 ]
@@ -224,6 +225,28 @@ def to_events(
                 raise
             ingested.rejected.append(exc)
     return ingested
+
+
+def example_message(msg_type: str) -> dict[str, Any]:
+    """A stored tracking event of ``msg_type`` as an endpoint receives it (a test send)."""
+    message: dict[str, Any] = {
+        "type": msg_type,
+        "userId": "test-user",
+        "messageId": "test-message",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "context": {"library": {"name": "renkei-test", "version": "1"}},
+    }
+    if msg_type == "track":
+        message |= {"event": "Test Event", "properties": {"test": True}}
+    elif msg_type in ("page", "screen"):
+        message |= {"name": "Test", "properties": {"test": True}}
+    elif msg_type == "identify":
+        message["traits"] = {"email": "test@example.com"}
+    elif msg_type == "group":
+        message |= {"groupId": "test-group", "traits": {"name": "Test"}}
+    elif msg_type == "alias":
+        message["previousId"] = "test-anonymous-user"
+    return message
 
 
 def correct_timestamp(
