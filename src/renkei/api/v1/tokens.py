@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from renkei.api.auth import require
 from renkei.api.errors import NotFound
 from renkei.api.pagination import Page
+from renkei.security import tokens as token_store
 from renkei.security.tokens import Principal, Scope, create_token, revoke_token
-from renkei.store.tables import api_tokens
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -64,8 +63,8 @@ async def create(body: TokenIn, request: Request, principal: Admin) -> IssuedTok
 async def list_tokens(request: Request, _: Admin) -> Page[TokenOut]:
     hub: Hub = request.app.state.hub
     async with hub.database.read() as connection:
-        rows = await connection.execute(select(api_tokens).order_by(api_tokens.c.created_at))
-        return Page(data=[TokenOut(**row._mapping) for row in rows])
+        found = await token_store.list_tokens(connection)
+    return Page(data=[TokenOut(**row) for row in found])
 
 
 @router.delete("/{token_id}", status_code=204)
