@@ -90,6 +90,7 @@ async def _run(book: Playbook, target: Receiver) -> None:
         "queued",
         "succeeded",
     ]
+    assert len(book.runs("ordered-scores", status="queued")) == 2
     book.clock.advance(10)
     await book.run()
 

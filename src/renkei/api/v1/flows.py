@@ -295,7 +295,8 @@ async def runs(
     limit: int | None = None,
     cursor: str | None = None,
     status: Annotated[
-        Literal["running", "waiting", "succeeded", "stopped", "failed", "skipped"] | None, Query()
+        Literal["queued", "running", "waiting", "succeeded", "stopped", "failed", "skipped"] | None,
+        Query(),
     ] = None,
 ) -> Page[dict[str, Any]]:
     """Runs, newest first, each with its steps' inputs, outputs and problems (secrets redacted)."""
