@@ -54,7 +54,12 @@ class Hub:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.database = Database(settings.database_url)
+        self.database = Database(
+            settings.database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            pool_timeout=settings.database_pool_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         self.keyring: Keyring = load_keyring(settings.secret_key, settings.secret_key_file)
         self.registry = TaskRegistry()
         self.queue = JobQueue(

@@ -6,26 +6,40 @@ without spinning, and other processes' locks are waited out without blocking the
 That connection runs on the event loop's thread (``store/inline_sqlite.py``): a write
 statement takes microseconds, a hop to a driver thread far longer. Reads use a separate,
 threaded engine whose transactions never take the write lock.
+
+On PostgreSQL every wait is bounded (``RENKEI_DATABASE_*_TIMEOUT_SECONDS``): connecting,
+waiting for a pooled connection, and each statement; a pooled connection is pinged (with
+a short timeout) before it is handed out. ``read()`` and ``transaction()`` raise
+:class:`~renkei.store.errors.DatabaseUnavailable` for any failure that means the database
+cannot be reached, so a database that stops answering turns into a 503 within seconds
+instead of a request that hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import orjson
+import structlog
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.util import await_
 
 from renkei.store import inline_sqlite
 from renkei.store.checkpoints import WalCheckpointer
+from renkei.store.errors import DatabaseUnavailable, is_unavailable
 
 Dialect = Literal["sqlite", "postgresql"]
+log = structlog.get_logger("renkei.store")
 
 _BUSY_TIMEOUT_SECONDS = 30
 SQLITE_PRAGMAS = (
@@ -57,6 +71,46 @@ def async_url(url: str) -> str:
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database: {backend} (use sqlite:/// or postgresql://)")
+
+
+_FRESH = "renkei.fresh"
+_MAX_PING_SECONDS = 2.0
+_BREAKER_HOLD_SECONDS = 1.0
+
+
+def _bound_waits(engine: AsyncEngine, ping_timeout: float) -> None:
+    """PostgreSQL: ping a pooled connection before handing it out, and drop a connection
+    whose statement timed out (it may still be waiting for an answer)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_FRESH] = True  # just connected: no need to ping it
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        if record.info.pop(_FRESH, False):
+            return
+        try:
+            await_(dbapi_connection.driver_connection.fetchval("SELECT 1", timeout=ping_timeout))
+        except Exception as error:
+            # Closed at once: a polite close would wait for an answer too. Every pooled
+            # connection is suspect: the next checkouts reconnect (bounded by the connect
+            # timeout) instead of each waiting out its own ping.
+            dbapi_connection.driver_connection.terminate()
+            disconnected = DisconnectionError(f"ping failed: {type(error).__name__}")
+            disconnected.invalidate_pool = True
+            raise disconnected from error
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _drop_timed_out(context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, TimeoutError):
+            context.is_disconnect = True
+            connection = context.connection
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.connection.driver_connection.terminate()  # type: ignore[union-attr]
 
 
 def _sqlite_engine(
@@ -118,8 +172,20 @@ def _sqlite_engine(
 class Database:
     """The one way the rest of Renkei reaches the database."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: float = 3.0,
+        pool_timeout: float = 5.0,
+        statement_timeout: float | None = 5.0,
+    ) -> None:
+        """The timeouts bound PostgreSQL's waits, in seconds: opening a connection,
+        waiting for a pooled one, and each statement (None: unbounded)."""
         self.url = url
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
         self.dialect: Dialect = (
             "sqlite" if make_url(url).get_backend_name() == "sqlite" else ("postgresql")
         )
@@ -142,12 +208,21 @@ class Database:
                 driver_url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
+                pool_timeout=pool_timeout,
                 json_serializer=_json_dumps,
                 json_deserializer=_json_loads,
+                connect_args={"timeout": connect_timeout, "command_timeout": statement_timeout},
             )
+            ping = min(_MAX_PING_SECONDS, statement_timeout or _MAX_PING_SECONDS)
+            _bound_waits(self.writer, ping_timeout=ping)
             self.reader = self.writer
         self._commit_hooks: list[tuple[str, Callable[[], None]]] = []
+        self._checkout_deadline: float | None = None
+        if not self.is_sqlite:
+            ping = min(_MAX_PING_SECONDS, statement_timeout or _MAX_PING_SECONDS)
+            self._checkout_deadline = max(connect_timeout + ping, pool_timeout)
+        # PostgreSQL only: SQLite's "database is locked" is contention, not an outage.
+        self._breaker = None if self.is_sqlite else _Breaker(hold=_BREAKER_HOLD_SECONDS)
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,25 +234,107 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.writer.begin() as connection:
-            try:
-                yield connection
-            finally:
+        connection = await self._checkout(self.writer)
+        try:
+            async with connection.begin():
+                try:
+                    yield connection
+                except BaseException:
+                    # The connection may be gone (cut mid-transaction): its info with it.
+                    with contextlib.suppress(Exception):
+                        for flag, _ in self._commit_hooks:
+                            connection.info.pop(flag, None)
+                    raise
                 raised = {
                     flag for flag, _ in self._commit_hooks if connection.info.pop(flag, False)
                 }
+        except Exception as error:
+            self._failed(error)
+            raise
+        finally:
+            await self._close(connection)
         for flag, hook in self._commit_hooks:
             if flag in raised:
                 hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.connect() as connection:
+        connection = await self._checkout(self.reader)
+        try:
             yield connection
+        except Exception as error:
+            self._failed(error)
+            raise
+        finally:
+            await self._close(connection)
+
+    async def _checkout(self, engine: AsyncEngine) -> AsyncConnection:
+        """A connection from ``engine``'s pool; :class:`DatabaseUnavailable` if none could
+        be had (connect or ping timed out or failed, or the pool stayed exhausted)."""
+        probe = self._breaker.admit() if self._breaker is not None else False
+        connection = engine.connect()
+        try:
+            if self._checkout_deadline is None:
+                await connection.start()
+            else:
+                # The pool's wait, a ping and a reconnect are each bounded; this bounds
+                # them together (a crowd of callers reconnecting at once included).
+                async with asyncio.timeout(self._checkout_deadline):
+                    await connection.start()
+        except Exception as error:
+            if self._breaker is not None:
+                self._breaker.failed(probe, tripped=not isinstance(error, PoolTimeout))
+            raise DatabaseUnavailable(f"no connection: {type(error).__name__}", error) from error
+        except BaseException:
+            if self._breaker is not None:
+                self._breaker.abandoned(probe)
+            raise
+        if self._breaker is not None:
+            self._breaker.succeeded(probe)
+        return connection
+
+    def _failed(self, error: Exception) -> None:
+        """Raise ``error`` as :class:`DatabaseUnavailable` when it means the database is
+        unreachable; return for anything else (the caller's own exceptions, a refused row)."""
+        if not is_unavailable(error):
+            return
+        if self._breaker is not None and _timed_out(error):
+            self._breaker.failed(False, tripped=True)
+        if not isinstance(error, DatabaseUnavailable):
+            raise DatabaseUnavailable(type(error).__name__, error) from error
+
+    @staticmethod
+    async def _close(connection: AsyncConnection) -> None:
+        try:
+            await connection.close()
+        except Exception as error:
+            # Returning a connection that died to the pool: it is discarded.
+            log.warning("database.close_failed", error=type(error).__name__)
+
+    @asynccontextmanager
+    async def unbounded(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction without the statement timeout (migrations: an index build,
+        or waiting for another process's migration lock, may take minutes)."""
+        if self.is_sqlite or self.statement_timeout is None:
+            async with self.transaction() as connection:
+                yield connection
+            return
+        engine = create_async_engine(
+            async_url(self.url),
+            poolclass=NullPool,
+            json_serializer=_json_dumps,
+            json_deserializer=_json_loads,
+            connect_args={"timeout": self.connect_timeout},
+        )
+        try:
+            async with engine.begin() as connection:
+                yield connection
+        finally:
+            await engine.dispose()
 
     async def ping(self, timeout: float = 2.0) -> None:
-        async with self.reader.connect() as connection:
-            await connection.execute(text("SELECT 1"), execution_options={"timeout": timeout})
+        async with asyncio.timeout(timeout), self.read() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.writer.dispose()
@@ -185,3 +342,51 @@ class Database:
             await self.reader.dispose()
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+
+
+def _timed_out(error: BaseException) -> bool:
+    """A statement that got no answer in time (not one cut connection, not a full pool)."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or (seen.orig if isinstance(seen, DBAPIError) else None)
+    return False
+
+
+class _Breaker:
+    """After the database stopped answering, callers fail at once for ``hold`` seconds;
+    then one caller at a time tries again (a probe), the others still fail at once, until
+    a connection is had. Bounds every caller's wait by about one connect timeout and keeps
+    a crowd of callers from queueing on the pool while the database is gone."""
+
+    def __init__(self, hold: float) -> None:
+        self.hold = hold
+        self.open_until: float | None = None
+        self.probing = False
+
+    def admit(self) -> bool:
+        """True when this caller is the probe; raises while the breaker is open."""
+        if self.open_until is None:
+            return False
+        if self.probing or time.monotonic() < self.open_until:
+            raise DatabaseUnavailable("the database did not answer moments ago")
+        self.probing = True
+        return True
+
+    def succeeded(self, probe: bool) -> None:
+        if probe:
+            self.probing = False
+        self.open_until = None
+
+    def failed(self, probe: bool, *, tripped: bool) -> None:
+        if probe:
+            self.probing = False
+        if tripped or probe:
+            self.open_until = time.monotonic() + self.hold
+
+    def abandoned(self, probe: bool) -> None:
+        if probe:
+            self.probing = False

@@ -28,7 +28,7 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(database: Database) -> None:
-    async with database.writer.begin() as connection:
+    async with database.unbounded() as connection:
         await connection.run_sync(_upgrade)
 
 
