@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.config_resources import EndpointsResource, EventTypesResource
@@ -17,7 +17,7 @@ from renkei.delivery.queries import deliveries_of_event
 from renkei.delivery.reconcile import RECONCILE_TASK, reconcile
 from renkei.delivery.service import Webhooks
 from renkei.queue import JobContext, Periodic, RetryPolicy
-from renkei.store.tables.webhooks import idempotency_keys
+from renkei.store.tables.webhooks import deliveries, idempotency_keys
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -27,6 +27,7 @@ __all__ = ["install"]
 QUEUE = "deliveries"
 # Only for unexpected failures (the database away): deliveries keep their own schedule.
 _UNEXPECTED = RetryPolicy.exponential(attempts=30, first=1.0, cap=300.0)
+_MAX_ERROR = 2000
 
 
 def install(hub: Hub) -> None:
@@ -50,6 +51,23 @@ def install(hub: Hub) -> None:
     async def send(ctx: JobContext) -> None:
         await run_send(webhooks, str(ctx.payload["d"]))
 
+    async def send_died(ctx: JobContext, error: str) -> None:
+        # The job will not run again: the delivery must not stay pending for ever.
+        async with hub.database.transaction() as tx:
+            await tx.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.id == str(ctx.payload["d"]),
+                    deliveries.c.status.in_(("pending", "failed")),
+                )
+                .values(
+                    status="exhausted",
+                    next_attempt_at=None,
+                    last_error=f"the delivery job failed for good: {error}"[:_MAX_ERROR],
+                    updated_at=hub.clock.now(),
+                )
+            )
+
     async def lane(ctx: JobContext) -> None:
         await run_lane(webhooks, str(ctx.payload["endpoint_id"]), str(ctx.payload["lane"]))
 
@@ -61,7 +79,7 @@ def install(hub: Hub) -> None:
     async def repair(ctx: JobContext) -> None:
         await repair_lanes(hub)
 
-    hub.registry.task(SEND_TASK, queue=QUEUE, retry=_UNEXPECTED)(send)
+    hub.registry.task(SEND_TASK, queue=QUEUE, retry=_UNEXPECTED, on_dead=send_died)(send)
     hub.registry.task("webhooks.repair_lanes", queue=QUEUE)(repair)
     hub.registry.periodic(
         Periodic("webhooks.repair_lanes", "webhooks.repair_lanes", every_seconds=60)

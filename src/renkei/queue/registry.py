@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from renkei.queue.worker import JobContext
 
 TaskFunction = Callable[["JobContext"], Awaitable[None]]
+DeadLetterHook = Callable[["JobContext", str], Awaitable[None]]
+"""``(context, error)``: called when a job fails for good, to mark what it belonged to."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class Task:
     function: TaskFunction
     queue: str = "default"
     retry: RetryPolicy | None = None
+    on_dead: DeadLetterHook | None = None
+    """Called once a job of this task fails for good (no attempt left, or ``GiveUp``), with
+    the error: the delivery, run or sync the job belonged to then shows it failed, and why,
+    instead of waiting for a job that will never run again."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,15 @@ class TaskRegistry:
         self._periodics: dict[str, Periodic] = {}
 
     def task(
-        self, name: str, *, queue: str = "default", retry: RetryPolicy | None = None
+        self,
+        name: str,
+        *,
+        queue: str = "default",
+        retry: RetryPolicy | None = None,
+        on_dead: DeadLetterHook | None = None,
     ) -> Callable[[TaskFunction], TaskFunction]:
         def register(function: TaskFunction) -> TaskFunction:
-            self.add(Task(name, function, queue, retry))
+            self.add(Task(name, function, queue, retry, on_dead))
             return function
 
         return register

@@ -158,7 +158,19 @@ class Worker:
         if result is not None:
             outcome = "succeeded" if result.error is None else "dead" if result.dead else "retried"
             JOBS_FINISHED.labels(job.task, outcome).inc()
+            if result.dead:
+                await self._dead_letter(job, result.error or "failed")
         return result
+
+    async def _dead_letter(self, job: Job, error: str) -> None:
+        """Run the task's ``on_dead`` hook: what the job belonged to shows that it failed."""
+        task = self.queue.registry.find(job.task)
+        if task is None or task.on_dead is None:
+            return
+        try:
+            await task.on_dead(JobContext(job, self.queue, self.services), error)
+        except Exception:
+            log.exception("job.dead_letter_hook_failed", job_id=job.id, task=job.task)
 
     async def _attempt(self, job: Job) -> Finished | None:
         now = self.queue.clock.now()
