@@ -1,22 +1,19 @@
 """Check requests a Klaviyo client sent against Klaviyo's own OpenAPI files
-(``../shared/vendor-specs/klaviyo``, from klaviyo/openapi). OpenAPI 3.0's ``nullable`` is
+(``klaviyo/`` in tests/support/vendor_specs.py's search path, from klaviyo/openapi). OpenAPI 3.0's ``nullable`` is
 turned into JSON Schema's ``null`` type; everything else is used as published."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 
 from renkei.sandbox._common import Call
+from tests.support.vendor_specs import load_spec
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor-specs" / "klaviyo"
 FILES = {
     ("POST", "/api/profile-import"): "create_or_update_profile.json",
     ("POST", "/api/events"): "create_event.json",
@@ -26,12 +23,8 @@ FILES = {
 _REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 
 
-@functools.cache
 def _load(file: str) -> dict[str, Any]:
-    path = SPECS / file
-    if not path.exists():
-        pytest.skip(f"vendor spec {path} is not available")
-    return dict(json.loads(path.read_text()))
+    return load_spec(f"klaviyo/{file}")
 
 
 def _nullable(node: Any) -> Any:

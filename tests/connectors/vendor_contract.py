@@ -1,5 +1,5 @@
 """Check the requests a connector sends against the vendor's own API description
-(``../shared/vendor-specs``): the path and method exist, the query names only declared
+(tests/support/vendor_specs.py): the path and method exist, the query names only declared
 parameters and has the required ones, and the JSON body validates against the schema.
 
 Two quirks of the Marketo spec are patched, as in tests/sandbox/spec.py: an activity
@@ -10,18 +10,15 @@ lists the response-only ``id`` and ``errors`` as required.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import jsonschema
-import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor-specs"
+from tests.support.vendor_specs import load_spec
 
 
 @dataclass(frozen=True)
@@ -60,12 +57,8 @@ class Recorder:
         await self.app(scope, replay, send)
 
 
-@functools.cache
 def _load(relative: str) -> dict[str, Any]:
-    path = SPECS / relative
-    if not path.exists():
-        pytest.skip(f"vendor spec {path} is not available")
-    return dict(json.loads(path.read_text()))
+    return load_spec(relative)
 
 
 def _marketo_definitions() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Validate sandbox responses against the vendors' own specs in ../shared/vendor-specs.
+"""Validate sandbox responses against the vendors' own specs (tests/support/vendor_specs.py).
 
 Two spec quirks are patched, both where the vendors' documented responses disagree with
 their machine-readable schema: Marketo's activity ``Attribute.value`` is typed ``object``
@@ -9,23 +9,15 @@ requested property without a value although the schema types values as strings.
 from __future__ import annotations
 
 import copy
-import functools
-import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "vendor-specs"
+from tests.support.vendor_specs import load_spec
 
 
-@functools.cache
 def _load(relative: str) -> dict[str, Any]:
-    path = SPECS / relative
-    if not path.exists():
-        pytest.skip(f"vendor spec {path} is not available")
-    return dict(json.loads(path.read_text()))
+    return load_spec(relative)
 
 
 def _marketo_definitions() -> dict[str, Any]:
