@@ -113,6 +113,8 @@ class Hub:
             batch_size=self.settings.worker_batch_size,
             poll_interval=self.settings.worker_poll_interval,
             lease_seconds=self.settings.lease_seconds,
+            heartbeat_seconds=self.settings.worker_heartbeat_seconds,
+            dead_after_seconds=self.settings.worker_dead_after_seconds,
             run_schedules=run_schedules,
         )
         return Worker(self.queue, options, wakeup=self.wakeup, services={"hub": self})

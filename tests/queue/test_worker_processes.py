@@ -145,3 +145,45 @@ def test_a_periodic_job_runs_once_per_tick_with_three_workers(workers: Workers) 
     assert len(ticks) >= 10
     assert len(ticks) == len(set(ticks)), f"a tick ran twice: {ticks}"
     assert ticks == sorted(ticks)
+
+
+def running_job(url: str) -> tuple[str | None, str | None]:
+    async def go() -> tuple[str | None, str | None]:
+        database = Database(url)
+        try:
+            async with database.read() as connection:
+                row = (
+                    await connection.execute(
+                        select(jobs.c.worker_id, jobs.c.last_error).where(
+                            jobs.c.status == "running"
+                        )
+                    )
+                ).one()
+                return row.worker_id, row.last_error
+        finally:
+            await database.dispose()
+
+    return asyncio.run(go())
+
+
+def test_a_surviving_worker_takes_a_killed_workers_job_long_before_its_lease(
+    workers: Workers,
+) -> None:
+    """Issue 21, defect 5: the lease is 10 minutes; the other worker process declares the
+    killed one dead (its process is gone) and runs the job again within seconds."""
+    enqueue(workers.url, "test.slow", 1)
+    doomed = workers.start("--lease", "600")
+    wait_until(lambda: any(line.startswith("started 0") for line in workers.lines()))
+    survivor = workers.start("--lease", "600")
+    wait_until(lambda: workers.ready() == 2)
+    started = time.monotonic()
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait()
+    wait_until(lambda: len([x for x in workers.lines() if x.startswith("started 0")]) == 2)
+    taken_over_after = time.monotonic() - started
+    starts = [line.split() for line in workers.lines() if line.startswith("started")]
+    assert [pid for _, _, pid in starts] == [str(doomed.pid), str(survivor.pid)]
+    worker_id, last_error = running_job(workers.url)
+    assert worker_id is not None and f":{survivor.pid}:" in worker_id
+    assert last_error == "worker declared dead (its process is gone) (worker lost)"
+    print(f"job taken over {taken_over_after:.1f} s after SIGKILL (lease 600 s)")

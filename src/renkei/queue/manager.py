@@ -8,6 +8,8 @@ double-take a row, and SQLite (which ignores the clause) runs the claim inside a
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.clock import Clock, SystemClock
 from renkei.queue.jobs import Finished, Job, NewJob
+from renkei.queue.liveness import host_identity, process_exists, workers
 from renkei.queue.registry import Periodic, TaskRegistry
 from renkei.queue.retry import RetryPolicy
 from renkei.store.database import Database
@@ -286,37 +289,123 @@ class JobQueue:
         now = self.clock.now()
         expired = and_(jobs.c.status == "running", jobs.c.lease_expires_at < now)
         async with self.database.transaction() as connection:
-            spent = await connection.execute(
+            return await self._reclaim(connection, expired, "lease expired", now)
+
+    async def _reclaim(
+        self, connection: AsyncConnection, lost: Any, reason: str, now: datetime
+    ) -> int:
+        """Give the running jobs matching ``lost`` back to the queue (dead letter if spent)."""
+        spent = await connection.execute(
+            update(jobs)
+            .where(lost, jobs.c.attempts >= jobs.c.max_attempts)
+            .values(
+                status="dead",
+                last_error=f"{reason} on the last attempt (worker lost)",
+                worker_id=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        )
+        ids = (await connection.execute(select(jobs.c.id).where(lost))).scalars().all()
+        rows = [{"job_id": job_id, "now": now} for job_id in ids]
+        if rows:
+            this_lost_job = and_(jobs.c.id == bindparam("job_id"), lost)
+            await connection.execute(
                 update(jobs)
-                .where(expired, jobs.c.attempts >= jobs.c.max_attempts)
+                .where(this_lost_job, _no_pending_twin())
                 .values(
-                    status="dead",
-                    last_error="lease expired on the last attempt (worker lost)",
+                    status="scheduled",
+                    run_at=now,
+                    last_error=f"{reason} (worker lost)",
                     worker_id=None,
                     lease_expires_at=None,
                     updated_at=now,
+                ),
+                rows,
+            )
+            await self._supersede(connection, this_lost_job, rows)
+            await self._signal(connection)
+        return int(spent.rowcount) + len(rows)
+
+    # -- worker registry (liveness.py) -----------------------------------------------------
+
+    async def register_worker(self, worker_id: str) -> None:
+        now = self.clock.now()
+        async with self.database.transaction() as connection:
+            await connection.execute(delete(workers).where(workers.c.id == worker_id))
+            await connection.execute(
+                insert(workers).values(
+                    id=worker_id,
+                    hostname=socket.gethostname()[:255],
+                    host_key=host_identity(),
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
                 )
             )
-            lost = (await connection.execute(select(jobs.c.id).where(expired))).scalars().all()
-            rows = [{"job_id": job_id, "now": now} for job_id in lost]
-            if rows:
-                this_lost_job = and_(jobs.c.id == bindparam("job_id"), expired)
+
+    async def heartbeat(self, worker_id: str) -> bool:
+        """Refresh the worker's heartbeat; False when it was declared dead meanwhile."""
+        async with self.database.transaction() as connection:
+            result = await connection.execute(
+                update(workers)
+                .where(workers.c.id == worker_id)
+                .values(heartbeat_at=self.clock.now())
+            )
+        return bool(result.rowcount)
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        async with self.database.transaction() as connection:
+            await connection.execute(delete(workers).where(workers.c.id == worker_id))
+
+    async def reclaim_dead_workers(self, dead_after_seconds: float) -> dict[str, int]:
+        """Declare dead the workers that stopped heartbeating (or whose process is gone, on
+        this host) and give their running jobs back; returns worker id → jobs reclaimed."""
+        now = self.clock.now()
+        cutoff = now - timedelta(seconds=dead_after_seconds)
+        local = host_identity()
+        async with self.database.read() as connection:
+            registered = (
                 await connection.execute(
-                    update(jobs)
-                    .where(this_lost_job, _no_pending_twin())
-                    .values(
-                        status="scheduled",
-                        run_at=now,
-                        last_error="lease expired (worker lost)",
-                        worker_id=None,
-                        lease_expires_at=None,
-                        updated_at=now,
-                    ),
-                    rows,
+                    select(workers.c.id, workers.c.host_key, workers.c.pid, workers.c.heartbeat_at)
                 )
-                await self._supersede(connection, this_lost_job, rows)
-                await self._signal(connection)
-        return int(spent.rowcount) + len(rows)
+            ).all()
+        silent = [row.id for row in registered if row.heartbeat_at < cutoff]
+        gone = [
+            row.id
+            for row in registered
+            if row.heartbeat_at >= cutoff
+            and local is not None
+            and row.host_key == local
+            and not process_exists(row.pid)
+        ]
+        if not silent and not gone:
+            return {}
+        reclaimed: dict[str, int] = {}
+        async with self.database.transaction() as connection:
+            declared: list[tuple[str, str]] = []
+            for worker_id in silent:
+                # Only if still silent: a heartbeat that made it in time keeps it alive.
+                result = await connection.execute(
+                    delete(workers).where(
+                        workers.c.id == worker_id, workers.c.heartbeat_at < cutoff
+                    )
+                )
+                if result.rowcount:
+                    declared.append(
+                        (
+                            worker_id,
+                            f"worker declared dead (no heartbeat for {dead_after_seconds:g} s)",
+                        )
+                    )
+            for worker_id in gone:
+                result = await connection.execute(delete(workers).where(workers.c.id == worker_id))
+                if result.rowcount:
+                    declared.append((worker_id, "worker declared dead (its process is gone)"))
+            for worker_id, reason in declared:
+                theirs = and_(jobs.c.status == "running", jobs.c.worker_id == worker_id)
+                reclaimed[worker_id] = await self._reclaim(connection, theirs, reason, now)
+        return reclaimed
 
     # -- dead letter -----------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """The worker loop: claim due jobs in batches, run them concurrently, write results in batches.
 
 One worker per process is enough: it runs up to ``concurrency`` jobs at once on asyncio.
-Beside the claim loop run three small loops: the result flusher (group commit of
-finished jobs), the lease keeper (extends leases of running jobs and reclaims jobs of
-dead workers), and the scheduler (enqueues periodic ticks).
+Beside the claim loop run four small loops: the result flusher (group commit of
+finished jobs), the lease keeper (extends leases of running jobs and reclaims jobs whose
+lease ran out), the heartbeat (keeps this worker registered and declares silent or
+vanished workers dead, taking their jobs back: see liveness.py), and the scheduler
+(enqueues periodic ticks).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class WorkerOptions:
     flush_interval: float = 0.005
     queues: Sequence[str] | None = None
     run_schedules: bool = True
+    heartbeat_seconds: float = 2.0
+    dead_after_seconds: float = 10.0
+    """A worker silent this long is declared dead and its jobs run elsewhere (liveness.py)."""
 
 
 class Worker:
@@ -84,9 +89,17 @@ class Worker:
 
     async def run(self) -> None:
         log.info("worker.started", worker_id=self.id, concurrency=self.options.concurrency)
+        try:
+            await self.queue.register_worker(self.id)
+        except Exception:
+            # The database is away: the claim loop waits for it; the heartbeat registers.
+            log.exception("worker.register_failed")
+        # Before claiming: a restarted process takes back its previous incarnation's jobs now.
+        await self._declare_dead_workers()
         helpers = [
             asyncio.create_task(self._flush_results(), name="renkei-results"),
             asyncio.create_task(self._keep_leases(), name="renkei-leases"),
+            asyncio.create_task(self._heartbeat(), name="renkei-heartbeat"),
         ]
         if self.options.run_schedules and self.queue.registry.periodics:
             await self.queue.ensure_schedules(self.queue.registry.periodics)
@@ -99,6 +112,10 @@ class Worker:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._write_results()
+            try:
+                await self.queue.unregister_worker(self.id)
+            except Exception:
+                log.exception("worker.unregister_failed")
             log.info("worker.stopped", worker_id=self.id, completed=self.completed)
 
     async def run_burst(self) -> int:
@@ -234,6 +251,41 @@ class Worker:
                     log.warning("worker.reclaimed_expired_jobs", count=reclaimed)
             except Exception:
                 log.exception("worker.lease_upkeep_failed")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.heartbeat_seconds)
+            try:
+                if not await self.queue.heartbeat(self.id):
+                    await self._declared_dead()
+                await self._declare_dead_workers()
+            except Exception:
+                log.exception("worker.heartbeat_failed")
+
+    async def _declare_dead_workers(self) -> None:
+        try:
+            reclaimed = await self.queue.reclaim_dead_workers(self.options.dead_after_seconds)
+        except Exception:
+            log.exception("worker.liveness_check_failed")
+            return
+        for worker_id, count in reclaimed.items():
+            log.warning("worker.declared_dead", dead_worker_id=worker_id, reclaimed=count)
+
+    async def _declared_dead(self) -> None:
+        """Another worker found this one silent for too long and took its jobs: they are
+        someone else's now, so stop them (their results would be ignored anyway) before
+        registering again."""
+        mine = list(self._running.values())
+        log.error(
+            "worker.was_declared_dead",
+            worker_id=self.id,
+            running=len(mine),
+            dead_after_seconds=self.options.dead_after_seconds,
+        )
+        for running in mine:
+            running.cancel()
+        await asyncio.gather(*mine, return_exceptions=True)
+        await self.queue.register_worker(self.id)
 
     async def _schedule(self) -> None:
         while True:
