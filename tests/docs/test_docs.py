@@ -126,6 +126,9 @@ def run_page(workdir: Path, tmp_path: Path) -> Iterator[Callable[[str], tuple[in
         # What `renkei serve` records for the CLI (the data directory) stays in this test.
         env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
         env["XDG_STATE_HOME"] = str(tmp_path / "state")
+        # No package index: scripts/serve must start on the installed .venv (and pip can
+        # never install this copy into the shared .venv in place of the repository).
+        env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS="")
         script = tmp_path / "page.sh"
         script.write_text(_script(blocks, ports))
         output = tmp_path / "output.txt"
