@@ -57,7 +57,11 @@ def pages() -> list[str]:
 
 
 def shell_blocks(page: str) -> list[Block]:
-    lines = (ROOT / page).read_text(encoding="utf-8").splitlines()
+    return parse(page, (ROOT / page).read_text(encoding="utf-8"))
+
+
+def parse(page: str, markdown: str) -> list[Block]:
+    lines = markdown.splitlines()
     blocks: list[Block] = []
     index = 0
     while index < len(lines):
