@@ -9,6 +9,7 @@ import pytest
 
 from renkei.clock import ManualClock
 from renkei.events.profiles import vendor_ids
+from tests.support.server import admin_client, running_hub
 
 from .harness import START, marketo, sync_rig
 
@@ -59,3 +60,30 @@ async def test_lead_one_of_two_marketo_connections_are_two_people(database_url: 
             assert vendor_ids(ada_profile, "marketo_lead_id", production_conn) == []
             assert vendor_ids(bob_profile, "marketo_lead_id", production_conn) == ["1"]
             assert vendor_ids(bob_profile, "marketo_lead_id", staging_conn) == []
+
+            # The API finds a lead by its id in a connection.
+            with (
+                running_hub(database_url, with_worker=False) as (base_url, _),
+                admin_client(base_url) as api,
+            ):
+                for connection, email in (
+                    ("marketo-staging", "ada@example.com"),
+                    ("marketo-production", "bob@example.com"),
+                ):
+                    found = api.get(
+                        "/api/v1/profiles",
+                        params={
+                            "kind": "marketo_lead_id",
+                            "value": "1",
+                            "connection": connection,
+                        },
+                    )
+                    assert found.status_code == 200, found.text
+                    [profile] = found.json()["data"]
+                    emails = [i["value"] for i in profile["identities"] if i["kind"] == "email"]
+                    assert emails == [email]
+                missing = api.get(
+                    "/api/v1/profiles",
+                    params={"kind": "marketo_lead_id", "value": "1", "connection": "nope"},
+                )
+                assert missing.status_code == 404

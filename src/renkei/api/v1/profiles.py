@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from renkei.api.auth import require
@@ -67,14 +67,28 @@ async def list_all(
     anonymous_id: str | None = None,
     kind: str | None = None,
     value: str | None = None,
+    vendor_connection: Annotated[str | None, Query(alias="connection")] = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[ProfileOut]:
-    """Profiles newest first; an identity filter finds the one profile holding it."""
+    """Profiles newest first; an identity filter finds the one profile holding it.
+
+    A vendor id belongs to its connection: ``?kind=marketo_lead_id&value=1&connection=marketo``
+    (name or id) finds lead 1 of that connection (stored as ``<connection id>:1``)."""
     hub: Hub = request.app.state.hub
     wanted = [("user_id", user_id), ("email", email), ("anonymous_id", anonymous_id)]
     if (kind is None) != (value is None):
         raise ApiError(400, "kind and value go together", code="invalid_filter")
+    if vendor_connection is not None and value is None:
+        raise ApiError(400, "connection goes with kind and value", code="invalid_filter")
+    if vendor_connection is not None and value is not None:
+        from renkei.connectors.connections import find_connection
+
+        async with hub.database.read() as reader:
+            found_connection = await find_connection(reader, vendor_connection)
+        if found_connection is None:
+            raise NotFound("connection", vendor_connection)
+        value = f"{found_connection.id}:{value}"
     if kind is not None and value is not None:
         wanted.append((kind, value))
     try:
