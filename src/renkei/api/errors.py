@@ -11,11 +11,12 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from renkei.security.redaction import redact
+from renkei.store.errors import constraint_problem, is_unavailable
 
 log = structlog.get_logger("renkei.api")
 
@@ -113,16 +114,34 @@ def database_unavailable_response() -> JSONResponse:
     )
 
 
+def database_error_response(exc: Exception, path: str) -> JSONResponse:
+    """What a database error means to the client: a refused row is a 4xx naming the field
+    (retrying cannot help), an unreachable database a 503 with ``Retry-After``, anything
+    else a logged 500."""
+    problem = constraint_problem(exc) if isinstance(exc, DBAPIError) else None
+    if problem is not None:
+        log.warning("database.refused", path=path, kind=problem.kind, field=problem.field)
+        return error_response(problem.status, problem.code, problem.message, problem.details)
+    if is_unavailable(exc) or (isinstance(exc, OSError) and not isinstance(exc, DBAPIError)):
+        log.error("database.unavailable", path=path, error=type(exc).__name__)
+        return database_unavailable_response()
+    log.error("database.error", path=path, error=type(exc).__name__, exc_info=exc)
+    return _internal_error()
+
+
+def _internal_error() -> JSONResponse:
+    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database.unavailable", path=request.url.path, error=type(exc).__name__)
-    return database_unavailable_response()
+    return database_error_response(exc, request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, OSError | ConnectionError):
-        return await _database_error(request, exc)
+    if isinstance(exc, OSError) or is_unavailable(exc):
+        return database_error_response(exc, request.url.path)
     log.exception("request.unhandled_error", path=request.url.path)
-    return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+    return _internal_error()
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -131,4 +150,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    # A dead connection's PendingRollbackError, an exhausted pool's TimeoutError: handled
+    # here rather than by the catch-all, which re-raises to the server after answering.
+    app.add_exception_handler(SQLAlchemyError, _unexpected)
+    app.add_exception_handler(OSError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

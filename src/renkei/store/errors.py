@@ -139,12 +139,14 @@ def constraint_problem(error: sa_exc.DBAPIError) -> ConstraintProblem | None:
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if isinstance(state, str):
         kind = _PG_STATES.get(state, "invalid")
-        field = getattr(orig, "column_name", None)
+        # asyncpg's exception (behind SQLAlchemy's adapter) names the column and constraint.
+        driver = orig.__cause__ if orig is not None and orig.__cause__ is not None else orig
+        field = getattr(driver, "column_name", None)
         if field is None:
-            key = _PG_KEY.search(str(getattr(orig, "detail", "") or ""))
+            key = _PG_KEY.search(str(getattr(driver, "detail", "") or ""))
             if key is not None:
                 field = key.group("columns").split(",")[-1].strip() or None
-        return ConstraintProblem(kind, field, getattr(orig, "constraint_name", None))
+        return ConstraintProblem(kind, field, getattr(driver, "constraint_name", None))
     found = _SQLITE.search(str(orig))
     if found is None:
         return ConstraintProblem("invalid", None)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from renkei.api.auth import require
 from renkei.api.errors import ApiError, NotFound
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.patching import PatchBody
 from renkei.connectors.connections import (
     ConnectionExists,
     ConnectionNotFound,
@@ -60,7 +61,7 @@ class ConnectionIn(BaseModel):
     )
 
 
-class ConnectionPatch(BaseModel):
+class ConnectionPatch(PatchBody):
     name: str | None = Field(None, min_length=1, max_length=200)
     config: dict[str, Any] | None = None
     credentials: dict[str, str | None] | None = Field(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from renkei.api.auth import require
 from renkei.api.errors import error_response
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.patching import PatchBody
 from renkei.delivery.endpoints import (
     DEFAULT_TIMEOUT,
     MAX_TIMEOUT,
@@ -91,8 +92,9 @@ class EndpointIn(BaseModel):
     secret: str | None = Field(None, description="whsec_...; generated when absent.")
 
 
-class EndpointPatch(BaseModel):
+class EndpointPatch(PatchBody):
     model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"filter", "headers", "rate_limit_per_second", "ordering_key"})
 
     url: str | None = Field(None, max_length=4096)
     name: str | None = Field(None, min_length=1, max_length=200)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.api.auth import require
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.patching import PatchBody
 from renkei.api.v1.endpoints import WebhookRoute
 from renkei.delivery.event_types import (
     EventType,
@@ -41,8 +42,9 @@ class EventTypeIn(BaseModel):
     example: Any = None
 
 
-class EventTypePatch(BaseModel):
+class EventTypePatch(PatchBody):
     model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"schema_", "example"})
 
     description: str | None = Field(None, max_length=2000)
     schema_: dict[str, Any] | None = Field(None, alias="schema")

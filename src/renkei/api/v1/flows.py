@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from renkei.api.auth import require
 from renkei.api.errors import ApiError, NotFound, error_response
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.patching import PatchBody
 from renkei.events.history import event_dict, get_event
 from renkei.flows.preview import preview_flow, sample_event
 from renkei.flows.problems import FlowSpecError
@@ -82,8 +83,9 @@ class FlowIn(BaseModel):
     steps: list[dict[str, Any]]
 
 
-class FlowPatch(BaseModel):
+class FlowPatch(PatchBody):
     model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"reeligibility"})
 
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)

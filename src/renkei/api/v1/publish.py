@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,7 +28,7 @@ from renkei.api.auth import check_scope, principal_for, require
 from renkei.api.errors import (
     ApiError,
     NotFound,
-    database_unavailable_response,
+    database_error_response,
     error_response,
     validation_error_response,
 )
@@ -146,9 +146,8 @@ class PublishFastPath:
             response = problem_response(problem)
         except ValidationError as exc:
             response = validation_error_response(exc.errors())
-        except (DBAPIError, OSError) as exc:
-            log.error("database.unavailable", path=_PATH, error=type(exc).__name__)
-            response = database_unavailable_response()
+        except (SQLAlchemyError, OSError) as exc:
+            response = database_error_response(exc, _PATH)
         except ClientDisconnect:
             return
         await response(scope, receive, send)

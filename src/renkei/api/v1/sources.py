@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from renkei.api.auth import require
 from renkei.api.errors import ApiError, NotFound
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.patching import PatchBody
 from renkei.events import inbound
 from renkei.events.errors import IngestError
 from renkei.events.ingest import (
@@ -62,8 +63,9 @@ class SourceIn(BaseModel):
     )
 
 
-class SourcePatch(BaseModel):
+class SourcePatch(PatchBody):
     model_config = ConfigDict(extra="forbid")
+    nullable = frozenset({"verification", "mapping"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None

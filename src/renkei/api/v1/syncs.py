@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from renkei.api.auth import require
 from renkei.api.errors import ApiError, NotFound
 from renkei.api.pagination import clamp_limit, decode_cursor, encode_cursor
+from renkei.api.patching import PatchBody
 from renkei.connectors.errors import PermanentError
 from renkei.security.tokens import Principal
 from renkei.syncs.model import SyncExists, SyncInvalid
@@ -39,7 +40,7 @@ class SyncIn(BaseModel):
     enabled: bool = True
 
 
-class SyncPatch(BaseModel):
+class SyncPatch(PatchBody):
     connection: str | None = None
     direction: str | None = None
     object: str | None = None

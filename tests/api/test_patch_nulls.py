@@ -1,0 +1,136 @@
+"""PATCH with ``null`` for a field that cannot be null is a 422 naming it (issue 14.10).
+
+``PATCH /api/v1/event-types/{name}`` with ``{"archived": null}`` used to reach the
+database, whose NOT NULL refusal was answered ``503 database_unavailable`` with
+``Retry-After``: clients retried for ever. Every PATCH body now refuses ``null`` except
+for the fields where it means "clear" (``nullable``), before any SQL runs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+from renkei.hub import Hub
+from tests.support.server import admin_client, running_hub, test_settings
+
+
+def _patch_models() -> list[type[BaseModel]]:
+    # Never connected: the app is only looked at.
+    url = f"sqlite:///{Path(tempfile.gettempdir()) / 'renkei-patch-models.db'}"
+    hub = Hub(test_settings(url))
+    models = []
+    for route in [route for router in hub.routers for route in router.routes]:
+        if isinstance(route, APIRoute) and "PATCH" in (route.methods or ()) and route.body_field:
+            model = route.body_field.field_info.annotation
+            assert isinstance(model, type) and issubclass(model, BaseModel), route.path
+            models.append(model)
+    return models
+
+
+PATCH_MODELS = _patch_models()
+
+
+def _non_nullable(model: type[BaseModel]) -> list[str]:
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    return [name for name in model.model_fields if name not in nullable]
+
+
+def test_every_patch_route_is_covered() -> None:
+    names = {model.__name__ for model in PATCH_MODELS}
+    assert {"EventTypePatch", "EndpointPatch", "SourcePatch", "FlowPatch"} <= names, names
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(model, field) for model in PATCH_MODELS for field in _non_nullable(model)],
+    ids=lambda value: value.__name__ if isinstance(value, type) else str(value),
+)
+def test_null_is_refused_for_every_non_nullable_patch_field(
+    model: type[BaseModel], field: str
+) -> None:
+    key = model.model_fields[field].alias or field
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate({key: None})
+    [error] = raised.value.errors()
+    assert error["loc"] == (key,), error
+    assert "null" in error["msg"]
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[httpx.Client]:
+    with (
+        running_hub(database_url, with_worker=False) as (base_url, _),
+        admin_client(base_url) as client,
+    ):
+        yield client
+
+
+def _made(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _flow() -> dict[str, Any]:
+    return {
+        "name": "welcome",
+        "trigger": {"event_types": ["track"], "names": ["Signed Up"]},
+        "steps": [{"id": "send", "action": {"url": "http://127.0.0.1:9/hook", "body": "{}"}}],
+    }
+
+
+HTTP_CASES = [
+    ("event-types", "archived"),
+    ("event-types", "description"),
+    ("endpoints", "url"),
+    ("endpoints", "disabled"),
+    ("endpoints", "event_types"),
+    ("endpoints", "timeout_seconds"),
+    ("sources", "name"),
+    ("sources", "enabled"),
+    ("flows", "steps"),
+    ("flows", "enabled"),
+]
+
+
+@pytest.mark.parametrize(("collection", "field"), HTTP_CASES)
+def test_patch_null_answers_422_naming_the_field(
+    api: httpx.Client, collection: str, field: str
+) -> None:
+    if collection == "event-types":
+        ref = _made(api.post("/api/v1/event-types", json={"name": "order.paid"}))["name"]
+    elif collection == "endpoints":
+        ref = _made(
+            api.post("/api/v1/endpoints", json={"name": "crm", "url": "http://127.0.0.1:9/h"})
+        )["id"]
+    elif collection == "sources":
+        ref = _made(api.post("/api/v1/sources", json={"kind": "webhook", "name": "hook"}))["id"]
+    else:
+        ref = _made(api.post(f"/api/v1/{collection}", json=_flow()))["id"]
+    before = api.get(f"/api/v1/{collection}/{ref}").json()
+
+    answer = api.patch(f"/api/v1/{collection}/{ref}", json={field: None})
+
+    assert answer.status_code == 422, answer.text
+    assert "Retry-After" not in answer.headers
+    error = answer.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert error["message"].startswith(f"{field}:"), error
+    assert [problem["path"] for problem in error["details"]] == [field]
+    assert api.get(f"/api/v1/{collection}/{ref}").json() == before
+
+
+def test_null_still_clears_a_nullable_field(api: httpx.Client) -> None:
+    schema = {"type": "object"}
+    api.post("/api/v1/event-types", json={"name": "order.paid", "schema": schema})
+    cleared = api.patch("/api/v1/event-types/order.paid", json={"schema": None})
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["schema"] is None
