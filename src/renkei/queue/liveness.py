@@ -13,7 +13,8 @@ worker's row is deleted only if its heartbeat is still old when the delete runs,
 worker that heartbeats in time is never declared dead; one that finds its row gone (it was
 stalled longer than ``dead_after_seconds``) stops its running jobs, which others now own,
 and registers again. Leases stay as the last resort (a worker that died before this table
-existed, a row lost).
+existed, a row lost). Heartbeats are wall-clock times, as leases are: workers on several
+machines need synchronized clocks.
 """
 
 from __future__ import annotations
