@@ -18,6 +18,8 @@ def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENKEI_")}
     env["RENKEI_DATABASE_URL"] = f"sqlite:///{tmp_path / 'renkei.db'}"
     env["RENKEI_DATA_DIR"] = str(tmp_path)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # nothing recorded for the user's CLI
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
