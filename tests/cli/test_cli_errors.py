@@ -104,6 +104,13 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["plan", "-f", "{d}/reeligibility.yaml"], "flows.f: reeligibility"),
     (["plan", "-f", "{d}/sync-connection.yaml"], "syncs.s: connection 'nowhere' not found"),
     (["plan", "-f", "{d}/url-type.yaml"], "endpoints.crm: url must be a string"),
+    (["connectors", "show", "nope"], "unknown connector 'nope'"),
+    # Usage errors too: one line and a hint instead of a usage box.
+    (["apply"], "Missing option '-f' / '--file'"),
+    (["endpoints", "pause"], "Missing argument"),
+    (["endpoints", "pausee", "crm"], "No such command 'pausee'"),
+    (["nope"], "No such command 'nope'"),
+    (["deliveries", "list", "--limit", "many"], "Invalid value for '--limit'"),
 ]
 
 

@@ -152,7 +152,7 @@ def test_cli_lists_and_shows_the_catalog(monkeypatch: pytest.MonkeyPatch) -> Non
     shown = runner.invoke(cli, ["connectors", "show", "slack"], env={"COLUMNS": "200"})
     assert json.loads(shown.output)["operations"][0]["name"] == "post_message"
     unknown = runner.invoke(cli, ["connectors", "show", "nope"])
-    assert unknown.exit_code == 2
+    assert unknown.exit_code == 1 and "unknown connector 'nope'" in unknown.stderr
 
 
 @pytest.mark.parametrize("name", sorted(OURS))

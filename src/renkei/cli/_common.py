@@ -2,8 +2,8 @@
 one-line errors, printing lists.
 
 Where the data lives (docs/configuration.md, "Where the data lives"): ``RENKEI_DATA_DIR``
-when set; else ``renkei serve`` and ``renkei migrate`` use the current directory (and
-record it in ``$XDG_CONFIG_HOME/renkei/data-dir``), and every other command uses the nearest
+when set; else ``renkei serve`` and ``renkei migrate`` use the current directory (and,
+without RENKEI_DATABASE_URL, record it in ``$XDG_CONFIG_HOME/renkei/data-dir``), and every other command uses the nearest
 directory from the current one upward that holds ``renkei.db`` or ``renkei-secret.key``,
 else the recorded one. The database defaults to ``renkei.db`` in the data directory. Only
 ``serve`` and ``migrate`` create a database or a secret key.
@@ -306,6 +306,12 @@ class RenkeiGroup(TyperGroup):
     def invoke(self, ctx: _click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _click.exceptions.NoArgsIsHelpError:
+            raise
+        except _click.exceptions.UsageError as exc:
+            # A missing option, an unknown command ...: one line and where to read more.
+            path = exc.ctx.command_path if exc.ctx is not None else "renkei"
+            fail(CliError(exc.format_message(), f"`{path} --help` lists what it takes"))
         except (typer.Exit, typer.Abort, _click.ClickException):
             raise
         except Exception as exc:

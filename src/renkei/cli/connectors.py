@@ -7,9 +7,8 @@ import json
 import typer
 from rich.table import Table
 
-from renkei.cli._common import console, err_console
+from renkei.cli._common import console
 from renkei.connectors.catalog import (
-    UnknownConnector,
     describe_connector,
     format_limits,
     list_connectors,
@@ -52,9 +51,5 @@ def list_command(
 @connectors_app.command("show")
 def show_command(name: str) -> None:
     """One connector's catalog entry as JSON (input schemas, config fields, limits)."""
-    try:
-        entry = describe_connector(name)
-    except UnknownConnector as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    entry = describe_connector(name)  # UnknownConnector: one line, exit 1 (RenkeiGroup)
     console.print_json(json.dumps(entry))

@@ -93,10 +93,11 @@ def migrate() -> None:
 
 
 def _record(settings: Any) -> None:
-    """``serve``/``migrate`` in a directory of their own choosing: remember it."""
+    """``serve``/``migrate`` on the defaults (the current directory): remember where, for
+    commands run elsewhere. Nothing is recorded when the environment names the data."""
     import os
 
-    if not os.environ.get("RENKEI_DATA_DIR"):
+    if not os.environ.get("RENKEI_DATA_DIR") and not os.environ.get("RENKEI_DATABASE_URL"):
         record_data_dir(settings.data_dir)
 
 
