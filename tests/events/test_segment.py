@@ -710,3 +710,42 @@ def test_odd_library_values_do_not_decide_the_timestamp(library: Any) -> None:
         },
     )
     assert event.occurred_at == datetime(2020, 5, 1, tzinfo=UTC)
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+@pytest.mark.parametrize("endpoint", ["track", "batch"])
+def test_nesting_deeper_than_max_depth_is_refused(endpoint: str) -> None:
+    from renkei.events.envelope import MAX_DEPTH
+    from renkei.events.errors import TooDeep
+
+    def body(depth: int) -> bytes:  # an event `depth` levels deep
+        message = b'{"type": "track", "userId": "u", "event": "e", "properties": %s}'
+        message %= _nested(depth - 1)
+        return b'{"batch": [%s]}' % message if endpoint == "batch" else message
+
+    def run(raw: bytes) -> Any:
+        return ingest(endpoint, decode_body(endpoint, raw, content_type="application/json"))
+
+    assert len(run(body(MAX_DEPTH)).events) == 1
+    for depth in (MAX_DEPTH + 1, 300):
+        with pytest.raises(TooDeep) as caught:
+            run(body(depth))
+        assert caught.value.status == 400
+        assert caught.value.details["max_depth"] == MAX_DEPTH
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    payload = {"userId": "u", "event": "e", "properties": {"s": "[{" * 200}}
+    raw = orjson.dumps(payload)
+    assert one("track", decode_body("track", raw, content_type="application/json")).name == "e"
+    batch = orjson.dumps({"batch": [{"type": "track", **payload}]})
+    assert len(ingest("batch", decode_body("batch", batch, content_type="text/plain")).events) == 1
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    raw = orjson.dumps({"userId": "u", "event": "e", "properties": {"path": "C:\\u0000"}})
+    event = one("track", decode_body("track", raw, content_type="application/json"))
+    assert event.data["properties"]["path"] == "C:\\u0000"

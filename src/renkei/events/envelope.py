@@ -77,6 +77,22 @@ def json_size(value: Any, *, max_depth: int = MAX_DEPTH, index: int | None = Non
     return len(text) - 2 * (_SERIALIZER_DEPTH - max_depth)
 
 
+def check_json_text(
+    text: bytes, value: Any, *, max_depth: int = MAX_DEPTH, index: int | None = None
+) -> None:
+    """:func:`json_size`'s refusals for ``value`` whose JSON text (as sent, or serialized)
+    is ``text``, at the cost of a byte count for the usual value: a value cannot nest deeper
+    than it has opening brackets, so only one with more than ``max_depth`` of them (some may
+    be inside strings) is measured exactly."""
+    if text.count(b"{") + text.count(b"[") > max_depth:
+        json_size(value, max_depth=max_depth, index=index)
+    elif b"\\u0000" in text and _has_nul(text):
+        raise NotStorableText(
+            "strings may not contain NUL (\\u0000)",
+            details=None if index is None else {"index": index},
+        )
+
+
 def _has_nul(text: bytes) -> bool:
     """Whether JSON text holds an escaped NUL (``\\u0000`` after an odd run of backslashes:
     an even run is an escaped backslash followed by the letters)."""

@@ -29,6 +29,7 @@ from renkei.events.envelope import (
     Event,
     IdFactory,
     Ingested,
+    check_json_text,
     format_timestamp,
     is_canonical_timestamp,
     json_size,
@@ -130,7 +131,10 @@ def decode_body(
     content_encoding: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """Check the media type, gunzip (bounded) and parse the JSON object of a request."""
+    """Check the media type, gunzip (bounded) and parse the JSON object of a request.
+
+    A single message nested deeper than ``MAX_DEPTH`` or holding a NUL is refused here,
+    where its text is at hand (a batch's items, in :func:`to_events`)."""
     _check_endpoint(endpoint)
     media_type = (content_type or "").partition(";")[0].strip().lower()
     lenient = media_type in _LENIENT_MEDIA_TYPES
@@ -166,6 +170,8 @@ def decode_body(
         ) from exc
     if not isinstance(payload, dict):
         raise BadRequest("body must be a JSON object", code="invalid_body")
+    if endpoint != "batch":  # a batch's items are checked one by one (to_events)
+        check_json_text(body, payload)  # nested deeper than MAX_DEPTH, or a NUL
     return payload
 
 
@@ -187,7 +193,6 @@ def to_events(
     """
     _check_endpoint(endpoint)
     if endpoint != "batch":
-        json_size(payload)  # refuses what nests deeper than MAX_DEPTH
         normalizer = _Normalizer(source_id, received_at, new_id, limits, None, None, None)
         return Ingested([normalizer.event(payload, endpoint, None)])
 
@@ -317,7 +322,13 @@ class _Normalizer:
     def batch_item(self, item: object, index: int) -> Event:
         if not isinstance(item, dict):
             raise _invalid("a batch item must be an object", "invalid_field", index, "batch")
-        size = json_size(item, index=index)
+        try:
+            text = orjson.dumps(item)
+        except orjson.JSONEncodeError:  # deeper than the serializer goes
+            json_size(item, index=index)  # raises TooDeep
+            raise
+        check_json_text(text, item, index=index)  # nested deeper than MAX_DEPTH, or a NUL
+        size = len(text)
         if size > self.limits.max_event_bytes:
             raise PayloadTooLarge(
                 f"event {index} is larger than {self.limits.max_event_bytes} bytes",
