@@ -23,7 +23,9 @@ def admin(database_url: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_patching_an_event_type_with_nulls_changes_nothing(admin: httpx.Client) -> None:
+def test_patching_an_event_type_with_nulls_is_a_422_naming_the_fields(
+    admin: httpx.Client,
+) -> None:
     """Was a 503 "database unavailable": null reached NOT NULL columns."""
     created = admin.post(
         "/api/v1/event-types", json={"name": "receipt.validated", "description": "A receipt"}
@@ -33,10 +35,16 @@ def test_patching_an_event_type_with_nulls_changes_nothing(admin: httpx.Client) 
         "/api/v1/event-types/receipt.validated",
         json={"archived": None, "description": None, "example": {}, "schema": None},
     )
-    assert patched.status_code == 200, patched.text
-    assert patched.json()["description"] == "A receipt"
-    assert patched.json()["archived"] is False
-    assert patched.json()["example"] == {}
+    assert patched.status_code == 422, patched.text
+    assert {d["path"] for d in patched.json()["error"]["details"]} == {"archived", "description"}
+    fetched = admin.get("/api/v1/event-types/receipt.validated").json()
+    assert fetched["description"] == "A receipt"
+    assert fetched["archived"] is False
+    cleared = admin.patch(
+        "/api/v1/event-types/receipt.validated", json={"example": {}, "schema": None}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["example"] == {}
 
 
 @pytest.mark.parametrize("data", [None, [1, 2], "text", 12])
@@ -73,3 +81,15 @@ def test_an_event_type_example_reads_back_whatever_json_it_is(
     fetched = admin.get("/api/v1/event-types/receipt.validated")
     assert fetched.status_code == 200, fetched.text
     assert fetched.json()["example"] == example
+
+
+@pytest.mark.parametrize("moment", ["2026-07-15", "2026-07-15T10:00:00", "2026-07-15T10:00:00Z"])
+def test_times_without_a_zone_are_utc(admin: httpx.Client, moment: str) -> None:
+    """Were a 500: a naive datetime reached a UTC column."""
+    listed = admin.get("/api/v1/deliveries", params={"since": moment, "until": moment})
+    assert listed.status_code == 200, listed.text
+    endpoint = admin.post(
+        "/api/v1/endpoints", json={"name": "crm", "url": "https://crm.example.com/hooks"}
+    ).json()
+    recovered = admin.post(f"/api/v1/endpoints/{endpoint['id']}/recover", json={"since": moment})
+    assert recovered.status_code == 202, recovered.text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,6 +9,7 @@ from pydantic import BaseModel
 
 from renkei.api.auth import require
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.times import UtcDatetime
 from renkei.api.v1.endpoints import WebhookRoute
 from renkei.delivery.queries import get_delivery, list_attempts, list_deliveries
 from renkei.security.tokens import Principal
@@ -42,8 +42,8 @@ async def list_all(
     endpoint_id: str | None = None,
     status: str | None = None,
     event_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
 ) -> Page[dict[str, Any]]:
     size = clamp_limit(limit)
     before = decode_cursor(cursor)

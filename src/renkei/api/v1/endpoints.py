@@ -15,6 +15,7 @@ from renkei.api.auth import require
 from renkei.api.errors import error_response
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from renkei.api.patching import PatchBody
+from renkei.api.times import UtcDatetime
 from renkei.delivery.endpoints import (
     DEFAULT_TIMEOUT,
     MAX_TIMEOUT,
@@ -162,8 +163,8 @@ class TestOut(BaseModel):
 
 
 class RecoverIn(BaseModel):
-    since: datetime
-    until: datetime | None = None
+    since: UtcDatetime
+    until: UtcDatetime | None = None
 
 
 class RecoverOut(BaseModel):

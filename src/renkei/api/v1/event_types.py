@@ -137,12 +137,6 @@ async def patch(
 ) -> EventTypeOut:
     hub = _hub(request)
     changes = body.model_dump(exclude_unset=True, by_alias=True)
-    # null clears schema and example; description and archived have no null: unchanged.
-    changes = {
-        key: value
-        for key, value in changes.items()
-        if value is not None or key in ("schema", "example")
-    }
     async with hub.database.transaction() as tx:
         kind = await update_event_type(tx, name, changes, now=hub.clock.now())
         await hub.audit(
