@@ -321,3 +321,22 @@ def test_a_gzipped_hook_body_is_inflated_and_mapped(
     assert answer.json()["event_ids"] == ["wh-zip-1"]
     stored = admin.get("/api/v1/events/wh-zip-1").json()
     assert stored["type"] == "contact.created"
+
+
+def test_integers_are_exact_in_64_bits_and_floats_beyond(
+    served: tuple[str, Hub], admin: httpx.Client, write_key: str
+) -> None:
+    """As docs/ingest.md says: -2**63 ... 2**64-1 kept exactly, larger read as a double."""
+    base_url, _ = served
+    body = (
+        b'{"userId": "u1", "event": "Big", "messageId": "big-1", "properties": '
+        b'{"max": 18446744073709551615, "min": -9223372036854775808, '
+        b'"beyond": 18446744073709551616, "huge": 123456789012345678901234567890}}'
+    )
+    answer = send(f"{base_url}/v1/track", write_key, body)
+    assert answer.status_code == 200, answer.text
+    properties = admin.get("/api/v1/events/big-1").json()["data"]["properties"]
+    assert properties["max"] == 2**64 - 1 and isinstance(properties["max"], int)
+    assert properties["min"] == -(2**63)
+    assert properties["beyond"] == float(2**64) and isinstance(properties["beyond"], float)
+    assert properties["huge"] == pytest.approx(1.2345678901234568e29)
