@@ -64,6 +64,17 @@ def test_null_is_refused_for_every_non_nullable_patch_field(
     assert "null" in error["msg"]
 
 
+@pytest.mark.parametrize("model", PATCH_MODELS, ids=lambda model: model.__name__)
+def test_the_schema_offers_null_only_where_it_is_accepted(model: type[BaseModel]) -> None:
+    properties = model.model_json_schema(by_alias=True)["properties"]
+    nullable: frozenset[str] = getattr(model, "nullable", frozenset())
+    for name, field in model.model_fields.items():
+        prop = properties[field.alias or name]
+        untyped = not {"type", "anyOf", "$ref", "allOf"} & set(prop)  # Any: null included
+        accepts_null = untyped or {"type": "null"} in prop.get("anyOf", [])
+        assert accepts_null == (name in nullable), (name, prop)
+
+
 @pytest.fixture
 def api(database_url: str) -> Iterator[httpx.Client]:
     with (

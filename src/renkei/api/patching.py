@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, GetJsonSchemaHandler, ValidationInfo, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 __all__ = ["PatchBody"]
 
@@ -28,3 +29,26 @@ class PatchBody(BaseModel):
                 "null_not_allowed", "may not be null (leave the field out to keep its value)"
             )
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The OpenAPI schema says what validation does: no ``null`` where it is refused."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        properties = schema.get("properties", {})
+        for name, field in cls.model_fields.items():
+            prop = properties.get(field.alias or name)
+            if name in cls.nullable or not isinstance(prop, dict):
+                continue
+            if prop.get("default", ...) is None:
+                del prop["default"]
+            options = prop.get("anyOf")
+            if isinstance(options, list):
+                kept = [option for option in options if option != {"type": "null"}]
+                if len(kept) == 1:
+                    del prop["anyOf"]
+                    prop.update(kept[0])
+                else:
+                    prop["anyOf"] = kept
+        return schema
