@@ -67,8 +67,11 @@ def check_event_type_name(event_type: Any) -> None:
         )
 
 
-def _check(event_type: Any, event_id: Any) -> None:
+def _check(event_type: Any, event_id: Any, data: Any) -> None:
     check_event_type_name(event_type)
+    if not isinstance(data, dict):
+        # Readers promise an object; a list or a string stored here broke the event log.
+        raise InvalidProblem("data: must be a JSON object", details={"path": "data"})
     if event_id is not None and (
         not isinstance(event_id, str) or not event_id or len(event_id) > MAX_ID_LENGTH
     ):
@@ -87,7 +90,7 @@ async def publish(
     idempotency_key: str | None = None,
     source_id: str = "api",
 ) -> Published:
-    _check(event_type, event_id)
+    _check(event_type, event_id, data)
     try:
         json_size(data)  # what nests deeper than MAX_DEPTH could not be delivered
     except TooDeep as exc:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.events.envelope import format_timestamp
 from renkei.store.tables import events
 
-__all__ = ["EventQuery", "event_dict", "get_event", "latest_seq", "list_events"]
+__all__ = ["EventQuery", "event_data", "event_dict", "get_event", "latest_seq", "list_events"]
 
 
 @dataclass(slots=True)
@@ -33,6 +33,13 @@ class EventQuery:
     oldest_first: bool = False
 
 
+def event_data(data: Any) -> dict[str, Any]:
+    """A stored event's ``data`` as the object readers promise. Renkei stores objects only;
+    a row holding another JSON value (written before that rule, or behind Renkei's back)
+    reads as ``{"value": <it>}`` instead of breaking every listing that includes it."""
+    return data if isinstance(data, dict) else {"value": data}
+
+
 def event_dict(row: Any) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -41,7 +48,7 @@ def event_dict(row: Any) -> dict[str, Any]:
         "user_id": row.user_id,
         "anonymous_id": row.anonymous_id,
         "email": row.email,
-        "data": row.data,
+        "data": event_data(row.data),
         "occurred_at": format_timestamp(row.occurred_at),
         "received_at": format_timestamp(row.received_at),
         "source_id": row.source_id,

@@ -59,7 +59,12 @@ def _json_loads(value: Any) -> Any:
     # as a number, and comes back as one, not as JSON text.
     if isinstance(value, int | float):
         return value
-    return orjson.loads(value)
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        # Not JSON (a row written behind Renkei's back): the text itself, so that one bad
+        # row cannot break every read of its table (the reader decides what to show).
+        return value
 
 
 def async_url(url: str) -> str:
