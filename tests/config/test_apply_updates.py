@@ -46,6 +46,20 @@ CASES: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {
         {"name": "app", "kind": "tracking", "description": "the app"},
         [("description", "the mobile app"), ("enabled", False), ("enabled", True)],
     ),
+    "sources:webhook": (
+        {
+            "name": "hooks",
+            "kind": "webhook",
+            "verification": {"scheme": "hmac", "header": "X-Signature"},
+            "mapping": {"type": "type"},
+        },
+        [
+            ("mapping", {"type": "event", "id": "id"}),
+            ("verification", {"scheme": "hmac", "header": "X-Sig", "encoding": "base64"}),
+            ("verification", {"scheme": "shared_secret", "header": "X-Token"}),
+            ("description", "the CRM's hooks"),
+        ],
+    ),
     "connections": (
         {
             "name": "braze",
@@ -141,9 +155,10 @@ async def _check_state(hub: Hub, section: str, spec: dict[str, Any]) -> None:
     assert {key: stored.get(key) for key in wanted} == wanted
 
 
-@pytest.mark.parametrize("section", sorted(CASES))
-async def test_apply_updates_every_field_in_place(hub: Hub, section: str) -> None:
-    base, edits = CASES[section]
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_apply_updates_every_field_in_place(hub: Hub, case: str) -> None:
+    section = case.split(":")[0]
+    base, edits = CASES[case]
     spec = copy.deepcopy(base)
     if section in NEEDS:
         await _apply(hub, NEEDS[section])
