@@ -161,3 +161,26 @@ def test_a_bug_is_a_short_message_and_the_traceback_goes_to_a_log(
     assert len(lines) == 1 and lines[0].startswith("error: unexpected "), result.stderr
     assert str(log) in lines[0]
     assert "Traceback" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://db.example.com/renkei", "unsupported database 'mysql'"),
+        ("postgresql://postgres@127.0.0.1:5432/renkei_no_such_db", "does not exist"),
+        ("postgresql://postgres@127.0.0.1:1/renkei", "cannot use the database"),
+    ],
+    ids=["unsupported", "no-such-database", "refused"],
+)
+def test_a_bad_database_url_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, message: str
+) -> None:
+    monkeypatch.setenv("RENKEI_DATABASE_URL", url)
+    monkeypatch.setenv("RENKEI_SECRET_KEY", generate_key())
+    monkeypatch.setenv("RENKEI_LOG_LEVEL", "warning")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    result = CliRunner().invoke(app, ["endpoints", "list"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert len(lines) == 2 and lines[1].startswith("hint: "), result.stderr

@@ -135,6 +135,12 @@ def load_settings(*, creating: bool = False, quiet: bool = False) -> Settings:
         )
         raise CliError(f"invalid configuration: {problems}") from None
     configure_logging(settings.log_level, settings.log_format)
+    scheme = settings.database_url.partition(":")[0].partition("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise CliError(
+            f"RENKEI_DATABASE_URL: unsupported database {scheme!r}",
+            "use sqlite:///path/renkei.db or postgresql://user:password@host:5432/name",
+        )
     database_file = sqlite_file(settings.database_url)
     explicit_url = bool(os.environ.get("RENKEI_DATABASE_URL"))
     if not explicit_url and not quiet:
@@ -215,9 +221,21 @@ def _flatten(text: str) -> str:
     return " ".join(text.split())
 
 
+def _sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a PostgreSQL error wrapped by SQLAlchemy, or ""."""
+    for candidate in (
+        getattr(exc, "orig", None),
+        getattr(getattr(exc, "orig", None), "__cause__", None),
+    ):
+        state = getattr(candidate, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return ""
+
+
 def user_error(exc: BaseException) -> CliError | None:
     """The one-line message of an error a user can fix, None for a bug."""
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
     from renkei.config.loader import ConfigError
     from renkei.connectors.catalog import UnknownConnector
@@ -246,6 +264,13 @@ def user_error(exc: BaseException) -> CliError | None:
         return CliError(
             f"secret key problem: {exc}",
             "set RENKEI_SECRET_KEY to the keys the server uses (new first, then the old ones)",
+        )
+    if isinstance(exc, DBAPIError) and _sqlstate(exc)[:2] in ("08", "28", "3D"):
+        # Connection refused by the server, authentication, no such database.
+        first = str(getattr(exc.orig, "__cause__", None) or exc.orig).strip().splitlines()[0]
+        return CliError(
+            f"cannot use the database: {_flatten(first)}",
+            "check RENKEI_DATABASE_URL (host, user, password, database name)",
         )
     if isinstance(exc, OperationalError | ConnectionError):
         first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
