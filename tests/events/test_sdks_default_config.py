@@ -153,3 +153,38 @@ def test_analytics_js_browser_requests(
         assert datetime.fromisoformat(event["occurred_at"]) == received - timedelta(
             milliseconds=250
         )
+
+
+def test_analytics_js_batched_requests(
+    served: tuple[str, Hub], admin: httpx.Client, write_key: str
+) -> None:
+    """analytics.js with batching (``deliveryStrategy: batching``) posts ``/v1/b`` as
+    ``text/plain``; some versions put the write key only in each event, not beside the
+    batch: either way every event is stored."""
+    base_url, _ = served
+    for run, top_level in ((uuid.uuid4().hex[:8], False), (uuid.uuid4().hex[:8], True)):
+        items = [
+            {
+                "type": "track",
+                "event": f"Clicked {number}",
+                "anonymousId": f"{run}-anon",
+                "messageId": f"ajs-next-{uuid.uuid4().hex}",
+                "timestamp": "2026-01-01T10:00:00.000Z",
+                "context": {"library": {"name": "analytics.js", "version": "next-1.81.0"}},
+                "integrations": {},
+                "writeKey": write_key,
+            }
+            for number in range(3)
+        ]
+        body: dict[str, Any] = {"batch": items, "sentAt": "2026-01-01T10:00:01.000Z"}
+        if top_level:
+            body["writeKey"] = write_key
+        answer = httpx.post(
+            f"{base_url}/v1/b",
+            content=orjson.dumps(body),
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
+        )
+        assert answer.status_code == 200, answer.text
+        mine = [e for e in stored(admin) if e["anonymous_id"] == f"{run}-anon"]
+        assert sorted(e["name"] for e in mine) == [f"Clicked {n}" for n in range(3)]
+        assert all("writeKey" not in e["data"] for e in mine)

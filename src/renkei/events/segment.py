@@ -117,6 +117,12 @@ def body_write_key(body: Mapping[str, Any] | None) -> str:
     write_key = body.get("writeKey") if body is not None else None
     if isinstance(write_key, str) and write_key:
         return write_key
+    items = body.get("batch") if body is not None else None
+    if isinstance(items, list) and items and isinstance(items[0], dict):
+        # analytics.js's batching posts the key in each event only (some versions)
+        write_key = items[0].get("writeKey")
+        if isinstance(write_key, str) and write_key:
+            return write_key
     raise Unauthorized(
         "a write key is required: Basic auth username or writeKey in the body",
         code="missing_write_key",
