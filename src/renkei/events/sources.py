@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.errors import ConfigError
-from renkei.events.verification import SCHEMES, Verifier, build_verifier
+from renkei.events.verification import MESSAGE_IDS, SCHEMES, Verifier, build_verifier
 from renkei.events.webhook_mapping import WebhookMapping, build_mapping
 from renkei.ids import new_id
 from renkei.security.keyring import Keyring
@@ -529,7 +529,9 @@ async def load_hook_source(
         enabled=bool(row.enabled),
         scheme=scheme,
         verifier=build_verifier({**public, **hidden}),
-        mapping=build_mapping(row.mapping or DEFAULT_MAPPING),
+        mapping=build_mapping(row.mapping or DEFAULT_MAPPING).with_message_ids(
+            MESSAGE_IDS.get(scheme, ())
+        ),
         redact_headers=frozenset(headers),
         redact_query=frozenset(query),
         secrets=frozenset(value for value in hidden.values() if value),

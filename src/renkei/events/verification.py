@@ -28,8 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from renkei.events.envelope import parse_timestamp
 from renkei.events.errors import ConfigError, VerificationFailed
+from renkei.events.webhook_mapping import FieldSource
 
 __all__ = [
+    "MESSAGE_IDS",
     "SCHEMES",
     "BasicAuth",
     "HmacSignature",
@@ -198,6 +200,19 @@ class StandardWebhooks(_Scheme):
             if version == "v1" and _same(signature, expected):
                 return
         raise VerificationFailed("no matching v1 signature")
+
+
+# Where each scheme's request carries the vendor's message id, the same on every retry of
+# one message: the default event id of its sources (a replay is then stored once).
+MESSAGE_IDS: Mapping[str, tuple[FieldSource, ...]] = {
+    "standard_webhooks": (FieldSource(header="webhook-id"), FieldSource(header="svix-id")),
+    "stripe": (FieldSource(path="id"),),  # the event object's evt_... id
+    "shopify": (
+        FieldSource(header="X-Shopify-Webhook-Id"),
+        FieldSource(header="X-Shopify-Event-Id"),
+    ),
+    "hubspot_v3": (FieldSource(path="eventId"),),  # per item, with "items": "$"
+}
 
 
 class HubSpotV3(_Scheme):

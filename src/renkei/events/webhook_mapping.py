@@ -15,6 +15,9 @@ and Klaviyo (several events per request)::
 Ids read from the request rather than the item (a header, a query parameter) are suffixed
 with ``:<item index>`` when ``items`` is set, so every event keeps a distinct, stable
 dedupe key across the vendor's retries.
+
+Without ``id``, the id comes from the verification scheme's message id when the request
+carries one (:meth:`WebhookMapping.with_message_ids`), else a new one is generated.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from renkei.events.envelope import Event, IdFactory, Ingested, parse_timestamp
 from renkei.events.errors import (
@@ -89,6 +92,15 @@ class WebhookMapping(BaseModel):
     occurred_at: FieldSource | None = None
     items: str | None = Field(default=None, min_length=1, description="path of an event array")
     max_items: int = Field(default=1000, gt=0)
+    _message_ids: tuple[FieldSource, ...] = PrivateAttr(default=())
+
+    def with_message_ids(self, sources: tuple[FieldSource, ...]) -> WebhookMapping:
+        """This mapping, taking the event id (when it names none) from the first of
+        ``sources`` the request has: the verification scheme's message id (``webhook-id``,
+        Stripe's event id ...), the same on every retry, so a replay is stored once."""
+        mapping = self.model_copy()
+        mapping._message_ids = sources if self.id is None else ()
+        return mapping
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -154,8 +166,12 @@ class WebhookMapping(BaseModel):
         event_type = text(self.type)
         if event_type is None:
             raise _invalid("the event type was not found", "missing_type", index, "type")
-        event_id = text(self.id)
-        if event_id is not None and index is not None and self.id and self.id.per_request:
+        event_id, id_source = text(self.id), self.id
+        for fallback in self._message_ids if event_id is None else ():
+            event_id, id_source = text(fallback), fallback
+            if event_id is not None:
+                break
+        if event_id is not None and index is not None and id_source and id_source.per_request:
             event_id = f"{event_id}:{index}"
         if event_id is not None and len(event_id) > _MAX_ID_LENGTH:
             raise _invalid(f"the id is longer than {_MAX_ID_LENGTH}", "invalid_field", index, "id")
