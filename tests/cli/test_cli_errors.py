@@ -70,6 +70,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["endpoints", "rotate-secret", "nope"], "endpoint nope does not exist"),
     (["endpoints", "test", "nope", "-t", "x"], "endpoint nope does not exist"),
     (["endpoints", "create", "--name", "x", "--url", "ftp://x"], "url must be"),
+    # The CLI refuses what the API refuses: a private target without RENKEI_ALLOW_PRIVATE_TARGETS.
+    (["endpoints", "create", "--name", "x", "--url", "http://127.0.0.1:9/h"], "127.0.0.1"),
     (["recover", "--endpoint", "nope", "--since", "2020-01-01"], "endpoint nope does not exist"),
     (["recover", "--endpoint", "nope", "--since", "yesterday-ish"], "not a timestamp"),
     (["deliveries", "list", "--endpoint", "nope"], "endpoint nope does not exist"),

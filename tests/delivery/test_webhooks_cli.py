@@ -21,6 +21,8 @@ def test_cli_endpoint_lifecycle(database_url: str, tmp_path: Path) -> None:
         "RENKEI_DATABASE_URL": database_url,
         "RENKEI_SECRET_KEY": generate_key(),
         "RENKEI_LOG_LEVEL": "warning",
+        # The endpoint below is on loopback: refused, as by the API, unless allowed.
+        "RENKEI_ALLOW_PRIVATE_TARGETS": "true",
     }
 
     def renkei(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

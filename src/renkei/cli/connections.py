@@ -25,6 +25,7 @@ from renkei.connectors.connections import (
 )
 from renkei.connectors.errors import ConnectorError
 from renkei.connectors.service import ConnectorService
+from renkei.delivery.ssrf import TargetPolicy
 from renkei.hub import Hub
 
 __all__ = ["connections_app"]
@@ -144,6 +145,7 @@ def create_command(
                 config=settings,
                 credentials=secrets,
                 limits=overrides,
+                policy=TargetPolicy.from_settings(hub.settings),  # as the API does
             )
             await hub.audit(
                 tx,
@@ -196,6 +198,7 @@ def update_command(
                 config={**current.config, **settings} if settings else None,
                 credentials=secrets or None,
                 limits=overrides,
+                policy=TargetPolicy.from_settings(hub.settings),  # as the API does
             )
             await hub.audit(
                 tx,

@@ -29,6 +29,7 @@ from renkei.delivery.endpoints import (
 from renkei.delivery.problems import NotFoundProblem
 from renkei.delivery.publishing import publish
 from renkei.delivery.queries import list_deliveries
+from renkei.delivery.ssrf import TargetPolicy
 from renkei.events.envelope import parse_timestamp
 from renkei.security.keyring import Keyring
 from renkei.security.redaction import REDACTED
@@ -207,7 +208,12 @@ def endpoints_create(
         }
         async with hub.database.transaction() as tx:
             endpoint = await create_endpoint(
-                tx, hub.keyring, fields, now=hub.clock.now(), https_only=hub.settings.https_only
+                tx,
+                hub.keyring,
+                fields,
+                now=hub.clock.now(),
+                https_only=hub.settings.https_only,
+                policy=TargetPolicy.from_settings(hub.settings),  # as the API does
             )
             await hub.audit(
                 tx,
