@@ -28,7 +28,7 @@ import orjson
 import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
@@ -303,8 +303,8 @@ class Database:
         unreachable; return for anything else (the caller's own exceptions, a refused row)."""
         if not is_unavailable(error):
             return
-        if self._breaker is not None and _timed_out(error):
-            self._breaker.failed(False, tripped=True)
+        # A statement that timed out does not trip the breaker: one slow query is not an
+        # outage. If the database is gone, the next checkout's ping says so.
         if not isinstance(error, DatabaseUnavailable):
             raise DatabaseUnavailable(type(error).__name__, error) from error
 
@@ -347,18 +347,6 @@ class Database:
             await self.reader.dispose()
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
-
-
-def _timed_out(error: BaseException) -> bool:
-    """A statement that got no answer in time (not one cut connection, not a full pool)."""
-    seen: BaseException | None = error
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, TimeoutError):
-            return True
-        seen = seen.__cause__ or (seen.orig if isinstance(seen, DBAPIError) else None)
-    return False
 
 
 class _Breaker:
