@@ -85,6 +85,9 @@ def test_requests_answer_503_while_the_database_does_not_answer(
         source = admin.post("/api/v1/sources", json={"kind": "tracking", "name": "app"})
         assert source.status_code == 201, source.text
         basic = base64.b64encode(f"{source.json()['write_key']}:".encode()).decode()
+        hook = admin.post("/api/v1/sources", json={"kind": "webhook", "name": "hook"})
+        assert hook.status_code == 201, hook.text
+        hook_path = "/hooks/" + hook.json()["id"]
         acked = []
         for _ in range(3):
             published = admin.post("/api/v1/events", json={"type": "order.paid", "data": {}})
@@ -107,6 +110,7 @@ def test_requests_answer_503_while_the_database_does_not_answer(
                     "headers": {"Authorization": f"Basic {basic}"},
                 },
             ),
+            ("POST", hook_path, {"json": {"type": "contact.created"}}),
             ("GET", "/api/v1/events", {}),
             ("GET", f"/api/v1/events/{acked[0]}", {}),
             ("PATCH", "/api/v1/event-types/order.paid", {"json": {"description": "x"}}),
