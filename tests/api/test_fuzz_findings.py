@@ -93,3 +93,15 @@ def test_times_without_a_zone_are_utc(admin: httpx.Client, moment: str) -> None:
     ).json()
     recovered = admin.post(f"/api/v1/endpoints/{endpoint['id']}/recover", json={"since": moment})
     assert recovered.status_code == 202, recovered.text
+
+
+def test_a_profile_filter_on_an_unknown_connection_is_a_documented_404(
+    admin: httpx.Client,
+) -> None:
+    response = admin.get(
+        "/api/v1/profiles", params={"kind": "marketo_lead_id", "value": "1", "connection": "nope"}
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"
+    documented = admin.get("/openapi.json").json()["paths"]["/api/v1/profiles"]["get"]
+    assert documented["responses"]["404"] == {"$ref": "#/components/responses/NotFound"}

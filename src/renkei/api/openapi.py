@@ -151,7 +151,9 @@ def _errors(operation: dict[str, Any], statuses: set[int]) -> None:
 def _management_errors(path: str, method: str, operation: dict[str, Any]) -> None:
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
-    statuses = {401, 403, 503}
+    # A route declares an error the rules below cannot guess with ``responses={404: {}}``.
+    declared = {int(status) for status in operation.get("responses", {}) if status.isdigit()}
+    statuses = {401, 403, 503} | (declared & set(ERROR_STATUSES))
     if parameters or has_body:
         statuses |= {400, 422}
     if any(parameter.get("in") == "path" for parameter in parameters):

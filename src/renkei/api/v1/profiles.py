@@ -58,7 +58,7 @@ def _out(profile: Profile) -> dict[str, Any]:
     return profile.to_dict()
 
 
-@router.get("")
+@router.get("", responses={404: {"description": "No such connection."}})
 async def list_all(
     request: Request,
     _: Reader,
