@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from renkei.api.middleware import MAX_JSON_DEPTH as MAX_DEPTH
+from renkei.api.middleware import check_json
 from renkei.hub import Hub
 from renkei.store import Database
 from tests.support.rawscan import dump_all_rows
@@ -197,3 +199,31 @@ def test_bad_input_is_a_json_4xx_and_stores_nothing(
             await database.dispose()
 
     assert MARKER not in asyncio.run(stored())
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        (_json({"n": 2**63 - 1, "m": -(2**63)}), True),
+        (_json({"n": 2**63}), False),
+        (_json({"n": -(2**63) - 1}), False),
+        (_json({"phone": "12345678901234567890"}), True),  # long digits in a string
+        (_json({"x": 1e300}), True),
+        (b'{"x": 1e999}', False),
+        (_json(_nested(MAX_DEPTH - 1)), True),  # the top object is a level too
+        (_json(_nested(MAX_DEPTH)), False),
+        (_json({"s": "{" * 100}), True),  # brackets in a string are no nesting
+        (_json({"s": "a\\u0000b"}), True),  # an escaped backslash, then text
+        (_json({"s": "a\x00b"}), False),
+        (_json({"s": "\U0001f600"}), True),
+        (b'{"s": "\\ud83d"}', False),
+    ],
+)
+def test_the_json_checks_draw_the_line_where_they_say(body: bytes, accepted: bool) -> None:
+    """Fast path (orjson) and slow path (the walk) agree on each side of each limit."""
+    if accepted:
+        check_json(body)
+    else:
+        with pytest.raises(Exception) as raised:
+            check_json(body)
+        assert getattr(raised.value, "status", None) in (400, 422)
