@@ -117,7 +117,9 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"), BAD_INPUTS, ids=["-".join(a[:3]) for a, _ in BAD_INPUTS]
+    ("arguments", "message"),
+    BAD_INPUTS,
+    ids=[" ".join(a).replace(str(README), "README.md").replace("{d}/", "") for a, _ in BAD_INPUTS],
 )
 def test_bad_input_is_one_line_and_exit_1(
     runner: CliRunner, files: Path, arguments: list[str], message: str
