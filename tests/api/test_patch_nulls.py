@@ -19,13 +19,14 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from renkei.hub import Hub
-from tests.support.server import admin_client, running_hub, test_settings
+from tests.support.server import admin_client, running_hub
+from tests.support.server import test_settings as settings_for
 
 
 def _patch_models() -> list[type[BaseModel]]:
     # Never connected: the app is only looked at.
     url = f"sqlite:///{Path(tempfile.gettempdir()) / 'renkei-patch-models.db'}"
-    hub = Hub(test_settings(url))
+    hub = Hub(settings_for(url))
     models = []
     for route in [route for router in hub.routers for route in router.routes]:
         if isinstance(route, APIRoute) and "PATCH" in (route.methods or ()) and route.body_field:

@@ -20,7 +20,8 @@ from renkei.delivery.publishing import publish
 from renkei.events.history import latest_seq
 from renkei.hub import Hub
 from renkei.store import Database
-from tests.support.server import admin_client, running_hub, test_settings
+from tests.support.server import admin_client, running_hub
+from tests.support.server import test_settings as settings_for
 
 
 @pytest.fixture
@@ -107,7 +108,7 @@ async def test_the_publish_service_refuses_data_that_is_not_an_object(
     database_url: str, data: Any
 ) -> None:
     """``renkei events publish`` calls the service, not the HTTP route."""
-    hub = Hub(test_settings(database_url))
+    hub = Hub(settings_for(database_url))
     await hub.start(with_worker=False)
     try:
         with pytest.raises(InvalidProblem) as refused:
