@@ -22,6 +22,7 @@ from sqlalchemy import text
 from renkei.hub import Hub
 from renkei.observability.logging import configure_logging
 from renkei.store import Database
+from renkei.store.errors import DatabaseUnavailable
 from tests.support.blackhole import BlackholeProxy
 from tests.support.databases import DatabaseFactory
 from tests.support.server import admin_client, running_hub
@@ -162,3 +163,19 @@ def test_a_connection_cut_mid_publish_answers_503_json(
         proxy.cut_when_sent(None)
         again = recovered(admin)
     assert {warm.json()["id"], again} <= stored_ids(pg_url)
+
+
+async def test_a_full_pool_is_load_not_an_outage(pg_url: str) -> None:
+    """Waiting for a pooled connection is bounded too; a caller that gave up on a full pool
+    does not make the next caller fail once a connection is free again."""
+    database = Database(pg_url, pool_size=1, pool_timeout=0.5)
+    try:
+        async with database.read() as first, database.read() as second:
+            with pytest.raises(DatabaseUnavailable):
+                async with database.read():
+                    pass
+            assert first is not second
+        async with database.read() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await database.dispose()

@@ -31,7 +31,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection, QueuePool
 from sqlalchemy.util import await_
 
 from renkei.store import inline_sqlite
@@ -225,7 +225,8 @@ class Database:
         self._checkout_deadline: float | None = None
         if not self.is_sqlite:
             ping = min(_MAX_PING_SECONDS, statement_timeout or _MAX_PING_SECONDS)
-            self._checkout_deadline = max(connect_timeout + ping, pool_timeout)
+            # A second past the pool's own timeout, so that a full pool reports itself.
+            self._checkout_deadline = max(connect_timeout + ping, pool_timeout + 1)
         # PostgreSQL only: SQLite's "database is locked" is contention, not an outage.
         self._breaker = None if self.is_sqlite else _Breaker(hold=_BREAKER_HOLD_SECONDS)
 
@@ -288,7 +289,9 @@ class Database:
                     await connection.start()
         except Exception as error:
             if self._breaker is not None:
-                self._breaker.failed(probe, tripped=not isinstance(error, PoolTimeout))
+                # A pool that stays full is load, not an outage: no reason to refuse others.
+                busy = isinstance(error, PoolTimeout) or _saturated(engine)
+                self._breaker.failed(probe, tripped=not busy)
             raise DatabaseUnavailable(f"no connection: {type(error).__name__}", error) from error
         except BaseException:
             if self._breaker is not None:
@@ -347,6 +350,13 @@ class Database:
             await self.reader.dispose()
         if self.checkpointer is not None:
             await asyncio.to_thread(self.checkpointer.stop)
+
+
+def _saturated(engine: AsyncEngine) -> bool:
+    pool = engine.sync_engine.pool
+    if not isinstance(pool, QueuePool):
+        return False
+    return pool.checkedout() >= pool.size() + max(pool._max_overflow, 0)
 
 
 class _Breaker:
