@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     flow_http_timeout_seconds: float = Field(30.0, gt=0)
     flow_max_depth: int = Field(5, ge=1)
     flow_run_retention_days: float = Field(30.0, gt=0)
+    # How often the reconciler looks for runs no job will move, and how old they must be.
+    flow_reconcile_seconds: float = Field(60.0, gt=0)
 
     # Vendor connectors (docs/connectors/).
     sync_refresh_seconds: float = Field(1.0, ge=0)

@@ -20,6 +20,11 @@ A run is pinned to the version it started on, so editing a flow never changes a 
 way. Each step job is retried on the queue's schedule when an action fails in a way that
 may pass (a 5xx, a timeout, a 429 with its Retry-After); anything else fails the run with
 the reason recorded.
+
+No run is left without a job to move it: when a start or step job fails for good (an
+unexpected exception past its retries), the task's ``on_dead`` hook marks the run ``failed``
+with the job's error and starts the lane's next queued run (:meth:`FlowEngine.job_died`);
+the ``flows.reconcile`` periodic (reconcile.py) finds what the hook cannot see.
 """
 
 from __future__ import annotations
@@ -47,13 +52,13 @@ from renkei.flows.spec import CompiledFlow
 from renkei.flows.steps import Outcome, RunState, execute
 from renkei.ids import new_id
 from renkei.queue import JobContext, NewJob, RetryLater
-from renkei.security.redaction import redact
+from renkei.security.redaction import redact, redact_text
 from renkei.store.tables.flows import flow_run_steps, flow_runs, flows
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["START_TASK", "STEP_TASK", "FlowEngine"]
+__all__ = ["START_TASK", "STEP_TASK", "UNFINISHED", "FlowEngine"]
 
 log = structlog.get_logger("renkei.flows")
 
@@ -61,7 +66,8 @@ START_TASK = "flows.start"
 STEP_TASK = "flows.step"
 QUEUE = "flows"
 _FINISHED = ("succeeded", "stopped", "failed", "skipped")
-_UNFINISHED = ("queued", "running", "waiting")
+UNFINISHED = ("queued", "running", "waiting")
+_MAX_ERROR = 2000
 
 
 class _Retry(Exception):
@@ -149,16 +155,23 @@ class FlowEngine:
         async with hub.database.read() as connection:
             if queued_id is not None and not await self._may_start(connection, queued_id):
                 return None
-            if "event" in payload:
-                event = dict(payload["event"])
-            else:
-                row = await get_event(connection, str(payload["e"]))
-                if row is None:
-                    return None
-                event = _event_of(event_dict(row))
-            compiled = await self.catalog.version(connection, flow_id, version)
-            profile = await load_profile(connection, event)
-            depth = await self._depth(connection, event)
+            event = await _triggering_event(connection, payload)
+            if event is not None:
+                compiled = await self.catalog.version(connection, flow_id, version)
+                profile = await load_profile(connection, event)
+                depth = await self._depth(connection, event)
+        if event is None:
+            if queued_id is not None:
+                # Left queued, it would hold the lane's later runs back for ever.
+                async with hub.database.transaction() as tx:
+                    await self.end_run(
+                        tx,
+                        queued_id,
+                        f"the event {payload['e']} no longer exists",
+                        status="skipped",
+                        only=("queued",),
+                    )
+            return None
         now = hub.clock.now()
         reason = None
         trigger = compiled.trigger
@@ -274,6 +287,111 @@ class FlowEngine:
                 },
                 dedupe_key=following.id,
             )
+
+    # -- jobs that died -----------------------------------------------------------------
+
+    async def job_died(self, task: str, payload: dict[str, Any], error: str) -> None:
+        """The ``on_dead`` hook of ``flows.start`` and ``flows.step``: the job will not run
+        again, so its run must not wait for it. The run fails with the job's error (a start
+        job of an unordered flow, which had no run yet, leaves a failed one) and the lane's
+        next queued run starts."""
+        hub = self.hub
+        what = "start"
+        if task == STEP_TASK:
+            what = await self.step_name(str(payload["r"]), int(payload["n"]))
+        reason = f"the {what} job failed for good: {error}"
+        async with hub.database.transaction() as tx:
+            if task == STEP_TASK:
+                await self.end_run(tx, str(payload["r"]), reason, node=int(payload["n"]))
+            elif "r" in payload:
+                await self.end_run(tx, str(payload["r"]), reason, only=("queued",))
+            else:
+                await self._failed_start(tx, payload, reason)
+        log.warning("flow.job_died", task=task, payload=payload, error=_clip(error))
+
+    async def step_name(self, run_id: str, node: int) -> str:
+        """``step <id>`` as the run's steps name it (``step at node <n>`` if unreadable)."""
+        try:
+            async with self.hub.database.read() as connection:
+                run = (
+                    await connection.execute(
+                        select(flow_runs.c.flow_id, flow_runs.c.version).where(
+                            flow_runs.c.id == run_id
+                        )
+                    )
+                ).first()
+                if run is not None:
+                    compiled = await self.catalog.version(connection, run.flow_id, run.version)
+                    return f"step {compiled.nodes[node].id}"
+        except Exception:  # the job died of this, maybe: the reason must still be recorded
+            log.warning("flow.step_name_unreadable", run_id=run_id, node=node, exc_info=True)
+        return f"step at node {node}"
+
+    async def end_run(
+        self,
+        tx: AsyncConnection,
+        run_id: str,
+        reason: str,
+        *,
+        status: str = "failed",
+        node: int | None = None,
+        only: Sequence[str] = UNFINISHED,
+    ) -> bool:
+        """End a run no job will move (``failed`` with ``reason``, or ``skipped``) if it is
+        still unfinished (in ``only``, and at ``node`` when given), then enqueue the start of
+        the lane's next queued run. False when the run had moved on meanwhile."""
+        now = self.hub.clock.now()
+        reason = _clip(redact_text(reason))
+        statement = update(flow_runs).where(flow_runs.c.id == run_id, flow_runs.c.status.in_(only))
+        if node is not None:
+            statement = statement.where(flow_runs.c.node == node)
+        moved = await tx.execute(
+            statement.values(
+                status=status, error=reason, node=None, updated_at=now, finished_at=now
+            )
+        )
+        if moved.rowcount != 1:
+            return False
+        if node is not None:
+            # A step that recorded a retry shows that it failed, and why.
+            await tx.execute(
+                update(flow_run_steps)
+                .where(
+                    flow_run_steps.c.run_id == run_id,
+                    flow_run_steps.c.node == node,
+                    flow_run_steps.c.status == "retrying",
+                )
+                .values(status="failed", error=reason, finished_at=now)
+            )
+        await self._next_in_lane(tx, run_id)
+        return True
+
+    async def _failed_start(
+        self, tx: AsyncConnection, payload: dict[str, Any], reason: str
+    ) -> None:
+        """A run of an unordered flow that never started: recorded failed, so the event's
+        runs (and the flow's) show what happened to it."""
+        event_id = payload.get("e") or dict(payload.get("event") or {}).get("id")
+        if event_id is None:
+            return
+        now = self.hub.clock.now()
+        insert = sqlite_insert if self.hub.database.is_sqlite else pg_insert
+        await tx.execute(
+            insert(flow_runs)
+            .values(
+                id=new_id("run"),
+                flow_id=str(payload["f"]),
+                version=int(payload["v"]),
+                event_id=str(event_id),
+                status="failed",
+                context={},
+                error=_clip(redact_text(reason)),
+                started_at=now,
+                updated_at=now,
+                finished_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
 
     def _user_key(
         self, compiled: CompiledFlow, event: dict[str, Any], profile: dict[str, Any] | None
@@ -499,10 +617,20 @@ def _earlier_unfinished(run_id: str) -> Any:
             earlier.c.flow_id == mine.c.flow_id,
             earlier.c.lane == mine.c.lane,
             earlier.c.id < mine.c.id,
-            earlier.c.status.in_(_UNFINISHED),
+            earlier.c.status.in_(UNFINISHED),
         )
         .exists()
     )
+
+
+async def _triggering_event(
+    connection: AsyncConnection, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The start job's event: carried by a scheduled tick, else read from the event log."""
+    if "event" in payload:
+        return dict(payload["event"])
+    row = await get_event(connection, str(payload["e"]))
+    return None if row is None else _event_of(event_dict(row))
 
 
 def _event_of(document: dict[str, Any]) -> dict[str, Any]:
@@ -513,6 +641,10 @@ def _event_of(document: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, datetime):
             result[key] = format_timestamp(value)
     return result
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 1] + "…"
 
 
 def _safe(value: Any, secret: str) -> Any:

@@ -1,7 +1,8 @@
 """``install(hub)``: flows plugged into the hub (see docs/flows.md).
 
 Registers the fan-out handler (trigger matching in the event's transaction), the
-``flows.start`` / ``flows.step`` tasks, the schedule and retention periodics, the
+``flows.start`` / ``flows.step`` tasks (whose ``on_dead`` hook ends a run whose job died),
+the schedule, retention and reconciler (reconcile.py) periodics, the
 ``/api/v1/flows`` and ``/api/v1/secrets`` routers, the ``secrets`` and ``flows`` config
 sections, and two services:
 ``hub.services["flows"]`` (the :class:`FlowEngine`) and
@@ -19,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.flows.engine import QUEUE, START_TASK, STEP_TASK, FlowEngine
+from renkei.flows.reconcile import RECONCILE_TASK, reconcile_runs
 from renkei.flows.resource import FlowsResource
 from renkei.flows.schedule import SCHEDULE_TASK, run_due
 from renkei.flows.secrets import SecretsResource
@@ -29,7 +31,7 @@ from renkei.store.tables.flows import flow_run_steps, flow_runs
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["install"]
+__all__ = ["RECONCILE_TASK", "install"]
 
 PRUNE_TASK = "flows.prune_runs"
 _PRUNE_BATCH = 1000
@@ -55,6 +57,15 @@ def install(hub: Hub) -> None:
     async def step(ctx: JobContext) -> None:
         await engine.step(ctx)
 
+    async def start_died(ctx: JobContext, error: str) -> None:
+        await engine.job_died(START_TASK, ctx.payload, error)
+
+    async def step_died(ctx: JobContext, error: str) -> None:
+        await engine.job_died(STEP_TASK, ctx.payload, error)
+
+    async def reconcile(ctx: JobContext) -> None:
+        await reconcile_runs(engine)
+
     async def schedule(ctx: JobContext) -> None:
         await run_due(engine)
 
@@ -71,12 +82,16 @@ def install(hub: Hub) -> None:
                 await tx.execute(delete(flow_run_steps).where(flow_run_steps.c.run_id.in_(ids)))
                 await tx.execute(delete(flow_runs).where(flow_runs.c.id.in_(ids)))
 
-    hub.registry.task(START_TASK, queue=QUEUE)(start)
-    hub.registry.task(STEP_TASK, queue=QUEUE)(step)
+    hub.registry.task(START_TASK, queue=QUEUE, on_dead=start_died)(start)
+    hub.registry.task(STEP_TASK, queue=QUEUE, on_dead=step_died)(step)
+    hub.registry.task(RECONCILE_TASK, queue=QUEUE)(reconcile)
     hub.registry.task(SCHEDULE_TASK, queue=QUEUE)(schedule)
     hub.registry.task(PRUNE_TASK, queue=QUEUE)(prune)
     hub.registry.periodic(Periodic(SCHEDULE_TASK, SCHEDULE_TASK, every_seconds=30))
     hub.registry.periodic(Periodic(PRUNE_TASK, PRUNE_TASK, every_seconds=3600))
+    hub.registry.periodic(
+        Periodic(RECONCILE_TASK, RECONCILE_TASK, every_seconds=hub.settings.flow_reconcile_seconds)
+    )
 
     async def extras(connection: AsyncConnection, event_id: str) -> dict[str, Any]:
         return {"flow_runs": await runs_for_event(connection, event_id)}

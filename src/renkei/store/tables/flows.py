@@ -121,6 +121,14 @@ flow_runs = Table(
         sqlite_where=text("lane IS NOT NULL"),
         postgresql_where=text("lane IS NOT NULL"),
     ),
+    # The runs' reconciler reads the unfinished runs (migration 0011_flow_runs_unfinished.py).
+    Index(
+        "ix_flow_runs_unfinished",
+        "status",
+        "updated_at",
+        sqlite_where=text("finished_at IS NULL"),
+        postgresql_where=text("finished_at IS NULL"),
+    ),
 )
 
 flow_run_steps = Table(
