@@ -26,9 +26,11 @@ from schemathesis.schemas import BaseSchema
 from tests.support.databases import DatabaseFactory
 from tests.support.server import ADMIN_TOKEN, running_hub
 
-# Deeper runs by hand: RENKEI_FUZZ_SEED=7 RENKEI_FUZZ_EXAMPLES=50 pytest tests/api/test_openapi_fuzz.py
+# Deeper runs by hand: RENKEI_FUZZ_SEED=7 RENKEI_FUZZ_EXAMPLES=50 RENKEI_FUZZ_BACKEND=postgresql
+# .venv/bin/python -m pytest -s tests/api/test_openapi_fuzz.py
 SEED = int(os.environ.get("RENKEI_FUZZ_SEED", "14"))
 MAX_EXAMPLES = int(os.environ.get("RENKEI_FUZZ_EXAMPLES", "4"))
+BACKEND = os.environ.get("RENKEI_FUZZ_BACKEND", "sqlite")  # or postgresql
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -42,7 +44,7 @@ OPERATIONS: set[str] = set()
 
 @pytest.fixture(scope="module")
 def fuzzed_server(database_factory: DatabaseFactory) -> Iterator[str]:
-    with running_hub(database_factory.new_url("sqlite"), with_worker=False) as (base_url, _):
+    with running_hub(database_factory.new_url(BACKEND), with_worker=False) as (base_url, _):
         yield base_url
     statuses = " ".join(f"{key}:{n}" for key, n in sorted(SEEN.items()) if key[:1].isdigit())
     print(
