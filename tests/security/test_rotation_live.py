@@ -83,3 +83,36 @@ def test_servers_on_the_environment_key_make_the_rotation_refuse(tmp_path: Path)
     assert "--servers-updated" in refused.stderr
     done = cli(rotating, tmp_path, "keys", "rotate", "--servers-updated")
     assert done.returncode == 0, done.stderr
+
+
+def test_a_server_on_the_old_environment_key_answers_503_not_500(tmp_path: Path) -> None:
+    """`keys rotate --servers-updated` run while a server still has only the old
+    RENKEI_SECRET_KEY: revealing a secret sealed with the new key is a 503 telling what
+    to do, with no secret or key in it, never a 500."""
+    data = tmp_path / "data"
+    data.mkdir()
+    old, new = generate_key(), generate_key()
+    env = {**clean_env(tmp_path), "RENKEI_DATA_DIR": str(data), "RENKEI_SECRET_KEY": old}
+    with serving(env, tmp_path) as url:
+        api = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {admin_token(env, tmp_path)}"}
+        )
+        created = api.post(
+            "/api/v1/endpoints", json={"name": "crm", "url": "https://crm.example.com/h"}
+        )
+        assert created.status_code == 201, created.text
+        secret_url = f"/api/v1/endpoints/{created.json()['id']}/secret"
+        before = api.get(secret_url).json()["key"]
+
+        rotating = {**env, "RENKEI_SECRET_KEY": f"{new},{old}"}
+        done = cli(rotating, tmp_path, "keys", "rotate", "--servers-updated")
+        assert done.returncode == 0, done.stderr
+
+        after = api.get(secret_url)
+        assert after.status_code == 503, after.text  # was a 500
+        error = after.json()["error"]
+        assert error["code"] == "secret_key_unavailable"
+        assert "restart with the new RENKEI_SECRET_KEY" in error["message"]
+        for material in (before, old, new):
+            assert material not in after.text
+        assert after.headers.get("Retry-After")

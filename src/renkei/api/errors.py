@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from renkei.security.keyring import SecretKeyUnavailable
 from renkei.security.redaction import redact
 from renkei.store.errors import constraint_problem, is_unavailable
 
@@ -133,6 +134,30 @@ def _internal_error() -> JSONResponse:
     return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
+SECRET_KEY_UNAVAILABLE_MESSAGE = (
+    "a stored secret is sealed with an encryption key this server does not have "
+    "(the keys were rotated while it ran); restart with the new RENKEI_SECRET_KEY "
+    "(new key first, then the old ones)"
+)
+
+
+def secret_key_unavailable_response() -> JSONResponse:
+    """503, not 500: the server lacks a key after a rotation; a restart fixes it. Neither
+    the secret nor any key (not even its id) is in the answer."""
+    return error_response(
+        503,
+        "secret_key_unavailable",
+        SECRET_KEY_UNAVAILABLE_MESSAGE,
+        headers={"Retry-After": "30"},
+    )
+
+
+async def _secret_key_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SecretKeyUnavailable)
+    log.error("keyring.key_unavailable", path=request.url.path, key_id=exc.key_id)
+    return secret_key_unavailable_response()
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return database_error_response(exc, request.url.path)
 
@@ -146,6 +171,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(SecretKeyUnavailable, _secret_key_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_error)

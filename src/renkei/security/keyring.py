@@ -29,6 +29,16 @@ class KeyringError(Exception):
     """A key is malformed, missing, or a ciphertext does not decrypt."""
 
 
+class SecretKeyUnavailable(KeyringError):
+    """A ciphertext was sealed with a key this process does not have (a rotation it has not
+    been restarted for). Not the caller's fault and not permanent: the API answers 503
+    ``secret_key_unavailable``, and a job that meets it is retried on its schedule."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"ciphertext was sealed with key {key_id}, which is not configured")
+        self.key_id = key_id
+
+
 def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
@@ -118,7 +128,7 @@ class Keyring:
             raise KeyringError(f"unknown ciphertext version {version!r}")
         aead = self._keys.get(kid) or self._refresh(kid)
         if aead is None:
-            raise KeyringError(f"ciphertext was sealed with key {kid}, which is not configured")
+            raise SecretKeyUnavailable(kid)
         data = _b64decode(body)
         try:
             return aead.decrypt(data[:12], data[12:], context.encode()).decode()
