@@ -107,6 +107,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["plan", "-f", "{d}/sync-connection.yaml"], "syncs.s: connection 'nowhere' not found"),
     (["plan", "-f", "{d}/url-type.yaml"], "endpoints.crm: url must be a string"),
     (["connectors", "show", "nope"], "unknown connector 'nope'"),
+    (["secrets", "delete", "nope"], "secret nope does not exist"),
+    (["secrets", "set", "Bad-Name", "--from-env", "HOME"], "a secret's name is lower-case"),
+    (["secrets", "set", "x", "--from-env", "RENKEI_T_UNSET"], "RENKEI_T_UNSET is not set"),
+    (["secrets", "set", "x"], "no value"),  # nothing on stdin
+    (["secrets", "set", "x", "extra-value"], "Got unexpected extra argument"),
     # Usage errors too: one line and a hint instead of a usage box.
     (["apply"], "Missing option '-f' / '--file'"),
     (["endpoints", "pause"], "Missing argument"),

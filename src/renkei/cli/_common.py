@@ -245,6 +245,7 @@ def user_error(exc: BaseException) -> CliError | None:
     from renkei.events.sources import SourceError
     from renkei.flows.errors import FlowError
     from renkei.flows.problems import FlowSpecError
+    from renkei.flows.secrets import SecretExists, SecretInvalid
     from renkei.flows.service import FlowConflict, FlowNotFound
     from renkei.security.keyring import KeyringError
     from renkei.syncs.model import SyncExists, SyncInvalid
@@ -284,6 +285,8 @@ def user_error(exc: BaseException) -> CliError | None:
         | FlowNotFound
         | FlowConflict
         | FlowError
+        | SecretInvalid
+        | SecretExists
         | SyncInvalid
         | SyncExists
         | SyncNotFound

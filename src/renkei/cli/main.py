@@ -27,6 +27,7 @@ from renkei.cli.connectors import connectors_app
 from renkei.cli.endpoints import deliveries_app, endpoints_app, events_app, recover_app
 from renkei.cli.flows import app as flows_app
 from renkei.cli.sandbox import sandbox_app
+from renkei.cli.secrets import secrets_app
 from renkei.cli.sources import sources_app
 from renkei.cli.syncs import syncs_app
 from renkei.cli.tail import tail
@@ -69,6 +70,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(recover_app, name="recover")
 app.add_typer(syncs_app, name="syncs")
+app.add_typer(secrets_app, name="secrets")
 app.command("tail")(tail)
 
 
