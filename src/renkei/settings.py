@@ -71,6 +71,8 @@ class Settings(BaseSettings):
 
     # Vendor connectors (docs/connectors/).
     sync_refresh_seconds: float = Field(1.0, ge=0)
+    # How often the reconciler fails sync runs no job will finish, and how old they must be.
+    sync_reconcile_seconds: float = Field(60.0, gt=0)
     connector_batch_wait_seconds: float = Field(2.0, ge=0)
     connector_max_wait_seconds: float = Field(5.0, ge=0)
     connector_http_timeout_seconds: float = Field(30.0, gt=0)

@@ -33,7 +33,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.flows.engine import START_TASK, STEP_TASK, UNFINISHED
-from renkei.store.tables.core import jobs
+from renkei.queue import dead_error, live_keys
 from renkei.store.tables.flows import flow_runs
 
 if TYPE_CHECKING:
@@ -65,14 +65,6 @@ class Reconciled:
         return self.failed + self.resumed + self.started
 
 
-def _live_jobs(task: str) -> Any:
-    """The run ids of the task's scheduled or running jobs: one uncorrelated subquery."""
-    run_id = jobs.c.payload["r"].as_string()
-    return select(run_id).where(
-        jobs.c.task == task, jobs.c.status.in_(("scheduled", "running")), run_id.is_not(None)
-    )
-
-
 def _first_in_lane() -> Any:
     earlier = flow_runs.alias("earlier")
     return ~(
@@ -88,19 +80,6 @@ def _first_in_lane() -> Any:
     )
 
 
-async def _dead_error(tx: AsyncConnection, task: str, run_id: str, node: int | None) -> str | None:
-    """The error of the run's (step's) latest dead job, if one died."""
-    query = select(jobs.c.last_error).where(
-        jobs.c.task == task, jobs.c.status == "dead", jobs.c.payload["r"].as_string() == run_id
-    )
-    if node is not None:
-        query = query.where(jobs.c.payload["n"].as_integer() == node)
-    row = (await tx.execute(query.order_by(jobs.c.id.desc()).limit(1))).first()
-    if row is None:
-        return None
-    return str(row.last_error or "failed")
-
-
 async def reconcile_runs(engine: FlowEngine) -> Reconciled:
     """One pass (at most a batch of each kind); returns what it found."""
     hub = engine.hub
@@ -114,14 +93,17 @@ async def reconcile_runs(engine: FlowEngine) -> Reconciled:
                     flow_runs.c.finished_at.is_(None),
                     flow_runs.c.status.in_(("running", "waiting")),
                     flow_runs.c.updated_at < cutoff,
-                    flow_runs.c.id.not_in(_live_jobs(STEP_TASK).scalar_subquery()),
+                    flow_runs.c.id.not_in(live_keys(STEP_TASK, "r").scalar_subquery()),
                 )
                 .order_by(flow_runs.c.id)
                 .limit(_BATCH)
             )
         ).all()
         for run in stranded:
-            error = await _dead_error(tx, STEP_TASK, run.id, run.node)
+            match: dict[str, str | int] = {"r": run.id}
+            if run.node is not None:
+                match["n"] = int(run.node)
+            error = await dead_error(tx, STEP_TASK, match)
             if error is not None or run.node is None:
                 what = "step" if run.node is None else await engine.step_name(run.id, run.node)
                 reason = f"the {what} job failed for good: {error or 'no job left'}"
@@ -142,14 +124,14 @@ async def reconcile_runs(engine: FlowEngine) -> Reconciled:
                     flow_runs.c.status == "queued",
                     flow_runs.c.updated_at < cutoff,
                     and_(flow_runs.c.lane.is_not(None), _first_in_lane()),
-                    flow_runs.c.id.not_in(_live_jobs(START_TASK).scalar_subquery()),
+                    flow_runs.c.id.not_in(live_keys(START_TASK, "r").scalar_subquery()),
                 )
                 .order_by(flow_runs.c.id)
                 .limit(_BATCH)
             )
         ).all()
         for head in heads:
-            error = await _dead_error(tx, START_TASK, head.id, None)
+            error = await dead_error(tx, START_TASK, {"r": head.id})
             if error is not None:
                 reason = f"the start job failed for good: {error}"
                 failed += await engine.end_run(tx, head.id, reason, only=("queued",))

@@ -7,6 +7,7 @@ async with database.transaction() as tx:
 await Worker(queue).run()
 """
 
+from renkei.queue.dead_letter import dead_error, live_keys
 from renkei.queue.errors import GiveUp, JobOutcome, QueueError, RetryLater, UnknownTask
 from renkei.queue.jobs import Job, NewJob
 from renkei.queue.manager import JobQueue
@@ -33,5 +34,7 @@ __all__ = [
     "Wakeup",
     "Worker",
     "WorkerOptions",
+    "dead_error",
+    "live_keys",
     "wake_on_commit",
 ]

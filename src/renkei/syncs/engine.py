@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,6 +45,7 @@ from renkei.events.profiles import (
     vendor_ids,
 )
 from renkei.queue import GiveUp, RetryLater
+from renkei.security.redaction import redact_text
 from renkei.store.tables.core import events as events_table
 from renkei.store.tables.ingest import identities
 from renkei.store.tables.ingest import profiles as profiles_table
@@ -57,7 +59,9 @@ if TYPE_CHECKING:
     from renkei.connectors.service import ConnectorService
     from renkei.hub import Hub
 
-__all__ = ["RUN_TASK", "SyncEngine"]
+__all__ = ["PUSH_EVENT_TASK", "PUSH_PROFILE_TASK", "RUN_TASK", "SyncEngine", "died"]
+
+log = structlog.get_logger("renkei.syncs")
 
 RUN_TASK = "syncs.run"
 PUSH_PROFILE_TASK = "syncs.push_profile"
@@ -607,6 +611,27 @@ class SyncEngine:
                     code=str(getattr(outcome, "code", "")),
                 )
 
+    # --- jobs that died ---------------------------------------------------------------------
+
+    async def job_died(self, task: str, payload: dict[str, Any], error: str) -> None:
+        """The ``on_dead`` hook of the sync tasks: the job will not run again. A run's job
+        fails its run with the job's error (unless the run finished meanwhile, e.g. failed
+        with a permanent error); a realtime push adds a failure, and why, to the day's
+        realtime run of its sync."""
+        reason = died(task, error)
+        async with self.hub.database.transaction() as tx:
+            if task == RUN_TASK:
+                await model.fail_run(tx, str(payload["run_id"]), reason, now=self.now())
+            else:
+                sync = await model.find_sync(tx, str(payload["sync_id"]))
+                if sync is None:
+                    return
+                run_id = await self._realtime_run(tx, sync)
+                entry: dict[str, Any] = {"message": reason}
+                entry |= {k: str(payload[k]) for k in ("subject", "event_id") if k in payload}
+                await model.add_to_run(tx, run_id, {"failed": 1}, [entry])
+        log.warning("sync.job_died", task=task, payload=payload, error=reason)
+
     # --- realtime --------------------------------------------------------------------------
 
     async def _realtime_run(self, tx: AsyncConnection, sync: Sync) -> str:
@@ -733,6 +758,11 @@ class SyncEngine:
         if config.get("activity_type_id"):
             activity["activityTypeId"] = int(config["activity_type_id"])
         return activity
+
+
+def died(task: str, error: str) -> str:
+    """A run's error when its job failed for good (redacted: job errors may quote URLs)."""
+    return f"the {task} job failed for good: {redact_text(error)}"[:500]
 
 
 # --- profiles in bulk ------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""``install(hub)``: syncs between Renkei and connections (see docs/syncs.md)."""
+"""``install(hub)``: syncs between Renkei and connections (see docs/syncs.md).
+
+The ``syncs.run``/``push_profile``/``push_event`` tasks' ``on_dead`` hook records a job
+that failed for good on its run; the ``syncs.reconcile`` periodic (reconcile.py) fails the
+runs the hook cannot see."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import TYPE_CHECKING
 from renkei.queue import JobContext, Periodic
 from renkei.syncs.engine import PUSH_EVENT_TASK, PUSH_PROFILE_TASK, RUN_TASK
 from renkei.syncs.realtime import fanout_handler
+from renkei.syncs.reconcile import RECONCILE_TASK, reconcile_runs
 from renkei.syncs.resource import SyncsResource
 from renkei.syncs.service import TICK_TASK, SyncService
 
@@ -37,11 +42,22 @@ def install(hub: Hub) -> None:
     async def tick(ctx: JobContext) -> None:
         await service.tick()
 
-    hub.registry.task(RUN_TASK, queue=QUEUE)(run)
-    hub.registry.task(PUSH_PROFILE_TASK, queue=QUEUE)(push_profile)
-    hub.registry.task(PUSH_EVENT_TASK, queue=QUEUE)(push_event)
+    async def died(ctx: JobContext, error: str) -> None:
+        # The job will not run again: its run (or the day's realtime run) shows why.
+        await engine.job_died(ctx.job.task, ctx.payload, error)
+
+    async def reconcile(ctx: JobContext) -> None:
+        await reconcile_runs(hub)
+
+    hub.registry.task(RUN_TASK, queue=QUEUE, on_dead=died)(run)
+    hub.registry.task(PUSH_PROFILE_TASK, queue=QUEUE, on_dead=died)(push_profile)
+    hub.registry.task(PUSH_EVENT_TASK, queue=QUEUE, on_dead=died)(push_event)
     hub.registry.task(TICK_TASK, queue=QUEUE)(tick)
+    hub.registry.task(RECONCILE_TASK, queue=QUEUE)(reconcile)
     hub.registry.periodic(Periodic(TICK_TASK, TICK_TASK, every_seconds=60))
+    hub.registry.periodic(
+        Periodic(RECONCILE_TASK, RECONCILE_TASK, every_seconds=hub.settings.sync_reconcile_seconds)
+    )
     hub.fanout.append(fanout_handler(hub, engine, service.live))
     hub.routers.append(syncs_api.router)
     hub.resources[SyncsResource.section] = SyncsResource()

@@ -22,6 +22,7 @@ __all__ = [
     "SyncRun",
     "create_sync",
     "delete_sync",
+    "fail_run",
     "find_sync",
     "list_runs",
     "list_syncs",
@@ -37,6 +38,7 @@ OBJECTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("pull", "hubspot"): ("contacts",),
     ("push", "hubspot"): ("contacts",),
 }
+FINISHED = ("succeeded", "failed")
 _COUNTS = ("read", "created", "updated", "skipped", "failed", "calls")
 _TRIGGER_KEYS = frozenset({"every_seconds", "cron", "events", "names", "suppress_seconds"})
 
@@ -324,3 +326,24 @@ async def add_to_run(
         values["finished_at"] = finished_at
     if values:
         await tx.execute(update(sync_runs).where(sync_runs.c.id == run_id).values(values))
+
+
+async def fail_run(tx: AsyncConnection, run_id: str, message: str, *, now: datetime) -> bool:
+    """Fail a run no job will finish (one more ``failed``, ``message`` in its errors), if it
+    is still unfinished; False when it had finished meanwhile or is gone."""
+    current = (
+        await tx.execute(
+            select(sync_runs.c.status, sync_runs.c.errors)
+            .where(sync_runs.c.id == run_id)
+            .with_for_update()
+        )
+    ).first()
+    if current is None or current.status in FINISHED:
+        return False
+    errors = [*(current.errors or []), {"message": message[:500]}][-100:]
+    moved = await tx.execute(
+        update(sync_runs)
+        .where(sync_runs.c.id == run_id, sync_runs.c.status.not_in(FINISHED))
+        .values(status="failed", failed=sync_runs.c.failed + 1, errors=errors, finished_at=now)
+    )
+    return bool(moved.rowcount == 1)
