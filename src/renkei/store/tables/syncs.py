@@ -9,7 +9,7 @@
 - ``sync_quota_alerts``: which quota alerts fired for a connection's vendor day.
 """
 
-from sqlalchemy import Boolean, Column, Index, Integer, PrimaryKeyConstraint, String, Table
+from sqlalchemy import Boolean, Column, Index, Integer, PrimaryKeyConstraint, String, Table, text
 
 from renkei.store.tables._metadata import metadata
 from renkei.store.types import JSONDocument, UTCDateTime
@@ -57,6 +57,13 @@ sync_runs = Table(
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Index("ix_sync_runs_sync", "sync_id", "id"),
+    # The runs' reconciler reads the unfinished runs (migration 0012_sync_runs_unfinished.py).
+    Index(
+        "ix_sync_runs_unfinished",
+        "started_at",
+        sqlite_where=text("finished_at IS NULL"),
+        postgresql_where=text("finished_at IS NULL"),
+    ),
 )
 
 sync_suppressions = Table(
