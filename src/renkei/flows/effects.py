@@ -10,20 +10,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from renkei.delivery.deliver import build_request
-from renkei.delivery.fanout import send_job
+from renkei.delivery.fanout import deliver_to, find_endpoint
 from renkei.events.envelope import Event
 from renkei.events.log import event_row, record_events
 from renkei.events.profiles import ProfileResolver, normalize_identity
 from renkei.flows.http import HttpRequest, HttpResponse, HttpSender
 from renkei.flows.secrets import reveal
-from renkei.ids import new_id
 from renkei.store.tables import events as events_table
-from renkei.store.tables.webhooks import deliveries, endpoints
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -71,18 +68,6 @@ def _insert(hub: Hub) -> Any:
     return sqlite_insert if hub.database.is_sqlite else pg_insert
 
 
-async def _find_endpoint(connection: Any, ref: str) -> Any:
-    return (
-        await connection.execute(
-            select(endpoints.c.id, endpoints.c.disabled, endpoints.c.url)
-            .where(or_(endpoints.c.id == ref, endpoints.c.name == ref))
-            .where(endpoints.c.deleted_at.is_(None))
-            .order_by(endpoints.c.created_at)
-            .limit(1)
-        )
-    ).first()
-
-
 def _number(text: str) -> int | float | None:
     try:
         return int(text)
@@ -117,53 +102,29 @@ class LiveEffects:
         """One delivery of a new event to this one endpoint, sent by the webhooks worker.
 
         The event is stored (so the delivery, its attempts and resends work as for any
-        delivery) but not fanned out: it was meant for this endpoint only.
+        delivery) but not fanned out: it was meant for this endpoint only. The delivery
+        package creates the delivery, so a FIFO endpoint's goes through its lane and a
+        paused endpoint's is held.
         """
         hub = self.hub
-        now = hub.clock.now()
+        webhooks = hub.services.get("webhooks")
+        if webhooks is None:
+            raise StepFailed(
+                "endpoint actions need the webhooks feature, which is not installed", retry=False
+            )
         async with hub.database.transaction() as tx:
-            endpoint = await _find_endpoint(tx, ref)
+            endpoint = await find_endpoint(tx, ref)
             if endpoint is None:
                 raise StepFailed(f"endpoint {ref!r} does not exist", retry=False)
             await tx.execute(
                 _insert(hub)(events_table).values(event_row(event)).on_conflict_do_nothing()
             )
-            existing = (
-                await tx.execute(
-                    select(deliveries.c.id, deliveries.c.status).where(
-                        deliveries.c.event_id == event.id, deliveries.c.endpoint_id == endpoint.id
-                    )
-                )
-            ).first()
-            if existing is not None:
-                return {
-                    "event_id": event.id,
-                    "delivery_id": existing.id,
-                    "endpoint_id": endpoint.id,
-                }
-            delivery_id = new_id("dlv")
-            held = bool(endpoint.disabled)
-            await tx.execute(
-                deliveries.insert().values(
-                    id=delivery_id,
-                    event_id=event.id,
-                    endpoint_id=endpoint.id,
-                    event_type=event.type,
-                    status="held" if held else "pending",
-                    attempts=0,
-                    next_attempt_at=None if held else now,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            if not held:
-                await hub.queue.enqueue_many(tx, [send_job(delivery_id)])
-        return {
-            "event_id": event.id,
-            "delivery_id": delivery_id,
-            "endpoint_id": endpoint.id,
-            "status": "held" if held else "pending",
-        }
+            try:
+                created, delivery_id = await deliver_to(webhooks, tx, event, endpoint.id)
+            except LookupError as exc:
+                raise StepFailed(str(exc), retry=False) from exc
+        output = {"event_id": event.id, "delivery_id": delivery_id, "endpoint_id": endpoint.id}
+        return output if created is None else {**output, "status": created.status}
 
     async def connector(
         self, step_id: str, connection: str, operation: str, payload: Any, key: str
@@ -266,7 +227,7 @@ class PreviewEffects:
     async def endpoint(self, step_id: str, ref: str, event: Event) -> dict[str, Any]:
         webhooks = self.hub.services.get("webhooks")
         async with self.hub.database.read() as connection:
-            endpoint = await _find_endpoint(connection, ref)
+            endpoint = await find_endpoint(connection, ref)
             if endpoint is None:
                 raise StepFailed(f"endpoint {ref!r} does not exist", retry=False)
             snapshot = await webhooks.catalog.get(connection) if webhooks is not None else None
