@@ -36,7 +36,7 @@ import httpx
 
 from renkei.connectors.http import ConnectorHTTP
 from renkei.connectors.keepalive import HostPools
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.observability.logging import configure_logging
 from renkei.sandbox import self_signed, serve_in_thread
 

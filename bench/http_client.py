@@ -172,7 +172,7 @@ async def pyreqwest_client(concurrency: int) -> AsyncIterator[Post]:
 async def renkei_client(concurrency: int) -> AsyncIterator[Post]:
     """Renkei's own client: aiohttp plus connect-time SSRF checks and result capture."""
     from renkei.delivery.client import HttpClient
-    from renkei.delivery.ssrf import TargetPolicy, parse_networks
+    from renkei.egress.ssrf import TargetPolicy, parse_networks
 
     policy = TargetPolicy(allowed_networks=parse_networks("127.0.0.0/8"))
     async with HttpClient(policy, max_connections=concurrency) as client:

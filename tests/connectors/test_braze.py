@@ -18,7 +18,7 @@ from renkei.connectors import (
     RecordOk,
 )
 from renkei.connectors.braze import BrazeConnector, plan_requests
-from renkei.flows import compile_template
+from renkei.expr import compile_template
 from renkei.sandbox.braze import DEFAULT_API_KEY, BrazeSandbox, BrazeSandboxConfig
 
 from .conftest import RecordingClock

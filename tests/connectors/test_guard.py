@@ -10,7 +10,7 @@ import pytest
 
 from renkei.connectors.errors import ConfigurationError
 from renkei.connectors.http import ConnectorHTTP
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from tests.flows.receivers import Receiver, receiver
 
 

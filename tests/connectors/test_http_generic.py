@@ -25,7 +25,7 @@ from renkei.connectors import (
     RetryableError,
 )
 from renkei.connectors.http_generic import HttpConnector
-from renkei.flows import compile_template
+from renkei.expr import compile_template
 from renkei.sandbox import serve_in_thread
 from renkei.sandbox._common import SlidingWindow
 

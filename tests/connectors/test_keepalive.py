@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from renkei.connectors.http import ConnectorHTTP
 from renkei.connectors.keepalive import HostPools
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.hub import Hub
 from renkei.sandbox import self_signed, serve_in_thread
 from tests.connectors.harness import CONNECTOR_FEATURES, http_connection

@@ -18,7 +18,7 @@ from renkei.connectors import (
     RecordOk,
 )
 from renkei.connectors.klaviyo import KlaviyoConnector
-from renkei.flows import compile_template
+from renkei.expr import compile_template
 from renkei.sandbox.klaviyo import DEFAULT_API_KEY, KlaviyoSandbox, KlaviyoSandboxConfig
 
 from .conftest import RecordingClock

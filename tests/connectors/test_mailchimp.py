@@ -13,7 +13,7 @@ import pytest
 
 from renkei.connectors import CallContext, ConfigurationError, PermanentError, RecordError
 from renkei.connectors.mailchimp import MailchimpConnector, api_base_url, subscriber_hash
-from renkei.flows import compile_template
+from renkei.expr import compile_template
 from renkei.sandbox.mailchimp import (
     DEFAULT_API_KEY,
     DEFAULT_LIST_ID,

@@ -10,9 +10,9 @@ from renkei.connectors import (
     PermanentError,
     RateLimitedError,
     RetryableError,
-    parse_retry_after,
     retry,
 )
+from renkei.egress.retry_after import parse_retry_after
 
 from .conftest import RecordingClock
 

@@ -13,7 +13,7 @@ import structlog
 
 from renkei.connectors import CallContext, ConfigurationError, PermanentError
 from renkei.connectors.slack import SlackConnector, split_webhook_url
-from renkei.flows import compile_template
+from renkei.expr import compile_template
 from renkei.sandbox.slack import (
     DEFAULT_CHANNEL,
     DEFAULT_WEBHOOK_PATH,

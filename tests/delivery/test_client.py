@@ -18,14 +18,13 @@ from renkei.delivery import (
     ErrorKind,
     HttpClient,
     OutcomeKind,
-    TargetPolicy,
     build_headers,
     classify,
     generate_secret,
-    parse_networks,
     serialize_payload,
 )
 from renkei.delivery.client import BODY_EXCERPT_BYTES
+from renkei.egress.ssrf import TargetPolicy, parse_networks
 
 LOOPBACK_OK = TargetPolicy(allow_private=True)
 BODY = serialize_payload("form.surveycake_submitted", datetime(2026, 1, 1, tzinfo=UTC), {"a": 1})

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from renkei.delivery import AttemptResult, ErrorKind, Outcome, OutcomeKind, classify
-from renkei.delivery.outcome import parse_retry_after
+from renkei.egress.retry_after import parse_retry_after
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 SUCCESS, RETRY, DISABLE = OutcomeKind.SUCCESS, OutcomeKind.RETRY, OutcomeKind.DISABLE

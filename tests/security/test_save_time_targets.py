@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from renkei.delivery.errors import TargetRefused
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.errors import TargetRefused
+from renkei.egress.ssrf import TargetPolicy
 from tests.support.server import admin_client, running_hub
 
 pytestmark = pytest.mark.timeout(120)
@@ -105,7 +105,8 @@ def test_private_literals_are_accepted_when_private_targets_are_allowed(database
 
 
 def test_names_and_public_literals_pass_the_save_time_check() -> None:
-    from renkei.security.targets import origin, refuse_private_literal
+    from renkei.egress.ssrf import refuse_private_literal
+    from renkei.security.targets import origin
 
     policy = TargetPolicy(allow_private=False)
     for url in (PUBLIC, "http://93.184.216.34/x", "http://[2606:2800:220:1::]/", "{{ data.url }}"):

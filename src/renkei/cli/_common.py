@@ -243,7 +243,7 @@ def user_error(exc: BaseException) -> CliError | None:
     from renkei.connectors.errors import ConnectorError
     from renkei.delivery.problems import WebhookProblem
     from renkei.events.sources import SourceError
-    from renkei.flows.errors import FlowError
+    from renkei.expr.errors import FlowError
     from renkei.flows.problems import FlowSpecError
     from renkei.flows.secrets import SecretExists, SecretInvalid
     from renkei.flows.service import FlowConflict, FlowNotFound

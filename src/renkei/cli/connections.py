@@ -25,7 +25,7 @@ from renkei.connectors.connections import (
 )
 from renkei.connectors.errors import ConnectorError
 from renkei.connectors.service import ConnectorService
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.hub import Hub
 
 __all__ = ["connections_app"]

@@ -29,7 +29,7 @@ from renkei.delivery.endpoints import (
 from renkei.delivery.problems import NotFoundProblem
 from renkei.delivery.publishing import publish
 from renkei.delivery.queries import list_deliveries
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.events.envelope import parse_timestamp
 from renkei.security.keyring import Keyring
 from renkei.security.redaction import REDACTED

@@ -74,7 +74,7 @@ from renkei.connectors.pagination import (
     Paginator,
     paginate,
 )
-from renkei.connectors.retry import Backoff, parse_retry_after, retry
+from renkei.connectors.retry import Backoff, retry
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -139,7 +139,6 @@ __all__ = [
     "hold",
     "next_reset",
     "paginate",
-    "parse_retry_after",
     "redact_headers",
     "redact_url",
     "retry",

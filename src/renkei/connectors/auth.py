@@ -23,7 +23,7 @@ from renkei.connectors.errors import (
     RateLimitedError,
     RetryableError,
 )
-from renkei.connectors.retry import parse_retry_after
+from renkei.egress.retry_after import parse_retry_after
 
 __all__ = [
     "APIKeyAuth",

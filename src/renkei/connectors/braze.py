@@ -30,7 +30,6 @@ from renkei.connectors.errors import (
     RateLimitedError,
     RecordError,
 )
-from renkei.connectors.retry import parse_retry_after
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -44,6 +43,7 @@ from renkei.connectors.spec import (
     RecordOk,
     RecordResult,
 )
+from renkei.egress.retry_after import parse_retry_after
 
 __all__ = ["ARRAYS", "OBJECTS_PER_REQUEST", "BrazeConnector", "plan_requests"]
 

@@ -29,19 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.errors import ConfigurationError
 from renkei.connectors.spec import ConnectorSpec, Operation, QuotaSpec, RateLimitSpec
-from renkei.delivery.errors import TargetRefused
+from renkei.egress.errors import TargetRefused
+from renkei.egress.ssrf import refusal_hint, refuse_private_literal
 from renkei.ids import new_id
-from renkei.security.targets import (
-    CredentialMove,
-    origin,
-    refusal_hint,
-    refuse_private_literal,
-)
+from renkei.security.targets import CredentialMove, origin
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:
     from renkei.connectors.registry import ConnectorRegistry
-    from renkei.delivery.ssrf import TargetPolicy
+    from renkei.egress.ssrf import TargetPolicy
     from renkei.security.keyring import Keyring
 
 __all__ = [

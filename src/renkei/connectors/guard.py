@@ -1,4 +1,4 @@
-"""The SSRF guard for connector calls: the deliveries' target policy (``delivery/ssrf.py``)
+"""The SSRF guard for connector calls: the one target policy (``egress/ssrf.py``)
 applied to every request a connection makes.
 
 A connection's base URL is the user's to set (a Marketo instance, a self-hosted endpoint
@@ -19,8 +19,8 @@ import socket
 
 import httpx
 
-from renkei.delivery.errors import TargetRefused
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.errors import TargetRefused
+from renkei.egress.ssrf import TargetPolicy
 
 __all__ = ["GuardedTransport", "TargetRefused"]
 

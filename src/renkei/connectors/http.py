@@ -40,8 +40,9 @@ from renkei.connectors.guard import GuardedTransport, TargetRefused
 from renkei.connectors.keepalive import tls_context
 from renkei.connectors.limits import DailyQuota, RateLimiter, hold
 from renkei.connectors.metrics import ConnectorMetrics, default_metrics
-from renkei.connectors.retry import Backoff, parse_retry_after, retry
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.connectors.retry import Backoff, retry
+from renkei.egress.retry_after import parse_retry_after
+from renkei.egress.ssrf import TargetPolicy
 
 __all__ = [
     "REDACTED",

@@ -58,7 +58,6 @@ from renkei.connectors.pagination import (
     Paginator,
     paginate,
 )
-from renkei.connectors.retry import parse_retry_after
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -72,8 +71,9 @@ from renkei.connectors.spec import (
     RecordOk,
     RecordResult,
 )
-from renkei.flows.errors import TemplateError
-from renkei.flows.templates import Template, compile_template
+from renkei.egress.retry_after import parse_retry_after
+from renkei.expr.errors import TemplateError
+from renkei.expr.templates import Template, compile_template
 
 __all__ = ["AUTH_TYPES", "DEFAULT_RETRY_ON", "PAGINATION_TYPES", "HttpConnector"]
 

@@ -43,7 +43,6 @@ from renkei.connectors.errors import (
     ReauthenticateError,
     RecordError,
 )
-from renkei.connectors.retry import parse_retry_after
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -57,6 +56,7 @@ from renkei.connectors.spec import (
     RecordOk,
     RecordResult,
 )
+from renkei.egress.retry_after import parse_retry_after
 
 __all__ = ["MAX_EVENTS", "MAX_UPSERT", "HubSpotConnector"]
 

@@ -30,7 +30,7 @@ from renkei.connectors.connections import (
     update_connection,
 )
 from renkei.connectors.errors import ConfigurationError
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 
 if TYPE_CHECKING:
     from renkei.connectors.service import ConnectorService

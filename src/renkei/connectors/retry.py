@@ -10,14 +10,12 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from renkei.clock import Clock
 from renkei.connectors.errors import RetryableError
 
-__all__ = ["Backoff", "parse_retry_after", "retry"]
+__all__ = ["Backoff", "retry"]
 
 T = TypeVar("T")
 
@@ -74,21 +72,3 @@ async def retry(
             if on_retry is not None:
                 on_retry(exc, failures, delay)
             await clock.sleep(delay)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - now).total_seconds())

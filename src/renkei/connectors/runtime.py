@@ -35,7 +35,7 @@ from renkei.connectors.metrics import default_metrics
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.retry import Backoff
 from renkei.connectors.spec import CallContext, Connection, Connector, OperationResult
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:

@@ -38,7 +38,7 @@ from renkei.connectors.limits import (
 )
 from renkei.connectors.metrics import ConnectorMetrics
 from renkei.connectors.retry import Backoff
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 
 __all__ = [
     "CallContext",

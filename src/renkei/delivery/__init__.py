@@ -1,4 +1,7 @@
-"""Outbound webhook delivery: signing, the SSRF guard, the HTTP client, attempt outcomes."""
+"""Outbound webhook delivery: signing, the HTTP client, attempt outcomes.
+
+The SSRF guard and the policy session it sends through are :mod:`renkei.egress`.
+"""
 
 from renkei.delivery.client import AttemptResult, HttpClient, Sender
 from renkei.delivery.errors import (
@@ -6,9 +9,8 @@ from renkei.delivery.errors import (
     ErrorKind,
     InvalidSecret,
     SignatureInvalid,
-    TargetRefused,
 )
-from renkei.delivery.outcome import Outcome, OutcomeKind, classify, parse_retry_after
+from renkei.delivery.outcome import Outcome, OutcomeKind, classify
 from renkei.delivery.signing import (
     build_headers,
     generate_secret,
@@ -17,7 +19,6 @@ from renkei.delivery.signing import (
     validate_secret,
     verify,
 )
-from renkei.delivery.ssrf import TargetPolicy, parse_networks
 
 __all__ = [
     "AttemptResult",
@@ -29,13 +30,9 @@ __all__ = [
     "OutcomeKind",
     "Sender",
     "SignatureInvalid",
-    "TargetPolicy",
-    "TargetRefused",
     "build_headers",
     "classify",
     "generate_secret",
-    "parse_networks",
-    "parse_retry_after",
     "serialize_payload",
     "sign",
     "validate_secret",

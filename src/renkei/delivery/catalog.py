@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.delivery.config_version import CHANGED_FLAG, read_version
 from renkei.delivery.endpoints import Endpoint, endpoint_from_row, signing_secrets
 from renkei.events.envelope import Event
-from renkei.flows.filter import Filter, compile_filter
-from renkei.flows.paths import MISSING, compile_path
+from renkei.expr.filter import Filter, compile_filter
+from renkei.expr.paths import MISSING, compile_path
 from renkei.store.tables.webhooks import endpoints, event_types
 
 if TYPE_CHECKING:

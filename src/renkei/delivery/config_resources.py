@@ -26,8 +26,8 @@ from renkei.delivery.event_types import (
     update_event_type,
 )
 from renkei.delivery.problems import WebhookProblem
-from renkei.delivery.ssrf import TargetPolicy
 from renkei.delivery.wire import is_valid_secret
+from renkei.egress.ssrf import TargetPolicy
 from renkei.security.redaction import REDACTED
 
 if TYPE_CHECKING:

@@ -18,20 +18,16 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.config_version import bump_version
-from renkei.delivery.errors import TargetRefused
 from renkei.delivery.problems import InvalidProblem, NotFoundProblem, WebhookProblem
 from renkei.delivery.wire import generate_secret, is_valid_secret
-from renkei.flows.errors import FilterError, PathError
-from renkei.flows.filter import compile_filter
-from renkei.flows.paths import parse_path
+from renkei.egress.errors import TargetRefused
+from renkei.egress.ssrf import refusal_hint, refuse_private_literal
+from renkei.expr.errors import FilterError, PathError
+from renkei.expr.filter import compile_filter
+from renkei.expr.paths import parse_path
 from renkei.ids import new_id
 from renkei.security.keyring import Keyring, KeyringError
-from renkei.security.targets import (
-    CredentialMove,
-    origin,
-    refusal_hint,
-    refuse_private_literal,
-)
+from renkei.security.targets import CredentialMove, origin
 from renkei.store.tables.webhooks import (
     OPEN_STATUSES,
     deliveries,
@@ -41,7 +37,7 @@ from renkei.store.tables.webhooks import (
 )
 
 if TYPE_CHECKING:
-    from renkei.delivery.ssrf import TargetPolicy
+    from renkei.egress.ssrf import TargetPolicy
 
 log = structlog.get_logger("renkei.webhooks")
 

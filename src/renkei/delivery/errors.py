@@ -20,15 +20,6 @@ class SignatureInvalid(DeliveryError):
     """An inbound Standard Webhooks request failed verification."""
 
 
-class TargetRefused(DeliveryError):
-    """The target policy forbids this URL or address (SSRF guard)."""
-
-    def __init__(self, target: str, reason: str) -> None:
-        super().__init__(f"{target} refused by policy: {reason}")
-        self.target = target
-        self.reason = reason
-
-
 class ErrorKind(StrEnum):
     """Why an attempt got no HTTP response."""
 

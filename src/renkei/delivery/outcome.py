@@ -9,12 +9,12 @@ The queue applies the schedule: it waits ``max(next scheduled delay, retry_not_b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from enum import StrEnum
 
 from renkei.delivery.client import AttemptResult
 from renkei.delivery.errors import ErrorKind
+from renkei.egress.retry_after import parse_retry_after
 
 DEFAULT_MAX_RETRY_AFTER = 3600.0
 DEFAULT_OVERLOAD_PENALTY = 60.0
@@ -61,17 +61,3 @@ def classify(
         if status == 429:
             return Outcome(OutcomeKind.RETRY, overload_penalty, "HTTP 429 without Retry-After")
     return Outcome(OutcomeKind.RETRY, None, f"HTTP {status}")
-
-
-def parse_retry_after(value: str, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or HTTP-date), or None."""
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # asctime form: HTTP-dates are always GMT
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())

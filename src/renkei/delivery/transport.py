@@ -12,7 +12,7 @@ from typing import Protocol
 
 from renkei.delivery.client import AttemptResult, HttpClient
 from renkei.delivery.errors import ErrorKind
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.settings import Settings
 
 __all__ = ["HttpTransport", "Response", "Transport", "transport_from_settings"]

@@ -42,10 +42,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp
 from renkei.events.history import event_dict, get_event
+from renkei.expr.paths import MISSING
 from renkei.flows.catalog import FlowCatalog
 from renkei.flows.effects import LiveEffects, StepFailed
 from renkei.flows.http import HttpSender
-from renkei.flows.paths import MISSING
 from renkei.flows.reeligibility import enter, storable_key
 from renkei.flows.scope import default_user_key, event_document, load_profile
 from renkei.flows.spec import CompiledFlow

@@ -1,10 +1,10 @@
 """Outbound HTTP for flow actions that call an ad-hoc URL (GET a report, POST a body).
 
-Requests go through the deliveries' guard (``delivery/ssrf.py``): loopback, private and
+Requests go through the one SSRF guard (``egress/ssrf.py``): loopback, private and
 link-local addresses are refused unless ``RENKEI_ALLOW_PRIVATE_TARGETS`` is on, cloud
 metadata addresses unless their network is listed in ``RENKEI_ALLOWED_TARGET_NETWORKS``.
-The session is the deliveries' own (``delivery.client.policy_session``): the check runs in
-the resolver and again on each socket before it connects, on the addresses actually
+The session is the one deliveries use too (``egress.session.policy_session``): the check
+runs in the resolver and again on each socket before it connects, on the addresses actually
 connected to, so DNS rebinding cannot slip past it; no cookies are kept between calls.
 """
 
@@ -17,9 +17,9 @@ from typing import Any, Final
 
 import aiohttp
 
-from renkei.delivery.client import policy_session
-from renkei.delivery.errors import TargetRefused
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.errors import TargetRefused
+from renkei.egress.session import policy_session
+from renkei.egress.ssrf import TargetPolicy
 from renkei.settings import Settings
 
 __all__ = ["HttpRequest", "HttpResponse", "HttpSender"]

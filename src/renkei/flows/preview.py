@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from renkei.events.envelope import format_timestamp
+from renkei.expr.paths import MISSING
 from renkei.flows.effects import PreviewEffects, StepFailed
-from renkei.flows.paths import MISSING
 from renkei.flows.spec import compile_flow
 from renkei.flows.steps import RunState, execute
 from renkei.security.redaction import redact

@@ -23,13 +23,14 @@ from typing import Any, Final, Literal
 
 from croniter import croniter
 
-from renkei.flows.errors import TemplateError
-from renkei.flows.filter import Filter, compile_filter, validate_filter
-from renkei.flows.mapping import FieldMapping, compile_mapping, validate_mapping
-from renkei.flows.paths import compile_path
-from renkei.flows.problems import FlowSpecError, Problems
-from renkei.flows.templates import Template, compile_template
-from renkei.flows.values import Value, compile_value
+from renkei.expr.errors import TemplateError
+from renkei.expr.filter import Filter, compile_filter, validate_filter
+from renkei.expr.mapping import FieldMapping, compile_mapping, validate_mapping
+from renkei.expr.paths import compile_path
+from renkei.expr.problems import Problems
+from renkei.expr.templates import Template, compile_template
+from renkei.expr.values import Value, compile_value
+from renkei.flows.problems import FlowSpecError
 
 __all__ = [
     "STEP_KINDS",

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 
 from renkei.delivery.wire import webhook_headers
+from renkei.egress.retry_after import parse_retry_after
 from renkei.events.envelope import Event, parse_timestamp
+from renkei.expr.errors import TemplateError
+from renkei.expr.paths import MISSING, get_path
 from renkei.flows.effects import Effects, StepFailed
-from renkei.flows.errors import TemplateError
 from renkei.flows.http import USER_AGENT, HttpRequest, HttpResponse
-from renkei.flows.paths import MISSING, get_path
 from renkei.flows.scope import step_scope
 from renkei.flows.spec import Action, Node
 from renkei.security.redaction import REDACTED, redact
@@ -359,13 +359,11 @@ def _check(
 
 
 def _retry_after(value: str | None, now: datetime) -> datetime | None:
-    if not value:
+    """When ``Retry-After`` asks for the retry: delay-seconds capped at a day, an HTTP-date
+    only while it is still ahead; None when absent or unreadable."""
+    seconds = parse_retry_after(value, now)
+    if seconds is None or value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return now + timedelta(seconds=min(int(value), 86400))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when if when > now else None
+    if value.strip().isdigit():
+        return now + timedelta(seconds=min(seconds, 86400))
+    return now + timedelta(seconds=seconds) if seconds > 0 else None

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from renkei.events.profiles import Profile
-from renkei.flows.mapping import FieldMapping, compile_mapping
+from renkei.expr.mapping import FieldMapping, compile_mapping
 
 __all__ = ["jsonable", "mapping_of", "profile_document", "profile_email"]
 

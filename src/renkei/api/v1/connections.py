@@ -34,7 +34,7 @@ from renkei.connectors.errors import (
     QuotaExhaustedError,
     RateLimitedError,
 )
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.security.targets import CredentialMove, may_move_credentials
 from renkei.security.tokens import Principal
 

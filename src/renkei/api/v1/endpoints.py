@@ -33,7 +33,7 @@ from renkei.delivery.endpoints import (
 )
 from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.queries import list_attempts
-from renkei.delivery.ssrf import TargetPolicy
+from renkei.egress.ssrf import TargetPolicy
 from renkei.security.redaction import redact_header_values
 from renkei.security.targets import may_move_credentials, origin
 from renkei.security.tokens import Principal

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from renkei.flows import FilterError, compile_filter, validate_filter
-from renkei.flows.filter import MAX_PATTERN_LENGTH, MAX_REGEX_INPUT
+from renkei.expr import FilterError, compile_filter, validate_filter
+from renkei.expr.filter import MAX_PATTERN_LENGTH, MAX_REGEX_INPUT
 
 EVENT = {
     "type": "track",

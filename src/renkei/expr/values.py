@@ -11,10 +11,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from renkei.flows.errors import TemplateError
-from renkei.flows.paths import MISSING, compile_path
-from renkei.flows.problems import Problems
-from renkei.flows.templates import compile_template
+from renkei.expr.errors import TemplateError
+from renkei.expr.paths import MISSING, compile_path
+from renkei.expr.problems import Problems
+from renkei.expr.templates import compile_template
 
 __all__ = ["Value", "compile_value", "constant"]
 

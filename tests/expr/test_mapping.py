@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from renkei.flows import FieldProblem, MappingError, compile_mapping, validate_mapping
-from renkei.flows.mapping import CONVERSIONS
+from renkei.expr import FieldProblem, MappingError, compile_mapping, validate_mapping
+from renkei.expr.mapping import CONVERSIONS
 
 PROFILE = {
     "traits": {

@@ -1,4 +1,4 @@
-"""Exceptions raised by the flows building blocks, and the problems they carry.
+"""Exceptions raised by the expression language, and the problems they carry.
 
 ::
 
@@ -44,7 +44,7 @@ class FieldProblem:
 
 
 class FlowError(Exception):
-    """Base of every error raised by ``renkei.flows``."""
+    """Base of every error raised by ``renkei.expr``."""
 
 
 class PathError(FlowError):

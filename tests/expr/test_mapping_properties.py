@@ -6,8 +6,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renkei.flows import compile_mapping
-from renkei.flows.mapping import CONVERSIONS
+from renkei.expr import compile_mapping
+from renkei.expr.mapping import CONVERSIONS
 
 YEAR_1 = -62135596800
 YEAR_9999 = 253402300799

@@ -1,7 +1,7 @@
 """A JSON filter language in the spirit of MongoDB queries, compiled once into closures.
 
 ``{"data.amount": {"$gte": 100}, "$or": [{"type": "a"}, {"type": "b"}]}``: keys are dotted
-paths (see :mod:`renkei.flows.paths`) or the logical operators ``$and``, ``$or``, ``$not``;
+paths (see :mod:`renkei.expr.paths`) or the logical operators ``$and``, ``$or``, ``$not``;
 several keys in one object must all hold; a bare value means ``$eq``.
 
 Field operators: ``$eq $ne $gt $gte $lt $lte $in $nin $exists $regex`` (with optional
@@ -31,8 +31,8 @@ from typing import Any, Final
 
 import re2  # type: ignore[import-untyped]
 
-from renkei.flows.errors import FilterError, PathError, SpecProblem
-from renkei.flows.paths import MISSING, compile_path, parse_path
+from renkei.expr.errors import FilterError, PathError, SpecProblem
+from renkei.expr.paths import MISSING, compile_path, parse_path
 
 __all__ = ["MAX_PATTERN_LENGTH", "MAX_REGEX_INPUT", "Filter", "compile_filter", "validate_filter"]
 

@@ -5,7 +5,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renkei.flows import compile_filter
+from renkei.expr import compile_filter
 
 scalars = st.one_of(
     st.none(),

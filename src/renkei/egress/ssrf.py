@@ -1,4 +1,4 @@
-"""Which webhook targets Renkei may connect to (the SSRF guard).
+"""Which targets Renkei may connect to (the SSRF guard), for webhooks, flow actions and connectors.
 
 Two checks: :meth:`TargetPolicy.check_url` when a URL is saved (scheme, host, literal
 addresses), and :meth:`TargetPolicy.check_address` on every address at connect time, after
@@ -11,12 +11,14 @@ explicitly allowed network (``allowed_networks``) opens.
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from renkei.delivery.errors import TargetRefused
+from renkei.egress.errors import TargetRefused
 
 if TYPE_CHECKING:
     from renkei.settings import Settings
@@ -144,3 +146,43 @@ def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
     if ip in _NAT64:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.sixtofour
+
+
+# Forms ``inet_aton`` reads as an IPv4 address and a resolver would too: 127.1, 0x7f.0.0.1,
+# 2130706433, 017700000001.
+_IPV4_SHORTHAND = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)(\.(0[xX][0-9a-fA-F]+|[0-9]+)){0,3}$")
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The IP address ``host`` spells, in any form a resolver accepts; None for a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if _IPV4_SHORTHAND.match(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def refusal_hint(reason: str) -> str:
+    """What lifts a refusal, for the message of a 422."""
+    if "metadata" in reason:
+        return "only RENKEI_ALLOWED_TARGET_NETWORKS opens a metadata address"
+    return "RENKEI_ALLOW_PRIVATE_TARGETS allows private networks"
+
+
+def refuse_private_literal(policy: TargetPolicy, url: str) -> None:
+    """Raise :class:`~renkei.egress.errors.TargetRefused` when ``url``'s host is an IP
+    literal that ``policy`` refuses (private, loopback, link-local, metadata ...)."""
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return
+    if not host:
+        return
+    address = literal_address(host)
+    if address is not None:
+        policy.check_address(address)

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from renkei.flows.errors import FieldProblem, MappingError, PathError, SpecProblem
-from renkei.flows.paths import MISSING, Getter, compile_path, get_path, parse_path, set_path
+from renkei.expr.errors import FieldProblem, MappingError, PathError, SpecProblem
+from renkei.expr.paths import MISSING, Getter, compile_path, get_path, parse_path, set_path
 
 __all__ = ["CONVERSIONS", "FieldMapping", "MappingResult", "compile_mapping", "validate_mapping"]
 

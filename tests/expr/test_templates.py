@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from renkei.flows import TemplateError, compile_template
-from renkei.flows.templates import MAX_LOOP_ITERATIONS, MAX_OUTPUT_BYTES, MAX_SOURCE_CHARS
+from renkei.expr import TemplateError, compile_template
+from renkei.expr.templates import MAX_LOOP_ITERATIONS, MAX_OUTPUT_BYTES, MAX_SOURCE_CHARS
 
 CONTEXT: dict[str, Any] = {
     "event": {

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from renkei.delivery import TargetPolicy, TargetRefused, parse_networks
+from renkei.egress.errors import TargetRefused
+from renkei.egress.ssrf import TargetPolicy, parse_networks
 from renkei.settings import Settings
 
 DEFAULT = TargetPolicy()

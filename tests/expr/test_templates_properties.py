@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renkei.flows import TemplateError, compile_template
+from renkei.expr import TemplateError, compile_template
 
 names = st.from_regex(r"v_[a-z0-9_]{0,10}", fullmatch=True)
 json_values = st.recursive(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from renkei.flows import MISSING, PathError, compile_path, get_path, parse_path, set_path
+from renkei.expr import MISSING, PathError, compile_path, get_path, parse_path, set_path
 
 DOC = {
     "data": {"properties": {"mode": "learn"}, "n": None, "flag": False},

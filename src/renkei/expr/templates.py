@@ -37,7 +37,7 @@ from liquid.output import LimitedStringIO
 from liquid.stringify import to_liquid_string
 from liquid.template import BoundTemplate
 
-from renkei.flows.errors import TemplateError
+from renkei.expr.errors import TemplateError
 
 __all__ = ["Template", "TemplateFormat", "compile_template"]
 

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Final
 
-from renkei.flows.errors import PathError
+from renkei.expr.errors import PathError
 
 
 class _Missing(enum.Enum):
