@@ -18,7 +18,8 @@ from renkei.store.tables import jobs
 from renkei.store.tables.webhooks import deliveries
 from tests.delivery.test_delivery_e2e import make_endpoint
 from tests.delivery.webhook_receiver import Receiver, wait_until
-from tests.support.server import admin_client, running_hub, test_settings
+from tests.support.server import admin_client, running_hub
+from tests.support.server import test_settings as settings_for
 
 CONCURRENCY = 8
 EVENTS = 3 * CONCURRENCY
@@ -134,7 +135,7 @@ def api_and_worker_nodes(
 ) -> tuple[AbstractContextManager[tuple[str, Hub]], AbstractContextManager[tuple[str, Hub]]]:
     """Two hubs on one database, as two processes would be: changes committed through the
     API node do not invalidate the worker node's catalog. They share the secret key."""
-    settings = test_settings(database_url, **QUICK)
+    settings = settings_for(database_url, **QUICK)
     api = running_hub(database_url, with_worker=False, hub=Hub(settings))
     worker = running_hub(database_url, hub=Hub(settings))
     return api, worker
