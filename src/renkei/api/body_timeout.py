@@ -9,9 +9,10 @@ from the headers, or the request is answered ``408 request_timeout`` (JSON, with
 
 Only reading the body is timed: once the last chunk has arrived, the app's later
 ``receive()`` calls (waiting for a disconnect) are passed through untouched. The tracking
-API is a hot path, so there is no timer per request: a request waiting for its body sits
-in a dict, and one sweeper task (running only while some request waits) wakes a few times
-per timeout and cancels the reads that are past their deadline. A stalled request is
+API is a hot path, so there is no timer per request, and a body uvicorn has already read
+whole is not watched at all; a request still waiting for its body sits in a dict, and one
+sweeper task (running only while some request waits) wakes a few times per timeout and
+cancels the reads that are past their deadline. A stalled request is
 answered within the timeout plus a quarter of it (at most a second).
 """
 
@@ -47,7 +48,7 @@ class BodyTimeout:
         self.interval = min(1.0, seconds / 4)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _body_complete(receive):
             await self.app(scope, receive, send)
             return
         request = _TimedRequest(self, receive, send)
@@ -73,6 +74,15 @@ class BodyTimeout:
                 if deadline <= now:
                     del self.reading[request]
                     request.expire()
+
+
+def _body_complete(receive: Receive) -> bool:
+    """Whether uvicorn already holds the whole body: it reads ahead before calling the app, so
+    a small body has usually arrived with its headers, and then there is nothing to time (the
+    tracking API's requests skip the bookkeeping). Another server, or a body still arriving,
+    gets the deadline."""
+    cycle = getattr(receive, "__self__", None)
+    return getattr(cycle, "more_body", True) is False
 
 
 class _TimedRequest:
