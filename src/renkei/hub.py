@@ -126,6 +126,7 @@ class Hub:
             self._worker_task = asyncio.create_task(
                 run_worker(self.worker, handle_signals=False), name="renkei-worker"
             )
+            self._worker_task.add_done_callback(_report_worker_end)
 
     async def stop(self) -> None:
         if self.worker is not None and self._worker_task is not None:
@@ -138,3 +139,10 @@ class Hub:
             except Exception as exc:  # shutting down: what is left still closes
                 log.warning("hub.close_failed", error=repr(exc))
         await self.database.dispose()
+
+
+def _report_worker_end(task: asyncio.Task[None]) -> None:
+    """A worker that ends with an error must say so: the process would go on accepting
+    work that nothing sends."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("worker.crashed", error=repr(error), exc_info=error)

@@ -110,7 +110,7 @@ def test_serve_on_sqlite_first_start(tmp_path: Path) -> None:
         assert listed.status_code == 200
         assert (tmp_path / "renkei.db").exists()
         assert (tmp_path / "renkei-secret.key").exists()
-        assert served.stop()
+        assert served.stop(), served.log.read_text()[-4000:]
 
 
 def test_readyz_follows_postgresql_going_down_and_up(
@@ -133,7 +133,7 @@ def test_readyz_follows_postgresql_going_down_and_up(
 
         private_postgres.start()
         wait_for(lambda: status() == 200)
-        assert served.stop()
+        assert served.stop(), served.log.read_text()[-4000:]
 
 
 def test_version_and_migrate(tmp_path: Path) -> None:

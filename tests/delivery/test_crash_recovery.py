@@ -226,6 +226,11 @@ def test_sigkill_of_a_worker_the_other_worker_takes_its_jobs(
                 interval=0.1,
             )
             drained_after = time.monotonic() - killed_at
+            # Under load the survivor may deliver everything before its next heartbeat, where
+            # it notices the dead worker; what is checked below is that it does notice.
+            wait_until(
+                lambda: bool(survivor.events("worker.declared_dead")), timeout=60, interval=0.1
+            )
         finally:
             for worker in workers:
                 worker.stop()

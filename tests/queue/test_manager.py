@@ -305,3 +305,36 @@ async def test_a_claim_reads_the_due_jobs_in_order_instead_of_sorting_the_backlo
         details = await sqlite_plan(database, due_jobs(clock.now(), 256, queues))
         assert any("ix_jobs_due_order" in detail for detail in details), details
         assert not any("TEMP B-TREE" in detail for detail in details), details
+
+
+async def test_a_database_blip_while_the_schedules_are_written_does_not_kill_the_worker(
+    queue: JobQueue, database: Database, recorder: Recorder
+) -> None:
+    """The schedules are written as the worker starts; if the database is away just then,
+    the worker must still run (it used to end silently, and nothing was ever sent again)."""
+    from renkei.store.errors import DatabaseUnavailable
+
+    queue.registry.periodic(Periodic("report", "test.record", every_seconds=3600))
+    ensure = queue.ensure_schedules
+    blips = [DatabaseUnavailable("the database went away")]
+
+    async def ensure_after_a_blip(periodics: object) -> None:
+        if blips:
+            raise blips.pop()
+        await ensure(periodics)  # type: ignore[arg-type]
+
+    queue.ensure_schedules = ensure_after_a_blip  # type: ignore[method-assign]
+    w = worker(queue, poll_interval=0.05)
+    running = asyncio.create_task(w.run())
+    try:
+        async with database.transaction() as tx:
+            await queue.enqueue(tx, "test.record", {"n": 1})
+        for _ in range(600):
+            if recorder.runs or running.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not running.done(), running.exception()
+        assert {"n": 1} in recorder.runs
+    finally:
+        w.stop()
+        await asyncio.wait_for(running, 30)

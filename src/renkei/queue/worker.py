@@ -102,7 +102,6 @@ class Worker:
             asyncio.create_task(self._heartbeat(), name="renkei-heartbeat"),
         ]
         if self.options.run_schedules and self.queue.registry.periodics:
-            await self.queue.ensure_schedules(self.queue.registry.periodics)
             helpers.append(asyncio.create_task(self._schedule(), name="renkei-scheduler"))
         try:
             await self._claim_loop()
@@ -288,6 +287,7 @@ class Worker:
         await self.queue.register_worker(self.id)
 
     async def _schedule(self) -> None:
+        await self._ensure_schedules()
         while True:
             try:
                 _, soonest = await self.queue.run_due_schedules()
@@ -299,6 +299,18 @@ class Worker:
                 until = (soonest - self.queue.clock.now()).total_seconds()
                 wait = min(wait, max(until, 0.01))
             await asyncio.sleep(wait)
+
+    async def _ensure_schedules(self) -> None:
+        """Write the schedules, however long the database takes to come back: a worker that
+        died of a blip at start would leave its process serving requests with nothing
+        sending what they accept."""
+        while True:
+            try:
+                await self.queue.ensure_schedules(self.queue.registry.periodics)
+                return
+            except Exception:
+                log.exception("worker.ensure_schedules_failed")
+            await asyncio.sleep(self.options.poll_interval)
 
     async def _drain(self) -> None:
         if not self._running:
