@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,12 @@ _ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 class ConfigError(Exception):
     """The file cannot be read, or a section or item is invalid."""
+
+
+def refuse_unknown_fields(section: str, spec: Mapping[str, Any], allowed: Collection[str]) -> None:
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{section}.{spec.get('name')}: unknown field(s) {', '.join(unknown)}")
 
 
 def resolve_env(value: Any, environ: Mapping[str, str], path: str = "") -> Any:

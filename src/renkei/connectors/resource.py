@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from renkei.config.loader import ConfigError
+from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.connectors.connections import (
     ConnectionExists,
     _check,
@@ -69,9 +69,7 @@ class ConnectionsResource:
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
         name = spec["name"]
-        unknown = sorted(set(spec) - _FIELDS)
-        if unknown:
-            raise ConfigError(f"connections.{name}: unknown field(s) {', '.join(unknown)}")
+        refuse_unknown_fields("connections", spec, _FIELDS)
         if current is not None and current["connector"] != spec.get("connector"):
             raise ConfigError(
                 f"connections.{name}: the connector cannot change "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from renkei.config.loader import ConfigError
+from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.delivery.endpoints import (
     DEFAULT_TIMEOUT,
     create_endpoint,
@@ -55,12 +55,6 @@ _ENDPOINT_FIELDS = frozenset(
 )
 
 
-def _unknown(section: str, spec: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ConfigError(f"{section}.{spec.get('name')}: unknown field(s) {', '.join(unknown)}")
-
-
 class EventTypesResource:
     section = "event_types"
 
@@ -71,7 +65,7 @@ class EventTypesResource:
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
-        _unknown(self.section, spec, _EVENT_TYPE_FIELDS)
+        refuse_unknown_fields(self.section, spec, _EVENT_TYPE_FIELDS)
         wanted = self.comparable(spec)
         try:
             validator = check_schema(wanted["schema"])
@@ -159,7 +153,7 @@ class EndpointsResource:
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
-        _unknown(self.section, spec, _ENDPOINT_FIELDS)
+        refuse_unknown_fields(self.section, spec, _ENDPOINT_FIELDS)
         name = spec["name"]
         try:
             validate_fields(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from renkei.config.loader import ConfigError
+from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.events.ingest import get_ingest
 from renkei.events.sources import (
     DEFAULT_MAPPING,
@@ -58,9 +58,7 @@ class SourcesResource:
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
         name = spec["name"]
-        unknown = sorted(set(spec) - _FIELDS)
-        if unknown:
-            raise ConfigError(f"sources.{name}: unknown field(s) {', '.join(unknown)}")
+        refuse_unknown_fields("sources", spec, _FIELDS)
         kind = spec.get("kind", "tracking")
         if kind not in SOURCE_KINDS:
             raise ConfigError(f"sources.{name}: kind must be one of {', '.join(SOURCE_KINDS)}")

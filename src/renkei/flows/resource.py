@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from renkei.config.loader import ConfigError
+from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.flows.problems import FlowSpecError
 from renkei.flows.service import (
     LOGIC_KEYS,
@@ -59,9 +59,7 @@ class FlowsResource:
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
-        unknown = sorted(set(spec) - _FIELDS)
-        if unknown:
-            raise ConfigError(f"flows.{spec['name']}: unknown field(s) {', '.join(unknown)}")
+        refuse_unknown_fields("flows", spec, _FIELDS)
         try:
             _check(spec)
         except FlowSpecError as exc:

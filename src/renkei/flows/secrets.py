@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.config.loader import ConfigError
+from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.ids import new_id
 from renkei.security.keyring import Keyring
 from renkei.store.tables.flows import secrets
@@ -233,9 +233,7 @@ class SecretsResource:
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
-        unknown = sorted(set(spec) - self._FIELDS)
-        if unknown:
-            raise ConfigError(f"secrets.{spec['name']}: unknown field(s) {', '.join(unknown)}")
+        refuse_unknown_fields("secrets", spec, self._FIELDS)
         if current is None and "value" not in spec:
             raise ConfigError(f"secrets.{spec['name']}: a new secret needs a value")
         try:

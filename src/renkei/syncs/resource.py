@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from renkei.config.loader import ConfigError
+from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.connectors.connections import find_connection
 from renkei.syncs.model import SyncInvalid
 from renkei.syncs.model import validate as validate_sync
@@ -43,9 +43,7 @@ class SyncsResource:
         config: dict[str, list[dict[str, Any]]],
     ) -> None:
         name = spec["name"]
-        unknown = sorted(set(spec) - set(_FIELDS))
-        if unknown:
-            raise ConfigError(f"syncs.{name}: unknown field(s) {', '.join(unknown)}")
+        refuse_unknown_fields("syncs", spec, _FIELDS)
         reference = spec.get("connection")
         if not isinstance(reference, str) or not reference:
             raise ConfigError(f"syncs.{name}: a sync needs a connection")
@@ -75,9 +73,6 @@ class SyncsResource:
 
     async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec.get("name")
-        unknown = sorted(set(spec) - set(_FIELDS))
-        if unknown:
-            raise ConfigError(f"syncs.{name}: unknown field(s) {', '.join(unknown)}")
         service: SyncService = hub.services["syncs"]
         # Every field, with its default when left out: an update replaces each one.
         wanted = self.comparable(spec)
