@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import APIRouter
@@ -23,6 +23,13 @@ from renkei.security.keyring import Keyring, load_keyring
 from renkei.security.tokens import Principal
 from renkei.settings import Settings
 from renkei.store import Database, migrate
+
+if TYPE_CHECKING:
+    from renkei.connectors.service import ConnectorService
+    from renkei.delivery.service import Webhooks
+    from renkei.events.ingest import IngestService
+    from renkei.flows.engine import FlowEngine
+    from renkei.syncs.service import SyncService
 
 log = structlog.get_logger("renkei")
 
@@ -81,6 +88,27 @@ class Hub:
         self.closers: list[Callable[[], Awaitable[None]]] = []
         for feature in features:
             import_module(feature).install(self)
+
+    # Typed views of the features (issue 15: these become plain attributes set by the hub).
+    @property
+    def webhooks(self) -> Webhooks:
+        return self.services["webhooks"]  # type: ignore[no-any-return]
+
+    @property
+    def ingest(self) -> IngestService:
+        return self.services["ingest"]  # type: ignore[no-any-return]
+
+    @property
+    def connectors(self) -> ConnectorService:
+        return self.services["connectors"]  # type: ignore[no-any-return]
+
+    @property
+    def flows(self) -> FlowEngine:
+        return self.services["flows"]  # type: ignore[no-any-return]
+
+    @property
+    def syncs(self) -> SyncService:
+        return self.services["syncs"]  # type: ignore[no-any-return]
 
     async def fan_out(self, connection: AsyncConnection, events: Sequence[Any]) -> None:
         """Called in the transaction that stores events, so their work commits with them."""
