@@ -111,6 +111,7 @@ def serve(
 ) -> None:
     """Run the API, ingest, worker and scheduler in one process."""
     from renkei.api.app import create_app
+    from renkei.dashboard import with_dashboard
 
     settings = load_settings(creating=True, quiet=True)
     host = host or settings.host
@@ -132,6 +133,7 @@ def serve(
     console.print(f"[bold]Renkei {__version__}[/bold] listening on http://{host}:{port}")
     console.print(f"  database   {safe_url(settings.database_url)}")
     console.print(f"  API docs   http://{host}:{port}/docs")
+    console.print(f"  dashboard  http://{host}:{port}/ui/")
     if not tokens and not settings.admin_token:
         console.print(
             "  [yellow]No API token yet.[/yellow] Create one with "
@@ -140,7 +142,7 @@ def serve(
         )
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(hub, with_worker=not no_worker, long_running=True),
+            with_dashboard(create_app(hub, with_worker=not no_worker, long_running=True), hub),
             host=host,
             port=port,
             log_config=None,

@@ -68,12 +68,20 @@ async def create_token(
 async def authenticate(
     connection: AsyncConnection, token: str, *, bootstrap_token: str | None
 ) -> Principal | None:
-    if bootstrap_token and hmac.compare_digest(token.encode(), bootstrap_token.encode()):
+    return await authenticate_hash(connection, hash_token(token), bootstrap_token=bootstrap_token)
+
+
+async def authenticate_hash(
+    connection: AsyncConnection, token_hash: str, *, bootstrap_token: str | None
+) -> Principal | None:
+    """The holder of the token whose :func:`hash_token` is ``token_hash`` (a dashboard
+    session keeps the hash, never the token, and checks it again on every request)."""
+    if bootstrap_token and hmac.compare_digest(token_hash, hash_token(bootstrap_token)):
         return Principal(BOOTSTRAP_TOKEN_ID, "RENKEI_ADMIN_TOKEN", "admin")
     row = (
         await connection.execute(
             select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.scope).where(
-                api_tokens.c.token_hash == hash_token(token), api_tokens.c.revoked_at.is_(None)
+                api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
             )
         )
     ).first()

@@ -1,6 +1,6 @@
 """All tables, on one ``metadata``. Each feature area keeps its tables in its own module."""
 
-from renkei.store.tables import connectors, flows, ingest, syncs, webhooks
+from renkei.store.tables import connectors, dashboard, flows, ingest, syncs, webhooks
 from renkei.store.tables._metadata import metadata
 from renkei.store.tables.core import api_tokens, audit_log, events, jobs, schedules
 
@@ -8,6 +8,7 @@ __all__ = [
     "api_tokens",
     "audit_log",
     "connectors",
+    "dashboard",
     "events",
     "flows",
     "ingest",

@@ -1,0 +1,26 @@
+"""The navigation, in order: (label, path). A page not built yet answers "coming"
+(``pages/coming.py``) until its module is added to ``pages/__init__.py``."""
+
+from __future__ import annotations
+
+NAVIGATION: list[tuple[str, str]] = [
+    ("Overview", "/ui/"),
+    ("Webhooks", "/ui/webhooks"),
+    ("Event types", "/ui/event-types"),
+    ("Events", "/ui/events"),
+    ("Sources", "/ui/sources"),
+    ("Flows", "/ui/flows"),
+    ("Connections", "/ui/connections"),
+    ("Syncs", "/ui/syncs"),
+    ("Profiles", "/ui/profiles"),
+    ("Audit log", "/ui/audit"),
+]
+
+
+def current_section(path: str) -> str:
+    """The navigation path a request's page belongs to (for ``aria-current``)."""
+    best = "/ui/"
+    for _, section in NAVIGATION:
+        if section != "/ui/" and (path == section or path.startswith(section + "/")):
+            best = section
+    return best

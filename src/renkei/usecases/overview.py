@@ -1,0 +1,80 @@
+"""The dashboard's overview: what came in and what went out over the last 24 hours, and
+what needs someone's attention (failing endpoints, deliveries that ran out of retries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+
+from renkei.store.tables.core import events
+from renkei.store.tables.webhooks import DELIVERY_STATUSES, deliveries, endpoints
+from renkei.usecases.access import Actor, require
+
+if TYPE_CHECKING:
+    from renkei.hub import Hub
+
+__all__ = ["FailingEndpoint", "Overview", "overview"]
+
+WINDOW = timedelta(hours=24)
+LISTED = 20
+
+
+@dataclass(frozen=True)
+class FailingEndpoint:
+    id: str
+    name: str
+    failing_since: datetime | None
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    since: datetime
+    events_received: int
+    deliveries: dict[str, int] = field(default_factory=dict)  # every status, 0 when none
+    failing_endpoints: list[FailingEndpoint] = field(default_factory=list)
+    exhausted_deliveries: int = 0
+
+
+async def overview(hub: Hub, actor: Actor) -> Overview:
+    require(actor, "read")
+    since = hub.clock.now() - WINDOW
+    async with hub.database.read() as connection:
+        received = await connection.scalar(
+            select(func.count()).select_from(events).where(events.c.received_at >= since)
+        )
+        by_status: dict[str, int] = dict(
+            (
+                await connection.execute(
+                    select(deliveries.c.status, func.count())
+                    .where(deliveries.c.created_at >= since)
+                    .group_by(deliveries.c.status)
+                )
+            ).all()
+        )
+        failing = await connection.execute(
+            select(
+                endpoints.c.id,
+                endpoints.c.name,
+                endpoints.c.failing_since,
+                endpoints.c.disabled_reason,
+            )
+            .where(
+                endpoints.c.deleted_at.is_(None),
+                endpoints.c.failing_since.is_not(None)
+                | (endpoints.c.disabled.is_(True) & (endpoints.c.disabled_reason != "paused")),
+            )
+            .order_by(endpoints.c.failing_since)
+            .limit(LISTED)
+        )
+        failing_endpoints = [FailingEndpoint(*row) for row in failing]
+    return Overview(
+        since=since,
+        events_received=int(received or 0),
+        deliveries={status: int(by_status.get(status, 0)) for status in DELIVERY_STATUSES},
+        failing_endpoints=failing_endpoints,
+        exhausted_deliveries=int(by_status.get("exhausted", 0)),
+    )
