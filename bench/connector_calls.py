@@ -4,7 +4,7 @@ Sequential calls to a local HTTPS server (uvicorn, a self-signed certificate for
 ``localhost``, 127.0.0.1 only), each with a client of its own that is closed afterwards,
 as the connector runtime makes them (SSRF guard included):
 
-- ``pooled``: every client borrows one :class:`renkei.connectors.keepalive.HostPools`, as
+- ``pooled``: every client borrows one :class:`renkei.egress.transport.EgressPools`, as
   a hub's connections do;
 - ``fresh``: every client opens its own connection (a TCP and TLS handshake per call).
 
@@ -32,11 +32,9 @@ import tempfile
 import time
 from typing import Any
 
-import httpx
-
 from renkei.connectors.http import ConnectorHTTP
-from renkei.connectors.keepalive import HostPools
 from renkei.egress.ssrf import TargetPolicy
+from renkei.egress.transport import EgressPools
 from renkei.observability.logging import configure_logging
 from renkei.sandbox import self_signed, serve_in_thread
 
@@ -52,7 +50,7 @@ async def sequential_calls(
     policy = TargetPolicy(allow_private=True)
     started = time.perf_counter()
     for _ in range(calls):
-        fresh = transport or httpx.AsyncHTTPTransport(verify=verify)
+        fresh = transport or EgressPools(ssl=verify, shared=False)
         http = ConnectorHTTP(
             base_url, connector="bench", connection="bench", policy=policy, transport=fresh
         )
@@ -74,7 +72,7 @@ def main() -> None:
             base_url = url.replace("127.0.0.1", "localhost")
 
             async def measure() -> dict[str, Any]:
-                pools = HostPools(lambda: httpx.AsyncHTTPTransport(verify=verify))
+                pools = EgressPools(ssl=verify)
                 results: dict[str, Any] = {}
                 modes = (("pooled", pools), ("fresh", None), ("pooled_again", pools))
                 for mode, transport in modes:

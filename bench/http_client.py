@@ -7,8 +7,15 @@ object per run: requests/s, p50/p99 latency and the client process's CPU time pe
 request. CPU per request is the figure that matters: the delivery worker shares its
 2 cores with the database work.
 
+``--workload json`` calls as connectors do instead: a JSON POST and a GET with query
+parameters in turn, on kept-alive connections, the JSON answer parsed; ``--tls`` serves
+HTTPS (a self-signed certificate the clients trust). ``--rounds R`` runs the clients
+interleaved R times and ends with each one's medians, for a machine other work loads.
+
     .venv/bin/python bench/http_client.py                       # every installed client
     .venv/bin/python bench/http_client.py --n 5000 --clients aiohttp,renkei --loops uvloop
+    .venv/bin/python bench/http_client.py --workload json --tls --rounds 5 --loops uvloop \
+        --clients httpx,aiohttp,connector-httpx,connector-egress --concurrency 8
 
 Traffic goes to 127.0.0.1 only; every run is bounded by --n.
 """
@@ -30,13 +37,16 @@ import json
 import multiprocessing
 import os
 import socket
+import ssl
 import statistics
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
+Call = Callable[[int], Awaitable[int]]  # the n-th call of a connector-like workload → status
 ALL_CLIENTS = ["httpx", "aiohttp", "aiosonic", "pyreqwest", "renkei"]  # also: httpcore
 
 
@@ -46,7 +56,10 @@ ALL_CLIENTS = ["httpx", "aiohttp", "aiosonic", "pyreqwest", "renkei"]  # also: h
 class _Receiver(asyncio.Protocol):
     """HTTP/1.1 keep-alive server that answers every request with 200 and a tiny body."""
 
-    _RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+    _RESPONSE = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+        b'{"ok":true}'
+    )
 
     def __init__(self) -> None:
         import httptools
@@ -65,30 +78,44 @@ class _Receiver(asyncio.Protocol):
         self._transport.write(self._RESPONSE)
 
 
-def _serve(sock: socket.socket) -> None:
+def _serve(sock: socket.socket, tls: ssl.SSLContext | None) -> None:
     import uvloop
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Receiver, sock=sock, backlog=1024)
+        server = await loop.create_server(_Receiver, sock=sock, backlog=1024, ssl=tls)
         await server.serve_forever()
 
     uvloop.run(main())
 
 
 @contextlib.contextmanager
-def receiver() -> Any:
+def receiver(tls: ssl.SSLContext | None = None) -> Any:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(sock,), daemon=True)
+    context = multiprocessing.get_context("fork")
+    proc = context.Process(target=_serve, args=(sock, tls), daemon=True)
     proc.start()
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
+        scheme = "https" if tls else "http"
+        yield f"{scheme}://127.0.0.1:{sock.getsockname()[1]}/hook"
     finally:
         proc.terminate()
         proc.join(5)
         sock.close()
+
+
+@contextlib.contextmanager
+def certificate() -> Any:
+    """A self-signed certificate for 127.0.0.1: the server's context and the clients'."""
+    from renkei.sandbox import self_signed
+
+    with tempfile.TemporaryDirectory() as workdir:
+        files = self_signed(Path(workdir))
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(files.certificate, files.key)
+        yield server, files.client_context()
 
 
 # -- candidate clients ------------------------------------------------------------------
@@ -196,12 +223,118 @@ CLIENTS: dict[str, tuple[str, Callable[[int], contextlib.AbstractAsyncContextMan
 }
 
 
+# -- the same clients as connectors use them (--workload json) ---------------------------
+
+PAYLOAD = {"type": "bench.event", "data": {"pad": "x" * 960}}
+JsonClient = Callable[
+    [str, int, ssl.SSLContext | None], contextlib.AbstractAsyncContextManager[Call]
+]
+
+
+@contextlib.asynccontextmanager
+async def httpx_json(
+    url: str, concurrency: int, verify: ssl.SSLContext | None
+) -> AsyncIterator[Call]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=15.0, verify=verify or True) as client:
+
+        async def call(n: int) -> int:
+            if n % 2:
+                response = await client.get(url, params={"page": n})
+            else:
+                response = await client.post(url, json=PAYLOAD)
+            response.json()
+            return response.status_code
+
+        yield call
+
+
+@contextlib.asynccontextmanager
+async def aiohttp_json(
+    url: str, concurrency: int, verify: ssl.SSLContext | None
+) -> AsyncIterator[Call]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency, ssl=verify or True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def call(n: int) -> int:
+            if n % 2:
+                request = session.get(url, params={"page": n})
+            else:
+                request = session.post(url, json=PAYLOAD)
+            async with request as response:
+                await response.json()
+                return response.status
+
+        yield call
+
+
+@contextlib.asynccontextmanager
+async def connector_json(url: str, transport: Any) -> AsyncIterator[Call]:
+    """A connector's own client (auth, limits, metrics, logs, error mapping) on ``transport``."""
+    from renkei.connectors.http import ConnectorHTTP
+    from renkei.egress.ssrf import TargetPolicy, parse_networks
+    from renkei.observability.logging import configure_logging
+
+    configure_logging("warning")
+    policy = TargetPolicy(allowed_networks=parse_networks("127.0.0.0/8"))
+    async with ConnectorHTTP(
+        url, connector="bench", connection="bench", policy=policy, transport=transport
+    ) as http:
+
+        async def call(n: int) -> int:
+            if n % 2:
+                response = await http.request("GET", "", params={"page": n}, operation="get")
+            else:
+                response = await http.request("POST", "", json=PAYLOAD, operation="post")
+            response.json()
+            return response.status_code
+
+        yield call
+
+
+@contextlib.asynccontextmanager
+async def connector_httpx(
+    url: str, concurrency: int, verify: ssl.SSLContext | None
+) -> AsyncIterator[Call]:
+    """Connector calls on httpx's own transport, as connectors sent before issue 15."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    transport = httpx.AsyncHTTPTransport(verify=verify or True, limits=limits)
+    async with connector_json(url, transport) as call:
+        yield call
+    await transport.aclose()
+
+
+@contextlib.asynccontextmanager
+async def connector_egress(
+    url: str, concurrency: int, verify: ssl.SSLContext | None
+) -> AsyncIterator[Call]:
+    """Connector calls on the egress transport (aiohttp), as connectors send since issue 15."""
+    from renkei.egress.transport import EgressPools
+
+    pools = EgressPools(limit=concurrency, ssl=verify or True)
+    async with connector_json(url, pools) as call:
+        yield call
+    await pools.close_pools()
+
+
+JSON_CLIENTS: dict[str, tuple[str, JsonClient]] = {
+    "httpx": ("httpx", httpx_json),
+    "aiohttp": ("aiohttp", aiohttp_json),
+    "connector-httpx": ("httpx", connector_httpx),
+    "connector-egress": ("aiohttp", connector_egress),
+}
+
+
 # -- the run ----------------------------------------------------------------------------
 
 
-async def _load(post: Post, url: str, n: int, concurrency: int) -> tuple[list[float], int]:
-    body = json.dumps({"type": "bench.event", "data": {"pad": "x" * 960}}).encode()
-    headers = {"content-type": "application/json", "webhook-id": "msg_bench"}
+async def _load(call: Call, n: int, concurrency: int) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     remaining = n
@@ -212,7 +345,7 @@ async def _load(post: Post, url: str, n: int, concurrency: int) -> tuple[list[fl
             remaining -= 1
             start = time.perf_counter()
             try:
-                status = await post(url, body, headers)
+                status = await call(remaining)
             except Exception:
                 status = 0
             latencies.append(time.perf_counter() - start)
@@ -222,11 +355,21 @@ async def _load(post: Post, url: str, n: int, concurrency: int) -> tuple[list[fl
     return latencies, errors
 
 
-async def _run(name: str, url: str, n: int, concurrency: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _webhook_calls(name: str, url: str, concurrency: int) -> AsyncIterator[Call]:
+    body = json.dumps({"type": "bench.event", "data": {"pad": "x" * 960}}).encode()
+    headers = {"content-type": "application/json", "webhook-id": "msg_bench"}
     async with CLIENTS[name][1](concurrency) as post:
-        await _load(post, url, min(n, 2 * concurrency + 200), concurrency)  # warm the pool
+        yield lambda _: post(url, body, headers)
+
+
+async def _run(
+    calls: contextlib.AbstractAsyncContextManager[Call], n: int, concurrency: int
+) -> dict[str, Any]:
+    async with calls as call:
+        await _load(call, min(n, 2 * concurrency + 200), concurrency)  # warm the pool
         cpu, wall = time.process_time(), time.perf_counter()
-        latencies, errors = await _load(post, url, n, concurrency)
+        latencies, errors = await _load(call, n, concurrency)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     cuts = statistics.quantiles(latencies, n=100)
     return {
@@ -248,25 +391,54 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
+def _medians(rows: list[dict[str, Any]]) -> None:
+    """One line per client and loop: the median of each figure over the rounds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["client"], row["loop"]), []).append(row)
+    for (client, loop), runs in groups.items():
+        figures = ("requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request")
+        medians = {f: statistics.median(r[f] for r in runs) for f in figures}
+        line = {"median_of": len(runs), "client": client, "loop": loop} | medians
+        print(json.dumps(line), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="requests per run (max 100000)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--clients", default=",".join(ALL_CLIENTS))
     parser.add_argument("--loops", default="asyncio,uvloop")
+    parser.add_argument("--workload", choices=("webhook", "json"), default="webhook")
+    parser.add_argument("--tls", action="store_true", help="HTTPS (json workload only)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (max 20)")
     args = parser.parse_args()
     n = max(1, min(args.n, 100_000))
     names = [c for c in args.clients.split(",") if c]
-    with receiver() as url:
-        for loop_name in args.loops.split(","):
-            for name in names:
-                if importlib.util.find_spec(CLIENTS[name][0]) is None:
-                    print(json.dumps({"client": name, "skipped": "not installed"}), flush=True)
-                    continue
-                with asyncio.Runner(loop_factory=_loop_factory(loop_name)) as runner:
-                    figures = runner.run(_run(name, url, n, args.concurrency))
-                row = {"client": name, "loop": loop_name, "concurrency": args.concurrency}
-                print(json.dumps(row | figures), flush=True)
+    table = JSON_CLIENTS if args.workload == "json" else CLIENTS
+    rows: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        server_tls, client_tls = stack.enter_context(certificate()) if args.tls else (None, None)
+        url = stack.enter_context(receiver(server_tls))
+        for _ in range(max(1, min(args.rounds, 20))):
+            for loop_name in args.loops.split(","):
+                for name in names:
+                    if importlib.util.find_spec(table[name][0]) is None:
+                        print(json.dumps({"client": name, "skipped": "not installed"}))
+                        continue
+                    calls = (
+                        JSON_CLIENTS[name][1](url, args.concurrency, client_tls)
+                        if args.workload == "json"
+                        else _webhook_calls(name, url, args.concurrency)
+                    )
+                    with asyncio.Runner(loop_factory=_loop_factory(loop_name)) as runner:
+                        figures = runner.run(_run(calls, n, args.concurrency))
+                    row = {"client": name, "loop": loop_name, "concurrency": args.concurrency}
+                    row |= {"workload": args.workload, "tls": args.tls}
+                    rows.append(row | figures)
+                    print(json.dumps(rows[-1]), flush=True)
+    if args.rounds > 1:
+        _medians(rows)
     print(json.dumps({"cpus": os.cpu_count(), "python": sys.version.split()[0]}), flush=True)
 
 

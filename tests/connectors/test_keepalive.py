@@ -14,11 +14,11 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from renkei.connectors.http import ConnectorHTTP
-from renkei.connectors.keepalive import HostPools
 from renkei.egress.ssrf import TargetPolicy
+from renkei.egress.transport import EgressPools
 from renkei.hub import Hub
 from renkei.sandbox import self_signed, serve_in_thread
-from tests.connectors.harness import CONNECTOR_FEATURES, http_connection
+from tests.connectors.harness import http_connection
 from tests.support.server import test_settings as settings_for
 
 LOOPBACK = TargetPolicy(allow_private=True)
@@ -70,7 +70,7 @@ async def call_twice(base_url: str, transport: httpx.AsyncBaseTransport | None) 
 async def test_calls_with_clients_of_their_own_reuse_one_connection(
     peers: Peers, http_url: str
 ) -> None:
-    pools = HostPools()
+    pools = EgressPools()
     await call_twice(http_url, pools)
     assert len(peers.seen) == 2
     assert peers.connections == 1
@@ -87,7 +87,7 @@ async def test_without_shared_pools_each_call_opens_a_connection(
 async def test_closed_pools_close_their_connections_and_later_calls_open_new_ones(
     peers: Peers, http_url: str
 ) -> None:
-    pools = HostPools()
+    pools = EgressPools()
     await call_twice(http_url, pools)
     await pools.close_pools()
     assert pools.hosts == []
@@ -97,7 +97,7 @@ async def test_closed_pools_close_their_connections_and_later_calls_open_new_one
 
 
 def test_a_new_event_loop_gets_new_pools(peers: Peers, http_url: str) -> None:
-    pools = HostPools()
+    pools = EgressPools()
     asyncio.run(call_twice(http_url, pools))
     # The first loop's connection is gone with its loop; a second loop must not reuse it.
     asyncio.run(call_twice(http_url, pools))
@@ -109,7 +109,7 @@ async def test_tls_sessions_are_pooled_per_host_name_not_per_address(
     peers: Peers, tmp_path: Path
 ) -> None:
     tls = self_signed(tmp_path)
-    pools = HostPools(lambda: httpx.AsyncHTTPTransport(verify=tls.client_context()))
+    pools = EgressPools(ssl=tls.client_context())
     with serve_in_thread(peers, tls=tls) as url:
         # Both names lead to 127.0.0.1: one pool, and one TLS session, for each name.
         await call_twice(url.replace("127.0.0.1", "localhost"), pools)
@@ -128,8 +128,8 @@ async def test_tls_sessions_are_pooled_per_host_name_not_per_address(
 async def test_the_runtime_shares_its_pools_and_the_hub_closes_them_on_stop(
     database_url: str, peers: Peers, http_url: str
 ) -> None:
-    hub = Hub(settings_for(database_url), features=CONNECTOR_FEATURES)
-    runtime = hub.services["connectors"].runtime
+    hub = Hub(settings_for(database_url))
+    runtime = hub.connectors.runtime
     row = await http_connection(hub, "pooled", url=f"{http_url}/ping", method="GET")
     closed: list[bool] = []
     hub.closers.append(_record(closed))

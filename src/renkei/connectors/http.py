@@ -1,8 +1,9 @@
 """The one way a connector sends an HTTP call.
 
 :class:`ConnectorHTTP` builds the request, applies the connection's auth, takes a daily-quota
-unit and a rate-limit slot, sends through an ``httpx.AsyncClient`` (whose transport tests and
-sandboxes replace), logs request and response with secrets redacted, records metrics, turns
+unit and a rate-limit slot, sends through an ``httpx.AsyncClient`` whose wire is the egress
+session (``egress/transport.py``: aiohttp, the SSRF policy at connect time; tests and
+sandboxes replace the transport), logs request and response with secrets redacted, records metrics, turns
 every failure into the :mod:`renkei.connectors.errors` taxonomy, re-authenticates once when the
 vendor rejects a token, and retries retryable failures with :class:`Backoff`.
 
@@ -36,13 +37,13 @@ from renkei.connectors.errors import (
     ReauthenticateError,
     RetryableError,
 )
-from renkei.connectors.guard import GuardedTransport, TargetRefused
-from renkei.connectors.keepalive import tls_context
 from renkei.connectors.limits import DailyQuota, RateLimiter, hold
 from renkei.connectors.metrics import ConnectorMetrics, default_metrics
 from renkei.connectors.retry import Backoff, retry
+from renkei.egress.errors import TargetRefused
 from renkei.egress.retry_after import parse_retry_after
 from renkei.egress.ssrf import TargetPolicy
+from renkei.egress.transport import TARGET_POLICY, EgressPools
 
 __all__ = [
     "REDACTED",
@@ -170,17 +171,13 @@ class ConnectorHTTP:
         self._clock = clock or SystemClock()
         self._metrics = metrics or default_metrics()
         self._rng = rng
-        if policy is not None:
-            transport = GuardedTransport(
-                policy, transport or httpx.AsyncHTTPTransport(verify=tls_context())
-            )
+        self._policy = policy
         self._client = httpx.AsyncClient(
             base_url=base_url,
-            transport=transport,
+            transport=transport or EgressPools(shared=False),
             timeout=timeout,
             headers=headers,
             follow_redirects=False,
-            verify=tls_context(),
         )
         self._log = structlog.get_logger("renkei.connectors").bind(
             connector=connector, connection=connection
@@ -362,6 +359,8 @@ class ConnectorHTTP:
             body_bytes=len(request.content),
         )
         self._metrics.calls.labels(*labels).inc()
+        if self._policy is not None:  # checked by the egress transport at connect time
+            request.extensions = {**request.extensions, TARGET_POLICY: self._policy}
         started = time.perf_counter()  # latency measurement only; waiting uses the clock
         try:
             response = await self._client.send(request)

@@ -1,7 +1,7 @@
 """From a stored connection to a live call: credentials decrypted, database-backed limits,
 the process-wide metrics, one shared auth strategy per connection (so an OAuth2 token
 is fetched once and reused until it expires, across every job of this process), and
-keep-alive connections shared by every call to the same host (``connectors/keepalive.py``).
+keep-alive connections shared by every call to the same host (``egress/transport.py``).
 
 Waits happen in process only while they are short (``RENKEI_CONNECTOR_MAX_WAIT_SECONDS``);
 a longer one surfaces as a :class:`RateLimitedError` or :class:`RetryableError` with its
@@ -30,12 +30,12 @@ from renkei.connectors.connections import (
 )
 from renkei.connectors.db_limits import DatabaseDailyQuota, DatabaseRateLimiter, RateUsage
 from renkei.connectors.errors import ConfigurationError, ConnectorError
-from renkei.connectors.keepalive import HostPools
 from renkei.connectors.metrics import default_metrics
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.retry import Backoff
 from renkei.connectors.spec import CallContext, Connection, Connector, OperationResult
 from renkei.egress.ssrf import TargetPolicy
+from renkei.egress.transport import EgressPools
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class ConnectorRuntime:
         self.holder = f"{socket.gethostname()}:{os.getpid()}"
         self.policy = TargetPolicy.from_settings(hub.settings)
         # Every call's client borrows these: calls to a host reuse its idle connections.
-        self.pools = HostPools()
+        self.pools = EgressPools()
 
     # --- lookups ---------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from renkei.connectors.spec import (
     RateLimitSpec,
     RecordOk,
 )
+from renkei.egress.transport import EgressPools
 
 __all__ = ["MAX_BLOCKS", "SlackConnector", "split_webhook_url"]
 
@@ -146,7 +147,8 @@ class SlackConnector(Connector):
         origin, real, masked = split_webhook_url(connection.credentials["webhook_url"])
         bound = copy.copy(self)
         bound._origin, bound._masked_path = origin, masked
-        options.transport = _RealPath(options.transport or httpx.AsyncHTTPTransport(), masked, real)
+        inner = options.transport or EgressPools(shared=False)
+        options.transport = _RealPath(inner, masked, real)
         return bound, connection
 
     def classify(self, response: httpx.Response, now: datetime) -> ConnectorError | None:

@@ -4,12 +4,7 @@ The SSRF guard and the policy session it sends through are :mod:`renkei.egress`.
 """
 
 from renkei.delivery.client import AttemptResult, HttpClient, Sender
-from renkei.delivery.errors import (
-    DeliveryError,
-    ErrorKind,
-    InvalidSecret,
-    SignatureInvalid,
-)
+from renkei.delivery.errors import DeliveryError, InvalidSecret, SignatureInvalid
 from renkei.delivery.outcome import Outcome, OutcomeKind, classify
 from renkei.delivery.signing import (
     build_headers,
@@ -19,6 +14,7 @@ from renkei.delivery.signing import (
     validate_secret,
     verify,
 )
+from renkei.egress.failures import ErrorKind
 
 __all__ = [
     "AttemptResult",

@@ -26,8 +26,8 @@ from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 
 from renkei import __version__
-from renkei.delivery.errors import ErrorKind
 from renkei.egress.errors import TargetRefused
+from renkei.egress.failures import ErrorKind, describe
 from renkei.egress.session import policy_session
 from renkei.egress.ssrf import TargetPolicy
 
@@ -116,13 +116,13 @@ class HttpClient:
                     duration_ms=_elapsed_ms(started),
                 )
         except (TargetRefused, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            kind, message = _describe(exc, seconds)
+            failure = describe(exc, seconds)
             return AttemptResult(
                 url=url,
                 request_headers=sent,
                 duration_ms=_elapsed_ms(started),
-                error=message,
-                error_kind=kind,
+                error=failure.message,
+                error_kind=failure.kind,
             )
 
     async def aclose(self) -> None:
@@ -165,32 +165,6 @@ async def _read_excerpt(content: aiohttp.StreamReader) -> tuple[bytes, bool]:
         # The status line and headers arrived: they decide the outcome, the body is a bonus.
         return b"".join(chunks), True
     return b"".join(chunks), False
-
-
-def _describe(exc: Exception, timeout: float) -> tuple[ErrorKind, str]:
-    """Classify a failed attempt. Messages name hosts, never URLs (they may hold tokens)."""
-    if isinstance(exc, TargetRefused):
-        return ErrorKind.POLICY, str(exc)
-    if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it too
-        return ErrorKind.TIMEOUT, f"timeout: no complete response within {timeout:g} s"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return ErrorKind.DNS, f"DNS failure: cannot resolve {exc.host}"
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return ErrorKind.TLS, f"TLS error with {exc.host}: {exc.certificate_error}"
-    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
-        return ErrorKind.TLS, f"TLS error: {getattr(exc, 'os_error', exc)}"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            return ErrorKind.CONNECTION_REFUSED, f"connection refused by {exc.host}:{exc.port}"
-        reason = exc.os_error.strerror or exc.os_error
-        return ErrorKind.CONNECTION, f"cannot connect to {exc.host}:{exc.port}: {reason}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ErrorKind.CONNECTION, "connection closed before a response"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return ErrorKind.INVALID_REQUEST, "invalid request: the URL is malformed"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return ErrorKind.CONNECTION, f"invalid HTTP response: {exc.message}"
-    return ErrorKind.CONNECTION, f"connection error: {type(exc).__name__}: {exc}"
 
 
 def _precheck(

@@ -5,8 +5,6 @@ Messages name the host, address and reason, never a URL's query, credentials or 
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 
 class DeliveryError(Exception):
     """Base class of the delivery building blocks' own errors."""
@@ -18,15 +16,3 @@ class InvalidSecret(DeliveryError, ValueError):
 
 class SignatureInvalid(DeliveryError):
     """An inbound Standard Webhooks request failed verification."""
-
-
-class ErrorKind(StrEnum):
-    """Why an attempt got no HTTP response."""
-
-    TIMEOUT = "timeout"
-    CONNECTION_REFUSED = "connection_refused"
-    DNS = "dns"
-    TLS = "tls"
-    POLICY = "policy"
-    CONNECTION = "connection"
-    INVALID_REQUEST = "invalid_request"

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from renkei.delivery.client import AttemptResult
-from renkei.delivery.errors import ErrorKind
+from renkei.egress.failures import ErrorKind
 from renkei.egress.retry_after import parse_retry_after
 
 DEFAULT_MAX_RETRY_AFTER = 3600.0

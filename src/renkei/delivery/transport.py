@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from renkei.delivery.client import AttemptResult, HttpClient
-from renkei.delivery.errors import ErrorKind
+from renkei.egress.failures import ErrorKind
 from renkei.egress.ssrf import TargetPolicy
 from renkei.settings import Settings
 

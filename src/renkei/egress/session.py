@@ -3,7 +3,8 @@
 Every resolved address passes through :meth:`TargetPolicy.allowed_addresses` (a resolver
 wrapper) and every socket is checked by :meth:`TargetPolicy.check_address` before it
 connects (literal IPs skip the resolver), so the address checked is the address connected
-to: DNS rebinding has no window. Webhook deliveries and flow HTTP actions both use it.
+to: DNS rebinding has no window. Webhook deliveries, flow HTTP actions and connector calls
+(through ``transport.py``) all use it.
 """
 
 from __future__ import annotations
@@ -21,25 +22,29 @@ __all__ = ["PolicyResolver", "policy_session"]
 
 
 def policy_session(
-    policy: TargetPolicy,
+    policy: TargetPolicy | None,
     *,
     limit: int,
     resolver: AbstractResolver | None = None,
     ssl: ssl.SSLContext | bool = True,
+    auto_decompress: bool = True,
 ) -> aiohttp.ClientSession:
     """An aiohttp session every connection of which passes ``policy``: resolved addresses
     are filtered (:class:`PolicyResolver`) and each socket is checked before it connects.
+    A None policy checks nothing (the connector SDK used outside a hub).
     Call it with an event loop running (aiohttp binds the session to it)."""
+    inner = resolver or aiohttp.DefaultResolver()
     connector = aiohttp.TCPConnector(
         limit=limit,
-        resolver=PolicyResolver(policy, resolver or aiohttp.DefaultResolver()),
-        socket_factory=_policy_socket_factory(policy),
+        resolver=inner if policy is None else PolicyResolver(policy, inner),
+        socket_factory=None if policy is None else _policy_socket_factory(policy),
         ssl=ssl,
     )
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),  # targets must not see each other's cookies
         trust_env=False,  # an environment proxy would connect on our behalf, unchecked
+        auto_decompress=auto_decompress,
     )
 
 
