@@ -96,10 +96,9 @@ class Playbook:
         return total
 
     async def tick(self) -> int:
-        """Run the flows' schedule task once, as the periodic would."""
-        from renkei.flows.schedule import run_due
-
-        return await run_due(self.driver.services["flows"])
+        """Run the queue's scheduler once, as a worker would: the ticks it enqueued."""
+        enqueued, _ = await self.driver.queue.run_due_schedules()
+        return enqueued
 
     def runs(self, flow_name: str, **params: Any) -> list[dict[str, Any]]:
         response = self.api.get(
@@ -131,8 +130,8 @@ async def playbook(database_url: str, **settings: Any) -> AsyncIterator[Playbook
             yield book
         finally:
             book.api.close()
-            await driver.services["flows"].close()
-            await driver.services["webhooks"].close()
+            await driver.flows.close()
+            await driver.webhooks.close()
             await driver.database.dispose()
 
 

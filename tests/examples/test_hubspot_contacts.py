@@ -100,7 +100,7 @@ async def test_profiles_are_pushed_to_hubspot_by_email(database_url: str) -> Non
             await rig.identify("ann@example.com", {"last_name": "Ito-Sato"})
             await rig.run()
             clock.advance(1800)
-            await rig.syncs.tick()
+            await rig.hub.queue.run_due_schedules()
             await rig.run()
             assert contact.properties["lastname"] == "Ito-Sato"
             assert sandbox.violations == []

@@ -173,7 +173,7 @@ async def test_profiles_become_marketo_leads_with_mapping_and_blocklist(
             await rig.run()
             assert lead.values["lastName"] == "Lee"
             clock.advance(1800)
-            await rig.syncs.tick()
+            await rig.hub.queue.run_due_schedules()
             await rig.run()
             assert lead.values["lastName"] == "Lee-Park"
             assert sandbox.violations == []

@@ -143,7 +143,7 @@ async def test_failing_job_follows_the_schedule_then_dead_letter_then_manual_ret
     assert await worker(queue).run_burst() == 0
 
     recorder.fail = False
-    assert await queue.retry_dead([int(row["id"])]) == 1  # type: ignore[call-overload]
+    assert await queue.retry_dead(int(row["id"])) == 1
     assert await worker(queue).run_burst() == 1
     assert len(recorder.runs) == 5
     assert await job_rows(database) == []
@@ -338,3 +338,67 @@ async def test_a_database_blip_while_the_schedules_are_written_does_not_kill_the
     finally:
         w.stop()
         await asyncio.wait_for(running, 30)
+
+
+async def test_a_schedule_set_at_runtime_ticks_once_on_every_process(
+    queue: JobQueue, database: Database, clock: ManualClock, recorder: Recorder
+) -> None:
+    """A flow or sync saved on one process is a schedule every other process's scheduler
+    ticks, with no restart, exactly once per tick; dropped, it ticks no more."""
+    others = [Database(database.url) for _ in range(2)]
+    try:
+        queues = [JobQueue(db, queue.registry, retry=queue.retry, clock=clock) for db in others]
+        start = clock.now()
+        hourly = Periodic("flow:1", "test.record", every_seconds=3600, payload={"n": 1})
+        async with database.transaction() as tx:
+            assert await queue.set_schedule(tx, hourly) == start + timedelta(hours=1)
+        clock.advance(hours=1)
+        enqueued = await asyncio.gather(*(q.run_due_schedules() for q in queues))
+        assert sum(count for count, _ in enqueued) == 1
+        async with database.transaction() as tx:  # saved again unchanged: keeps its tick
+            assert await queue.set_schedule(tx, hourly) == start + timedelta(hours=2)
+            assert await queue.next_run(tx, "flow:1") == start + timedelta(hours=2)
+            await queue.drop_schedule(tx, "flow:1")
+            assert await queue.next_run(tx, "flow:1") is None
+        clock.advance(hours=1)
+        assert sum(count for count, _ in [await q.run_due_schedules() for q in queues]) == 0
+    finally:
+        for db in others:
+            await db.dispose()
+    await worker(queue).run_burst()
+    assert recorder.runs == [
+        {
+            "n": 1,
+            "tick": (start + timedelta(hours=1)).isoformat(),
+            "previous_tick": start.isoformat(),
+            "schedule": "flow:1",
+        }
+    ]
+
+
+async def test_a_changed_schedule_starts_over_from_now(
+    queue: JobQueue, database: Database, clock: ManualClock
+) -> None:
+    async with database.transaction() as tx:
+        await queue.set_schedule(tx, Periodic("sync:1", "test.record", every_seconds=3600))
+    clock.advance(minutes=30)
+    async with database.transaction() as tx:
+        moved = await queue.set_schedule(tx, Periodic("sync:1", "test.record", cron="0 * * * *"))
+    assert moved == clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+
+
+async def test_retry_dead_says_whether_the_job_was_dead(
+    queue: JobQueue, database: Database, recorder: Recorder
+) -> None:
+    recorder.fail = True
+    async with database.transaction() as tx:
+        await queue.enqueue(tx, "test.record", {"n": 1}, max_attempts=1)
+    await worker(queue).run_burst()
+    [row] = await job_rows(database)
+    assert row["status"] == "dead"
+    job_id = int(str(row["id"]))
+    assert await queue.retry_dead(job_id) is True
+    assert await queue.retry_dead(job_id) is False  # scheduled now, not dead
+    assert await queue.retry_dead(job_id + 1000) is False
+    recorder.fail = False
+    assert await worker(queue).run_burst() == 1

@@ -143,12 +143,12 @@ async def simulate_day(
                 sandbox_peak = max(sandbox_peak, sandbox.quota_used)
                 clock.set(DAY_START + (n + 1) * step)
                 if (n + 1) % per_window == 0:  # a window ends: the periodic batch
-                    await rig.syncs.tick()
+                    await rig.hub.queue.run_due_schedules()
                     await rig.run()
                     sandbox_peak = max(sandbox_peak, sandbox.quota_used)
             # After the day: one more window, then past the reset for anything parked.
             clock.advance(WINDOW)
-            await rig.syncs.tick()
+            await rig.hub.queue.run_due_schedules()
             await rig.run()
             async with rig.hub.database.read() as connection:
                 peak = (

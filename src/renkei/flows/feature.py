@@ -1,13 +1,10 @@
-"""``install(hub)``: flows plugged into the hub (see docs/flows.md).
+"""``install(hub, engine)``: flows plugged into the kernel (see docs/flows.md).
 
 Registers the fan-out handler (trigger matching in the event's transaction), the
 ``flows.start`` / ``flows.step`` tasks (whose ``on_dead`` hook ends a run whose job died),
-the schedule, retention and reconciler (reconcile.py) periodics, the
-``/api/v1/flows`` and ``/api/v1/secrets`` routers, the ``secrets`` and ``flows`` config
-sections, and two services:
-``hub.services["flows"]`` (the :class:`FlowEngine`) and
-``hub.services["flow_runs_for_event"]`` (``async (connection, event_id) -> [run]``), which
-also feeds the event detail's ``flow_runs`` through ``event_detail_extras``.
+the schedule, retention and reconciler (reconcile.py) periodics, the ``secrets`` and
+``flows`` config sections and the engine's closer. ``renkei.hub.Hub`` builds the
+:class:`FlowEngine` (``hub.flows``); its routes are listed by ``renkei.api.routes``.
 """
 
 from __future__ import annotations
@@ -19,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.flows.engine import QUEUE, START_TASK, STEP_TASK, FlowEngine
+from renkei.flows.engine import QUEUE, START_TASK, STEP_TASK
 from renkei.flows.reconcile import RECONCILE_TASK, reconcile_runs
 from renkei.flows.resource import FlowsResource
-from renkei.flows.schedule import SCHEDULE_TASK, run_due
+from renkei.flows.schedule import SCHEDULE_TASK, start_tick
 from renkei.flows.secrets import SecretsResource
-from renkei.flows.service import runs_for_event
 from renkei.queue import JobContext, Periodic
 from renkei.store.tables.flows import flow_run_steps, flow_runs
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
+    from renkei.flows.engine import FlowEngine
 
 __all__ = ["RECONCILE_TASK", "install"]
 
@@ -37,14 +34,8 @@ PRUNE_TASK = "flows.prune_runs"
 _PRUNE_BATCH = 1000
 
 
-def install(hub: Hub) -> None:
-    from renkei.api.v1 import flows as flows_api
-    from renkei.api.v1 import secrets as secrets_api
-
-    engine = FlowEngine(hub)
-    hub.services["flows"] = engine
+def install(hub: Core, engine: FlowEngine) -> None:
     hub.closers.append(engine.close)
-    hub.services["flow_runs_for_event"] = runs_for_event
 
     async def handler(connection: AsyncConnection, events: Sequence[Any]) -> None:
         await engine.fan_out(connection, events)
@@ -67,7 +58,7 @@ def install(hub: Hub) -> None:
         await reconcile_runs(engine)
 
     async def schedule(ctx: JobContext) -> None:
-        await run_due(engine)
+        await start_tick(engine, ctx.payload)
 
     async def prune(ctx: JobContext) -> None:
         cutoff = hub.clock.now() - timedelta(days=hub.settings.flow_run_retention_days)
@@ -87,21 +78,9 @@ def install(hub: Hub) -> None:
     hub.registry.task(RECONCILE_TASK, queue=QUEUE)(reconcile)
     hub.registry.task(SCHEDULE_TASK, queue=QUEUE)(schedule)
     hub.registry.task(PRUNE_TASK, queue=QUEUE)(prune)
-    hub.registry.periodic(Periodic(SCHEDULE_TASK, SCHEDULE_TASK, every_seconds=30))
     hub.registry.periodic(Periodic(PRUNE_TASK, PRUNE_TASK, every_seconds=3600))
     hub.registry.periodic(
         Periodic(RECONCILE_TASK, RECONCILE_TASK, every_seconds=hub.settings.flow_reconcile_seconds)
     )
-
-    async def extras(connection: AsyncConnection, event_id: str) -> dict[str, Any]:
-        return {"flow_runs": await runs_for_event(connection, event_id)}
-
-    existing = hub.services.get("event_detail_extras")
-    providers: list[Any] = (
-        [] if existing is None else [existing] if callable(existing) else list(existing)
-    )
-    hub.services["event_detail_extras"] = [*providers, extras]
     hub.resources["secrets"] = SecretsResource()  # before flows: a flow may use them
     hub.resources["flows"] = FlowsResource()
-    hub.routers.append(flows_api.router)
-    hub.routers.append(secrets_api.router)

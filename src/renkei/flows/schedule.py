@@ -1,100 +1,78 @@
 """Flows with a scheduled trigger (``trigger: {schedule: {cron: "0 8 * * 1"}}`` or
-``{every: 1h}``): a periodic task starts each due flow once per tick.
+``{every: 1h}``): each is one of the queue's periodic schedules (``flow:<id>``).
 
-Ticks are claimed with a compare-and-set on ``flow_schedules.next_run_at``, so however
-many workers run, each tick starts one run. Missed ticks (the process was down) are
-skipped, not replayed. The run's event is synthetic: ``{"type": "schedule", "name":
-<flow name>, "data": {"tick", "period_start", "period_end"}}``.
+Saving a flow sets or drops its schedule in the same transaction; every worker's scheduler
+ticks it exactly once per tick (the queue's compare-and-set), and missed ticks are skipped,
+not replayed. A tick starts a run of the flow's live version, if it is still live. The
+run's event is synthetic: ``{"type": "schedule", "name": <flow name>, "data": {"tick",
+"period_start", "period_end"}}``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import format_timestamp
-from renkei.flows.spec import Schedule
-from renkei.store.tables.flows import flow_schedules
+from renkei.flows.spec import compile_flow
+from renkei.queue import JobQueue, Periodic
 
 if TYPE_CHECKING:
     from renkei.flows.engine import FlowEngine
 
-__all__ = ["SCHEDULE_TASK", "first_tick", "following_tick", "run_due"]
+__all__ = ["SCHEDULE_TASK", "drop_schedule", "schedule_name", "set_schedule", "start_tick"]
 
 SCHEDULE_TASK = "flows.schedule"
 
 
-def first_tick(schedule: Schedule, now: datetime) -> datetime:
-    if schedule.every_seconds is not None:
-        return now + timedelta(seconds=schedule.every_seconds)
-    assert schedule.cron is not None
-    tick: datetime = croniter(schedule.cron, now).get_next(datetime)
-    return tick
+def schedule_name(flow_id: str) -> str:
+    return f"flow:{flow_id}"
 
 
-def following_tick(schedule: Schedule, previous: datetime, now: datetime) -> datetime:
-    if schedule.every_seconds is not None:
-        step = timedelta(seconds=schedule.every_seconds)
-        missed = int((now - previous) / step) + 1 if now >= previous else 0
-        return previous + max(missed, 1) * step
-    return first_tick(schedule, now)
+async def set_schedule(
+    queue: JobQueue, tx: AsyncConnection, flow_id: str, logic: dict[str, Any]
+) -> None:
+    """The flow's schedule as its trigger says (none without ``trigger.schedule``); an
+    unchanged schedule keeps its next tick."""
+    if (logic.get("trigger") or {}).get("schedule") is None:
+        await drop_schedule(queue, tx, flow_id)
+        return
+    schedule = compile_flow(logic).trigger.schedule
+    assert schedule is not None
+    periodic = Periodic(
+        schedule_name(flow_id),
+        SCHEDULE_TASK,
+        every_seconds=schedule.every_seconds,
+        cron=schedule.cron,
+        payload={"flow_id": flow_id},
+    )
+    await queue.set_schedule(tx, periodic)
 
 
-def _period_start(schedule: Schedule, tick: datetime, last: datetime | None) -> datetime:
-    if last is not None:
-        return last
-    if schedule.every_seconds is not None:
-        return tick - timedelta(seconds=schedule.every_seconds)
-    assert schedule.cron is not None
-    previous: datetime = croniter(schedule.cron, tick).get_prev(datetime)
-    return previous
+async def drop_schedule(queue: JobQueue, tx: AsyncConnection, flow_id: str) -> None:
+    await queue.drop_schedule(tx, schedule_name(flow_id))
 
 
-async def run_due(engine: FlowEngine) -> int:
-    """Start every flow whose tick is due; returns how many runs were started."""
+async def start_tick(engine: FlowEngine, tick: Mapping[str, Any]) -> bool:
+    """Start a run for a tick of a flow's schedule (the queue's payload: ``flow_id``,
+    ``tick``, ``previous_tick``); False when the flow is no longer live or scheduled (a tick
+    queued before it was disabled, changed or deleted)."""
     hub = engine.hub
-    now = hub.clock.now()
-    async with hub.database.read() as connection:
-        live = {
-            flow.id: flow
-            for flow in await engine.catalog.live(connection)
-            if flow.compiled.trigger.schedule is not None
-        }
-        due = list(
-            await connection.execute(
-                select(flow_schedules).where(flow_schedules.c.next_run_at <= now)
-            )
+    async with hub.database.transaction() as tx:
+        live = {flow.id: flow for flow in await engine.catalog.live(tx)}
+        flow = live.get(str(tick.get("flow_id")))
+        if flow is None or flow.compiled.trigger.schedule is None:
+            return False
+        at = datetime.fromisoformat(str(tick["tick"]))
+        since = datetime.fromisoformat(str(tick["previous_tick"]))
+        event = _tick_event(flow.id, flow.name, at, since, hub.clock.now())
+        await hub.queue.enqueue(
+            tx, "flows.start", {"f": flow.id, "v": flow.version, "event": event}
         )
-    started = 0
-    for row in due:
-        flow = live.get(row.flow_id)
-        if flow is None:
-            continue
-        schedule = flow.compiled.trigger.schedule
-        assert schedule is not None
-        tick: datetime = row.next_run_at
-        async with hub.database.transaction() as tx:
-            moved = await tx.execute(
-                update(flow_schedules)
-                .where(
-                    flow_schedules.c.flow_id == row.flow_id,
-                    flow_schedules.c.next_run_at == tick,
-                )
-                .values(next_run_at=following_tick(schedule, tick, now), last_run_at=tick)
-            )
-            if moved.rowcount != 1:
-                continue
-            event = _tick_event(
-                flow.id, flow.name, tick, _period_start(schedule, tick, row.last_run_at), now
-            )
-            await hub.queue.enqueue(
-                tx, "flows.start", {"f": flow.id, "v": flow.version, "event": event}
-            )
-            started += 1
-    return started
+    return True
 
 
 def _tick_event(

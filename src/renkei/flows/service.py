@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.wire import generate_secret
+from renkei.errors import Conflict, NotFound
 from renkei.events.envelope import format_timestamp
 from renkei.flows.catalog import bump_version
 from renkei.flows.problems import FlowSpecError
-from renkei.flows.schedule import first_tick
+from renkei.flows.schedule import drop_schedule, set_schedule
 from renkei.flows.spec import compile_flow
 from renkei.ids import new_id
 from renkei.security.redaction import redact
@@ -28,13 +29,12 @@ from renkei.security.targets import CredentialMove, origin
 from renkei.store.tables.flows import (
     flow_run_steps,
     flow_runs,
-    flow_schedules,
     flow_versions,
     flows,
 )
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = [
     "LOGIC_KEYS",
@@ -62,14 +62,14 @@ LOGIC_KEYS = ("trigger", "reeligibility", "steps")
 _SECRET_CONTEXT = "flows.signing_secret"
 
 
-class FlowNotFound(LookupError):
+class FlowNotFound(NotFound, LookupError):
     def __init__(self, flow_id: str) -> None:
-        super().__init__(f"flow {flow_id} does not exist")
+        super().__init__("flow", flow_id)
         self.flow_id = flow_id
 
 
-class FlowConflict(Exception):
-    pass
+class FlowConflict(Conflict):
+    """A flow's name is taken."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ async def _name_taken(connection: AsyncConnection, name: str, exclude: str | Non
 
 
 async def create_flow(
-    hub: Hub,
+    hub: Core,
     tx: AsyncConnection,
     spec: Mapping[str, Any],
     *,
@@ -177,7 +177,7 @@ async def create_flow(
     await tx.execute(
         insert(flow_versions).values(flow_id=flow_id, version=1, spec=logic, created_at=now)
     )
-    await _sync_schedule(tx, flow_id, logic, now, changed=True)
+    await set_schedule(hub.queue, tx, flow_id, logic)
     await bump_version(tx)
     return await get_flow(tx, flow_id)
 
@@ -222,7 +222,7 @@ def moved_secrets(
 
 
 async def update_flow(
-    hub: Hub,
+    hub: Core,
     tx: AsyncConnection,
     flow_id: str,
     changes: Mapping[str, Any],
@@ -267,14 +267,12 @@ async def update_flow(
             updated_at=now,
         )
     )
-    await _sync_schedule(
-        tx, flow_id, logic, now, changed=logic.get("trigger") != current.spec.get("trigger")
-    )
+    await set_schedule(hub.queue, tx, flow_id, logic)
     await bump_version(tx)
     return await get_flow(tx, flow_id)
 
 
-async def set_enabled(hub: Hub, tx: AsyncConnection, flow_id: str, enabled: bool) -> FlowRecord:
+async def set_enabled(hub: Core, tx: AsyncConnection, flow_id: str, enabled: bool) -> FlowRecord:
     await get_flow(tx, flow_id)
     await tx.execute(
         update(flows)
@@ -285,7 +283,7 @@ async def set_enabled(hub: Hub, tx: AsyncConnection, flow_id: str, enabled: bool
     return await get_flow(tx, flow_id)
 
 
-async def delete_flow(hub: Hub, tx: AsyncConnection, flow_id: str) -> None:
+async def delete_flow(hub: Core, tx: AsyncConnection, flow_id: str) -> None:
     """Soft delete: runs and versions stay readable; runs under way finish."""
     await get_flow(tx, flow_id)
     now = hub.clock.now()
@@ -294,24 +292,8 @@ async def delete_flow(hub: Hub, tx: AsyncConnection, flow_id: str) -> None:
         .where(flows.c.id == flow_id)
         .values(deleted_at=now, enabled=False, updated_at=now)
     )
-    await tx.execute(delete(flow_schedules).where(flow_schedules.c.flow_id == flow_id))
+    await drop_schedule(hub.queue, tx, flow_id)
     await bump_version(tx)
-
-
-async def _sync_schedule(
-    tx: AsyncConnection, flow_id: str, logic: dict[str, Any], now: datetime, *, changed: bool
-) -> None:
-    schedule = (logic.get("trigger") or {}).get("schedule")
-    if schedule is None:
-        await tx.execute(delete(flow_schedules).where(flow_schedules.c.flow_id == flow_id))
-        return
-    if not changed:
-        return
-    compiled = compile_flow(logic)
-    assert compiled.trigger.schedule is not None
-    tick = first_tick(compiled.trigger.schedule, now)
-    await tx.execute(delete(flow_schedules).where(flow_schedules.c.flow_id == flow_id))
-    await tx.execute(insert(flow_schedules).values(flow_id=flow_id, next_run_at=tick))
 
 
 def _record(row: Any, spec: dict[str, Any]) -> FlowRecord:
@@ -478,7 +460,7 @@ async def count_runs(connection: AsyncConnection, flow_id: str) -> dict[str, int
     return {status: int(count) for status, count in rows.tuples()}
 
 
-async def reveal_secret(hub: Hub, connection: AsyncConnection, flow_id: str) -> str:
+async def reveal_secret(hub: Core, connection: AsyncConnection, flow_id: str) -> str:
     await get_flow(connection, flow_id)
     sealed = (
         await connection.execute(select(flows.c.signing_secret).where(flows.c.id == flow_id))
@@ -486,7 +468,7 @@ async def reveal_secret(hub: Hub, connection: AsyncConnection, flow_id: str) -> 
     return hub.keyring.decrypt(str(sealed), context=_SECRET_CONTEXT)
 
 
-async def rotate_secret(hub: Hub, tx: AsyncConnection, flow_id: str) -> str:
+async def rotate_secret(hub: Core, tx: AsyncConnection, flow_id: str) -> str:
     await get_flow(tx, flow_id)
     secret = generate_secret()
     await tx.execute(

@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from croniter import croniter
-
 from renkei.expr.errors import TemplateError
 from renkei.expr.filter import Filter, compile_filter, validate_filter
 from renkei.expr.mapping import FieldMapping, compile_mapping, validate_mapping
@@ -31,6 +29,7 @@ from renkei.expr.problems import Problems
 from renkei.expr.templates import Template, compile_template
 from renkei.expr.values import Value, compile_value
 from renkei.flows.problems import FlowSpecError
+from renkei.queue import is_valid_cron
 
 __all__ = [
     "STEP_KINDS",
@@ -252,7 +251,7 @@ class _Compiler:
             return None
         if "cron" in spec:
             cron = spec["cron"]
-            if not isinstance(cron, str) or not croniter.is_valid(cron):
+            if not isinstance(cron, str) or not is_valid_cron(cron):
                 self.problems.add("trigger.schedule.cron", f"invalid cron expression {cron!r}")
                 return None
             return Schedule(cron=cron)

@@ -10,10 +10,12 @@ await Worker(queue).run()
 from renkei.queue.dead_letter import dead_error, live_keys
 from renkei.queue.errors import GiveUp, JobOutcome, QueueError, RetryLater, UnknownTask
 from renkei.queue.jobs import Job, NewJob
+from renkei.queue.live import live_dedupe_keys, live_job_ids, scheduled_count
 from renkei.queue.manager import JobQueue
 from renkei.queue.registry import Periodic, Task, TaskRegistry
 from renkei.queue.retry import RetryPolicy
-from renkei.queue.wakeup import PostgresListener, Wakeup, wake_on_commit
+from renkei.queue.ticks import is_valid_cron
+from renkei.queue.wakeup import Wakeup, listen_for_jobs, wake_on_commit
 from renkei.queue.worker import JobContext, Worker, WorkerOptions
 
 __all__ = [
@@ -24,7 +26,6 @@ __all__ = [
     "JobQueue",
     "NewJob",
     "Periodic",
-    "PostgresListener",
     "QueueError",
     "RetryLater",
     "RetryPolicy",
@@ -35,6 +36,11 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "dead_error",
+    "is_valid_cron",
+    "listen_for_jobs",
+    "live_dedupe_keys",
+    "live_job_ids",
     "live_keys",
+    "scheduled_count",
     "wake_on_commit",
 ]

@@ -1,9 +1,11 @@
 """Domain operations on the ``jobs`` and ``schedules`` tables.
 
-Every statement here is portable SQLAlchemy Core. The claim relies on two dialect facts:
-PostgreSQL renders ``FOR UPDATE SKIP LOCKED`` so concurrent claimers never wait on or
-double-take a row, and SQLite (which ignores the clause) runs the claim inside a
-``BEGIN IMMEDIATE`` transaction, so only one claimer is ever in it.
+Every statement here is portable SQLAlchemy Core (the two that each backend spells its
+own way come from :mod:`renkei.store.statements` and :mod:`renkei.store.notifications`).
+The claim is safe on both backends: where the database has many writers, ``FOR UPDATE SKIP
+LOCKED`` keeps concurrent claimers from waiting on or double-taking a row; where it has a
+single writer (which ignores the clause), the claim runs in a write transaction that only
+one claimer is ever in.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import (
     Row,
     Select,
@@ -27,11 +28,8 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.clock import Clock, SystemClock
@@ -39,7 +37,10 @@ from renkei.queue.jobs import Finished, Job, NewJob
 from renkei.queue.liveness import host_identity, process_exists, workers
 from renkei.queue.registry import Periodic, TaskRegistry
 from renkei.queue.retry import RetryPolicy
+from renkei.queue.ticks import next_tick, previous_tick
 from renkei.store.database import Database
+from renkei.store.notifications import notify
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables import jobs, schedules
 
 NOTIFY_CHANNEL = "renkei_jobs"
@@ -117,13 +118,11 @@ class JobQueue:
         }
 
     def _insert_ignoring_conflicts(self, table: Table) -> Any:
-        dialect_insert = sqlite_insert if self.database.is_sqlite else pg_insert
-        return dialect_insert(table).on_conflict_do_nothing()
+        return insert_ignoring(self.database, table)
 
     async def _signal(self, connection: AsyncConnection) -> None:
         connection.info[WAKE_FLAG] = True
-        if not self.database.is_sqlite:
-            await connection.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        await notify(connection, NOTIFY_CHANNEL)
 
     # -- claim and finish ------------------------------------------------------------------
 
@@ -409,23 +408,19 @@ class JobQueue:
 
     # -- dead letter -----------------------------------------------------------------------
 
-    async def retry_dead(
-        self, job_ids: Sequence[int] | None = None, *, task: str | None = None
-    ) -> int:
-        """Manual retry: dead jobs start over with a full set of attempts."""
+    async def retry_dead(self, job_id: int) -> bool:
+        """Start a dead job over with a full set of attempts; False when the job is not dead
+        (or a job with its dedupe key is pending already, which will do the same work)."""
         now = self.clock.now()
-        statement = update(jobs).where(jobs.c.status == "dead", _no_pending_twin())
-        if job_ids is not None:
-            statement = statement.where(jobs.c.id.in_(list(job_ids)))
-        if task is not None:
-            statement = statement.where(jobs.c.task == task)
         async with self.database.transaction() as connection:
             result = await connection.execute(
-                statement.values(status="scheduled", attempts=0, run_at=now, updated_at=now)
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "dead", _no_pending_twin())
+                .values(status="scheduled", attempts=0, run_at=now, updated_at=now)
             )
             if result.rowcount:
                 await self._signal(connection)
-        return int(result.rowcount)
+        return bool(result.rowcount)
 
     async def cancel(self, connection: AsyncConnection, *, dedupe_key_prefix: str) -> int:
         """Cancel pending jobs whose dedupe key starts with a prefix, in the caller's transaction."""
@@ -450,38 +445,54 @@ class JobQueue:
     # -- periodic schedules ----------------------------------------------------------------
 
     async def ensure_schedules(self, periodics: Sequence[Periodic]) -> None:
-        """Create or update schedule rows; an unchanged schedule keeps its next tick."""
-        now = self.clock.now()
+        """Create or update the schedule rows of the periodics declared at start-up."""
         async with self.database.transaction() as connection:
-            existing = {
-                row.name: row
-                for row in await connection.execute(
-                    select(schedules).where(schedules.c.name.in_([p.name for p in periodics]))
-                )
-            }
             for periodic in periodics:
-                row = existing.get(periodic.name)
-                values = {
-                    "task": periodic.task,
-                    "queue": self.registry.get(periodic.task).queue,
-                    "payload": periodic.payload,
-                    "every_seconds": periodic.every_seconds,
-                    "cron": periodic.cron,
-                }
-                if row is None:
-                    first = next_tick(periodic.every_seconds, periodic.cron, now, now)
-                    await connection.execute(
-                        self._insert_ignoring_conflicts(schedules).values(
-                            name=periodic.name, next_run_at=first, **values
-                        )
-                    )
-                elif (row.every_seconds, row.cron) != (periodic.every_seconds, periodic.cron):
-                    first = next_tick(periodic.every_seconds, periodic.cron, now, now)
-                    await connection.execute(
-                        update(schedules)
-                        .where(schedules.c.name == periodic.name)
-                        .values(next_run_at=first, **values)
-                    )
+                await self.set_schedule(connection, periodic)
+
+    async def set_schedule(self, connection: AsyncConnection, periodic: Periodic) -> datetime:
+        """Create or update a schedule in the caller's transaction; returns its next tick.
+
+        An unchanged schedule keeps its next tick. Every worker's scheduler reads the table,
+        so a schedule set here (a flow or a sync saved) ticks on every process at once."""
+        now = self.clock.now()
+        row = (
+            await connection.execute(select(schedules).where(schedules.c.name == periodic.name))
+        ).first()
+        values = {
+            "task": periodic.task,
+            "queue": self.registry.get(periodic.task).queue,
+            "payload": periodic.payload,
+            "every_seconds": periodic.every_seconds,
+            "cron": periodic.cron,
+        }
+        first = next_tick(periodic.every_seconds, periodic.cron, now, now)
+        if row is None:
+            await connection.execute(
+                self._insert_ignoring_conflicts(schedules).values(
+                    name=periodic.name, next_run_at=first, **values
+                )
+            )
+            return first
+        if (row.every_seconds, row.cron) == (periodic.every_seconds, periodic.cron):
+            return row.next_run_at  # type: ignore[no-any-return]
+        await connection.execute(
+            update(schedules)
+            .where(schedules.c.name == periodic.name)
+            .values(next_run_at=first, last_run_at=None, **values)
+        )
+        return first
+
+    async def drop_schedule(self, connection: AsyncConnection, name: str) -> None:
+        """Remove a schedule in the caller's transaction (a tick already queued still runs)."""
+        await connection.execute(delete(schedules).where(schedules.c.name == name))
+
+    async def next_run(self, connection: AsyncConnection, name: str) -> datetime | None:
+        """When the schedule ticks next, or None when there is no such schedule."""
+        value = await connection.execute(
+            select(schedules.c.next_run_at).where(schedules.c.name == name)
+        )
+        return value.scalar()  # type: ignore[no-any-return]
 
     async def run_due_schedules(self) -> tuple[int, datetime | None]:
         """Enqueue every due tick exactly once; returns (ticks enqueued, next due time).
@@ -504,32 +515,20 @@ class JobQueue:
                     .values(next_run_at=following, last_run_at=row.next_run_at)
                 )
                 if moved.rowcount == 1:
-                    tick = row.next_run_at.isoformat()
-                    payload = {**row.payload, "tick": tick, "schedule": row.name}
+                    since = row.last_run_at or previous_tick(
+                        row.every_seconds, row.cron, row.next_run_at
+                    )
+                    payload = {
+                        **row.payload,
+                        "tick": row.next_run_at.isoformat(),
+                        "previous_tick": since.isoformat(),
+                        "schedule": row.name,
+                    }
                     await self.enqueue(connection, row.task, payload, queue=row.queue)
                     enqueued += 1
         async with self.database.read() as connection:
             soonest = (await connection.execute(select(func.min(schedules.c.next_run_at)))).scalar()
         return enqueued, soonest
-
-
-def next_tick(
-    every_seconds: float | None, cron: str | None, previous: datetime, now: datetime
-) -> datetime:
-    """The first tick after ``now`` on the schedule that last ticked at ``previous``.
-
-    Missed ticks (the process was down) are skipped rather than replayed in a burst.
-    """
-    if every_seconds is not None:
-        step = timedelta(seconds=every_seconds)
-        if previous > now:
-            return previous
-        missed = int((now - previous) / step) + 1
-        return previous + missed * step
-    if cron is None:
-        raise ValueError("a schedule needs every_seconds or cron")
-    following: datetime = croniter(cron, now).get_next(datetime)
-    return following
 
 
 def _no_pending_twin() -> Any:

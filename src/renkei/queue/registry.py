@@ -6,10 +6,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-
 from renkei.queue.errors import UnknownTask
 from renkei.queue.retry import RetryPolicy
+from renkei.queue.ticks import is_valid_cron
 
 if TYPE_CHECKING:
     from renkei.queue.worker import JobContext
@@ -46,7 +45,7 @@ class Periodic:
             raise ValueError(f"periodic {self.name!r} needs exactly one of every_seconds or cron")
         if self.every_seconds is not None and self.every_seconds <= 0:
             raise ValueError(f"periodic {self.name!r}: every_seconds must be > 0")
-        if self.cron is not None and not croniter.is_valid(self.cron):
+        if self.cron is not None and not is_valid_cron(self.cron):
             raise ValueError(f"periodic {self.name!r}: invalid cron expression {self.cron!r}")
 
 

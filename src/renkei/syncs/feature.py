@@ -1,4 +1,4 @@
-"""``install(hub)``: syncs between Renkei and connections (see docs/syncs.md).
+"""``install(hub, service)``: syncs between Renkei and connections (see docs/syncs.md).
 
 The ``syncs.run``/``push_profile``/``push_event`` tasks' ``on_dead`` hook records a job
 that failed for good on its run; the ``syncs.reconcile`` periodic (reconcile.py) fails the
@@ -13,21 +13,18 @@ from renkei.syncs.engine import PUSH_EVENT_TASK, PUSH_PROFILE_TASK, RUN_TASK
 from renkei.syncs.realtime import fanout_handler
 from renkei.syncs.reconcile import RECONCILE_TASK, reconcile_runs
 from renkei.syncs.resource import SyncsResource
-from renkei.syncs.service import TICK_TASK, SyncService
+from renkei.syncs.service import SCHEDULE_TASK
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
+    from renkei.syncs.service import SyncService
 
 __all__ = ["QUEUE", "install"]
 
 QUEUE = "syncs"
 
 
-def install(hub: Hub) -> None:
-    from renkei.api.v1 import syncs as syncs_api
-
-    service = SyncService(hub)
-    hub.services["syncs"] = service
+def install(hub: Core, service: SyncService) -> None:
     engine = service.engine
 
     async def run(ctx: JobContext) -> None:
@@ -39,8 +36,8 @@ def install(hub: Hub) -> None:
     async def push_event(ctx: JobContext) -> None:
         await engine.push_event(str(ctx.payload["sync_id"]), str(ctx.payload["event_id"]))
 
-    async def tick(ctx: JobContext) -> None:
-        await service.tick()
+    async def scheduled(ctx: JobContext) -> None:
+        await service.scheduled_run(ctx.payload)
 
     async def died(ctx: JobContext, error: str) -> None:
         # The job will not run again: its run (or the day's realtime run) shows why.
@@ -52,12 +49,10 @@ def install(hub: Hub) -> None:
     hub.registry.task(RUN_TASK, queue=QUEUE, on_dead=died)(run)
     hub.registry.task(PUSH_PROFILE_TASK, queue=QUEUE, on_dead=died)(push_profile)
     hub.registry.task(PUSH_EVENT_TASK, queue=QUEUE, on_dead=died)(push_event)
-    hub.registry.task(TICK_TASK, queue=QUEUE)(tick)
+    hub.registry.task(SCHEDULE_TASK, queue=QUEUE)(scheduled)
     hub.registry.task(RECONCILE_TASK, queue=QUEUE)(reconcile)
-    hub.registry.periodic(Periodic(TICK_TASK, TICK_TASK, every_seconds=60))
     hub.registry.periodic(
         Periodic(RECONCILE_TASK, RECONCILE_TASK, every_seconds=hub.settings.sync_reconcile_seconds)
     )
     hub.fanout.append(fanout_handler(hub, engine, service.live))
-    hub.routers.append(syncs_api.router)
-    hub.resources[SyncsResource.section] = SyncsResource()
+    hub.resources[SyncsResource.section] = SyncsResource(service)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.connectors.sync_objects import SyncObject
+from renkei.errors import Conflict, Invalid
 from renkei.ids import new_id
+from renkei.queue import is_valid_cron
 from renkei.store.tables.syncs import sync_runs, syncs
 
 __all__ = [
     "DIRECTIONS",
-    "OBJECTS",
     "Sync",
     "SyncExists",
     "SyncInvalid",
@@ -26,29 +28,23 @@ __all__ = [
     "find_sync",
     "list_runs",
     "list_syncs",
-    "next_run_at",
     "update_sync",
 ]
 
 DIRECTIONS = ("pull", "push")
-# What each direction moves, per connector.
-OBJECTS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("pull", "marketo"): ("leads", "activities"),
-    ("push", "marketo"): ("leads", "activities"),
-    ("pull", "hubspot"): ("contacts",),
-    ("push", "hubspot"): ("contacts",),
-}
 FINISHED = ("succeeded", "failed")
 _COUNTS = ("read", "created", "updated", "skipped", "failed", "calls")
 _TRIGGER_KEYS = frozenset({"every_seconds", "cron", "events", "names", "suppress_seconds"})
 
 
-class SyncInvalid(ValueError):
+class SyncInvalid(Invalid, ValueError):
     """A sync's definition is wrong; the message says how."""
 
+    default_code = "invalid_sync"
 
-class SyncExists(Exception):
-    pass
+
+class SyncExists(Conflict):
+    """A sync's name is taken."""
 
 
 @dataclass(slots=True)
@@ -143,11 +139,12 @@ class SyncRun:
         }
 
 
-def validate(spec: dict[str, Any], connector: str) -> None:
+def validate(spec: dict[str, Any], connector: str, declared: Sequence[SyncObject]) -> None:
+    """``declared``: what the connection's ``connector`` declares for syncs."""
     direction = spec.get("direction")
     if direction not in DIRECTIONS:
         raise SyncInvalid("direction must be pull or push")
-    objects = OBJECTS.get((str(direction), connector), ())
+    objects = [d.name for d in declared if d.direction == direction]
     if spec.get("object") not in objects:
         raise SyncInvalid(
             f"object must be one of {', '.join(objects) or '(none)'} for a {direction} "
@@ -165,7 +162,7 @@ def validate(spec: dict[str, Any], connector: str) -> None:
     if every is not None and (not isinstance(every, int | float) or every <= 0):
         raise SyncInvalid("every_seconds must be a positive number")
     cron = trigger.get("cron")
-    if cron is not None and not croniter.is_valid(str(cron)):
+    if cron is not None and not is_valid_cron(str(cron)):
         raise SyncInvalid(f"invalid cron expression {cron!r}")
     if trigger.get("events") and direction != "push":
         raise SyncInvalid("event triggers are for push syncs")
@@ -173,23 +170,17 @@ def validate(spec: dict[str, Any], connector: str) -> None:
         raise SyncInvalid("config must be an object")
 
 
-def next_run_at(trigger: dict[str, Any], after: datetime) -> datetime | None:
-    from datetime import timedelta
-
-    if trigger.get("every_seconds"):
-        return after + timedelta(seconds=float(trigger["every_seconds"]))
-    if trigger.get("cron"):
-        found: datetime = croniter(str(trigger["cron"]), after).get_next(datetime)
-        return found
-    return None
-
-
 async def create_sync(
-    tx: AsyncConnection, spec: dict[str, Any], *, connector: str, now: datetime
+    tx: AsyncConnection,
+    spec: dict[str, Any],
+    *,
+    connector: str,
+    declared: Sequence[SyncObject],
+    now: datetime,
 ) -> Sync:
-    validate(spec, connector)
+    validate(spec, connector, declared)
     if await find_sync(tx, str(spec["name"])) is not None:
-        raise SyncExists(spec["name"])
+        raise SyncExists(f"a sync named {spec['name']!r} exists")
     trigger = dict(spec.get("trigger") or {})
     values = {
         "id": new_id("sync"),
@@ -201,7 +192,7 @@ async def create_sync(
         "trigger": trigger,
         "enabled": bool(spec.get("enabled", True)),
         "cursor": None,
-        "next_run_at": next_run_at(trigger, now),
+        "next_run_at": None,  # the service sets it from the queue's schedule
         "created_at": now,
         "updated_at": now,
     }
@@ -212,10 +203,16 @@ async def create_sync(
 
 
 async def update_sync(
-    tx: AsyncConnection, sync: Sync, spec: dict[str, Any], *, connector: str, now: datetime
+    tx: AsyncConnection,
+    sync: Sync,
+    spec: dict[str, Any],
+    *,
+    connector: str,
+    declared: Sequence[SyncObject],
+    now: datetime,
 ) -> Sync:
     merged = sync.to_dict() | {k: v for k, v in spec.items() if v is not None}
-    validate(merged, connector)
+    validate(merged, connector, declared)
     trigger = dict(merged.get("trigger") or {})
     await tx.execute(
         update(syncs)
@@ -227,7 +224,6 @@ async def update_sync(
             config=dict(merged.get("config") or {}),
             trigger=trigger,
             enabled=bool(merged.get("enabled", True)),
-            next_run_at=next_run_at(trigger, now) if trigger != sync.trigger else sync.next_run_at,
             updated_at=now,
         )
     )

@@ -5,8 +5,7 @@ A ``syncs.run`` job that fails for good fails its run through the task's ``on_de
 its last attempt is sent to dead letter by the lease reaper or the worker registry, with no
 hook; a hook that met the database away is only logged; a job may vanish by a bug to come.
 A run left so would show ``queued`` or ``running`` for ever. This periodic task
-(``syncs.reconcile``, every ``sync_reconcile_seconds``, next to the scheduler's
-``syncs.tick``) fails the unfinished runs (realtime runs aside: they add up a day's pushes
+(``syncs.reconcile``, every ``sync_reconcile_seconds``) fails the unfinished runs (realtime runs aside: they add up a day's pushes
 and have no job of their own) started more than ``sync_reconcile_seconds`` ago with no
 scheduled or running ``syncs.run`` job, with the error of their dead job (``no job left``
 when there is none). One statement reads the runs and the jobs, so a job finishing
@@ -31,7 +30,7 @@ from renkei.syncs import model
 from renkei.syncs.engine import RUN_TASK, died
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["RECONCILED", "RECONCILE_TASK", "Reconciled", "reconcile_runs"]
 
@@ -54,7 +53,7 @@ class Reconciled:
         return self.failed
 
 
-async def reconcile_runs(hub: Hub) -> Reconciled:
+async def reconcile_runs(hub: Core) -> Reconciled:
     """One pass (at most a batch); returns what it found."""
     now = hub.clock.now()
     cutoff = now - timedelta(seconds=hub.settings.sync_reconcile_seconds)

@@ -6,7 +6,6 @@ flow_config      one row: a counter bumped on every flow change, so every proces
                  refreshes its in-memory trigger matcher within a second
 flow_entries     one row per (flow, user key): the re-eligibility ledger, enforced by
                  the primary key so concurrent workers cannot both enter a user
-flow_schedules   next tick of each flow with a scheduled trigger
 flow_runs        one run of one flow version for one event
 flow_run_steps   what each step of a run took in and gave out (secrets redacted)
 secrets          named secrets (``{{ secrets.NAME }}`` in a flow's HTTP action), encrypted
@@ -34,7 +33,6 @@ __all__ = [
     "flow_entries",
     "flow_run_steps",
     "flow_runs",
-    "flow_schedules",
     "flow_versions",
     "flows",
     "metadata",
@@ -82,14 +80,6 @@ flow_entries = Table(
     Column("user_key", String(255), primary_key=True),
     Column("entered_at", UTCDateTime, nullable=False),
     Column("entries", Integer, nullable=False, server_default="1"),
-)
-
-flow_schedules = Table(
-    "flow_schedules",
-    metadata,
-    Column("flow_id", String(40), primary_key=True),
-    Column("next_run_at", UTCDateTime, nullable=False),
-    Column("last_run_at", UTCDateTime),
 )
 
 flow_runs = Table(
