@@ -19,7 +19,6 @@ request cannot fail its neighbours.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.errors import Forbidden
 from renkei.events import profiles
 from renkei.events.envelope import Event
 from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
@@ -37,10 +37,11 @@ from renkei.events.log import SqliteRow, admit_events, sqlite_row, write_admitte
 from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
 from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
+from renkei.ids import new_id
 from renkei.lookups import LookupCache
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = [
     "GroupCommitter",
@@ -51,7 +52,6 @@ __all__ = [
     "StorageUnavailable",
     "StoreExtra",
     "check_storable",
-    "get_ingest",
     "new_event_id",
 ]
 
@@ -60,38 +60,10 @@ log = structlog.get_logger("renkei.ingest")
 StoreExtra = Callable[[AsyncConnection, frozenset[str]], Awaitable[None]]
 """Runs in the group's transaction after the events are stored; gets the new event ids."""
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32, in ASCII order
-_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
-_RANDOM_MASK = (1 << 80) - 1
-_last_ms = 0
-_last_random = 0
-_time_prefix = ""
-_head_bits = -1  # the random part's top 60 bits that ``_head`` encodes
-_head = ""  # "evt_" + time + those 60 bits: the first 24 of the id's 30 characters
-
 
 def new_event_id() -> str:
-    """``evt_`` + a ULID, like ``renkei.ids.new_id("evt")`` but several times faster (it is
-    called for every event without a ``messageId``). Within a millisecond the random part
-    counts up, so all but its last 20 bits are encoded once and reused."""
-    global _last_ms, _last_random, _time_prefix, _head_bits, _head
-    now_ms = time.time_ns() // 1_000_000
-    if now_ms <= _last_ms:
-        _last_random = value = (_last_random + 1) & _RANDOM_MASK
-    else:
-        _last_ms = now_ms
-        _last_random = value = int.from_bytes(os.urandom(10), "big") >> 1
-        _time_prefix = "evt_" + "".join(
-            _ALPHABET[(now_ms >> shift) & 31] for shift in range(45, -5, -5)
-        )
-        _head_bits = -1
-    pairs = _PAIRS
-    if value >> 20 != _head_bits:
-        _head_bits = value >> 20
-        _head = _time_prefix + "".join(
-            pairs[(value >> shift) & 1023] for shift in range(70, 10, -10)
-        )
-    return _head + pairs[(value >> 10) & 1023] + pairs[value & 1023]
+    """``evt_`` + a ULID (:func:`renkei.ids.new_id`): the id of an event sent without one."""
+    return new_id("evt")
 
 
 _ATTEMPTS = 3
@@ -120,8 +92,7 @@ class NotStorable(IngestError):
     default_code = "not_storable"
 
 
-class SourceDisabled(IngestError):
-    status = 403
+class SourceDisabled(IngestError, Forbidden):
     default_code = "source_disabled"
 
 
@@ -159,7 +130,7 @@ class _Unit:
 
 
 class GroupCommitter:
-    def __init__(self, hub: Hub, *, max_pending: int, max_group: int, committers: int = 1) -> None:
+    def __init__(self, hub: Core, *, max_pending: int, max_group: int, committers: int = 1) -> None:
         self._hub = hub
         self.max_pending = max_pending
         self.max_group = max_group
@@ -332,7 +303,7 @@ class IngestService:
     made through this process apply at once (:meth:`invalidate`).
     """
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Core) -> None:
         settings = hub.settings
         self.hub = hub
         self.limits = Limits(
@@ -379,8 +350,3 @@ class IngestService:
         """Durably store ``events`` (deduplicated, fanned out, profiles resolved)."""
         check_storable(events)
         return await self.committer.store(events, extra)
-
-
-def get_ingest(hub: Hub) -> IngestService:
-    service: IngestService = hub.services["ingest"]
-    return service

@@ -1,9 +1,12 @@
+"""The one id generator (``renkei.ids``), as ingest calls it for every event."""
+
 import time
 
 import pytest
 
-from renkei.events import ingest
+from renkei import ids as generator
 from renkei.events.ingest import new_event_id
+from renkei.ids import new_id
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -30,13 +33,19 @@ def test_a_carry_out_of_the_reused_low_bits_is_encoded(monkeypatch: pytest.Monke
     # Pretend the clock stands still in a future millisecond, just before the low 20
     # bits of the random part roll over.
     future_ms = time.time_ns() // 1_000_000 + 3_600_000
-    monkeypatch.setattr(ingest, "_last_ms", future_ms - 1)
+    monkeypatch.setattr(generator, "_last_ms", future_ms - 1)
     first = new_event_id()
-    monkeypatch.setattr(ingest, "_last_ms", future_ms)
+    monkeypatch.setattr(generator, "_last_ms", future_ms)
     milliseconds, random_part = _decode(first)
     start = (random_part | 0xFFFFF) - 2
-    monkeypatch.setattr(ingest, "_last_random", start)
+    monkeypatch.setattr(generator, "_last_random", start)
     ids = [new_event_id() for _ in range(5)]
     assert [_decode(event_id)[1] for event_id in ids] == [start + n for n in range(1, 6)]
     assert all(_decode(event_id)[0] == milliseconds for event_id in ids)
     assert ids == sorted(ids)
+
+
+def test_ids_of_every_prefix_come_from_one_clock_and_sort_together() -> None:
+    made = [new_id(prefix) for _ in range(1000) for prefix in ("evt", "dlv")]
+    bodies = [made_id.split("_", 1)[1] for made_id in made]
+    assert len(set(bodies)) == len(bodies) and bodies == sorted(bodies)
