@@ -1,6 +1,11 @@
 """The one error shape every endpoint answers with:
 
 {"error": {"code": "not_found", "message": "endpoint ep_123 does not exist", "details": null}}
+
+Every :class:`~renkei.errors.RenkeiError` a use case or a service raises is answered here,
+by one handler, with the status of its branch (and ``Retry-After`` for 429/503); routers
+do not translate errors. :class:`ApiError` is for what only HTTP knows (401 with
+``WWW-Authenticate``, 413, a bad cursor).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from renkei.errors import NotFound as NotFound  # the tree's; routers import it from here
+from renkei.errors import RenkeiError, TooMany, Unavailable
 from renkei.security.keyring import SecretKeyUnavailable
 from renkei.security.redaction import redact
 from renkei.store.errors import constraint_problem, is_unavailable
@@ -36,7 +43,9 @@ _STATUS_CODES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(RenkeiError):
+    """An error only HTTP has: any status, and headers of its own."""
+
     def __init__(
         self,
         status: int,
@@ -46,17 +55,9 @@ class ApiError(Exception):
         details: Any = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code or _STATUS_CODES.get(status, "error"), details=details)
         self.status = status
-        self.code = code or _STATUS_CODES.get(status, "error")
-        self.message = message
-        self.details = details
         self.headers = headers
-
-
-class NotFound(ApiError):
-    def __init__(self, kind: str, object_id: str) -> None:
-        super().__init__(404, f"{kind} {object_id} does not exist")
 
 
 class BodyTooLarge(ApiError):
@@ -73,9 +74,19 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _api_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+def renkei_error_response(exc: RenkeiError) -> JSONResponse:
+    """The answer to anything Renkei refuses: its branch's status, code, message, details."""
+    headers: dict[str, str] | None = None
+    if isinstance(exc, ApiError):
+        headers = exc.headers
+    elif isinstance(exc, TooMany | Unavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+async def _renkei_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RenkeiError)
+    return renkei_error_response(exc)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -170,7 +181,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RenkeiError, _renkei_error)
     app.add_exception_handler(SecretKeyUnavailable, _secret_key_unavailable)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

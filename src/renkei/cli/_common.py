@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from typer import _click
 from typer.core import TyperGroup
 
+from renkei.errors import RenkeiError
 from renkei.hub import Hub
 from renkei.observability.logging import configure_logging
 from renkei.settings import Settings
@@ -233,6 +234,11 @@ def _sqlstate(exc: BaseException) -> str:
     return ""
 
 
+def refusal(exc: RenkeiError) -> CliError:
+    """The CLI's one line for anything Renkei refuses (``renkei.errors``)."""
+    return CliError(_flatten(exc.message))
+
+
 def user_error(exc: BaseException) -> CliError | None:
     """The one-line message of an error a user can fix, None for a bug."""
     from sqlalchemy.exc import DBAPIError, OperationalError
@@ -241,8 +247,6 @@ def user_error(exc: BaseException) -> CliError | None:
     from renkei.connectors.catalog import UnknownConnector
     from renkei.connectors.connections import ConnectionExists, ConnectionNotFound
     from renkei.connectors.errors import ConnectorError
-    from renkei.delivery.problems import WebhookProblem
-    from renkei.events.sources import SourceError
     from renkei.expr.errors import FlowError
     from renkei.flows.problems import FlowSpecError
     from renkei.flows.secrets import SecretExists, SecretInvalid
@@ -259,13 +263,15 @@ def user_error(exc: BaseException) -> CliError | None:
             for p in exc.problems
         )
         return CliError(f"invalid flow: {details}")
-    if isinstance(exc, WebhookProblem | SourceError | ConnectorError):
+    if isinstance(exc, ConnectorError):
         return CliError(_flatten(exc.message))
     if isinstance(exc, KeyringError):
         return CliError(
             f"secret key problem: {exc}",
             "set RENKEI_SECRET_KEY to the keys the server uses (new first, then the old ones)",
         )
+    if isinstance(exc, RenkeiError):
+        return refusal(exc)
     if isinstance(exc, DBAPIError) and _sqlstate(exc)[:2] in ("08", "28", "3D"):
         # Connection refused by the server, authentication, no such database.
         first = str(getattr(exc.orig, "__cause__", None) or exc.orig).strip().splitlines()[0]

@@ -17,17 +17,18 @@ import structlog
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.config_version import bump_version
 from renkei.delivery.problems import InvalidProblem, NotFoundProblem, WebhookProblem
 from renkei.delivery.wire import generate_secret, is_valid_secret
 from renkei.egress.errors import TargetRefused
 from renkei.egress.ssrf import refusal_hint, refuse_private_literal
+from renkei.errors import Forbidden
 from renkei.expr.errors import FilterError, PathError
 from renkei.expr.filter import compile_filter
 from renkei.expr.paths import parse_path
 from renkei.ids import new_id
 from renkei.security.keyring import Keyring, KeyringError
 from renkei.security.targets import CredentialMove, origin
+from renkei.store.config_version import bump_version
 from renkei.store.tables.webhooks import (
     OPEN_STATUSES,
     deliveries,
@@ -84,11 +85,8 @@ RESERVED_HEADERS = frozenset(
 )
 
 
-class CredentialMoveProblem(WebhookProblem):
+class CredentialMoveProblem(WebhookProblem, Forbidden):
     """A new host for an endpoint with custom headers, without the headers given again."""
-
-    status = 403
-    default_code = "forbidden"
 
     def __init__(self, move: CredentialMove) -> None:
         super().__init__(move.message, details=move.details)

@@ -1,50 +1,34 @@
-"""What the webhook services refuse, with the HTTP status the API answers it with.
+"""What the webhook services refuse: the webhooks area's branch of :mod:`renkei.errors`.
 
-The services do not import the HTTP layer; ``renkei.api.v1.endpoints.WebhookRoute`` turns a
-:class:`WebhookProblem` into ``{"error": {"code", "message", "details"}}``, and the CLI
-prints its message.
+Each problem is also the matching branch of the one tree (``NotFoundProblem`` is a
+:class:`~renkei.errors.NotFound`), so ``renkei.api.errors`` answers it with its status and
+``renkei.cli._common`` prints its message, like every other :class:`RenkeiError`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from renkei.errors import Conflict, Invalid, NotFound, RenkeiError, Unavailable
 
 
-class WebhookProblem(Exception):
-    status = 400
-    default_code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
-        self.details = details
+class WebhookProblem(RenkeiError):
+    """Anything the webhook services refuse (400 unless a subclass says otherwise)."""
 
 
-class NotFoundProblem(WebhookProblem):
-    status = 404
-    default_code = "not_found"
-
+class NotFoundProblem(WebhookProblem, NotFound):
     def __init__(self, kind: str, object_id: str) -> None:
-        super().__init__(f"{kind} {object_id} does not exist")
+        NotFound.__init__(self, kind, object_id)
 
 
-class ConflictProblem(WebhookProblem):
-    status = 409
-    default_code = "conflict"
+class ConflictProblem(WebhookProblem, Conflict):
+    pass
 
 
-class InvalidProblem(WebhookProblem):
-    status = 422
-    default_code = "validation_failed"
+class InvalidProblem(WebhookProblem, Invalid):
+    pass
 
 
-class UnavailableProblem(WebhookProblem):
+class UnavailableProblem(WebhookProblem, Unavailable):
     """Storage is behind or away: nothing was published; try again after ``retry_after``."""
 
-    status = 503
-    default_code = "unavailable"
-
     def __init__(self, message: str, *, code: str, retry_after: int) -> None:
-        super().__init__(message, code=code, details={"retry_after": retry_after})
-        self.retry_after = retry_after
+        Unavailable.__init__(self, message, code=code, retry_after=retry_after)

@@ -1,27 +1,23 @@
-"""Errors raised while turning requests into events.
+"""Errors raised while turning requests into events: the ingest branch of
+:mod:`renkei.errors`.
 
-Each error carries what the HTTP layer needs to answer
-``{"error": {"code", "message", "details"}}`` with the right status; messages never
-contain secrets or expected signatures.
+The ingest fast paths (``renkei.api.ingest``, ``renkei.api.hooks``) answer them themselves
+with :meth:`IngestError.to_dict` and ``status``; elsewhere (a source's config refused by
+the management API) the one handler of ``renkei.api.errors`` does. 401, 413 and 415 exist
+only on the ingest paths, so those classes carry their own status. Messages never contain
+secrets or expected signatures.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import ValidationError
 
+from renkei.errors import Invalid, RenkeiError
 
-class IngestError(Exception):
-    status: ClassVar[int] = 400
-    default_code: ClassVar[str] = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
-        self.details = details
-
+class IngestError(RenkeiError):
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
@@ -61,10 +57,9 @@ class UnsupportedMediaType(IngestError):
     default_code = "unsupported_media_type"
 
 
-class InvalidEvent(IngestError):
+class InvalidEvent(IngestError, Invalid):
     """The body parses but a message breaks a rule (missing userId, unknown type...) (422)."""
 
-    status = 422
     default_code = "invalid_event"
 
 
@@ -76,10 +71,9 @@ class VerificationFailed(Unauthorized):
         self.reason = reason
 
 
-class ConfigError(IngestError):
+class ConfigError(IngestError, Invalid):
     """A verification or mapping config is invalid; ``details`` lists the fields at fault."""
 
-    status = 422
     default_code = "invalid_config"
 
     @classmethod

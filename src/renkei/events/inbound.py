@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.errors import NotFound
 from renkei.events.envelope import Event, format_timestamp, json_size
 from renkei.events.errors import (
     BadRequest,
@@ -45,9 +46,9 @@ __all__ = [
 ]
 
 
-class RequestNotFound(LookupError):
+class RequestNotFound(NotFound, LookupError):
     def __init__(self, request_id: str) -> None:
-        super().__init__(f"request {request_id} does not exist")
+        super().__init__("request", request_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.errors import Conflict, Invalid, NotFound, RenkeiError
 from renkei.events.errors import ConfigError
 from renkei.events.verification import MESSAGE_IDS, SCHEMES, Verifier, build_verifier
 from renkei.events.webhook_mapping import WebhookMapping, build_mapping
@@ -79,32 +80,21 @@ _SECRET_HEADERS = {
 }
 
 
-class SourceError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, details: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
+class SourceError(RenkeiError):
+    """What the sources service refuses: the sources branch of :mod:`renkei.errors`."""
 
 
-class SourceNotFound(SourceError):
-    status = 404
-    code = "not_found"
-
+class SourceNotFound(SourceError, NotFound):
     def __init__(self, source_id: str) -> None:
-        super().__init__(f"source {source_id} does not exist")
+        NotFound.__init__(self, "source", source_id)
 
 
-class SourceConflict(SourceError):
-    status = 409
-    code = "conflict"
+class SourceConflict(SourceError, Conflict):
+    pass
 
 
-class InvalidSource(SourceError):
-    status = 422
-    code = "invalid_source"
+class InvalidSource(SourceError, Invalid):
+    default_code = "invalid_source"
 
 
 @dataclass(slots=True)

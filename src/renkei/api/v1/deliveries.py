@@ -10,7 +10,6 @@ from pydantic import BaseModel
 from renkei.api.auth import require
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from renkei.api.times import UtcDatetime
-from renkei.api.v1.endpoints import WebhookRoute
 from renkei.delivery.queries import get_delivery, list_attempts, list_deliveries
 from renkei.security.tokens import Principal
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     from renkei.delivery.service import Webhooks
     from renkei.hub import Hub
 
-router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"], route_class=WebhookRoute)
+router = APIRouter(prefix="/api/v1/deliveries", tags=["deliveries"])
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 
@@ -82,7 +81,7 @@ async def attempts(delivery_id: str, request: Request, _: Reader) -> Page[dict[s
 @router.post("/{delivery_id}/resend", status_code=202)
 async def resend(delivery_id: str, request: Request, principal: Writer) -> ResendOut:
     hub = _hub(request)
-    webhooks: Webhooks = hub.services["webhooks"]
+    webhooks: Webhooks = hub.webhooks
     result = await webhooks.resend(delivery_id)
     async with hub.database.transaction() as tx:
         await hub.audit(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.api.auth import require
-from renkei.api.errors import error_response
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from renkei.api.patching import PatchBody
 from renkei.api.times import UtcDatetime
@@ -31,7 +27,6 @@ from renkei.delivery.endpoints import (
     set_disabled,
     update_endpoint,
 )
-from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.queries import list_attempts
 from renkei.egress.ssrf import TargetPolicy
 from renkei.security.redaction import redact_header_values
@@ -43,28 +38,7 @@ if TYPE_CHECKING:
     from renkei.hub import Hub
 
 
-class WebhookRoute(APIRoute):
-    """Answers a :class:`WebhookProblem` from the services with the standard error shape."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except WebhookProblem as problem:
-                return problem_response(problem)
-
-        return route
-
-
-def problem_response(problem: WebhookProblem) -> JSONResponse:
-    retry_after = getattr(problem, "retry_after", None)
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return error_response(problem.status, problem.code, problem.message, problem.details, headers)
-
-
-router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"], route_class=WebhookRoute)
+router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"])
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -195,7 +169,7 @@ def _hub(request: Request) -> Hub:
 
 
 def _webhooks(request: Request) -> Webhooks:
-    webhooks: Webhooks = _hub(request).services["webhooks"]
+    webhooks: Webhooks = _hub(request).webhooks
     return webhooks
 
 

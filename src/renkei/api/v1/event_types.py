@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from renkei.api.auth import require
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from renkei.api.patching import PatchBody
-from renkei.api.v1.endpoints import WebhookRoute
 from renkei.delivery.event_types import (
     EventType,
     archive_event_type,
@@ -26,7 +25,7 @@ from renkei.security.tokens import Principal
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-router = APIRouter(prefix="/api/v1/event-types", tags=["event types"], route_class=WebhookRoute)
+router = APIRouter(prefix="/api/v1/event-types", tags=["event types"])
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 

@@ -26,17 +26,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from renkei.api.auth import check_scope, principal_for, require
 from renkei.api.errors import (
-    ApiError,
     NotFound,
     database_error_response,
-    error_response,
+    renkei_error_response,
     validation_error_response,
 )
 from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
-from renkei.api.v1.endpoints import WebhookRoute, problem_response
-from renkei.delivery.problems import WebhookProblem
 from renkei.delivery.publishing import publish
 from renkei.delivery.queries import deliveries_of_event
+from renkei.errors import RenkeiError
 from renkei.security.tokens import Principal
 from renkei.store.tables.core import events as events_table
 
@@ -45,7 +43,7 @@ if TYPE_CHECKING:
     from renkei.hub import Hub
 
 log = structlog.get_logger("renkei.api")
-router = APIRouter(prefix="/api/v1/events", tags=["events"], route_class=WebhookRoute)
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 
@@ -102,7 +100,7 @@ async def publish_event(
 ) -> Any:
     """Store the event and its deliveries in one transaction; 200 for an id already stored."""
     hub: Hub = request.app.state.hub
-    webhooks: Webhooks = hub.services["webhooks"]
+    webhooks: Webhooks = hub.webhooks
     published = await publish(
         webhooks,
         event_type=body.type,
@@ -140,10 +138,8 @@ class PublishFastPath:
         request = Request(scope, receive)
         try:
             response = await self._publish(request)
-        except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
-        except WebhookProblem as problem:
-            response = problem_response(problem)
+        except RenkeiError as exc:
+            response = renkei_error_response(exc)
         except ValidationError as exc:
             response = validation_error_response(exc.errors())
         except (SQLAlchemyError, OSError) as exc:
@@ -170,7 +166,7 @@ class PublishFastPath:
             )
         body = PublishIn.model_validate_json(await request.body())
         published = await publish(
-            self.hub.services["webhooks"],
+            self.hub.webhooks,
             event_type=body.type,
             data=body.data,
             event_id=body.id,
