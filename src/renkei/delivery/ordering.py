@@ -6,8 +6,9 @@ time; the job sends the lane's oldest open delivery, and the next only once that
 succeeded or was exhausted, so a failing head holds back its lane and nothing else.
 
 ``delivery_lanes.active`` says a job exists. It is set by fan-out and cleared by the job
-when it finds the lane empty, both under a row lock (``FOR UPDATE`` on PostgreSQL; SQLite
-has one writer), so a delivery stored while the job is finishing is never stranded.
+when it finds the lane empty, both under a row lock (``FOR UPDATE``; a database with a
+single writer holds it already), so a delivery stored while the job is finishing is never
+stranded.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.queue import NewJob
-from renkei.store.tables.core import jobs
+from renkei.queue import NewJob, live_dedupe_keys
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables.webhooks import deliveries, delivery_lanes, lane_open
 
 if TYPE_CHECKING:
@@ -39,9 +38,8 @@ async def activate_lanes(
     """Make sure each lane has a job; returns how many jobs were enqueued."""
     if not lanes:
         return 0
-    dialect_insert = sqlite_insert if hub.database.is_sqlite else pg_insert
     await connection.execute(
-        dialect_insert(delivery_lanes).on_conflict_do_nothing(),
+        insert_ignoring(hub.database, delivery_lanes),
         [{"endpoint_id": e, "lane": lane, "active": False} for e, lane in lanes],
     )
     key = tuple_(delivery_lanes.c.endpoint_id, delivery_lanes.c.lane)
@@ -89,16 +87,7 @@ async def repair_lanes(hub: Hub) -> int:
         if not active:
             return 0
         keys = {lane_key(e, lane): (e, lane) for e, lane in active}
-        alive = set(
-            (
-                await connection.execute(
-                    select(jobs.c.dedupe_key).where(
-                        jobs.c.dedupe_key.in_(list(keys)),
-                        jobs.c.status.in_(("scheduled", "running")),
-                    )
-                )
-            ).scalars()
-        )
+        alive = await live_dedupe_keys(connection, keys)
     lost = [keys[key] for key in keys if key not in alive]
     repaired = 0
     for endpoint_id, lane in lost:
@@ -108,15 +97,7 @@ async def repair_lanes(hub: Hub) -> int:
                 .where(delivery_lanes.c.endpoint_id == endpoint_id, delivery_lanes.c.lane == lane)
                 .with_for_update()
             )
-            still = (
-                await tx.execute(
-                    select(jobs.c.id).where(
-                        jobs.c.dedupe_key == lane_key(endpoint_id, lane),
-                        jobs.c.status.in_(("scheduled", "running")),
-                    )
-                )
-            ).first()
-            if still is None:
+            if not await live_dedupe_keys(tx, [lane_key(endpoint_id, lane)]):
                 repaired += await hub.queue.enqueue_many(tx, [lane_job(endpoint_id, lane)])
     return repaired
 

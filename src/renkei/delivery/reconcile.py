@@ -26,7 +26,7 @@ from sqlalchemy import and_, select
 
 from renkei.delivery.fanout import SEND_TASK
 from renkei.delivery.ordering import WORKABLE, activate_lanes
-from renkei.store.tables.core import jobs
+from renkei.queue import live_keys
 from renkei.store.tables.webhooks import deliveries, delivery_lanes, endpoints
 
 if TYPE_CHECKING:
@@ -90,11 +90,7 @@ async def reconcile(webhooks: Webhooks) -> Reconciled:
     # One statement reads the deliveries and the jobs, so a job that finishes meanwhile
     # (its delivery final in the same snapshot) is never taken for a missing one. The ids
     # with a job are one uncorrelated subquery, hashed once by both databases.
-    with_job = select(jobs.c.payload["d"].as_string()).where(
-        jobs.c.task == SEND_TASK,
-        jobs.c.status.in_(("scheduled", "running")),
-        jobs.c.payload["d"].as_string().is_not(None),
-    )
+    with_job = live_keys(SEND_TASK, "d")
     for _ in range(10):
         async with hub.database.transaction() as tx:
             orphans = (

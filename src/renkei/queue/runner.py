@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from renkei.queue.wakeup import PostgresListener, wake_on_commit
+from renkei.queue.wakeup import listen_for_jobs, wake_on_commit
 from renkei.queue.worker import Worker
 
 
@@ -13,9 +13,8 @@ async def run_worker(worker: Worker, *, handle_signals: bool = True) -> None:
     """Run until SIGTERM/SIGINT: then stop claiming and finish or release in-flight jobs."""
     database = worker.queue.database
     wake_on_commit(database, worker.wakeup)
-    listener = None if database.is_sqlite else PostgresListener(database, worker.wakeup)
-    if listener is not None:
-        await listener.start()
+    listener = listen_for_jobs(database, worker.wakeup)
+    await listener.start()
     if handle_signals:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -23,5 +22,4 @@ async def run_worker(worker: Worker, *, handle_signals: bool = True) -> None:
     try:
         await worker.run()
     finally:
-        if listener is not None:
-            await listener.stop()
+        await listener.stop()

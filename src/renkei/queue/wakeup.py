@@ -1,4 +1,5 @@
-"""Waking workers early: an in-process signal, and LISTEN/NOTIFY on PostgreSQL.
+"""Waking workers early: an in-process signal on commit, and the database's notifications
+between processes (:func:`listen_for_jobs`, where the database has them).
 
 Polling remains the guarantee: a lost notification only delays a job by one poll interval.
 """
@@ -7,15 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
-
-import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.queue.manager import NOTIFY_CHANNEL, WAKE_FLAG
 from renkei.store.database import Database
-
-log = structlog.get_logger("renkei.wakeup")
+from renkei.store.notifications import ChannelListener
 
 
 class Wakeup:
@@ -42,32 +38,9 @@ async def wait_for_event(event: asyncio.Event, timeout: float) -> None:
             await event.wait()
 
 
-class PostgresListener:
-    """Holds one connection that LISTENs for new jobs and pokes a :class:`Wakeup`."""
-
-    def __init__(self, database: Database, wakeup: Wakeup) -> None:
-        self.database = database
-        self.wakeup = wakeup
-        self._connection: AsyncConnection | None = None
-
-    async def start(self) -> None:
-        try:
-            self._connection = await self.database.writer.connect()
-            raw = await self._connection.get_raw_connection()
-            await raw.driver_connection.add_listener(NOTIFY_CHANNEL, self._on_notify)  # type: ignore[union-attr]
-        except Exception:
-            log.warning("wakeup.listen_failed", exc_info=True)
-            await self.stop()
-
-    def _on_notify(self, *_: Any) -> None:
-        self.wakeup.notify()
-
-    async def stop(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.invalidate()
-                await self._connection.close()
-            self._connection = None
+def listen_for_jobs(database: Database, wakeup: Wakeup) -> ChannelListener:
+    """A listener (to start and stop) that pokes ``wakeup`` when another process enqueues."""
+    return ChannelListener(database, NOTIFY_CHANNEL, wakeup.notify)
 
 
 def wake_on_commit(database: Database, wakeup: Wakeup) -> None:
@@ -75,4 +48,4 @@ def wake_on_commit(database: Database, wakeup: Wakeup) -> None:
     database.on_commit(WAKE_FLAG, wakeup.notify)
 
 
-__all__ = ["WAKE_FLAG", "PostgresListener", "Wakeup", "wait_for_event", "wake_on_commit"]
+__all__ = ["WAKE_FLAG", "Wakeup", "listen_for_jobs", "wait_for_event", "wake_on_commit"]
