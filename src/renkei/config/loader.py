@@ -10,10 +10,12 @@ from typing import Any
 
 import yaml
 
+from renkei.errors import Invalid
+
 _ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class ConfigError(Exception):
+class ConfigError(Invalid):
     """The file cannot be read, or a section or item is invalid."""
 
 

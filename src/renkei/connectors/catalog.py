@@ -16,13 +16,18 @@ from typing import Any
 
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.spec import Connector
+from renkei.errors import NotFound, RenkeiError
 
 __all__ = ["UnknownConnector", "describe", "describe_connector", "format_limits", "list_connectors"]
 
 
-class UnknownConnector(LookupError):
+class UnknownConnector(NotFound, LookupError):
     def __init__(self, name: str, known: Sequence[str]) -> None:
-        super().__init__(f"unknown connector {name!r} (known: {', '.join(known) or 'none'})")
+        RenkeiError.__init__(
+            self, f"unknown connector {name!r} (known: {', '.join(known) or 'none'})"
+        )
+        self.kind = "connector"
+        self.object_id = name
         self.name = name
 
 

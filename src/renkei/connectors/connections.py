@@ -31,6 +31,7 @@ from renkei.connectors.errors import ConfigurationError
 from renkei.connectors.spec import ConnectorSpec, Operation, QuotaSpec, RateLimitSpec
 from renkei.egress.errors import TargetRefused
 from renkei.egress.ssrf import refusal_hint, refuse_private_literal
+from renkei.errors import Conflict, NotFound
 from renkei.ids import new_id
 from renkei.security.targets import CredentialMove, origin
 from renkei.store.tables.connectors import connections
@@ -64,13 +65,13 @@ _LIMIT_KEYS = frozenset({"rate_limit", "daily_quota", "pools", "batch_size"})
 _DESTINATION_KEY = re.compile(r"(url|uri|host|domain|endpoint|instance|server)", re.IGNORECASE)
 
 
-class ConnectionNotFound(LookupError):
+class ConnectionNotFound(NotFound, LookupError):
     def __init__(self, ref: str) -> None:
-        super().__init__(f"connection {ref} does not exist")
+        super().__init__("connection", ref)
         self.ref = ref
 
 
-class ConnectionExists(ValueError):
+class ConnectionExists(Conflict, ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a connection called {name!r} already exists")
         self.name = name

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from renkei.errors import Forbidden
 from renkei.security.tokens import Scope, scope_allows
 
 __all__ = [
@@ -54,13 +55,10 @@ def may_move_credentials(scope: str) -> bool:
     return scope_allows(scope, MOVE_SCOPE)
 
 
-class CredentialMove(Exception):
+class CredentialMove(Forbidden):
     """A change would send stored credentials to a new host; the caller may not make it.
 
     ``moved_from`` and ``moved_to`` are origins (never a path, query or credential)."""
-
-    status = 403
-    code = "forbidden"
 
     def __init__(
         self, kind: str, moved_from: Iterable[str], moved_to: Iterable[str], *, remedy: str
@@ -68,13 +66,10 @@ class CredentialMove(Exception):
         self.kind = kind
         self.moved_from = sorted(set(moved_from))
         self.moved_to = sorted(set(moved_to))
-        self.message = (
+        message = (
             f"this change sends the {kind}'s stored credentials to "
             f"{', '.join(self.moved_to) or 'another host'}: that needs an {MOVE_SCOPE} token, "
             f"or {remedy}"
         )
-        super().__init__(self.message)
-
-    @property
-    def details(self) -> dict[str, object]:
-        return {"from": self.moved_from, "to": self.moved_to, "needs": MOVE_SCOPE}
+        details = {"from": self.moved_from, "to": self.moved_to, "needs": MOVE_SCOPE}
+        super().__init__(message, details=details)
