@@ -125,3 +125,33 @@ async def test_hubspot_requests_follow_hubspots_openapi(
     }
     for call in recorder.requests:
         check_hubspot(call)
+
+
+async def test_marketo_read_leads_follows_adobes_swagger(
+    database_url: str, clock: ManualClock, marketo: tuple[Recorder, str]
+) -> None:
+    """``read_leads`` (the current values of leads by id, which a pull of leads reads after
+    the lead changes) is an operation of the connector, under its limits and quota."""
+    recorder, base_url = marketo
+    async with rig(database_url, clock) as r:
+        await r.connect(
+            "mkto", "marketo", config={"base_url": base_url}, credentials=MARKETO_CREDENTIALS
+        )
+        await r.submit("mkto", "upsert_leads", leads(3))
+        await r.drive()
+        result = await r.service.call(
+            "mkto", "read_leads", {"ids": [1, 2, 3, 999], "fields": ["id", "email", "updatedAt"]}
+        )
+        usage = await r.service.usage("mkto")
+    found = {lead["id"]: lead for lead in result.data["records"]}
+    assert set(found) == {1, 2, 3}
+    assert all("@" in lead["email"] and lead["updatedAt"] for lead in found.values())
+    reads = [
+        call
+        for call in recorder.requests
+        if call.method == "GET" and call.path == "/rest/v1/leads.json"
+    ]
+    assert len(reads) == 1
+    assert usage["daily_quota"]["used"] >= 2  # the upsert and the read both count
+    for call in recorder.requests:
+        check_marketo(call)

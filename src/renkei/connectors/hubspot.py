@@ -43,6 +43,7 @@ from renkei.connectors.errors import (
     ReauthenticateError,
     RecordError,
 )
+from renkei.connectors.hubspot_syncs import HUBSPOT_SYNC_OBJECTS
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -137,6 +138,7 @@ class _RejectedBatch(PermanentError):
 
 
 class HubSpotConnector(Connector):
+    sync_objects = HUBSPOT_SYNC_OBJECTS
     spec = ConnectorSpec(
         name="hubspot",
         title="HubSpot CRM",

@@ -42,6 +42,7 @@ from renkei.connectors.errors import (
     RecordError,
     RetryableError,
 )
+from renkei.connectors.marketo_syncs import MARKETO_SYNC_OBJECTS
 from renkei.connectors.pagination import PageTokenPaginator, paginate
 from renkei.connectors.spec import (
     CallContext,
@@ -125,6 +126,15 @@ READ_ACTIVITIES: dict[str, Any] = {
     "additionalProperties": False,
     **_SINCE,
 }
+READ_LEADS: dict[str, Any] = {
+    "type": "object",
+    "required": ["ids"],
+    "properties": {
+        "ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 300},
+        "fields": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": False,
+}
 READ_LEAD_CHANGES: dict[str, Any] = {
     "type": "object",
     "required": ["fields"],
@@ -138,6 +148,7 @@ READ_LEAD_CHANGES: dict[str, Any] = {
 
 
 class MarketoConnector(Connector):
+    sync_objects = MARKETO_SYNC_OBJECTS
     spec = ConnectorSpec(
         name="marketo",
         title="Adobe Marketo Engage",
@@ -195,6 +206,12 @@ class MarketoConnector(Connector):
                 "read_lead_changes",
                 "Changes to the given lead fields (and new leads) since a date or a token",
                 READ_LEAD_CHANGES,
+                kind="read",
+            ),
+            Operation(
+                "read_leads",
+                "The current values of up to 300 leads by id (the given fields)",
+                READ_LEADS,
                 kind="read",
             ),
         ),
@@ -313,6 +330,15 @@ class MarketoConnector(Connector):
         return await self._read(
             "/rest/v1/activities/leadchanges.json", "read_lead_changes", input, params, ctx
         )
+
+    async def read_leads(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
+        params = {"filterType": "id", "filterValues": ",".join(str(i) for i in input["ids"])}
+        if input.get("fields"):
+            params["fields"] = ",".join(str(f) for f in input["fields"])
+        response = await ctx.http.request(
+            "GET", "/rest/v1/leads.json", operation="read_leads", params=params
+        )
+        return OperationResult(data={"records": response.json().get("result") or []})
 
     async def _read(
         self,

@@ -17,6 +17,7 @@ import structlog
 
 from renkei.connectors.errors import ConfigurationError
 from renkei.connectors.spec import Connector, ConnectorSpec
+from renkei.connectors.sync_objects import SyncObject
 
 __all__ = ["ConnectorRegistry", "default_registry"]
 
@@ -41,6 +42,7 @@ _CORE = frozenset(
         "runtime",
         "service",
         "spec",
+        "sync_objects",
     }
 )
 
@@ -78,6 +80,11 @@ class ConnectorRegistry:
 
     def spec(self, name: str) -> ConnectorSpec:
         return self.get(name).spec
+
+    def sync_objects(self, name: str) -> tuple[SyncObject, ...]:
+        """What connector ``name`` declares for syncs (nothing for a name it does not know)."""
+        cls = self._classes.get(name)
+        return () if cls is None else cls.sync_objects
 
     def __contains__(self, name: object) -> bool:
         return name in self._classes

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time
 from types import TracebackType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -39,6 +39,9 @@ from renkei.connectors.limits import (
 from renkei.connectors.metrics import ConnectorMetrics
 from renkei.connectors.retry import Backoff
 from renkei.egress.ssrf import TargetPolicy
+
+if TYPE_CHECKING:
+    from renkei.connectors.sync_objects import SyncObject
 
 __all__ = [
     "CallContext",
@@ -334,6 +337,8 @@ class Connector(ABC):
     ``async def <operation>(self, input, ctx) -> OperationResult`` per declared operation."""
 
     spec: ClassVar[ConnectorSpec]
+    sync_objects: ClassVar[tuple[SyncObject, ...]] = ()
+    """What syncs may read and write through this connector (``connectors/sync_objects.py``)."""
 
     def __init__(self) -> None:
         # Auth strategies by connection, so an OAuth2 token outlives one open() and is

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.errors import NotFound
 from renkei.events.envelope import Event, format_timestamp
 from renkei.ids import new_id
 from renkei.store.tables import events as events_table
@@ -50,7 +51,13 @@ __all__ = [
     "event_identities",
     "find_profiles",
     "get_profile",
+    "identities_of",
+    "load_profiles",
     "normalize_identity",
+    "profile_owners",
+    "profile_traits",
+    "profile_with",
+    "profiles_by_email",
     "recent_events",
     "resolve_profile",
     "upsert_profile_traits",
@@ -66,11 +73,12 @@ _KIND = re.compile(r"[a-z][a-z0-9_]*")
 _PRIORITY = {"user_id": 0, "email": 1, "anonymous_id": 9}  # vendor ids rank in between
 _CHUNK = 2000
 _RECENT_IDENTITIES = 500
+_BULK = 500  # ids in one IN (...) of a bulk read
 
 
-class ProfileNotFound(LookupError):
+class ProfileNotFound(NotFound, LookupError):
     def __init__(self, profile_id: str) -> None:
-        super().__init__(f"profile {profile_id} does not exist")
+        super().__init__("profile", profile_id)
         self.profile_id = profile_id
 
 
@@ -147,14 +155,20 @@ def vendor_ids(profile: Profile, kind: str, connection_id: str) -> list[str]:
 
 def event_identities(event: Event) -> list[Key]:
     """The identities an event carries, most specific first."""
+    return identities_of(event.user_id, event.email, event.anonymous_id)
+
+
+def identities_of(user_id: str | None, email: str | None, anonymous_id: str | None) -> list[Key]:
+    """The identities of an event's ``user_id``, ``email`` and ``anonymous_id`` (an event
+    or a stored row of ``events``), most specific first."""
     keys: list[Key] = []
-    if event.user_id and len(event.user_id) <= MAX_VALUE_LENGTH:
-        keys.append(("user_id", event.user_id))
-    email = (event.email or "").strip().lower()
+    if user_id and len(user_id) <= MAX_VALUE_LENGTH:
+        keys.append(("user_id", user_id))
+    email = (email or "").strip().lower()
     if "@" in email and len(email) <= MAX_VALUE_LENGTH:
         keys.append(("email", email))
-    if event.anonymous_id and len(event.anonymous_id) <= MAX_VALUE_LENGTH:
-        keys.append(("anonymous_id", event.anonymous_id))
+    if anonymous_id and len(anonymous_id) <= MAX_VALUE_LENGTH:
+        keys.append(("anonymous_id", anonymous_id))
     return keys
 
 
@@ -715,3 +729,79 @@ async def recent_events(
         for row in await connection.execute(statement):
             found[row.seq] = row
     return [found[seq] for seq in sorted(found, reverse=True)[:limit]]
+
+
+# --- profiles in bulk (syncs read pages of them) ----------------------------------------------
+
+
+async def profile_with(connection: AsyncConnection, kind: str, value: str) -> Profile | None:
+    """The profile holding the identity ``(kind, value)``."""
+    found = await find_profiles(connection, ProfileQuery(identities=[(kind, value)], limit=1))
+    return found[0] if found else None
+
+
+async def profile_owners(connection: AsyncConnection, keys: Sequence[Key]) -> dict[Key, str]:
+    """The profiles holding these identities (identities follow merges to the winner)."""
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in dict.fromkeys(keys):
+        by_kind.setdefault(kind, []).append(value)
+    owners: dict[Key, str] = {}
+    for kind, values in by_kind.items():
+        for start in range(0, len(values), _BULK):
+            rows = await connection.execute(
+                select(identities.c.value, identities.c.profile_id).where(
+                    identities.c.kind == kind,
+                    identities.c.value.in_(values[start : start + _BULK]),
+                )
+            )
+            for value, profile_id in rows:
+                owners[(kind, value)] = profile_id
+    return owners
+
+
+async def profile_traits(
+    connection: AsyncConnection, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """``{profile id: traits}`` for these profiles."""
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _BULK):
+        rows = await connection.execute(
+            select(profiles.c.id, profiles.c.traits).where(
+                profiles.c.id.in_(unique[start : start + _BULK])
+            )
+        )
+        for profile_id, traits in rows:
+            found[profile_id] = dict(traits or {})
+    return found
+
+
+async def load_profiles(connection: AsyncConnection, ids: Sequence[str]) -> list[Profile]:
+    """Profiles by id (those not merged away), with their identities, in the order of
+    ``ids``: two queries per 500."""
+    found: dict[str, Profile] = {}
+    for start in range(0, len(ids), _BULK):
+        rows = await connection.execute(
+            select(profiles).where(
+                profiles.c.id.in_(list(ids[start : start + _BULK])),
+                profiles.c.merged_into.is_(None),
+            )
+        )
+        for profile in await _with_identities(connection, list(rows)):
+            found[profile.id] = profile
+    return [found[profile_id] for profile_id in ids if profile_id in found]
+
+
+async def profiles_by_email(
+    connection: AsyncConnection, emails: Sequence[str]
+) -> dict[str, Profile]:
+    """``{email: profile}`` for the emails (lower-case) a profile holds."""
+    owners = await profile_owners(connection, [("email", email) for email in emails])
+    loaded = {
+        p.id: p for p in await load_profiles(connection, list(dict.fromkeys(owners.values())))
+    }
+    return {
+        value: loaded[profile_id]
+        for (_, value), profile_id in owners.items()
+        if profile_id in loaded
+    }

@@ -2,11 +2,13 @@
 
 For a push sync with ``trigger.events`` (e.g. ``[identify]``):
 
-- ``object: leads`` / ``contacts``: one upsert per user, unless the user is suppressed
+- an object of profiles (``PushProfiles`` in the connector's ``sync_objects``): one upsert
+  per user, unless the user is suppressed
   (``trigger.suppress_seconds`` after any request, success or failure: KARTE's 24 h), or
   the quota planner holds realtime work back: then the change waits in ``sync_pending``
   for the next batch (one row per user, however many changes);
-- ``object: activities``: each matching event becomes a Marketo custom activity.
+- an object of events (``PushEvents``): each matching event is pushed on its own (e.g. as a
+  custom activity of the person).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.connectors.errors import PermanentError
+from renkei.connectors.sync_objects import PushEvents
 from renkei.events.envelope import Event
 from renkei.queue import NewJob
 from renkei.store.tables.core import jobs
@@ -30,7 +34,7 @@ from renkei.syncs.model import Sync
 from renkei.syncs.planner import QuotaStatus
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["fanout_handler", "hold", "subject_of"]
 
@@ -48,11 +52,11 @@ def subject_of(event: Event) -> str | None:
     return email if "@" in email else None
 
 
-def _upsert(hub: Hub) -> Any:
+def _upsert(hub: Core) -> Any:
     return sqlite_insert if hub.database.is_sqlite else pg_insert
 
 
-async def hold(hub: Hub, tx: AsyncConnection, sync_id: str, subject: str) -> None:
+async def hold(hub: Core, tx: AsyncConnection, sync_id: str, subject: str) -> None:
     await tx.execute(
         _upsert(hub)(sync_pending)
         .values(sync_id=sync_id, subject=subject, queued_at=hub.clock.now())
@@ -90,7 +94,7 @@ class LiveSyncs:
         return self._syncs
 
 
-def fanout_handler(hub: Hub, engine: SyncEngine, syncs_in_force: LiveSyncs) -> Any:
+def fanout_handler(hub: Core, engine: SyncEngine, syncs_in_force: LiveSyncs) -> Any:
     async def handle(tx: AsyncConnection, events: Sequence[Any]) -> None:
         live = await syncs_in_force.get(tx)
         if not live:
@@ -100,7 +104,11 @@ def fanout_handler(hub: Hub, engine: SyncEngine, syncs_in_force: LiveSyncs) -> A
             matching = [e for e in events if isinstance(e, Event) and _matches(sync, e)]
             if not matching:
                 continue
-            if sync.object == "activities":
+            try:
+                declared = await engine.sync_object(sync, tx)
+            except PermanentError:
+                continue  # its connection is gone: nothing to push to (the ingest goes on)
+            if isinstance(declared, PushEvents):
                 await hub.queue.enqueue_many(
                     tx,
                     [
@@ -162,7 +170,7 @@ async def _suppressed(
 
 
 async def _profile_changes(
-    hub: Hub, tx: AsyncConnection, sync: Sync, subjects: Sequence[str], planner: _Planner
+    hub: Core, tx: AsyncConnection, sync: Sync, subjects: Sequence[str], planner: _Planner
 ) -> None:
     """One commit's changed users for a profile push: suppressed ones are left to the
     periodic batch; the others get a realtime upsert, or wait in ``sync_pending`` when the

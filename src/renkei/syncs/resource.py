@@ -1,11 +1,11 @@
 """The ``syncs`` section of a configuration file (``renkei plan/apply/export``)::
 
 syncs:
-  - name: marketo-leads-to-profiles
-    connection: marketo
+  - name: crm-contacts-to-profiles
+    connection: crm
     direction: pull
-    object: leads
-    config: {fields: [email, firstName, lastName]}
+    object: contacts
+    config: {fields: [email, firstname, lastname]}
     trigger: {every_seconds: 1800}
 """
 
@@ -20,7 +20,7 @@ from renkei.syncs.model import validate as validate_sync
 from renkei.syncs.service import SyncNotFound, SyncService
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["SyncsResource"]
 
@@ -30,14 +30,16 @@ _FIELDS = ("name", "connection", "direction", "object", "config", "trigger", "en
 class SyncsResource:
     section = "syncs"
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
-        service: SyncService = hub.services["syncs"]
-        found = await service.list(limit=100_000)
+    def __init__(self, service: SyncService) -> None:
+        self.service = service
+
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
+        found = await self.service.list(limit=100_000)
         return {sync.name: self.comparable(sync.to_dict()) for sync in found}
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -56,7 +58,8 @@ class SyncsResource:
         if connector is None:
             raise ConfigError(f"syncs.{name}: connection {reference!r} not found")
         try:
-            validate_sync(self.comparable(spec), connector)
+            declared = self.service.engine.connectors.registry.sync_objects(connector)
+            validate_sync(self.comparable(spec), connector, declared)
         except SyncInvalid as exc:
             raise ConfigError(f"syncs.{name}: {exc}") from exc
 
@@ -71,9 +74,9 @@ class SyncsResource:
             "enabled": bool(spec.get("enabled", True)),
         }
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec.get("name")
-        service: SyncService = hub.services["syncs"]
+        service = self.service
         # Every field, with its default when left out: an update replaces each one.
         wanted = self.comparable(spec)
         try:
