@@ -28,12 +28,12 @@ import uuid
 import asyncpg
 from sqlalchemy import func, select
 
+from renkei.backoff import Backoff
 from renkei.observability.logging import configure_logging
 from renkei.queue import (
     JobContext,
     JobQueue,
     NewJob,
-    RetryPolicy,
     TaskRegistry,
     Worker,
     WorkerOptions,
@@ -60,7 +60,7 @@ def _worker_process(url: str, batch: int) -> None:
 
     async def go() -> None:
         database = Database(url)
-        queue = JobQueue(database, _registry(), retry=RetryPolicy((1,)))
+        queue = JobQueue(database, _registry(), retry=Backoff.from_schedule((1,)))
         options = WorkerOptions(concurrency=batch * 2, batch_size=batch, poll_interval=0.05)
         try:
             await run_worker(Worker(queue, options))
@@ -95,7 +95,7 @@ async def _drop(name: str | None) -> None:
 
 async def _produce_and_wait(url: str, total: int, batch: int) -> dict[str, float]:
     database = Database(url)
-    queue = JobQueue(database, _registry(), retry=RetryPolicy((1,)))
+    queue = JobQueue(database, _registry(), retry=Backoff.from_schedule((1,)))
     started = time.perf_counter()
     for start in range(0, total, batch):
         async with database.transaction() as tx:

@@ -13,10 +13,11 @@ import structlog
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.backoff import Backoff
 from renkei.clock import Clock, SystemClock
 from renkei.config.resources import ResourceKind
 from renkei.lookups import LookupCache
-from renkei.queue import JobQueue, RetryPolicy, TaskRegistry, Wakeup, Worker, WorkerOptions
+from renkei.queue import JobQueue, TaskRegistry, Wakeup, Worker, WorkerOptions
 from renkei.queue.runner import run_worker
 from renkei.security import audit
 from renkei.security.keyring import Keyring, load_keyring
@@ -72,7 +73,7 @@ class Hub:
         self.queue = JobQueue(
             self.database,
             self.registry,
-            retry=RetryPolicy.from_schedule(settings.retry_schedule, settings.retry_jitter),
+            retry=Backoff.from_schedule(settings.retry_schedule, settings.retry_jitter),
             clock=self.clock,
         )
         self.wakeup = Wakeup()

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from renkei.backoff import Backoff
 from renkei.clock import ManualClock
-from renkei.queue import JobContext, JobQueue, NewJob, RetryPolicy, TaskRegistry
+from renkei.queue import JobContext, JobQueue, NewJob, TaskRegistry
 from renkei.queue.liveness import workers
 from renkei.store import Database
 from renkei.store.tables import jobs
@@ -34,7 +35,7 @@ def clock() -> ManualClock:
 def queue(database: Database, clock: ManualClock) -> JobQueue:
     registry = TaskRegistry()
     registry.task("test.noop")(_noop)
-    return JobQueue(database, registry, retry=RetryPolicy((1,)), clock=clock)
+    return JobQueue(database, registry, retry=Backoff.from_schedule((1,)), clock=clock)
 
 
 async def add_jobs(queue: JobQueue, count: int, **fields: Any) -> None:

@@ -6,13 +6,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from renkei.backoff import Backoff
 from renkei.clock import ManualClock
 from renkei.queue import (
     JobContext,
     JobQueue,
     Periodic,
     RetryLater,
-    RetryPolicy,
     TaskRegistry,
     Worker,
     WorkerOptions,
@@ -48,7 +48,9 @@ def recorder() -> Recorder:
 def queue(database: Database, clock: ManualClock, recorder: Recorder) -> JobQueue:
     registry = TaskRegistry()
     registry.task("test.record")(recorder.record)
-    return JobQueue(database, registry, retry=RetryPolicy((10, 20, 40), jitter=0), clock=clock)
+    return JobQueue(
+        database, registry, retry=Backoff.from_schedule((10, 20, 40), jitter=0), clock=clock
+    )
 
 
 def worker(queue: JobQueue, **options: object) -> Worker:

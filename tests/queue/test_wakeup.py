@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from renkei.queue import JobContext, JobQueue, RetryPolicy, TaskRegistry, Worker, WorkerOptions
+from renkei.backoff import Backoff
+from renkei.queue import JobContext, JobQueue, TaskRegistry, Worker, WorkerOptions
 from renkei.queue.runner import run_worker
 from renkei.queue.wakeup import Wakeup, wait_for_event
 from renkei.store import Database
@@ -22,7 +23,7 @@ async def test_a_worker_wakes_when_a_job_is_enqueued(database: Database) -> None
 
     registry = TaskRegistry()
     registry.task("test.wake")(record)
-    worker_queue = JobQueue(database, registry, retry=RetryPolicy((1,)))
+    worker_queue = JobQueue(database, registry, retry=Backoff.from_schedule((1,)))
     worker = Worker(worker_queue, WorkerOptions(poll_interval=LONG_POLL, lease_seconds=30))
     running = asyncio.create_task(run_worker(worker, handle_signals=False))
     await asyncio.sleep(0.5)  # let the worker finish its first (empty) claim and start waiting
@@ -30,7 +31,7 @@ async def test_a_worker_wakes_when_a_job_is_enqueued(database: Database) -> None
     # On PostgreSQL enqueue from a separate engine, as another node would: only NOTIFY can
     # reach the worker. On SQLite the producer is in-process and the commit hook wakes it.
     producer_db = database if database.is_sqlite else Database(database.url)
-    producer = JobQueue(producer_db, registry, retry=RetryPolicy((1,)))
+    producer = JobQueue(producer_db, registry, retry=Backoff.from_schedule((1,)))
     try:
         async with producer_db.transaction() as tx:
             await producer.enqueue(tx, "test.wake")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from renkei.queue import JobQueue, NewJob, RetryPolicy, TaskRegistry
+from renkei.backoff import Backoff
+from renkei.queue import JobQueue, NewJob, TaskRegistry
 from renkei.store import Database
 from renkei.store.tables import jobs
 
@@ -73,7 +74,7 @@ def enqueue(url: str, task: str, count: int, *, per_transaction: int = 1000) -> 
         database = Database(url)
         registry = TaskRegistry()
         registry.task(task)(_never_called)
-        queue = JobQueue(database, registry, retry=RetryPolicy((1,)))
+        queue = JobQueue(database, registry, retry=Backoff.from_schedule((1,)))
         try:
             for start in range(0, count, per_transaction):
                 end = min(count, start + per_transaction)

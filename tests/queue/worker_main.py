@@ -14,11 +14,11 @@ import asyncio
 import os
 from pathlib import Path
 
+from renkei.backoff import Backoff
 from renkei.queue import (
     JobContext,
     JobQueue,
     Periodic,
-    RetryPolicy,
     TaskRegistry,
     Worker,
     WorkerOptions,
@@ -58,7 +58,7 @@ async def main() -> None:
     if args.periodic:
         registry.periodic(Periodic("tick", "test.record", every_seconds=args.periodic))
     database = Database(args.url)
-    queue = JobQueue(database, registry, retry=RetryPolicy((1,)))
+    queue = JobQueue(database, registry, retry=Backoff.from_schedule((1,)))
     options = WorkerOptions(lease_seconds=args.lease, poll_interval=0.2, shutdown_timeout=5)
     with args.out.with_suffix(".ready").open("a") as ready:
         ready.write(f"{os.getpid()}\n")

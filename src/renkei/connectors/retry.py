@@ -1,4 +1,5 @@
-"""Capped, jittered exponential backoff that honours a vendor's retry time.
+"""Retrying a connector call in process, waiting as the one :class:`~renkei.backoff.Backoff`
+says (capped, jittered, never less than the vendor's ``Retry-After``).
 
 Only short waits happen in process. A wait longer than ``Backoff.max_wait`` (a Retry-After of
 an hour, say) makes :func:`retry` give up and re-raise, so that the durable queue can park the
@@ -9,40 +10,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
+from renkei.backoff import Backoff
 from renkei.clock import Clock
 from renkei.connectors.errors import RetryableError
 
 __all__ = ["Backoff", "retry"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """``attempts`` tries in all; the n-th retry waits ``base * multiplier**(n-1)`` seconds,
-    capped at ``cap``, spread by ±``jitter``, and never less than the error's ``retry_after``."""
-
-    attempts: int = 4
-    base: float = 0.5
-    multiplier: float = 2.0
-    cap: float = 30.0
-    jitter: float = 0.2
-    max_wait: float = 60.0
-
-    def delay(
-        self, failures: int, retry_after: float | None = None, rng: random.Random | None = None
-    ) -> float | None:
-        """Seconds to wait after ``failures`` failed attempts, or None to stop retrying."""
-        if failures >= self.attempts:
-            return None
-        wait = min(self.cap, self.base * self.multiplier ** (failures - 1))
-        wait *= 1 + (rng or random).uniform(-self.jitter, self.jitter)
-        if retry_after is not None:
-            wait = max(wait, retry_after)
-        return None if wait > self.max_wait else wait
 
 
 async def retry(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.backoff import Backoff
 from renkei.delivery.config_resources import EndpointsResource, EventTypesResource
 from renkei.delivery.deliver import run_lane, run_send
 from renkei.delivery.fanout import SEND_TASK, fan_out
@@ -16,7 +18,7 @@ from renkei.delivery.publishing import IDEMPOTENCY_WINDOW
 from renkei.delivery.queries import deliveries_of_event
 from renkei.delivery.reconcile import RECONCILE_TASK, reconcile
 from renkei.delivery.service import Webhooks
-from renkei.queue import JobContext, Periodic, RetryPolicy
+from renkei.queue import JobContext, Periodic
 from renkei.store.tables.webhooks import deliveries, idempotency_keys
 
 if TYPE_CHECKING:
@@ -26,7 +28,7 @@ __all__ = ["install"]
 
 QUEUE = "deliveries"
 # Only for unexpected failures (the database away): deliveries keep their own schedule.
-_UNEXPECTED = RetryPolicy.exponential(attempts=30, first=1.0, cap=300.0)
+_UNEXPECTED = Backoff(attempts=30, base=1.0, cap=300.0, max_wait=math.inf)
 _MAX_ERROR = 2000
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from renkei.backoff import Backoff
 from renkei.delivery.client import AttemptResult
 from renkei.delivery.outcome import OutcomeKind
 from renkei.delivery.outcome import classify as classify_attempt
 from renkei.delivery.transport import Response
-from renkei.queue import RetryPolicy
 from renkei.settings import Settings
 
 __all__ = ["Verdict", "classify"]
@@ -27,7 +27,7 @@ class Verdict:
 
 
 def classify(
-    response: Response, attempts: int, settings: Settings, schedule: RetryPolicy, now: datetime
+    response: Response, attempts: int, settings: Settings, schedule: Backoff, now: datetime
 ) -> Verdict:
     result = response.result or AttemptResult(
         url="", request_headers={}, status=response.status, error=response.error
@@ -42,8 +42,7 @@ def classify(
         return Verdict(True, None, False, outcome.reason)
     if outcome.kind is OutcomeKind.DISABLE:
         return Verdict(False, None, True, outcome.reason)
-    scheduled = schedule.delay_after(attempts)
-    if scheduled is None:
+    delay = schedule.delay(attempts, outcome.retry_not_before_seconds)
+    if delay is None:
         return Verdict(False, None, False, outcome.reason)
-    delay = max(scheduled, outcome.retry_not_before_seconds or 0.0)
     return Verdict(False, now + timedelta(seconds=delay), False, outcome.reason)

@@ -1,6 +1,6 @@
 """The durable job queue every delivery, flow step and sync runs on.
 
-queue = JobQueue(database, registry, retry=RetryPolicy.from_schedule([5, 300]))
+queue = JobQueue(database, registry, retry=Backoff.from_schedule([5, 300]))
 async with database.transaction() as tx:
     ...                                   # store the event
     await queue.enqueue(tx, "deliveries.send", {"delivery_id": ...})
@@ -13,7 +13,6 @@ from renkei.queue.jobs import Job, NewJob
 from renkei.queue.live import live_dedupe_keys, live_job_ids, scheduled_count
 from renkei.queue.manager import JobQueue
 from renkei.queue.registry import Periodic, Task, TaskRegistry
-from renkei.queue.retry import RetryPolicy
 from renkei.queue.ticks import is_valid_cron
 from renkei.queue.wakeup import Wakeup, listen_for_jobs, wake_on_commit
 from renkei.queue.worker import JobContext, Worker, WorkerOptions
@@ -28,7 +27,6 @@ __all__ = [
     "Periodic",
     "QueueError",
     "RetryLater",
-    "RetryPolicy",
     "Task",
     "TaskRegistry",
     "UnknownTask",

@@ -32,11 +32,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.backoff import Backoff
 from renkei.clock import Clock, SystemClock
 from renkei.queue.jobs import Finished, Job, NewJob
 from renkei.queue.liveness import host_identity, process_exists, workers
 from renkei.queue.registry import Periodic, TaskRegistry
-from renkei.queue.retry import RetryPolicy
 from renkei.queue.ticks import next_tick, previous_tick
 from renkei.store.database import Database
 from renkei.store.notifications import notify
@@ -54,7 +54,7 @@ class JobQueue:
         database: Database,
         registry: TaskRegistry,
         *,
-        retry: RetryPolicy,
+        retry: Backoff,
         clock: Clock | None = None,
     ) -> None:
         self.database = database

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from renkei.backoff import Backoff
 from renkei.queue.errors import UnknownTask
-from renkei.queue.retry import RetryPolicy
 from renkei.queue.ticks import is_valid_cron
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class Task:
     name: str
     function: TaskFunction
     queue: str = "default"
-    retry: RetryPolicy | None = None
+    retry: Backoff | None = None
     on_dead: DeadLetterHook | None = None
     """Called once a job of this task fails for good (no attempt left, or ``GiveUp``), with
     the error: the delivery, run or sync the job belonged to then shows it failed, and why,
@@ -59,7 +59,7 @@ class TaskRegistry:
         name: str,
         *,
         queue: str = "default",
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         on_dead: DeadLetterHook | None = None,
     ) -> Callable[[TaskFunction], TaskFunction]:
         def register(function: TaskFunction) -> TaskFunction:

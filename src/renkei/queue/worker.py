@@ -216,7 +216,7 @@ class Worker:
     def _failure(self, job: Job, error: str, now: datetime) -> Finished:
         task = self.queue.registry.find(job.task)
         policy = (task.retry if task else None) or self.queue.retry
-        delay = policy.delay_after(job.attempts)
+        delay = policy.delay(job.attempts)
         if delay is None or job.is_last_attempt:
             return Finished(job, error=error, dead=True)
         return Finished(job, error=error, retry_at=now + timedelta(seconds=delay))
