@@ -20,36 +20,22 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.config_version import CHANGED_FLAG, read_version
 from renkei.delivery.endpoints import Endpoint, endpoint_from_row, signing_secrets
 from renkei.events.envelope import Event
 from renkei.expr.filter import Filter, compile_filter
 from renkei.expr.paths import MISSING, compile_path
+from renkei.store.config_version import CHANGED_FLAG, read_version
 from renkei.store.tables.webhooks import endpoints, event_types
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
-__all__ = ["Catalog", "Snapshot", "Target", "event_document"]
+__all__ = ["Catalog", "Snapshot", "Target"]
 
 # Operational events are about deliveries; they never produce more operational events.
 OPERATIONAL_TYPES = frozenset(
     {"message.attempt.failing", "message.attempt.exhausted", "endpoint.disabled"}
 )
-
-
-def event_document(event: Event) -> dict[str, Any]:
-    """What an endpoint filter and an ordering key see."""
-    return {
-        "id": event.id,
-        "type": event.type,
-        "name": event.name,
-        "data": event.data,
-        "source_id": event.source_id,
-        "user_id": event.user_id,
-        "anonymous_id": event.anonymous_id,
-        "email": event.email,
-    }
 
 
 @dataclass
@@ -104,7 +90,7 @@ class Snapshot:
             seen.add(target.id)
             if target.filter is not None:
                 if document is None:
-                    document = event_document(event)
+                    document = event.to_dict()
                 if not target.filter.matches(document):
                     continue
             matched.append(target)
@@ -121,7 +107,7 @@ class Catalog:
     (``get(min_version=...)``).
     """
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Core) -> None:
         self.hub = hub
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0

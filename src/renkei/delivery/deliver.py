@@ -11,25 +11,25 @@ the queue's own retry policy reruns the task.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, select, update
 
 from renkei.delivery.catalog import OPERATIONAL_TYPES, Target
-from renkei.delivery.config_version import read_version
-from renkei.delivery.ratelimit import reserve_slot
+from renkei.delivery.ratelimit import EndpointRateLimiter
 from renkei.delivery.recorder import AttemptRecord
+from renkei.delivery.signing import build_headers, serialize_payload
 from renkei.delivery.transport import Response
 from renkei.delivery.verdicts import Verdict, classify
-from renkei.delivery.wire import serialize_payload, webhook_headers
+from renkei.egress.limits import hold
 from renkei.events.envelope import Event
 from renkei.ids import new_id
 from renkei.queue import RetryLater
 from renkei.security.redaction import redact_headers
+from renkei.store.config_version import read_version
 from renkei.store.tables.core import events as events_table
 from renkei.store.tables.webhooks import deliveries, endpoints, lane_open
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DeliveryRow", "Finished", "attempt_delivery", "load_delivery", "send_once"]
 
-MAX_SLOT_LATENESS = 0.02
 RESPONSE_BODY_LIMIT = 20 * 1024
 
 
@@ -188,7 +187,7 @@ def build_request(
     headers = {
         **target.endpoint.headers,
         "content-type": "application/json",
-        **webhook_headers(message_id, timestamp, body, target.live_secrets(now)),
+        **build_headers(message_id, timestamp, body, target.live_secrets(now)),
     }
     return body, headers
 
@@ -245,40 +244,28 @@ def attempt_row(
     }
 
 
-async def wait_for_rate_slot(webhooks: Webhooks, target: Target) -> None:
-    """Take a send slot of a rate-limited endpoint, or raise RetryLater without one."""
+def rate_limiter(webhooks: Webhooks, target: Target) -> EndpointRateLimiter | None:
+    """The endpoint's send-rate limiter, or None when it has no limit."""
     rate = target.endpoint.rate_limit_per_second
     if not rate:
-        return
-    clock = webhooks.hub.clock
-    while True:
-        reservation = await reserve_slot(webhooks.hub.database, target.id, rate, clock=clock.time)
-        if reservation.slot is None:
-            spread = random.uniform(0, 1.0)
-            at = datetime.fromtimestamp(reservation.retry_at + spread, UTC)
-            raise RetryLater("endpoint rate limit", at=at, count_attempt=False)
-        wait = reservation.slot - clock.time()
-        if wait > 0:
-            await clock.sleep(wait)
-        # Woken too late (a busy event loop), the send would crowd the next slot's: give
-        # the slot up and take a fresh one rather than go over the limit.
-        if clock.time() - reservation.slot <= MAX_SLOT_LATENESS:
-            return
+        return None
+    hub = webhooks.hub
+    return EndpointRateLimiter(hub.database, target.id, rate, clock=hub.clock)
 
 
 async def attempt_delivery(
     webhooks: Webhooks, delivery: DeliveryRow, target: Target, *, trigger: str = "scheduled"
 ) -> Finished:
     """Send ``delivery`` once and record the attempt (committed before this returns)."""
-    await wait_for_rate_slot(webhooks, target)
-    response, headers, started = await send_once(
-        webhooks,
-        target,
-        delivery.event_id,
-        delivery.event_type,
-        delivery.occurred_at,
-        delivery.data,
-    )
+    async with hold(rate_limiter(webhooks, target)):
+        response, headers, started = await send_once(
+            webhooks,
+            target,
+            delivery.event_id,
+            delivery.event_type,
+            delivery.occurred_at,
+            delivery.data,
+        )
     hub = webhooks.hub
     attempts = delivery.attempts + 1
     verdict = classify(response, attempts, hub.settings, hub.queue.retry, started)

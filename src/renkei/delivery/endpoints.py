@@ -18,7 +18,7 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.problems import InvalidProblem, NotFoundProblem, WebhookProblem
-from renkei.delivery.wire import generate_secret, is_valid_secret
+from renkei.delivery.signing import generate_secret, is_valid_secret
 from renkei.egress.errors import TargetRefused
 from renkei.egress.ssrf import refusal_hint, refuse_private_literal
 from renkei.errors import Forbidden
@@ -162,6 +162,9 @@ def endpoint_from_row(keyring: Keyring, row: Any) -> Endpoint:
     )
 
 
+MAX_NAME = 200  # endpoints.name is String(200)
+
+
 def validate_fields(
     values: dict[str, Any], *, https_only: bool, policy: TargetPolicy | None = None
 ) -> dict[str, Any]:
@@ -174,6 +177,11 @@ def validate_fields(
         out["url"] = _check_url(out["url"], https_only=https_only, policy=policy)
     if "name" in out and (not isinstance(out["name"], str) or not out["name"].strip()):
         raise InvalidProblem("name must not be empty", details={"path": "name"})
+    if "name" in out and len(out["name"]) > MAX_NAME:
+        # The column's width: PostgreSQL would refuse the row with a 500 (SQLite keeps it).
+        raise InvalidProblem(
+            f"name must be at most {MAX_NAME} characters", details={"path": "name"}
+        )
     if "timeout_seconds" in out:
         timeout = out["timeout_seconds"]
         if timeout is None:

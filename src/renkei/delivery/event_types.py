@@ -16,8 +16,8 @@ from jsonschema.exceptions import SchemaError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.config_version import bump_version
 from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundProblem
+from renkei.store.config_version import bump_version
 from renkei.store.tables.webhooks import event_types
 
 __all__ = [

@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.catalog import Target, event_document
-from renkei.delivery.config_version import read_version
+from renkei.delivery.catalog import Target
 from renkei.delivery.ordering import activate_lanes
 from renkei.events.envelope import Event
 from renkei.ids import new_id
 from renkei.queue import NewJob
+from renkei.store.config_version import read_version
 from renkei.store.tables.webhooks import deliveries, endpoints
 
 if TYPE_CHECKING:
+    from renkei.core import Core
     from renkei.delivery.service import Webhooks
-    from renkei.hub import Hub
 
 SEND_TASK = "deliveries.send"
 CREATED_BY_EVENT = "renkei.deliveries_created_by_event"
@@ -70,7 +70,7 @@ class NewDelivery:
 
 
 async def create_deliveries(
-    hub: Hub, connection: AsyncConnection, wanted: Sequence[tuple[Event, Target]]
+    hub: Core, connection: AsyncConnection, wanted: Sequence[tuple[Event, Target]]
 ) -> list[NewDelivery]:
     """Store one delivery per (event, endpoint), in order, and what will send it.
 
@@ -89,7 +89,7 @@ async def create_deliveries(
         lane = None
         if target.endpoint.ordered:
             if event.id not in documents:
-                documents[event.id] = event_document(event)
+                documents[event.id] = event.to_dict()
             lane = target.lane_for(documents[event.id])
         held = target.endpoint.disabled
         if held:

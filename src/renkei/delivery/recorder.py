@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, insert, literal_column, or_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.config_version import bump_version
 from renkei.events.envelope import Event
 from renkei.events.log import record_events
 from renkei.security.redaction import redact_headers
+from renkei.store.config_version import bump_version
 from renkei.store.tables.webhooks import OPEN_STATUSES, deliveries, delivery_attempts, endpoints
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["AttemptRecord", "Recorder"]
 
@@ -48,7 +48,7 @@ class AttemptRecord:
 
 
 class Recorder:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Core) -> None:
         self.hub = hub
         self._pending: dict[
             asyncio.AbstractEventLoop, list[tuple[AttemptRecord, asyncio.Future[bool]]]

@@ -129,6 +129,8 @@ class Event:
     email: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The event as a document: the one every filter (an endpoint's, a flow's), an
+        ordering key and a flow's steps read."""
         return {
             "id": self.id,
             "type": self.type,

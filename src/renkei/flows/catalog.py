@@ -1,8 +1,9 @@
 """The in-memory view of enabled flows: trigger matching without a query per event.
 
-A counter row (``flow_config``) is bumped in every transaction that changes a flow. Each
-process compares it at most once per ``RENKEI_FLOW_REFRESH_SECONDS`` and reloads when it
-moved; a change made through this process invalidates at commit, so it applies at once.
+The configuration version (store/config_version.py) is bumped in every transaction that
+changes a flow. Each process compares it at most once per ``RENKEI_FLOW_REFRESH_SECONDS``
+and reloads when it moved; a change made through this process invalidates at commit, so it
+applies at once.
 Compiled versions are immutable and cached by ``(flow id, version)``.
 """
 
@@ -13,26 +14,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.flows.spec import CompiledFlow, compile_flow
-from renkei.store.tables.flows import flow_config, flow_versions, flows
+from renkei.store.config_version import CHANGED_FLAG, read_version
+from renkei.store.tables.flows import flow_versions, flows
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
-__all__ = ["CHANGED_FLAG", "FlowCatalog", "LiveFlow", "bump_version"]
+__all__ = ["FlowCatalog", "LiveFlow"]
 
-CHANGED_FLAG = "renkei.flow_config_changed"
 _CACHE_SIZE = 512
-
-
-async def bump_version(connection: AsyncConnection) -> None:
-    await connection.execute(
-        update(flow_config).where(flow_config.c.id == 1).values(version=flow_config.c.version + 1)
-    )
-    connection.info[CHANGED_FLAG] = True
 
 
 @dataclass(frozen=True)
@@ -54,7 +48,7 @@ class _Snapshot:
 
 
 class FlowCatalog:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Core) -> None:
         self.hub = hub
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
@@ -75,12 +69,7 @@ class FlowCatalog:
         ):
             return current
         self._dirty = False
-        version = int(
-            (
-                await connection.execute(select(flow_config.c.version).where(flow_config.c.id == 1))
-            ).scalar()
-            or 0
-        )
+        version = await read_version(connection)
         self._checked_at = time.monotonic()
         if current is not None and current.version == version:
             return current

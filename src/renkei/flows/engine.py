@@ -36,8 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp
@@ -47,16 +45,20 @@ from renkei.flows.catalog import FlowCatalog
 from renkei.flows.effects import LiveEffects, StepFailed
 from renkei.flows.http import HttpSender
 from renkei.flows.reeligibility import enter, storable_key
-from renkei.flows.scope import default_user_key, event_document, load_profile
+from renkei.flows.scope import default_user_key, load_profile
+from renkei.flows.service import runs_for_event
 from renkei.flows.spec import CompiledFlow
 from renkei.flows.steps import Outcome, RunState, execute
 from renkei.ids import new_id
 from renkei.queue import JobContext, NewJob, RetryLater
 from renkei.security.redaction import redact, redact_text
+from renkei.store.statements import insert_ignoring, upsert
 from renkei.store.tables.flows import flow_run_steps, flow_runs, flows
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.connectors.service import ConnectorService
+    from renkei.core import Core
+    from renkei.delivery.service import Webhooks
 
 __all__ = ["START_TASK", "STEP_TASK", "UNFINISHED", "FlowEngine"]
 
@@ -82,14 +84,22 @@ class _FlowRow:
 
 
 class FlowEngine:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: Core, *, webhooks: Webhooks, connectors: ConnectorService) -> None:
         self.hub = hub
+        self.webhooks = webhooks  # endpoint actions deliver through it
+        self.connectors = connectors  # connector actions submit through it
         self.catalog = FlowCatalog(hub)
         self.sender = HttpSender(hub.settings, timeout=hub.settings.flow_http_timeout_seconds)
-        self.effects = LiveEffects(hub, self.sender)
+        self.effects = LiveEffects(hub, self.sender, webhooks, connectors)
 
     async def close(self) -> None:
         await self.sender.close()
+
+    async def runs_for_event(
+        self, connection: AsyncConnection, event_id: str
+    ) -> list[dict[str, Any]]:
+        """The runs an event started, with their steps: the event detail's ``flow_runs``."""
+        return await runs_for_event(connection, event_id)
 
     # -- fan-out ---------------------------------------------------------------------------
 
@@ -110,7 +120,7 @@ class FlowEngine:
                 if event.source_id == flow.id or not trigger.accepts_type(event.type, event.name):
                     continue
                 if trigger.filter is not None and not trigger.needs_profile:
-                    document = document or {"event": event_document(event), "profile": {}}
+                    document = document or {"event": event.to_dict(), "profile": {}}
                     if not trigger.filter.matches(document):
                         continue
                 payload = {"f": flow.id, "v": flow.version, "e": event.id}
@@ -135,8 +145,7 @@ class FlowEngine:
                 )
                 jobs.append(NewJob(START_TASK, {**payload, "r": run_id}, dedupe_key=run_id))
         if queued:
-            insert = sqlite_insert if self.hub.database.is_sqlite else pg_insert
-            await connection.execute(insert(flow_runs).on_conflict_do_nothing(), queued)
+            await connection.execute(insert_ignoring(connection, flow_runs), queued)
         if jobs:
             await self.hub.queue.enqueue_many(connection, jobs)
         return len(jobs)
@@ -183,7 +192,6 @@ class FlowEngine:
         key = self._user_key(compiled, event, profile)
         run_id = new_id("run")
         context = {"event": event, "data": event.get("data"), "steps": {}, "depth": depth}
-        insert = sqlite_insert if hub.database.is_sqlite else pg_insert
         async with hub.database.transaction() as tx:
             if queued_id is not None:
                 run_id = queued_id
@@ -203,7 +211,7 @@ class FlowEngine:
                 )
             else:
                 created = await tx.execute(
-                    insert(flow_runs)
+                    insert_ignoring(tx, flow_runs)
                     .values(
                         id=run_id,
                         flow_id=flow_id,
@@ -216,7 +224,6 @@ class FlowEngine:
                         started_at=now,
                         updated_at=now,
                     )
-                    .on_conflict_do_nothing()
                     .returning(flow_runs.c.id)
                 )
             if created.first() is None:
@@ -225,7 +232,6 @@ class FlowEngine:
             if reason is None and rule.mode != "always" and key:
                 eligible = await enter(
                     tx,
-                    is_sqlite=hub.database.is_sqlite,
                     flow_id=flow_id,
                     key=key,
                     rule=rule,
@@ -375,10 +381,8 @@ class FlowEngine:
         if event_id is None:
             return
         now = self.hub.clock.now()
-        insert = sqlite_insert if self.hub.database.is_sqlite else pg_insert
         await tx.execute(
-            insert(flow_runs)
-            .values(
+            insert_ignoring(tx, flow_runs).values(
                 id=new_id("run"),
                 flow_id=str(payload["f"]),
                 version=int(payload["v"]),
@@ -390,7 +394,6 @@ class FlowEngine:
                 updated_at=now,
                 finished_at=now,
             )
-            .on_conflict_do_nothing()
         )
 
     def _user_key(
@@ -588,12 +591,10 @@ class FlowEngine:
         )
 
     async def _upsert_step(self, tx: AsyncConnection, row: dict[str, Any]) -> None:
-        insert = sqlite_insert if self.hub.database.is_sqlite else pg_insert
-        statement = insert(flow_run_steps).values(**row)
+        keys = ("run_id", "node")
         await tx.execute(
-            statement.on_conflict_do_update(
-                index_elements=[flow_run_steps.c.run_id, flow_run_steps.c.node],
-                set_={k: statement.excluded[k] for k in row if k not in ("run_id", "node")},
+            upsert(
+                tx, flow_run_steps, keys=keys, values=row, update=[k for k in row if k not in keys]
             )
         )
 

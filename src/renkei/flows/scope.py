@@ -7,28 +7,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.events.envelope import Event, format_timestamp
 from renkei.events.profiles import get_profile, normalize_identity
 from renkei.store.tables.ingest import identities
 
-__all__ = ["default_user_key", "event_document", "load_profile", "profile_document", "step_scope"]
+__all__ = ["default_user_key", "load_profile", "profile_document", "step_scope"]
 
 _KINDS = ("user_id", "email", "anonymous_id")
-
-
-def event_document(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "name": event.name,
-        "data": event.data,
-        "occurred_at": format_timestamp(event.occurred_at),
-        "received_at": format_timestamp(event.received_at),
-        "source_id": event.source_id,
-        "user_id": event.user_id,
-        "anonymous_id": event.anonymous_id,
-        "email": event.email,
-    }
 
 
 def default_user_key(event: dict[str, Any]) -> str | None:

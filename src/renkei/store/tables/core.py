@@ -1,6 +1,7 @@
-"""Foundation tables: the job queue, periodic schedules, API tokens, the audit log, events."""
+"""Foundation tables: the job queue, periodic schedules, API tokens, the audit log, events,
+and the configuration version (store/config_version.py)."""
 
-from sqlalchemy import Column, Float, Index, Integer, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text, text
 
 from renkei.store.tables._metadata import metadata
 from renkei.store.types import BigIntPK, JSONDocument, UTCDateTime
@@ -69,6 +70,13 @@ schedules = Table(
     Column("cron", String(128)),
     Column("next_run_at", UTCDateTime, nullable=False),
     Column("last_run_at", UTCDateTime),
+)
+
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 api_tokens = Table(

@@ -2,8 +2,6 @@
 
 flows            a flow's identity and switches; ``version`` is the current version
 flow_versions    every saved spec, immutable: runs under way keep reading theirs
-flow_config      one row: a counter bumped on every flow change, so every process
-                 refreshes its in-memory trigger matcher within a second
 flow_entries     one row per (flow, user key): the re-eligibility ledger, enforced by
                  the primary key so concurrent workers cannot both enter a user
 flow_runs        one run of one flow version for one event
@@ -13,7 +11,6 @@ secrets          named secrets (``{{ secrets.NAME }}`` in a flow's HTTP action),
 """
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     Index,
@@ -29,7 +26,6 @@ from renkei.store.types import BigIntPK, Ciphertext, JSONDocument, UTCDateTime
 
 __all__ = [
     "RUN_STATUSES",
-    "flow_config",
     "flow_entries",
     "flow_run_steps",
     "flow_runs",
@@ -64,13 +60,6 @@ flow_versions = Table(
     Column("version", Integer, primary_key=True),
     Column("spec", JSONDocument, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-)
-
-flow_config = Table(
-    "flow_config",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", BigInteger, nullable=False),
 )
 
 flow_entries = Table(

@@ -3,8 +3,6 @@
 event_types          registered event names, optional JSON Schema and example
 endpoints            outbound targets (soft-deleted: their delivery history stays)
 endpoint_secrets     signing secrets, encrypted; old ones keep signing until ``expires_at``
-webhook_config       one row: a version counter bumped on every endpoint change, so every
-                     process refreshes its in-memory matcher within a second
 deliveries           one event x one endpoint, with its own attempt bookkeeping
 delivery_attempts    every request made: what was sent (no secrets) and what came back
 delivery_lanes       FIFO endpoints: one row per (endpoint, ordering key), ``active`` while a
@@ -14,7 +12,6 @@ idempotency_keys     ``Idempotency-Key`` of ``POST /api/v1/events``: the stored 
 """
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     ColumnElement,
@@ -79,13 +76,6 @@ endpoint_secrets = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),
     Index("ix_endpoint_secrets_endpoint_id", "endpoint_id"),
-)
-
-webhook_config = Table(
-    "webhook_config",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", BigInteger, nullable=False),
 )
 
 _LANE_OPEN_STATUSES = "'pending', 'failed', 'held'"
@@ -191,5 +181,4 @@ __all__ = [
     "event_types",
     "idempotency_keys",
     "metadata",
-    "webhook_config",
 ]
