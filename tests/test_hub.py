@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
+from renkei.core import Core
 from renkei.flows.http import HttpRequest
 from renkei.hub import Hub
 from tests.connectors.harness import http_connection
@@ -14,7 +15,7 @@ from tests.support.server import test_settings as settings_for
 
 
 async def test_stop_runs_every_closer_even_after_one_fails(database_url: str) -> None:
-    hub = Hub(settings_for(database_url), features=())
+    hub = Core(settings_for(database_url))
     closed: list[str] = []
 
     def closer(name: str, *, fails: bool = False) -> Callable[[], Awaitable[None]]:
@@ -93,10 +94,10 @@ async def test_stop_closes_the_connections_that_outbound_clients_keep_open(
     await hub.start(with_worker=False)
     with KeepAliveServer() as server:
         url = f"http://127.0.0.1:{server.port}/hook"
-        delivered = await hub.services["webhooks"].transport.send(url, {}, b"{}", 5.0)
-        flow_call = await hub.services["flows"].sender.send(HttpRequest("POST", url, {}, b"{}"))
+        delivered = await hub.webhooks.transport.send(url, {}, b"{}", 5.0)
+        flow_call = await hub.flows.sender.send(HttpRequest("POST", url, {}, b"{}"))
         row = await http_connection(hub, "kept-alive", url=url, method="POST", body="{}")
-        await hub.services["connectors"].runtime.call(row, "request", {})
+        await hub.connectors.runtime.call(row, "request", {})
         assert (delivered.status, flow_call.status) == (200, 200)
         assert server.open == server.accepted == 3  # one per client, each kept open
 

@@ -1,177 +1,41 @@
-"""The hub: one object that owns settings, the database, the keyring, the queue and the
-feature modules, shared by the HTTP app, the worker and the CLI."""
+"""The hub: the kernel (:class:`renkei.core.Core`) with every feature composed on it, as
+typed attributes, shared by the HTTP app, the worker and the CLI.
+
+The features are built first, each handed the ones it needs (flows send through
+``webhooks`` and ``connectors``); then each adds its tasks, schedules, fan-out handler,
+config sections and closers to the kernel. That order is the order of fan-out (deliveries,
+then flows, then syncs) and of config sections (a plan applies them in it).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
-
-import structlog
-from fastapi import APIRouter
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from renkei.backoff import Backoff
-from renkei.clock import Clock, SystemClock
-from renkei.config.resources import ResourceKind
-from renkei.lookups import LookupCache
-from renkei.queue import JobQueue, TaskRegistry, Wakeup, Worker, WorkerOptions
-from renkei.queue.runner import run_worker
-from renkei.security import audit
-from renkei.security.keyring import Keyring, load_keyring
-from renkei.security.tokens import Principal
+from renkei.clock import Clock
+from renkei.connectors import feature as connectors_feature
+from renkei.connectors.service import ConnectorService
+from renkei.core import Core
+from renkei.delivery import feature as delivery_feature
+from renkei.delivery.service import Webhooks
+from renkei.events import feature as events_feature
+from renkei.events.ingest import IngestService
+from renkei.flows import feature as flows_feature
+from renkei.flows.engine import FlowEngine
 from renkei.settings import Settings
-from renkei.store import Database, migrate
+from renkei.syncs import feature as syncs_feature
+from renkei.syncs.service import SyncService
 
-if TYPE_CHECKING:
-    from renkei.connectors.service import ConnectorService
-    from renkei.delivery.service import Webhooks
-    from renkei.events.ingest import IngestService
-    from renkei.flows.engine import FlowEngine
-    from renkei.syncs.service import SyncService
-
-log = structlog.get_logger("renkei")
-
-# Each feature module has ``install(hub)``: it registers tasks, routers and fan-out handlers.
-FEATURES: tuple[str, ...] = (
-    "renkei.api.v1.tokens",
-    "renkei.api.v1.audit",
-    "renkei.delivery.feature",
-    "renkei.events.feature",
-    "renkei.connectors.feature",
-    "renkei.flows.feature",
-    "renkei.api.v1.connectors",
-    "renkei.syncs.feature",
-)
-
-TOKEN_CACHE_SECONDS = 10.0
-"""How long a process trusts an API token lookup (a revocation on another node applies within it)."""
-
-FanoutHandler = Callable[[AsyncConnection, Sequence[Any]], Awaitable[None]]
+__all__ = ["Hub"]
 
 
-class Hub:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        clock: Clock | None = None,
-        features: Sequence[str] = FEATURES,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock or SystemClock()
-        self.database = Database(
-            settings.database_url,
-            connect_timeout=settings.database_connect_timeout_seconds,
-            pool_timeout=settings.database_pool_timeout_seconds,
-            statement_timeout=settings.database_statement_timeout_seconds,
-        )
-        self.keyring: Keyring = load_keyring(settings.secret_key, settings.secret_key_file)
-        self.registry = TaskRegistry()
-        self.queue = JobQueue(
-            self.database,
-            self.registry,
-            retry=Backoff.from_schedule(settings.retry_schedule, settings.retry_jitter),
-            clock=self.clock,
-        )
-        self.wakeup = Wakeup()
-        self.routers: list[APIRouter] = []
-        self.fanout: list[FanoutHandler] = []
-        self.services: dict[str, Any] = {}
-        self.resources: dict[str, ResourceKind] = {}
-        # API tokens by hash (``api/auth.py``); revoking one clears it.
-        self.token_cache: LookupCache[Principal | None] = LookupCache(TOKEN_CACHE_SECONDS)
-        self.worker: Worker | None = None
-        self._worker_task: asyncio.Task[None] | None = None
-        # Run by stop(), after the worker: features close what they keep open (connections).
-        self.closers: list[Callable[[], Awaitable[None]]] = []
-        for feature in features:
-            import_module(feature).install(self)
-
-    # Typed views of the features (issue 15: these become plain attributes set by the hub).
-    @property
-    def webhooks(self) -> Webhooks:
-        return self.services["webhooks"]  # type: ignore[no-any-return]
-
-    @property
-    def ingest(self) -> IngestService:
-        return self.services["ingest"]  # type: ignore[no-any-return]
-
-    @property
-    def connectors(self) -> ConnectorService:
-        return self.services["connectors"]  # type: ignore[no-any-return]
-
-    @property
-    def flows(self) -> FlowEngine:
-        return self.services["flows"]  # type: ignore[no-any-return]
-
-    @property
-    def syncs(self) -> SyncService:
-        return self.services["syncs"]  # type: ignore[no-any-return]
-
-    async def fan_out(self, connection: AsyncConnection, events: Sequence[Any]) -> None:
-        """Called in the transaction that stores events, so their work commits with them."""
-        for handler in self.fanout:
-            await handler(connection, events)
-
-    async def audit(
-        self,
-        connection: AsyncConnection,
-        principal: Principal | None,
-        action: str,
-        *,
-        target_type: str | None = None,
-        target_id: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        await audit.record(
-            connection,
-            actor=f"{principal.token_id} ({principal.name})" if principal else "system",
-            action=action,
-            at=self.clock.now(),
-            target_type=target_type,
-            target_id=target_id,
-            details=details,
-        )
-
-    def new_worker(self, *, run_schedules: bool = True) -> Worker:
-        options = WorkerOptions(
-            concurrency=self.settings.worker_concurrency,
-            batch_size=self.settings.worker_batch_size,
-            poll_interval=self.settings.worker_poll_interval,
-            lease_seconds=self.settings.lease_seconds,
-            heartbeat_seconds=self.settings.worker_heartbeat_seconds,
-            dead_after_seconds=self.settings.worker_dead_after_seconds,
-            run_schedules=run_schedules,
-        )
-        return Worker(self.queue, options, wakeup=self.wakeup, services={"hub": self})
-
-    async def start(self, *, with_worker: bool) -> None:
-        await migrate(self.database)
-        if with_worker:
-            self.worker = self.new_worker()
-            self._worker_task = asyncio.create_task(
-                run_worker(self.worker, handle_signals=False), name="renkei-worker"
-            )
-            self._worker_task.add_done_callback(_report_worker_end)
-
-    async def stop(self) -> None:
-        if self.worker is not None and self._worker_task is not None:
-            self.worker.stop()
-            with contextlib.suppress(Exception):
-                await self._worker_task
-        for close in self.closers:
-            try:
-                await close()
-            except Exception as exc:  # shutting down: what is left still closes
-                log.warning("hub.close_failed", error=repr(exc))
-        await self.database.dispose()
-
-
-def _report_worker_end(task: asyncio.Task[None]) -> None:
-    """A worker that ends with an error must say so: the process would go on accepting
-    work that nothing sends."""
-    if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("worker.crashed", error=repr(error), exc_info=error)
+class Hub(Core):
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        super().__init__(settings, clock=clock)
+        self.ingest = IngestService(self)
+        self.webhooks = Webhooks(self, self.ingest)
+        self.connectors = ConnectorService(self)
+        self.flows = FlowEngine(self, webhooks=self.webhooks, connectors=self.connectors)
+        self.syncs = SyncService(self, self.connectors)
+        delivery_feature.install(self, self.webhooks)
+        events_feature.install(self, self.ingest)
+        connectors_feature.install(self, self.connectors)
+        flows_feature.install(self, self.flows)
+        syncs_feature.install(self, self.syncs)

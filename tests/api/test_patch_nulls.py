@@ -18,6 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from renkei.api.routes import routers
 from renkei.hub import Hub
 from tests.support.server import admin_client, running_hub
 from tests.support.server import test_settings as settings_for
@@ -28,7 +29,7 @@ def _patch_models() -> list[type[BaseModel]]:
     url = f"sqlite:///{Path(tempfile.gettempdir()) / 'renkei-patch-models.db'}"
     hub = Hub(settings_for(url))
     models = []
-    for route in [route for router in hub.routers for route in router.routes]:
+    for route in [route for router in routers(hub) for route in router.routes]:
         if isinstance(route, APIRoute) and "PATCH" in (route.methods or ()) and route.body_field:
             model = route.body_field.field_info.annotation
             assert isinstance(model, type) and issubclass(model, BaseModel), route.path

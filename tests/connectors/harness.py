@@ -41,7 +41,6 @@ MARKETO_RESET = datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
 UTC_MIDNIGHT = datetime(2026, 3, 3, 0, 0, tzinfo=UTC)
 MARKETO_CREDENTIALS = {"client_id": "renkei-sandbox", "client_secret": "renkei-sandbox-secret"}
 HUBSPOT_CREDENTIALS = {"access_token": DEFAULT_TOKEN}
-CONNECTOR_FEATURES = ("renkei.connectors.feature",)
 
 
 def rig_settings(database_url: str, **overrides: Any) -> Any:
@@ -63,7 +62,7 @@ class Rig:
 
     @property
     def service(self) -> ConnectorService:
-        service: ConnectorService = self.hub.services["connectors"]
+        service: ConnectorService = self.hub.connectors
         return service
 
     async def connect(
@@ -140,7 +139,7 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(database_url: str, clock: ManualClock, **settings: Any) -> AsyncIterator[Rig]:
-    hub = Hub(rig_settings(database_url, **settings), clock=clock, features=CONNECTOR_FEATURES)
+    hub = Hub(rig_settings(database_url, **settings), clock=clock)
     try:
         yield Rig(hub, clock)
     finally:
@@ -163,7 +162,7 @@ def hubspot_sandbox(clock: ManualClock, **overrides: Any) -> Iterator[tuple[HubS
 
 async def http_connection(hub: Hub, name: str, **config: Any) -> ConnectionRow:
     """Store a generic ``http`` connection (no credentials) and load it as the runtime does."""
-    runtime = hub.services["connectors"].runtime
+    runtime = hub.connectors.runtime
     async with hub.database.transaction() as tx:
         await create_connection(
             tx,

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from renkei.api.routes import ROUTERS
+from renkei.api.v1 import connectors as connectors_api
 from renkei.cli.main import app as cli
 from renkei.connectors.catalog import describe_connector, format_limits, list_connectors
-from renkei.hub import FEATURES, Hub
+from renkei.hub import Hub
 from renkei.sandbox.braze import DEFAULT_API_KEY as BRAZE_KEY
 from renkei.sandbox.klaviyo import DEFAULT_API_KEY as KLAVIYO_KEY
 from renkei.sandbox.mailchimp import DEFAULT_API_KEY as MAILCHIMP_KEY
@@ -81,13 +83,11 @@ def test_limits_read_as_short_lines() -> None:
 
 
 def test_the_api_feature_is_installed_by_default() -> None:
-    assert "renkei.api.v1.connectors" in FEATURES
+    assert connectors_api.router in ROUTERS
 
 
 def test_catalog_api_over_http(database_url: str) -> None:
-    hub = Hub(
-        hub_settings(database_url), features=("renkei.api.v1.tokens", "renkei.api.v1.connectors")
-    )
+    hub = Hub(hub_settings(database_url))
     with running_hub(database_url, hub=hub, with_worker=False) as (base_url, _):
         with admin_client(base_url) as client:
             listing = client.get("/api/v1/connectors")

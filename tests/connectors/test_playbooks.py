@@ -49,7 +49,7 @@ class Bench:
             await create_connection(
                 tx,
                 keyring=self.hub.keyring,
-                registry=self.hub.services["connectors"].registry,
+                registry=self.hub.connectors.registry,
                 now=self.clock.now(),
                 name=name,
                 connector=connector,
@@ -117,10 +117,8 @@ async def bench(database_url: str, clock: ManualClock) -> AsyncIterator[Bench]:
     )
     hub = Hub(settings, clock=clock)
     yield Bench(hub, clock)
-    for name in ("flows", "webhooks"):
-        service = hub.services.get(name)
-        if service is not None and hasattr(service, "close"):
-            await service.close()
+    await hub.flows.close()
+    await hub.webhooks.close()
     await hub.database.dispose()
 
 

@@ -29,7 +29,7 @@ SECRET = "config-file-secret-7a6b5c4d"
 async def test_connections_are_planned_applied_and_exported_without_secrets(
     database_url: str, database: Database
 ) -> None:
-    hub = Hub(settings_for(database_url), features=("renkei.connectors.feature",))
+    hub = Hub(settings_for(database_url))
     try:
         env = {"MKTO_SECRET": SECRET}
         config = load_config(CONFIG, known_sections=list(hub.resources), environ=env)
@@ -51,7 +51,7 @@ async def test_connections_are_planned_applied_and_exported_without_secrets(
         plan = await make_plan(hub, changed)
         assert [(c.action, c.fields) for c in plan.changes] == [("update", ("limits",))]
         await apply_plan(hub, plan)
-        usage = await hub.services["connectors"].usage("marketo")
+        usage = await hub.connectors.usage("marketo")
         assert usage["daily_quota"]["limit"] == 20_000
         await assert_not_stored(database, SECRET)
 

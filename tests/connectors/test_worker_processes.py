@@ -20,7 +20,7 @@ from renkei.sandbox import MarketoSandboxConfig, create_marketo_app, serve_in_th
 from renkei.security.keyring import generate_key
 from tests.support import server
 
-from .harness import CONNECTOR_FEATURES, MARKETO_CREDENTIALS, Rig, leads
+from .harness import MARKETO_CREDENTIALS, Rig, leads
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -60,11 +60,7 @@ async def test_two_workers_sharing_a_connection_never_exceed_its_limits_together
     )
     with serve_in_thread(sandbox.app) as base_url:
         clock = SystemClock()
-        hub = Hub(
-            server.test_settings(database_url, secret_key=[secret_key]),
-            clock=clock,
-            features=CONNECTOR_FEATURES,
-        )
+        hub = Hub(server.test_settings(database_url, secret_key=[secret_key]), clock=clock)
         r = Rig(hub, clock)  # type: ignore[arg-type]  # real time: never driven
         try:
             await r.connect(

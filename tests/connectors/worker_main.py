@@ -26,7 +26,7 @@ async def main(database_url: str) -> None:
         log_format="json",
     )
     configure_logging("info", "json")
-    hub = Hub(settings, features=("renkei.connectors.feature",))
+    hub = Hub(settings)
     try:
         await run_worker(hub.new_worker(run_schedules=False))
     finally:

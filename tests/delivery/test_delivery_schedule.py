@@ -39,7 +39,7 @@ async def hub_factory(database_url: str, clock: ManualClock) -> AsyncIterator[An
 
     yield make
     for hub in hubs:
-        await hub.services["webhooks"].close()
+        await hub.webhooks.close()
         await hub.stop()
 
 
@@ -57,7 +57,7 @@ async def add_endpoint(hub: Hub, url: str, **fields: Any) -> tuple[str, str]:
 
 
 async def send(hub: Hub, event_type: str, data: Any) -> str:
-    webhooks: Webhooks = hub.services["webhooks"]
+    webhooks: Webhooks = hub.webhooks
     published = await publish(webhooks, event_type=event_type, data=data)
     return str(published.body["id"])
 

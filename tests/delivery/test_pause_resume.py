@@ -121,7 +121,7 @@ def test_pause_publish_resume_through_an_api_node_and_a_worker_node(database_url
             # The worker node's refresh interval has passed and it reloads its catalog
             # (an event that matches nothing, published there): it has seen the pause, and
             # keeps that copy for 30 s.
-            worker_hub.services["webhooks"].catalog.invalidate()
+            worker_hub.webhooks.catalog.invalidate()
             publish_typed(admin_client(worker_url), "nothing.matches")
             publish(client, EVENTS)
             assert client.post(f"/api/v1/endpoints/{endpoint['id']}/resume").status_code == 200

@@ -51,7 +51,7 @@ async def add_endpoint(hub: Hub, url: str, **fields: Any) -> str:
 
 
 async def publish_many(hub: Hub, count: int) -> None:
-    webhooks: Webhooks = hub.services["webhooks"]
+    webhooks: Webhooks = hub.webhooks
     for n in range(count):
         await publish(webhooks, event_type="order.paid", data={"n": n})
 
@@ -91,14 +91,14 @@ async def test_stuck_deliveries_are_found_and_requeued(hub: Hub, clock: ManualCl
             )
         before = {state: reconciled(state) for state in ("held", "orphaned")}
         # Too recent: a resume or fan-out may be in progress; left alone.
-        assert (await reconcile(hub.services["webhooks"])).total == 0
+        assert (await reconcile(hub.webhooks)).total == 0
         clock.advance(GRACE + 1)
-        found = await reconcile(hub.services["webhooks"])
+        found = await reconcile(hub.webhooks)
         assert (found.held, found.orphaned, found.lanes) == (2, 3, 0)
         assert reconciled("held") - before["held"] == 2
         assert reconciled("orphaned") - before["orphaned"] == 3
         # Found once: each has its job now.
-        assert (await reconcile(hub.services["webhooks"])).total == 0
+        assert (await reconcile(hub.webhooks)).total == 0
         await burst(hub)
         assert await statuses(hub) == ["succeeded"] * 6
         assert sorted(set(receiver.ids())) == sorted({row for row in await event_ids(hub)})
@@ -120,7 +120,7 @@ async def test_a_stuck_ordered_lane_is_given_a_job(hub: Hub, clock: ManualClock)
 
             await tx.execute(update(delivery_lanes).values(active=False))
         clock.advance(GRACE + 1)
-        found = await reconcile(hub.services["webhooks"])
+        found = await reconcile(hub.webhooks)
         assert found.lanes == 3
         await burst(hub)
         assert await statuses(hub) == ["succeeded"] * 3
@@ -134,7 +134,7 @@ async def test_a_paused_endpoints_held_deliveries_stay_held(hub: Hub, clock: Man
             await set_disabled(tx, endpoint_id, True, now=clock.now())
         await publish_many(hub, 2)
         clock.advance(GRACE + 1)
-        assert (await reconcile(hub.services["webhooks"])).total == 0
+        assert (await reconcile(hub.webhooks)).total == 0
         assert await statuses(hub) == ["held", "held"]
 
 
@@ -145,7 +145,7 @@ async def test_a_job_with_an_old_catalog_asks_the_database_before_parking(
     process, which does not invalidate this one's catalog): the delivery is sent."""
     with Receiver() as receiver:
         endpoint_id = await add_endpoint(hub, receiver.url)
-        webhooks: Webhooks = hub.services["webhooks"]
+        webhooks: Webhooks = hub.webhooks
         async with hub.database.transaction() as tx:
             await set_disabled(tx, endpoint_id, True, now=clock.now())
         await webhooks.catalog.get()
@@ -170,7 +170,7 @@ async def test_concurrent_readers_never_get_the_snapshot_from_before_a_local_cha
     instead of taking the old snapshot."""
     with Receiver() as receiver:
         endpoint_id = await add_endpoint(hub, receiver.url)
-        webhooks: Webhooks = hub.services["webhooks"]
+        webhooks: Webhooks = hub.webhooks
         assert not (await webhooks.catalog.get()).targets[endpoint_id].endpoint.disabled
         async with hub.database.transaction() as tx:
             await set_disabled(tx, endpoint_id, True, now=clock.now())

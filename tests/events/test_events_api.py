@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.hub import Hub
@@ -64,15 +65,15 @@ def test_list_filters_and_cursor(
     assert_error(httpx.get(f"{base_url}/api/v1/events"), 401, "unauthorized")
 
 
-def test_detail_has_deliveries_and_flow_runs(database_url: str) -> None:
+def test_detail_has_deliveries_and_flow_runs(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub = Hub(make_settings(database_url))
-    previous = hub.services.get("event_detail_extras")
-    providers: list[Any] = [previous] if callable(previous) else list(previous or [])
 
-    async def flow_runs(connection: AsyncConnection, event_id: str) -> dict[str, Any]:
-        return {"flow_runs": [{"id": "run_1", "event_id": event_id}]}
+    async def flow_runs(connection: AsyncConnection, event_id: str) -> list[dict[str, Any]]:
+        return [{"id": "run_1", "event_id": event_id}]
 
-    hub.services["event_detail_extras"] = [*providers, flow_runs]
+    monkeypatch.setattr(hub.flows, "runs_for_event", flow_runs)
     with running_hub(database_url, hub=hub) as (base_url, _), admin_client(base_url) as admin:
         key = admin.post("/api/v1/sources", json={"kind": "tracking", "name": "a"}).json()[
             "write_key"

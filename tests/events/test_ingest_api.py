@@ -18,7 +18,6 @@ import pytest
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
-from renkei.events.ingest import get_ingest
 from renkei.hub import Hub
 from tests.events.conftest import assert_error, count, query
 from tests.support.server import admin_client, running_hub
@@ -576,7 +575,7 @@ def test_overload_answers_503_and_never_acks_without_storage(database_url: str) 
             key = admin.post("/api/v1/sources", json={"kind": "tracking", "name": "a"}).json()[
                 "write_key"
             ]
-        committer = get_ingest(hub).committer
+        committer = hub.ingest.committer
         answers: dict[str, int] = {}
 
         def send(message_id: str) -> None:

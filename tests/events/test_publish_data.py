@@ -112,7 +112,7 @@ async def test_the_publish_service_refuses_data_that_is_not_an_object(
     await hub.start(with_worker=False)
     try:
         with pytest.raises(InvalidProblem) as refused:
-            await publish(hub.services["webhooks"], event_type="order.paid", data=data)
+            await publish(hub.webhooks, event_type="order.paid", data=data)
         assert refused.value.details == {"path": "data"}
         async with hub.database.read() as connection:
             assert await latest_seq(connection) == 0

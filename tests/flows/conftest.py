@@ -29,7 +29,7 @@ class FlowBench:
 
     @property
     def engine(self) -> FlowEngine:
-        engine: FlowEngine = self.hub.services["flows"]
+        engine: FlowEngine = self.hub.flows
         return engine
 
     async def flow(self, spec: dict[str, Any]) -> str:
@@ -84,8 +84,8 @@ def clock() -> ManualClock:
 async def bench(database_url: str, clock: ManualClock) -> AsyncIterator[FlowBench]:
     hub = Hub(test_settings(database_url, retry_schedule="10,60", retry_jitter=0), clock=clock)
     yield FlowBench(hub, clock)
-    await hub.services["flows"].close()
-    await hub.services["webhooks"].close()
+    await hub.flows.close()
+    await hub.webhooks.close()
     await hub.database.dispose()
 
 

@@ -46,7 +46,7 @@ async def test_a_delivery_whose_send_job_dies_shows_failed_and_why(hub: Hub) -> 
                 now=clock.now(),
                 https_only=False,
             )
-        published = await publish(hub.services["webhooks"], event_type="order.deep", data={})
+        published = await publish(hub.webhooks, event_type="order.deep", data={})
         event_id = published.body["id"]
         deep = '{"a":' * 300 + "1" + "}" * 300
         value = "CAST(:data AS jsonb)" if not hub.database.is_sqlite else ":data"

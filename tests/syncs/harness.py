@@ -34,7 +34,7 @@ class SyncRig:
 
     @property
     def syncs(self) -> SyncService:
-        service: SyncService = self.hub.services["syncs"]
+        service: SyncService = self.hub.syncs
         return service
 
     async def connect(
@@ -44,7 +44,7 @@ class SyncRig:
             await create_connection(
                 tx,
                 keyring=self.hub.keyring,
-                registry=self.hub.services["connectors"].registry,
+                registry=self.hub.connectors.registry,
                 now=self.clock.now(),
                 name=name,
                 connector="marketo",

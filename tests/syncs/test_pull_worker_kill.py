@@ -112,12 +112,12 @@ async def test_a_killed_worker_resumes_a_20000_lead_pull_reading_every_page_once
 async def pull_and_kill(
     hub: Hub, key: str, database_url: str, marketo: MarketoSandbox, base_url: str, tmp_path: Path
 ) -> None:
-    service: SyncService = hub.services["syncs"]
+    service: SyncService = hub.syncs
     async with hub.database.transaction() as tx:
         await create_connection(
             tx,
             keyring=hub.keyring,
-            registry=hub.services["connectors"].registry,
+            registry=hub.connectors.registry,
             now=hub.clock.now(),
             name="marketo",
             connector="marketo",

@@ -15,6 +15,7 @@ from renkei.api.errors import install_error_handlers
 from renkei.api.health import router as health_router
 from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
 from renkei.api.openapi import install_openapi
+from renkei.api.routes import fast_paths, routers
 from renkei.hub import Hub
 from renkei.process import tune_long_running_process
 
@@ -49,14 +50,11 @@ def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False
     install_docs(app)
     install_error_handlers(app)
     app.include_router(health_router)
-    for router in hub.routers:
+    for router in routers(hub):
         app.include_router(router)
     app.add_middleware(JsonBody)
     app.add_middleware(BodyLimit, limit=hub.settings.max_body_bytes)
     app.add_middleware(RequestContext)
     # Outside FastAPI altogether, even its built-in error and telemetry layers: hot paths
     # (the tracking API) that need none of it (docs/ingest.md).
-    served: ASGIApp = app
-    for middleware, options in hub.services.get("asgi_middleware", ()):
-        served = middleware(served, **options)
-    return BodyTimeout(served, seconds=hub.settings.body_timeout_seconds)
+    return BodyTimeout(fast_paths(hub, app), seconds=hub.settings.body_timeout_seconds)

@@ -7,7 +7,7 @@ the group committer and answer ``{"success": true}`` once they are committed. Ev
 carries CORS headers so browser SDKs (analytics.js) can post from any origin.
 
 :class:`IngestFastPath` is an ASGI middleware that ``create_app`` wraps around the whole
-FastAPI app (``hub.services["asgi_middleware"]``): ``/v1/*`` never reaches the management
+FastAPI app (``renkei.api.routes.fast_paths``): ``/v1/*`` never reaches the management
 API's middleware and routing. It therefore does its own body limit and maps database
 errors itself; request ids and the generic HTTP metrics are not recorded for it (see the
 ``renkei_ingest_*`` metrics instead).
@@ -36,7 +36,7 @@ from renkei.events.segment import (
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["IngestFastPath", "error_body", "install"]
+__all__ = ["IngestFastPath", "error_body"]
 
 PREFIX = "/v1/"
 Headers = list[tuple[bytes, bytes]]
@@ -208,10 +208,3 @@ def _username(authorization: bytes) -> str | None:
 
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
-
-
-def install(hub: Hub, service: IngestService) -> None:
-    """Register the fast path for ``create_app`` to wrap around the management API."""
-    hub.services.setdefault("asgi_middleware", []).append(
-        (IngestFastPath, {"hub": hub, "service": service})
-    )

@@ -58,7 +58,7 @@ def _run(action: Callable[[Hub], Awaitable[T]]) -> T:
 
 
 def _service(hub: Hub) -> ConnectorService:
-    service: ConnectorService = hub.services["connectors"]
+    service: ConnectorService = hub.connectors
     return service
 
 

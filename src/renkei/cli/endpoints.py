@@ -47,7 +47,7 @@ recover_app = typer.Typer(help="Re-send an endpoint's failed deliveries.")
 
 
 def _webhooks(hub: Hub) -> Webhooks:
-    webhooks: Webhooks = hub.services["webhooks"]
+    webhooks: Webhooks = hub.webhooks
     return webhooks
 
 

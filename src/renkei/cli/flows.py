@@ -154,7 +154,7 @@ def preview(
     """What the flow would do with EVENT; sends nothing."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        engine: FlowEngine = hub.services["flows"]
+        engine: FlowEngine = hub.flows
         sample = sample_event(json.loads(event), format_timestamp(hub.clock.now()))
         async with hub.database.read() as connection:
             record = await find_flow(connection, flow)

@@ -27,7 +27,7 @@ syncs_app = typer.Typer(
 
 
 def _service(hub: Hub) -> SyncService:
-    service: SyncService = hub.services["syncs"]
+    service: SyncService = hub.syncs
     return service
 
 

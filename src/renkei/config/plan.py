@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from renkei.config.loader import ConfigError
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _changed_fields(wanted: dict[str, Any], current: dict[str, Any]) -> tuple[st
     return tuple(sorted(key for key in wanted if wanted.get(key) != current.get(key)))
 
 
-async def make_plan(hub: Hub, config: dict[str, list[dict[str, Any]]]) -> Plan:
+async def make_plan(hub: Core, config: dict[str, list[dict[str, Any]]]) -> Plan:
     plan = Plan()
     for section, kind in hub.resources.items():
         specs = config.get(section, [])
@@ -61,7 +61,7 @@ async def make_plan(hub: Hub, config: dict[str, list[dict[str, Any]]]) -> Plan:
 
 
 async def _validate(
-    hub: Hub,
+    hub: Core,
     section: str,
     spec: dict[str, Any],
     current: dict[str, Any] | None,
@@ -78,7 +78,7 @@ async def _validate(
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-async def apply_plan(hub: Hub, plan: Plan) -> dict[str, str]:
+async def apply_plan(hub: Core, plan: Plan) -> dict[str, str]:
     """Carry out every pending change in section order; returns name → id per change."""
     applied: dict[str, str] = {}
     for change in plan.pending:
@@ -93,7 +93,7 @@ async def apply_plan(hub: Hub, plan: Plan) -> dict[str, str]:
     return applied
 
 
-async def export_state(hub: Hub) -> dict[str, list[dict[str, Any]]]:
+async def export_state(hub: Core) -> dict[str, list[dict[str, Any]]]:
     document: dict[str, list[dict[str, Any]]] = {}
     for section, kind in hub.resources.items():
         objects = await kind.export(hub)

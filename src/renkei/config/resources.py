@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 
 class ResourceKind(Protocol):
@@ -24,18 +24,18 @@ class ResourceKind(Protocol):
 
     section: str
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]: ...
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]: ...
 
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]: ...
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
     ) -> None: ...
 
     async def apply(
-        self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None
+        self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None
     ) -> str: ...

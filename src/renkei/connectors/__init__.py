@@ -11,6 +11,8 @@
     limits      RateLimiter and DailyQuota protocols with in-memory implementations
     retry       Backoff and retry
     metrics     ConnectorMetrics (Prometheus)
+    sync_objects  SyncObject (PullProfiles, PullEvents, PushProfiles, PushEvents), Page:
+                what a connector declares for syncs (``Connector.sync_objects``)
 
 Everything above is database-free. The runtime built on it lives in modules that are not
 imported here, since they need the store:
@@ -21,11 +23,11 @@ imported here, since they need the store:
     connections  stored connections (credentials encrypted), per-connection limit overrides
     runtime      ConnectorRuntime: a stored connection opened with database-backed limits
     batching     submit(), the ``connectors.call`` task: batches through the durable queue
-    service      ConnectorService, installed as ``hub.services["connectors"]``
+    service      ConnectorService, the hub's ``hub.connectors``
     registry     the catalog of connector classes, found in this package
     resource     the ``connections`` section of ``renkei plan/apply/export``
-    feature      install(hub)
-    marketo, hubspot, ...   one module per vendor
+    feature      install(hub, service): its tasks, schedules, config section, closer
+    marketo, hubspot, ...   one module per vendor (``<vendor>_syncs``: its sync objects)
 """
 
 from renkei.connectors.auth import (

@@ -1,4 +1,4 @@
-"""``install(hub)``: vendor connectors plugged into the hub (see docs/connectors/)."""
+"""``install(hub, service)``: vendor connectors plugged into the kernel (see docs/connectors/)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from renkei.connectors.batching import CALL_TASK, SWEEP_TASK, run_call, sweep
 from renkei.connectors.resource import ConnectionsResource
-from renkei.connectors.service import ConnectorService
 from renkei.queue import JobContext, Periodic
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.connectors.service import ConnectorService
+    from renkei.core import Core
 
 __all__ = ["QUEUE", "install"]
 
@@ -19,11 +19,7 @@ __all__ = ["QUEUE", "install"]
 QUEUE = "connectors"
 
 
-def install(hub: Hub) -> None:
-    from renkei.api.v1 import connections as connections_api
-
-    service = ConnectorService(hub)
-    hub.services["connectors"] = service
+def install(hub: Core, service: ConnectorService) -> None:
     hub.closers.append(service.runtime.pools.close_pools)
 
     async def call(ctx: JobContext) -> None:
@@ -35,5 +31,4 @@ def install(hub: Hub) -> None:
     hub.registry.task(CALL_TASK, queue=QUEUE)(call)
     hub.registry.task(SWEEP_TASK, queue=QUEUE)(upkeep)
     hub.registry.periodic(Periodic(SWEEP_TASK, SWEEP_TASK, every_seconds=60))
-    hub.routers.append(connections_api.router)
-    hub.resources[ConnectionsResource.section] = ConnectionsResource()
+    hub.resources[ConnectionsResource.section] = ConnectionsResource(service)

@@ -34,7 +34,7 @@ from renkei.egress.ssrf import TargetPolicy
 
 if TYPE_CHECKING:
     from renkei.connectors.service import ConnectorService
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["ConnectionsResource"]
 
@@ -45,7 +45,10 @@ _FIELDS = frozenset({"name", "connector", "config", "credentials", "credentials_
 class ConnectionsResource:
     section = "connections"
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+    def __init__(self, service: ConnectorService) -> None:
+        self.service = service
+
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             rows = await list_connections(connection, limit=100_000)
         exported: dict[str, dict[str, Any]] = {}
@@ -63,7 +66,7 @@ class ConnectionsResource:
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -79,7 +82,7 @@ class ConnectionsResource:
         for key in ("config", "credentials", "limits"):
             if not isinstance(spec.get(key) or {}, dict):
                 raise ConfigError(f"connections.{name}: {key} must be a mapping")
-        service: ConnectorService = hub.services["connectors"]
+        service = self.service
         credentials: dict[str, Any] = dict(spec.get("credentials") or {})
         try:
             connector = service.registry.spec(str(spec.get("connector")))
@@ -107,10 +110,10 @@ class ConnectionsResource:
             wanted["limits"] = spec["limits"]
         return wanted
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec["name"]
         await self.validate(hub, spec, current, {})
-        service: ConnectorService = hub.services["connectors"]
+        service = self.service
         try:
             async with hub.database.transaction() as tx:
                 if current is None:

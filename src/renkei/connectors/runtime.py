@@ -39,7 +39,7 @@ from renkei.egress.transport import EgressPools
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["ConnectorRuntime"]
 
@@ -47,7 +47,7 @@ log = structlog.get_logger("renkei.connectors")
 
 
 class ConnectorRuntime:
-    def __init__(self, hub: Hub, registry: ConnectorRegistry | None = None) -> None:
+    def __init__(self, hub: Core, registry: ConnectorRegistry | None = None) -> None:
         self.hub = hub
         self.registry = (registry or default_registry()).fresh()
         self.holder = f"{socket.gethostname()}:{os.getpid()}"

@@ -1,9 +1,9 @@
-"""``hub.services["connectors"]``: what the API, the CLI and other features (flows, syncs)
+"""``hub.connectors``: what the API, the CLI and other features (flows, syncs)
 use to reach vendors.
 
 ::
 
-    service = hub.services["connectors"]
+    service = hub.connectors
     async with hub.database.transaction() as tx:
         submission_id = await service.submit(
             tx, "marketo", "upsert_leads", [{"email": "a@example.com"}],
@@ -28,13 +28,13 @@ from renkei.connectors.runtime import ConnectorRuntime
 from renkei.connectors.spec import OperationResult
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
-__all__ = ["ConnectorService", "outcomes", "submit"]
+__all__ = ["ConnectorService"]
 
 
 class ConnectorService:
-    def __init__(self, hub: Hub, registry: ConnectorRegistry | None = None) -> None:
+    def __init__(self, hub: Core, registry: ConnectorRegistry | None = None) -> None:
         self.hub = hub
         self.runtime = ConnectorRuntime(hub, registry)
 
@@ -114,26 +114,3 @@ class ConnectorService:
 
     async def usage(self, connection: str) -> dict[str, Any]:
         return await self.runtime.usage(await self.runtime.load(connection))
-
-
-def _service(hub: Hub) -> ConnectorService:
-    service: ConnectorService = hub.services["connectors"]
-    return service
-
-
-async def submit(
-    hub: Hub,
-    tx: AsyncConnection,
-    connection: str,
-    operation: str,
-    records: Sequence[Any],
-    *,
-    reply_to: Mapping[str, Any] | None = None,
-) -> str:
-    """``hub.services["connectors"].submit(...)`` as a function."""
-    return await _service(hub).submit(tx, connection, operation, records, reply_to=reply_to)
-
-
-async def outcomes(hub: Hub, submission_id: str) -> Submission | None:
-    """``hub.services["connectors"].submission(...)`` as a function."""
-    return await _service(hub).submission(submission_id)

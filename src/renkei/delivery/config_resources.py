@@ -31,8 +31,8 @@ from renkei.egress.ssrf import TargetPolicy
 from renkei.security.redaction import REDACTED
 
 if TYPE_CHECKING:
+    from renkei.core import Core
     from renkei.delivery.service import Webhooks
-    from renkei.hub import Hub
 
 __all__ = ["EndpointsResource", "EventTypesResource"]
 
@@ -60,7 +60,7 @@ class EventTypesResource:
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -74,7 +74,7 @@ class EventTypesResource:
         except WebhookProblem as exc:
             raise ConfigError(f"event_types.{wanted['name']}: {exc.message}") from exc
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             kinds = await list_event_types(connection, limit=100_000)
         return {
@@ -95,7 +95,7 @@ class EventTypesResource:
             "example": spec.get("example"),
         }
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         await self.validate(hub, spec, current, {})
         wanted = self.comparable(spec)
         try:
@@ -146,9 +146,12 @@ def _endpoint_fields(spec: dict[str, Any]) -> dict[str, Any]:
 class EndpointsResource:
     section = "endpoints"
 
+    def __init__(self, webhooks: Webhooks) -> None:
+        self.webhooks = webhooks  # an endpoint enabled again resumes its held deliveries
+
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -171,7 +174,7 @@ class EndpointsResource:
         if not isinstance(spec.get("disabled", False), bool):
             raise ConfigError(f"endpoints.{name}: disabled must be true or false")
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             found = await list_endpoints(connection, hub.keyring, limit=100_000)
         exported: dict[str, dict[str, Any]] = {}
@@ -209,7 +212,7 @@ class EndpointsResource:
             "disabled": bool(spec.get("disabled", False)),
         }
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         await self.validate(hub, spec, current, {})
         name = spec["name"]
         fields = _endpoint_fields(spec)
@@ -252,8 +255,7 @@ class EndpointsResource:
                     details={"name": name, "via": "apply"},
                 )
             if current is not None and not disabled and current.get("disabled"):
-                webhooks: Webhooks = hub.services["webhooks"]
-                await webhooks.resume(endpoint_id)
+                await self.webhooks.resume(endpoint_id)
         except WebhookProblem as exc:
             raise ConfigError(f"endpoints.{name}: {exc.message}") from exc
         return endpoint_id

@@ -15,14 +15,13 @@ from renkei.delivery.deliver import run_lane, run_send
 from renkei.delivery.fanout import SEND_TASK, fan_out
 from renkei.delivery.ordering import LANE_TASK, repair_lanes
 from renkei.delivery.publishing import IDEMPOTENCY_WINDOW
-from renkei.delivery.queries import deliveries_of_event
 from renkei.delivery.reconcile import RECONCILE_TASK, reconcile
-from renkei.delivery.service import Webhooks
 from renkei.queue import JobContext, Periodic
 from renkei.store.tables.webhooks import deliveries, idempotency_keys
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
+    from renkei.delivery.service import Webhooks
 
 __all__ = ["install"]
 
@@ -32,18 +31,8 @@ _UNEXPECTED = Backoff(attempts=30, base=1.0, cap=300.0, max_wait=math.inf)
 _MAX_ERROR = 2000
 
 
-def install(hub: Hub) -> None:
-    from renkei.api.v1 import deliveries as deliveries_api
-    from renkei.api.v1 import endpoints as endpoints_api
-    from renkei.api.v1 import event_types as event_types_api
-    from renkei.api.v1 import publish as publish_api
-
-    webhooks = Webhooks(hub)
-    hub.services["webhooks"] = webhooks
+def install(hub: Core, webhooks: Webhooks) -> None:
     hub.closers.append(webhooks.close)
-    hub.services.setdefault("asgi_middleware", []).append(
-        (publish_api.PublishFastPath, {"hub": hub})
-    )
 
     async def handler(connection: AsyncConnection, events: Sequence[Any]) -> None:
         await fan_out(webhooks, connection, events)
@@ -105,12 +94,5 @@ def install(hub: Hub) -> None:
             every_seconds=3600,
         )
     )
-
-    async def extras(connection: AsyncConnection, event_id: str) -> dict[str, Any]:
-        return {"deliveries": await deliveries_of_event(connection, event_id)}
-
-    hub.services["event_detail_extras"] = extras
     hub.resources[EventTypesResource.section] = EventTypesResource()
-    hub.resources[EndpointsResource.section] = EndpointsResource()
-    for module in (event_types_api, endpoints_api, publish_api, deliveries_api):
-        hub.routers.append(module.router)
+    hub.resources[EndpointsResource.section] = EndpointsResource(webhooks)

@@ -24,7 +24,7 @@ from renkei.store.statements import insert_ignoring
 from renkei.store.tables.webhooks import deliveries, delivery_lanes, lane_open
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["LANE_TASK", "activate_lanes", "lane_job", "release_lane", "repair_lanes"]
 
@@ -33,7 +33,7 @@ WORKABLE = ("pending", "failed")
 
 
 async def activate_lanes(
-    hub: Hub, connection: AsyncConnection, lanes: Sequence[tuple[str, str]]
+    hub: Core, connection: AsyncConnection, lanes: Sequence[tuple[str, str]]
 ) -> int:
     """Make sure each lane has a job; returns how many jobs were enqueued."""
     if not lanes:
@@ -73,7 +73,7 @@ def lane_key(endpoint_id: str, lane: str) -> str:
     return f"lane:{endpoint_id}:{lane}"[:255]
 
 
-async def repair_lanes(hub: Hub) -> int:
+async def repair_lanes(hub: Core) -> int:
     """Give a job back to every active lane that lost its own (it went to dead letter after
     repeated unexpected errors); returns how many lanes were repaired."""
     async with hub.database.read() as connection:

@@ -31,7 +31,7 @@ from renkei.delivery.problems import (
 )
 from renkei.events.envelope import Event, format_timestamp, json_size
 from renkei.events.errors import IngestError, TooDeep
-from renkei.events.ingest import Overloaded, StorageUnavailable, get_ingest
+from renkei.events.ingest import Overloaded, StorageUnavailable
 from renkei.events.log import record_events
 from renkei.ids import new_id
 from renkei.store.tables.webhooks import deliveries, idempotency_keys
@@ -140,7 +140,7 @@ async def _publish_in_group(
         created = tx.info.get(CREATED_BY_EVENT, {}).get(event.id, 0)
 
     try:
-        fresh = await get_ingest(hub).store([event], count_deliveries)
+        fresh = await webhooks.ingest.store([event], count_deliveries)
     except Overloaded as exc:
         raise UnavailableProblem(str(exc), code="overloaded", retry_after=exc.retry_after) from exc
     except StorageUnavailable as exc:

@@ -1,6 +1,6 @@
 """The webhooks service: what the API, the CLI and the tasks share in one process.
 
-``hub.services["webhooks"]`` is a :class:`Webhooks`; its methods are the operations that
+``hub.webhooks`` is a :class:`Webhooks`; its methods are the operations that
 need more than one table or the network: test sends, resend, recover, resume.
 """
 
@@ -23,6 +23,7 @@ from renkei.delivery.fanout import send_job
 from renkei.delivery.ordering import activate_lanes
 from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundProblem
 from renkei.delivery.publishing import check_event_type_name
+from renkei.delivery.queries import deliveries_of_event
 from renkei.delivery.recorder import Recorder
 from renkei.delivery.transport import Transport, transport_from_settings
 from renkei.delivery.verdicts import classify
@@ -31,7 +32,8 @@ from renkei.ids import new_id
 from renkei.store.tables.webhooks import deliveries, delivery_attempts
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
+    from renkei.events.ingest import IngestService
 
 __all__ = ["TestResult", "Webhooks"]
 
@@ -51,8 +53,11 @@ class TestResult:
 
 
 class Webhooks:
-    def __init__(self, hub: Hub, transport: Transport | None = None) -> None:
+    def __init__(
+        self, hub: Core, ingest: IngestService, transport: Transport | None = None
+    ) -> None:
         self.hub = hub
+        self.ingest = ingest  # publishing stores its events through ingest, as any event
         self.catalog = Catalog(hub)
         self.recorder = Recorder(hub)
         self.delivery_loader: Coalescer[str, DeliveryRow] = Coalescer(
@@ -62,6 +67,12 @@ class Webhooks:
 
     async def close(self) -> None:
         await self.transport.close()
+
+    async def deliveries_of_event(
+        self, connection: AsyncConnection, event_id: str
+    ) -> list[dict[str, Any]]:
+        """An event's deliveries, oldest first: the event detail's ``deliveries``."""
+        return await deliveries_of_event(connection, event_id)
 
     # -- test send -------------------------------------------------------------------------
 

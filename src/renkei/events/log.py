@@ -22,7 +22,7 @@ from renkei.store.inline_sqlite import InlineConnection
 from renkei.store.tables import events as events_table
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 _CHUNK = 1000
 _INSERT_RETURNING = pg_insert(events_table).on_conflict_do_nothing().returning(events_table.c.id)
@@ -62,7 +62,7 @@ class Admitted:
 
 
 async def record_events(
-    hub: Hub, connection: AsyncConnection, events: Sequence[Event]
+    hub: Core, connection: AsyncConnection, events: Sequence[Event]
 ) -> list[Event]:
     """Store ``events`` and fan out the new ones; returns the new ones.
 
@@ -75,7 +75,7 @@ async def record_events(
 
 
 async def admit_events(
-    hub: Hub,
+    hub: Core,
     connection: AsyncConnection,
     events: Sequence[Event],
     *,

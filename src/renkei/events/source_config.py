@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from renkei.config.loader import ConfigError, refuse_unknown_fields
-from renkei.events.ingest import get_ingest
 from renkei.events.sources import (
     DEFAULT_MAPPING,
     DEFAULT_VERIFICATION,
@@ -36,7 +35,8 @@ from renkei.events.sources import (
 from renkei.store.tables.ingest import SOURCE_KINDS
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
+    from renkei.events.ingest import IngestService
 
 __all__ = ["SourcesResource"]
 
@@ -46,13 +46,16 @@ _FIELDS = frozenset({"name", "kind", "description", "enabled", "verification", "
 class SourcesResource:
     section = "sources"
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+    def __init__(self, ingest: IngestService) -> None:
+        self.ingest = ingest  # a changed source is looked up afresh by the next request
+
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             return {source.name: source.spec() for source in await list_sources(connection)}
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -103,7 +106,7 @@ class SourcesResource:
             wanted["mapping"] = spec.get("mapping") or DEFAULT_MAPPING
         return wanted
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec["name"]
         await self.validate(hub, spec, current, {})
         kind = spec.get("kind", "tracking")
@@ -152,5 +155,5 @@ class SourcesResource:
                 )
         except SourceError as exc:
             raise ConfigError(f"sources.{name}: {exc.message}") from exc
-        get_ingest(hub).invalidate()
+        self.ingest.invalidate()
         return source.id

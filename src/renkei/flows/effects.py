@@ -23,7 +23,9 @@ from renkei.flows.secrets import reveal
 from renkei.store.tables import events as events_table
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.connectors.service import ConnectorService
+    from renkei.core import Core
+    from renkei.delivery.service import Webhooks
 
 __all__ = ["Effects", "LiveEffects", "PreviewEffects", "StepFailed"]
 
@@ -64,7 +66,7 @@ class Effects(Protocol):
     async def secrets(self, step_id: str, names: list[str]) -> dict[str, str]: ...
 
 
-def _insert(hub: Hub) -> Any:
+def _insert(hub: Core) -> Any:
     return sqlite_insert if hub.database.is_sqlite else pg_insert
 
 
@@ -91,9 +93,13 @@ def _tagged(current: Any, tags: dict[str, list[str]]) -> list[str]:
 class LiveEffects:
     dry_run = False
 
-    def __init__(self, hub: Hub, sender: HttpSender) -> None:
+    def __init__(
+        self, hub: Core, sender: HttpSender, webhooks: Webhooks, connectors: ConnectorService
+    ) -> None:
         self.hub = hub
         self.sender = sender
+        self.webhooks = webhooks
+        self.connectors = connectors
 
     async def http(self, step_id: str, request: HttpRequest) -> HttpResponse:
         return await self.sender.send(request)
@@ -107,11 +113,6 @@ class LiveEffects:
         paused endpoint's is held.
         """
         hub = self.hub
-        webhooks = hub.services.get("webhooks")
-        if webhooks is None:
-            raise StepFailed(
-                "endpoint actions need the webhooks feature, which is not installed", retry=False
-            )
         async with hub.database.transaction() as tx:
             endpoint = await find_endpoint(tx, ref)
             if endpoint is None:
@@ -120,7 +121,7 @@ class LiveEffects:
                 _insert(hub)(events_table).values(event_row(event)).on_conflict_do_nothing()
             )
             try:
-                created, delivery_id = await deliver_to(webhooks, tx, event, endpoint.id)
+                created, delivery_id = await deliver_to(self.webhooks, tx, event, endpoint.id)
             except LookupError as exc:
                 raise StepFailed(str(exc), retry=False) from exc
         output = {"event_id": event.id, "delivery_id": delivery_id, "endpoint_id": endpoint.id}
@@ -129,14 +130,8 @@ class LiveEffects:
     async def connector(
         self, step_id: str, connection: str, operation: str, payload: Any, key: str
     ) -> dict[str, Any]:
-        service = self.hub.services.get("connectors")
-        submit = getattr(service, "submit", None)
-        if submit is None:
-            raise StepFailed(
-                "connector actions need the connectors feature, which is not installed", retry=False
-            )
         try:
-            result = await submit(
+            result = await self.connectors.submit(
                 connection=connection, operation=operation, input=payload, key=key
             )
         except LookupError as exc:
@@ -210,7 +205,9 @@ class LiveEffects:
 class PreviewEffects:
     """Sends nothing; remembers every request a run would have made."""
 
-    hub: Hub
+    hub: Core
+    webhooks: Webhooks
+    connectors: ConnectorService
     responses: dict[str, Any] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = True
@@ -225,13 +222,12 @@ class PreviewEffects:
         return HttpResponse(200, {}, None, error="not sent: preview")
 
     async def endpoint(self, step_id: str, ref: str, event: Event) -> dict[str, Any]:
-        webhooks = self.hub.services.get("webhooks")
         async with self.hub.database.read() as connection:
             endpoint = await find_endpoint(connection, ref)
             if endpoint is None:
                 raise StepFailed(f"endpoint {ref!r} does not exist", retry=False)
-            snapshot = await webhooks.catalog.get(connection) if webhooks is not None else None
-        target = snapshot.targets.get(endpoint.id) if snapshot is not None else None
+            snapshot = await self.webhooks.catalog.get(connection)
+        target = snapshot.targets.get(endpoint.id)
         if target is not None:
             body, headers = build_request(
                 target, event.id, event.type, event.occurred_at, event.data, self.hub.clock.now()
@@ -245,21 +241,18 @@ class PreviewEffects:
     async def connector(
         self, step_id: str, connection: str, operation: str, payload: Any, key: str
     ) -> dict[str, Any]:
-        service = self.hub.services.get("connectors")
-        describe = getattr(service, "preview", None)
         call: dict[str, Any] = {
             "step": step_id,
             "connector": connection,
             "operation": operation,
             "input": payload,
         }
-        if describe is not None:
-            try:
-                call["requests"] = await describe(
-                    connection=connection, operation=operation, input=payload
-                )
-            except Exception as exc:
-                call["error"] = str(exc)
+        try:
+            call["requests"] = await self.connectors.preview(
+                connection=connection, operation=operation, input=payload
+            )
+        except Exception as exc:
+            call["error"] = str(exc)
         self.requests.append(call)
         return {"status": "not sent: preview"}
 

@@ -64,7 +64,7 @@ async def preview_flow(
     )
     if matched and trigger.filter is not None:
         matched = trigger.filter.matches(document)
-    effects = PreviewEffects(hub, responses=responses)
+    effects = PreviewEffects(hub, engine.webhooks, engine.connectors, responses=responses)
     state = RunState(
         flow_id=flow_id,
         flow_name=name,

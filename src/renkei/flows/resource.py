@@ -22,7 +22,7 @@ from renkei.flows.service import (
 from renkei.security.redaction import redact
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["FlowsResource"]
 
@@ -40,7 +40,7 @@ def _problems(exc: FlowSpecError) -> str:
 class FlowsResource:
     section = "flows"
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         after: str | None = None
         async with hub.database.read() as connection:
@@ -54,7 +54,7 @@ class FlowsResource:
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -77,7 +77,7 @@ class FlowsResource:
         # Exports hide credentials (an Authorization header), so compare both sides hidden.
         return dict(redact(document))
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         await self.validate(hub, spec, current, {})
         try:
             async with hub.database.transaction() as tx:

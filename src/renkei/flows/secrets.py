@@ -30,7 +30,7 @@ from renkei.security.keyring import Keyring
 from renkei.store.tables.flows import secrets
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = [
     "NAME",
@@ -205,7 +205,7 @@ class SecretsResource:
     def _digest(self, value: str) -> str:
         return hmac.new(self._salt, value.encode(), hashlib.sha256).hexdigest()
 
-    async def export(self, hub: Hub) -> dict[str, dict[str, Any]]:
+    async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
             rows = list(await connection.execute(select(secrets).order_by(secrets.c.name)))
         found: dict[str, dict[str, Any]] = {}
@@ -228,7 +228,7 @@ class SecretsResource:
 
     async def validate(
         self,
-        hub: Hub,
+        hub: Core,
         spec: dict[str, Any],
         current: dict[str, Any] | None,
         config: dict[str, list[dict[str, Any]]],
@@ -244,7 +244,7 @@ class SecretsResource:
         if not isinstance(description, str):
             raise ConfigError(f"secrets.{spec['name']}: description must be a string")
 
-    async def apply(self, hub: Hub, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
+    async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         await self.validate(hub, spec, current, {})
         async with hub.database.transaction() as tx:
             secret, created = await put_secret(

@@ -32,7 +32,7 @@ from renkei.store.tables.connectors import connector_quota_days
 from renkei.store.tables.syncs import sync_quota_alerts
 
 if TYPE_CHECKING:
-    from renkei.hub import Hub
+    from renkei.core import Core
 
 __all__ = ["ALERT_LEVELS", "QuotaStatus", "quota_status", "raise_alerts"]
 
@@ -130,7 +130,7 @@ def _mode(limit: int, budget: int, used: int, elapsed: float) -> str:
     return "realtime"
 
 
-async def raise_alerts(hub: Hub, tx: AsyncConnection, status: QuotaStatus) -> list[str]:
+async def raise_alerts(hub: Core, tx: AsyncConnection, status: QuotaStatus) -> list[str]:
     """Record the alert events due for ``status`` that did not fire yet today."""
     if status.limit is None or status.resets_at is None or status.limit <= 0:
         return []

@@ -53,7 +53,3 @@ async def list_audit(
     more = len(rows) > size
     rows = rows[:size]
     return Page(data=rows, next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
-
-
-def install(hub: Hub) -> None:
-    hub.routers.append(router)

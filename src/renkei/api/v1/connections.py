@@ -105,7 +105,7 @@ def _hub(request: Request) -> Hub:
 
 
 def _service(hub: Hub) -> ConnectorService:
-    service: ConnectorService = hub.services["connectors"]
+    service: ConnectorService = hub.connectors
     return service
 
 

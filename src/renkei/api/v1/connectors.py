@@ -7,7 +7,7 @@ and its documented limits. Read scope; the catalog holds no account data.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
@@ -18,10 +18,7 @@ from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_curso
 from renkei.connectors.catalog import UnknownConnector, describe_connector, list_connectors
 from renkei.security.tokens import Principal
 
-if TYPE_CHECKING:
-    from renkei.hub import Hub
-
-__all__ = ["ConnectorInfo", "install", "router"]
+__all__ = ["ConnectorInfo", "router"]
 
 router = APIRouter(prefix="/api/v1/connectors", tags=["connectors"])
 
@@ -98,7 +95,3 @@ async def get_connector(
         return ConnectorInfo.model_validate(describe_connector(name))
     except UnknownConnector:
         raise NotFound("connector", name) from None
-
-
-def install(hub: Hub) -> None:
-    hub.routers.append(router)

@@ -326,7 +326,7 @@ async def preview(flow_id: str, body: PreviewIn, request: Request, _: Writer) ->
     """What the flow would do with this event: every step's output and the exact HTTP
     requests it would make. Sends nothing, stores nothing."""
     hub = _hub(request)
-    engine: FlowEngine = hub.services["flows"]
+    engine: FlowEngine = hub.flows
     now_text = hub.clock.now().isoformat()
     async with hub.database.read() as connection:
         record = await get_flow(connection, flow_id)

@@ -20,7 +20,6 @@ from renkei.events.ingest import (
     IngestService,
     Overloaded,
     StorageUnavailable,
-    get_ingest,
 )
 from renkei.events.sources import (
     Source,
@@ -171,7 +170,7 @@ async def create(body: SourceIn, request: Request, principal: Writer) -> Created
             )
     except SourceError as exc:
         raise _api_error(exc) from exc
-    get_ingest(hub).invalidate()
+    hub.ingest.invalidate()
     secret = next(iter(created.generated_secrets.values()), None)
     return CreatedSourceOut(
         **_out(request, created.source).model_dump(), write_key=created.write_key, secret=secret
@@ -228,7 +227,7 @@ async def _update(
             )
     except SourceError as exc:
         raise _api_error(exc) from exc
-    get_ingest(hub).invalidate()
+    hub.ingest.invalidate()
     return _out(request, source)
 
 
@@ -263,7 +262,7 @@ async def remove(source_id: str, request: Request, principal: Writer) -> Respons
             )
     except SourceError as exc:
         raise _api_error(exc) from exc
-    get_ingest(hub).invalidate()
+    hub.ingest.invalidate()
     return Response(status_code=204)
 
 
@@ -302,7 +301,7 @@ async def rotate(
             )
     except SourceError as exc:
         raise _api_error(exc) from exc
-    get_ingest(hub).invalidate()
+    hub.ingest.invalidate()
     return rotated
 
 
@@ -350,7 +349,7 @@ async def request_detail(
 async def replay(source_id: str, request_id: str, request: Request, principal: Writer) -> ReplayOut:
     """Map a stored request again (with the current mapping) and store its events."""
     hub = _hub(request)
-    service: IngestService = get_ingest(hub)
+    service: IngestService = hub.ingest
     try:
         events, fresh = await inbound.replay_request(service, source_id, request_id)
     except inbound.RequestNotFound as exc:

@@ -55,7 +55,7 @@ class RunIn(BaseModel):
 
 def _service(request: Request) -> SyncService:
     hub: Hub = request.app.state.hub
-    service: SyncService = hub.services["syncs"]
+    service: SyncService = hub.syncs
     return service
 
 

@@ -75,7 +75,3 @@ async def revoke(token_id: str, request: Request, principal: Admin) -> None:
             raise NotFound("token", token_id)
         await hub.audit(tx, principal, "token.revoked", target_type="token", target_id=token_id)
     hub.token_cache.clear()
-
-
-def install(hub: Hub) -> None:
-    hub.routers.append(router)
