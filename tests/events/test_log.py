@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import text
 
 from renkei.events.envelope import Event
-from renkei.events.log import admit_events, record_events, sqlite_row, write_admitted
+from renkei.events.log import admit_events, record_events, write_admitted
 from renkei.hub import Hub
+from renkei.store.event_writes import event_writes
 from tests.support.server import test_settings as settings_for
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -77,7 +78,7 @@ async def test_a_big_group_is_looked_up_then_inserted_with_the_commit(database_u
     old = [_event(f"old-{n}") for n in range(3)]
     new = [_event(f"new-{n:03}") for n in range(100)]
     group = [*old, *new[:50], _event("new-000", "copy"), *new[50:]]
-    prepared = {"new-001": sqlite_row(_event("new-001", "made earlier"))}
+    prepared = {"new-001": event_writes(hub.database).row(_event("new-001", "made earlier"))}
     try:
         async with hub.database.transaction() as tx:
             await record_events(hub, tx, old)

@@ -36,8 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.connections import ConnectionNotFound, find_connection
@@ -53,8 +51,8 @@ from renkei.connectors.errors import (
 from renkei.connectors.metrics import default_metrics
 from renkei.connectors.spec import Operation, OperationResult, RecordOk
 from renkei.ids import new_id
-from renkei.queue import GiveUp, Job, JobContext, RetryLater
-from renkei.store.tables import jobs
+from renkei.queue import GiveUp, Job, JobContext, RetryLater, live_job_ids
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables.connectors import (
     connector_batch_timers,
     connector_quota_days,
@@ -313,10 +311,6 @@ def _wait(runtime: ConnectorRuntime) -> timedelta:
     return timedelta(seconds=runtime.hub.settings.connector_batch_wait_seconds)
 
 
-def _dialect_insert(runtime: ConnectorRuntime, table: Any) -> Any:
-    return (sqlite_insert if runtime.hub.database.is_sqlite else pg_insert)(table)
-
-
 async def _pending(
     tx: AsyncConnection, connection_id: str, operation: str
 ) -> tuple[int, datetime | None]:
@@ -361,9 +355,9 @@ async def _arm_timer(
     now = runtime.hub.clock.now()
     due = max(due, now)
     armed = await tx.execute(
-        _dialect_insert(runtime, timers)
-        .values(connection_id=connection_id, operation=operation, due_at=due, created_at=now)
-        .on_conflict_do_nothing()
+        insert_ignoring(tx, timers).values(
+            connection_id=connection_id, operation=operation, due_at=due, created_at=now
+        )
     )
     if armed.rowcount:
         await _enqueue_call(runtime, tx, connection_id, operation, flush=True, run_at=due)
@@ -526,7 +520,7 @@ async def _reclaim_orphans(
 ) -> int:
     """Records claimed by a job that no longer exists or is dead go back to pending, or
     fail once they have had their tries."""
-    alive = select(jobs.c.id).where(jobs.c.status.in_(("scheduled", "running")))
+    alive = live_job_ids()
     orphaned = and_(
         records.c.status == "running",
         or_(records.c.job_id.is_(None), records.c.job_id.not_in(alive)),

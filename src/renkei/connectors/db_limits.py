@@ -20,21 +20,19 @@ one atomic ``INSERT ... ON CONFLICT DO UPDATE ... WHERE used + n <= quota`` per 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 
 from renkei.clock import Clock
 from renkei.connectors.errors import QuotaExhaustedError, RateLimitedError
 from renkei.connectors.limits import QuotaUsage
 from renkei.connectors.spec import QuotaSpec, RateLimitSpec
 from renkei.store.database import Database
+from renkei.store.locks import lock_until_commit
+from renkei.store.statements import upsert
 from renkei.store.tables.connectors import connector_quota_days, connector_rate_slots
 
 __all__ = ["DatabaseDailyQuota", "DatabaseRateLimiter", "RateUsage"]
@@ -70,19 +68,6 @@ class RateUsage:
             "in_flight": self.in_flight,
             "remaining": None if self.calls is None else max(0, self.calls - self.in_window),
         }
-
-
-def _advisory_key(name: str) -> int:
-    digest = hashlib.blake2b(f"renkei.limiter:{name}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-async def _serialise(connection: AsyncConnection, database: Database, name: str) -> None:
-    """Make this write transaction the only one working on limiter ``name`` until commit."""
-    if not database.is_sqlite:  # SQLite write transactions are already exclusive
-        await connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(name)}
-        )
 
 
 class DatabaseRateLimiter:
@@ -162,7 +147,8 @@ class DatabaseRateLimiter:
     async def _try_acquire(self) -> tuple[str | None, float, str]:
         calls, concurrency = self.limit.calls, self.limit.concurrency
         async with self.database.transaction() as connection:
-            await _serialise(connection, self.database, self.name)
+            # The only transaction working on this limiter until commit.
+            await lock_until_commit(connection, f"renkei.limiter:{self.name}")
             now = self._clock.now()
             await connection.execute(
                 delete(slots).where(slots.c.limiter == self.name, ~self._live(now))
@@ -229,27 +215,26 @@ class DatabaseDailyQuota:
         self.spec = quota
         self._clock = clock
 
-    def _upsert(self) -> Any:
-        return (sqlite_insert if self.database.is_sqlite else pg_insert)(quota_days)
-
     async def consume(self, calls: int = 1) -> QuotaUsage:
         now = self._clock.now()
         resets_at = self.spec.next_reset(now)
         limit = self.spec.calls
         used = None
         if calls <= limit:
-            statement = (
-                self._upsert()
-                .values(
-                    limiter=self.name, resets_at=resets_at, quota=limit, used=calls, updated_at=now
-                )
-                .on_conflict_do_update(
-                    index_elements=[quota_days.c.limiter, quota_days.c.resets_at],
-                    set_={"used": quota_days.c.used + calls, "quota": limit, "updated_at": now},
-                    where=quota_days.c.used + calls <= limit,
-                )
-                .returning(quota_days.c.used)
-            )
+            statement = upsert(
+                self.database,
+                quota_days,
+                keys=["limiter", "resets_at"],
+                values={
+                    "limiter": self.name,
+                    "resets_at": resets_at,
+                    "quota": limit,
+                    "used": calls,
+                    "updated_at": now,
+                },
+                set_={"used": quota_days.c.used + calls, "quota": limit, "updated_at": now},
+                where=quota_days.c.used + calls <= limit,
+            ).returning(quota_days.c.used)
             async with self.database.transaction() as connection:
                 used = (await connection.execute(statement)).scalar_one_or_none()
         if used is None:
@@ -265,16 +250,21 @@ class DatabaseDailyQuota:
         now = self._clock.now()
         resets_at = self.spec.next_reset(now)
         limit = self.spec.calls
-        statement = (
-            self._upsert()
-            .values(limiter=self.name, resets_at=resets_at, quota=limit, used=limit, updated_at=now)
-            .on_conflict_do_update(
-                index_elements=[quota_days.c.limiter, quota_days.c.resets_at],
-                set_={
-                    "used": case((quota_days.c.used < limit, limit), else_=quota_days.c.used),
-                    "updated_at": now,
-                },
-            )
+        statement = upsert(
+            self.database,
+            quota_days,
+            keys=["limiter", "resets_at"],
+            values={
+                "limiter": self.name,
+                "resets_at": resets_at,
+                "quota": limit,
+                "used": limit,
+                "updated_at": now,
+            },
+            set_={
+                "used": case((quota_days.c.used < limit, limit), else_=quota_days.c.used),
+                "updated_at": now,
+            },
         )
         async with self.database.transaction() as connection:
             await connection.execute(statement)

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.event_types import validate_payload
@@ -34,6 +32,7 @@ from renkei.events.errors import IngestError, TooDeep
 from renkei.events.ingest import Overloaded, StorageUnavailable
 from renkei.events.log import record_events
 from renkei.ids import new_id
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables.webhooks import deliveries, idempotency_keys
 
 if TYPE_CHECKING:
@@ -171,19 +170,15 @@ def _event(
     )
 
 
-def _insert(webhooks: Webhooks) -> Any:
-    return (sqlite_insert if webhooks.hub.database.is_sqlite else pg_insert)(idempotency_keys)
-
-
 async def _claim_key(
     webhooks: Webhooks, tx: AsyncConnection, key: str, request_hash: str, now: datetime
 ) -> Published | None:
     """Take the key first: a concurrent request with the same key waits on it, then replays."""
     for _ in range(2):
         claimed = await tx.execute(
-            _insert(webhooks)
-            .values(key=key, request_hash=request_hash, status_code=0, response={}, created_at=now)
-            .on_conflict_do_nothing()
+            insert_ignoring(webhooks.hub.database, idempotency_keys).values(
+                key=key, request_hash=request_hash, status_code=0, response={}, created_at=now
+            )
         )
         if claimed.rowcount:
             return None

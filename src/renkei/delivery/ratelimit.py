@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import case, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from renkei.store.database import Database
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables.webhooks import endpoint_rate
 
 __all__ = ["Reservation", "reserve_slot"]
@@ -43,10 +42,9 @@ async def reserve_slot(
 ) -> Reservation:
     interval = 1.0 / rate
     column = endpoint_rate.c.next_slot
-    dialect_insert = sqlite_insert if database.is_sqlite else pg_insert
     async with database.transaction() as connection:
-        # Read the time only once the transaction holds the write lock (SQLite), so a
-        # wait for the lock cannot hand out a slot that is already in the past.
+        # Read the time only once the transaction holds the write lock (one writer), so
+        # a wait for the lock cannot hand out a slot that is already in the past.
         now = clock()
         start = case((column > now, column), else_=literal(now))
         take = (
@@ -59,9 +57,9 @@ async def reserve_slot(
         if taken is not None:
             return Reservation(float(taken) - interval, now)
         created = await connection.execute(
-            dialect_insert(endpoint_rate)
-            .values(endpoint_id=endpoint_id, next_slot=now + interval)
-            .on_conflict_do_nothing()
+            insert_ignoring(database, endpoint_rate).values(
+                endpoint_id=endpoint_id, next_slot=now + interval
+            )
         )
         if created.rowcount:
             return Reservation(now, now)

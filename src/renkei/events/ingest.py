@@ -4,8 +4,8 @@ Concurrent requests share transactions. Each request hands its events to
 :meth:`GroupCommitter.store` and waits; one committer task takes everything pending (up to
 ``RENKEI_INGEST_MAX_GROUP_EVENTS``) and stores it in one transaction: the new events are
 admitted and fanned out to endpoints and flows (``events.log.admit_events``), resolved to
-profiles, and written (``write_admitted``; on SQLite together with the commit, beside the
-event loop). Only then are the requests woken. A request is therefore acknowledged only after
+profiles, and written (``write_admitted``; with one writer, together with the commit, beside
+the event loop). Only then are the requests woken. A request is therefore acknowledged only after
 its commit, and while one commit runs the next group gathers: the busier it gets, the
 bigger the groups, the fewer the commits.
 
@@ -33,12 +33,13 @@ from renkei.errors import Forbidden
 from renkei.events import profiles
 from renkei.events.envelope import Event
 from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
-from renkei.events.log import SqliteRow, admit_events, sqlite_row, write_admitted
+from renkei.events.log import admit_events, prepare_rows, write_admitted
 from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
 from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
 from renkei.ids import new_id
 from renkei.lookups import LookupCache
+from renkei.store.event_writes import PreparedRow
 
 if TYPE_CHECKING:
     from renkei.core import Core
@@ -68,7 +69,7 @@ def new_event_id() -> str:
 
 _ATTEMPTS = 3
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
-# Column widths of ``events`` (SQLite would store longer values; PostgreSQL would fail).
+# Column widths of ``events`` (checked here: not every backend enforces them).
 _WIDTHS = (("id", 255), ("type", 200), ("name", 255), ("user_id", 255), ("anonymous_id", 255))
 _EMAIL_WIDTH = 320
 _SHORTEST = min(width for _, width in _WIDTHS)
@@ -126,7 +127,7 @@ class _Unit:
     after_store: StoreExtra | None
     future: asyncio.Future[list[Event]]
     size: int
-    rows: list[SqliteRow] | None
+    rows: list[PreparedRow] | None
 
 
 class GroupCommitter:
@@ -134,9 +135,8 @@ class GroupCommitter:
         self._hub = hub
         self.max_pending = max_pending
         self.max_group = max_group
-        # SQLite has one writer: a second committer would only queue behind the first.
-        self._sqlite = hub.database.is_sqlite
-        self.committers = 1 if self._sqlite else committers
+        # A second committer would only queue behind the first for the one writer.
+        self.committers = 1 if hub.database.single_writer else committers
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[_Unit] = deque()
         self._wake = asyncio.Event()
@@ -158,7 +158,7 @@ class GroupCommitter:
         future: asyncio.Future[list[Event]] = loop.create_future()
         # Made now, while the previous group's insert runs beside the loop, not in the next
         # group's transaction.
-        rows = [sqlite_row(event) for event in events] if self._sqlite else None
+        rows = prepare_rows(self._hub.database, events)
         self._queue.append(_Unit(events, extra, future, size, rows))
         self._pending += size
         self._wake.set()
@@ -235,7 +235,7 @@ class GroupCommitter:
     async def _transaction(self, group: list[_Unit]) -> list[Event]:
         hub = self._hub
         events = [event for unit in group for event in unit.events]
-        rows: dict[str, SqliteRow] = {}
+        rows: dict[str, PreparedRow] = {}
         for unit in group:
             if unit.rows is not None:
                 for event, row in zip(unit.events, unit.rows, strict=True):
@@ -252,8 +252,8 @@ class GroupCommitter:
                     for unit in group:
                         if unit.after_store is not None:
                             await unit.after_store(tx, fresh_ids)
-                    # Last: on SQLite the events' insert and the commit are one call beside
-                    # the event loop, which meanwhile reads the next requests.
+                    # Last: with one writer, the events' insert and the commit are one call
+                    # beside the event loop, which meanwhile reads the next requests.
                     await write_admitted(tx, admitted, and_commit=True)
             except profiles.IdentityRace:
                 if attempt == _ATTEMPTS:

@@ -28,13 +28,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.errors import NotFound
 from renkei.events.envelope import Event, format_timestamp
 from renkei.ids import new_id
+from renkei.store.identity_owners import identity_owners
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables import events as events_table
 from renkei.store.tables.ingest import identities, profiles
 
@@ -220,33 +220,8 @@ class ProfileResolver:
             by_kind: dict[str, list[str]] = {}
             for kind, value in wanted[start : start + _CHUNK]:
                 by_kind.setdefault(kind, []).append(value)
-            for kind, value, profile_id in await self._owners(by_kind):
+            for kind, value, profile_id in await identity_owners(self._connection, by_kind):
                 self._owner[(kind, value)] = profile_id
-
-    async def _owners(self, by_kind: dict[str, list[str]]) -> Iterable[Any]:
-        if self._connection.dialect.name == "sqlite":
-            # Straight to the driver: one trip to aiosqlite's thread instead of four
-            # (this runs in every group commit of ingest; see events/log.py).
-            driver = (await self._connection.get_raw_connection()).driver_connection
-            assert driver is not None
-            clauses, parameters = [], []
-            for kind, values in by_kind.items():
-                clauses.append("(kind = ? AND value IN (" + ", ".join("?" * len(values)) + "))")
-                parameters += [kind, *values]
-            sql = "".join(
-                ("SELECT kind, value, profile_id FROM identities WHERE ", " OR ".join(clauses))
-            )
-            rows: Iterable[Any] = await driver.execute_fetchall(sql, parameters)
-            return rows
-        query = select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
-            or_(
-                *(
-                    and_(identities.c.kind == kind, identities.c.value.in_(values))
-                    for kind, values in by_kind.items()
-                )
-            )
-        )
-        return list(await self._connection.execute(query))
 
     def owner(self, key: Key) -> str | None:
         profile_id = self._owner.get(key)
@@ -301,7 +276,7 @@ class ProfileResolver:
             if state.new:
                 state.traits = {}
             else:
-                # FOR UPDATE (PostgreSQL; SQLite already has the only writer): no lost update
+                # FOR UPDATE (with a single writer, its lock is enough): no lost update
                 # when another node changes the same profile at the same time.
                 row = (
                     await self._connection.execute(
@@ -386,7 +361,7 @@ class ProfileResolver:
 
     async def current_traits(self, profile_id: str) -> dict[str, dict[str, Any]]:
         """The profile's traits as they are now, its row locked until the transaction ends
-        (``FOR UPDATE`` on PostgreSQL; SQLite has one writer): read, then write, atomically."""
+        (``FOR UPDATE``, or a single writer's lock): read, then write, atomically."""
         return dict(await self._traits(self._live(profile_id)))
 
     async def merge_traits(
@@ -511,13 +486,11 @@ class ProfileResolver:
             }
             for kind, value in self._new_identities
         ]
-        dialect_insert = sqlite_insert if self._connection.dialect.name == "sqlite" else pg_insert
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             statement = (
-                dialect_insert(identities)
+                insert_ignoring(self._connection, identities)
                 .values(chunk)
-                .on_conflict_do_nothing()
                 .returning(identities.c.kind)
             )
             inserted = len((await self._connection.execute(statement)).all())

@@ -10,17 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from renkei.delivery.deliver import build_request
 from renkei.delivery.fanout import deliver_to, find_endpoint
 from renkei.events.envelope import Event
-from renkei.events.log import event_row, record_events
+from renkei.events.log import record_events, store_events
 from renkei.events.profiles import ProfileResolver, normalize_identity
 from renkei.flows.http import HttpRequest, HttpResponse, HttpSender
 from renkei.flows.secrets import reveal
-from renkei.store.tables import events as events_table
 
 if TYPE_CHECKING:
     from renkei.connectors.service import ConnectorService
@@ -64,10 +60,6 @@ class Effects(Protocol):
     async def publish(self, event: Event) -> dict[str, Any]: ...
 
     async def secrets(self, step_id: str, names: list[str]) -> dict[str, str]: ...
-
-
-def _insert(hub: Core) -> Any:
-    return sqlite_insert if hub.database.is_sqlite else pg_insert
 
 
 def _number(text: str) -> int | float | None:
@@ -117,9 +109,7 @@ class LiveEffects:
             endpoint = await find_endpoint(tx, ref)
             if endpoint is None:
                 raise StepFailed(f"endpoint {ref!r} does not exist", retry=False)
-            await tx.execute(
-                _insert(hub)(events_table).values(event_row(event)).on_conflict_do_nothing()
-            )
+            await store_events(hub.database, tx, [event])
             try:
                 created, delivery_id = await deliver_to(self.webhooks, tx, event, endpoint.id)
             except LookupError as exc:

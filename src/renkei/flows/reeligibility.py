@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.flows.spec import Reeligibility
+from renkei.store.statements import insert_ignoring, upsert
 from renkei.store.tables.flows import flow_entries
 
 __all__ = ["enter", "storable_key"]
@@ -32,7 +31,6 @@ def storable_key(key: str) -> str:
 async def enter(
     connection: AsyncConnection,
     *,
-    is_sqlite: bool,
     flow_id: str,
     key: str,
     rule: Reeligibility,
@@ -41,22 +39,20 @@ async def enter(
     """True if the user may enter now (and is recorded as entered), in the caller's transaction."""
     if rule.mode == "always":
         return True
-    dialect_insert = sqlite_insert if is_sqlite else pg_insert
-    statement = dialect_insert(flow_entries).values(
-        flow_id=flow_id, user_key=storable_key(key), entered_at=now, entries=1
-    )
+    row = {"flow_id": flow_id, "user_key": storable_key(key), "entered_at": now, "entries": 1}
     if rule.mode == "once":
-        upsert = statement.on_conflict_do_nothing()
+        statement = insert_ignoring(connection, flow_entries).values(row)
     else:
         assert rule.hours is not None
         cutoff = now - timedelta(hours=rule.hours)
-        upsert = statement.on_conflict_do_update(
-            index_elements=[flow_entries.c.flow_id, flow_entries.c.user_key],
-            set_={
-                "entered_at": statement.excluded.entered_at,
-                "entries": flow_entries.c.entries + 1,
-            },
+        statement = upsert(
+            connection,
+            flow_entries,
+            keys=["flow_id", "user_key"],
+            values=row,
+            update=["entered_at"],
+            set_={"entries": flow_entries.c.entries + 1},
             where=flow_entries.c.entered_at <= cutoff,
         )
-    result = await connection.execute(upsert.returning(flow_entries.c.flow_id))
+    result = await connection.execute(statement.returning(flow_entries.c.flow_id))
     return result.first() is not None

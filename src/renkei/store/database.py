@@ -234,6 +234,12 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def single_writer(self) -> bool:
+        """One write transaction at a time, database-wide (SQLite): a second writer only
+        queues behind the first, and a write transaction needs no row locks."""
+        return self.dialect == "sqlite"
+
     def on_commit(self, flag: str, hook: Callable[[], None]) -> None:
         """Call ``hook`` after a write transaction commits that set ``connection.info[flag]``."""
         self._commit_hooks.append((flag, hook))

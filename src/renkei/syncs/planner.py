@@ -20,14 +20,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.spec import QuotaSpec
 from renkei.events.envelope import Event
 from renkei.events.log import record_events
 from renkei.ids import new_id
+from renkei.store.statements import insert_ignoring
 from renkei.store.tables.connectors import connector_quota_days
 from renkei.store.tables.syncs import sync_quota_alerts
 
@@ -136,14 +135,13 @@ async def raise_alerts(hub: Core, tx: AsyncConnection, status: QuotaStatus) -> l
         return []
     fired: list[str] = []
     share = status.used * 100 / status.limit
-    upsert = sqlite_insert if hub.database.is_sqlite else pg_insert
     for level, event_type in ALERT_LEVELS.items():
         if share < level:
             continue
         inserted = await tx.execute(
-            upsert(sync_quota_alerts)
-            .values(connection=status.connection_id, resets_at=status.resets_at, level=level)
-            .on_conflict_do_nothing()
+            insert_ignoring(tx, sync_quota_alerts).values(
+                connection=status.connection_id, resets_at=status.resets_at, level=level
+            )
         )
         if not inserted.rowcount:
             continue

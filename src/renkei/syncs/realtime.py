@@ -18,16 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.errors import PermanentError
 from renkei.connectors.sync_objects import PushEvents
 from renkei.events.envelope import Event
-from renkei.queue import NewJob
-from renkei.store.tables.core import jobs
+from renkei.queue import NewJob, scheduled_count
+from renkei.store.statements import insert_ignoring, upsert
 from renkei.store.tables.syncs import sync_pending, sync_suppressions, syncs
 from renkei.syncs.engine import PUSH_EVENT_TASK, PUSH_PROFILE_TASK, SyncEngine
 from renkei.syncs.model import Sync
@@ -52,15 +50,11 @@ def subject_of(event: Event) -> str | None:
     return email if "@" in email else None
 
 
-def _upsert(hub: Core) -> Any:
-    return sqlite_insert if hub.database.is_sqlite else pg_insert
-
-
 async def hold(hub: Core, tx: AsyncConnection, sync_id: str, subject: str) -> None:
     await tx.execute(
-        _upsert(hub)(sync_pending)
-        .values(sync_id=sync_id, subject=subject, queued_at=hub.clock.now())
-        .on_conflict_do_nothing()
+        insert_ignoring(tx, sync_pending).values(
+            sync_id=sync_id, subject=subject, queued_at=hub.clock.now()
+        )
     )
 
 
@@ -145,12 +139,7 @@ class _Planner:
 
 async def _queued(tx: AsyncConnection) -> int:
     """Realtime pushes admitted but not sent yet: they count as used for the planner."""
-    found = await tx.execute(
-        select(func.count())
-        .select_from(jobs)
-        .where(jobs.c.task == PUSH_PROFILE_TASK, jobs.c.status == "scheduled")
-    )
-    return int(found.scalar_one())
+    return await scheduled_count(tx, PUSH_PROFILE_TASK)
 
 
 async def _suppressed(
@@ -184,33 +173,31 @@ async def _profile_changes(
     held: list[str] = []
     for subject in subjects:
         (admitted if planner.admit() else held).append(subject)
-    insert = _upsert(hub)
     for start in range(0, len(held), _CHUNK):
         await tx.execute(
-            insert(sync_pending)
-            .values(
+            insert_ignoring(tx, sync_pending).values(
                 [
                     {"sync_id": sync.id, "subject": subject, "queued_at": now}
                     for subject in held[start : start + _CHUNK]
                 ]
             )
-            .on_conflict_do_nothing()
         )
     if not admitted:
         return
     if window:
         until = now + timedelta(seconds=window)
         for start in range(0, len(admitted), _CHUNK):
-            statement = insert(sync_suppressions).values(
-                [
-                    {"sync_id": sync.id, "subject": subject, "until": until}
-                    for subject in admitted[start : start + _CHUNK]
-                ]
-            )
+            rows = [
+                {"sync_id": sync.id, "subject": subject, "until": until}
+                for subject in admitted[start : start + _CHUNK]
+            ]
             await tx.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[sync_suppressions.c.sync_id, sync_suppressions.c.subject],
-                    set_={"until": statement.excluded.until},
+                upsert(
+                    tx,
+                    sync_suppressions,
+                    keys=["sync_id", "subject"],
+                    values=rows,
+                    update=["until"],
                 )
             )
     await hub.queue.enqueue_many(
