@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RENKEI_", extra="ignore")
 
     database_url: str = "sqlite:///./renkei.db"
-    # PostgreSQL waits, bounded so a database that stops answering is a quick 503.
+    # A database server's waits, bounded so one that stops answering is a quick 503.
     database_connect_timeout_seconds: float = Field(3.0, gt=0)
     database_pool_timeout_seconds: float = Field(5.0, gt=0)
     database_statement_timeout_seconds: float = Field(5.0, gt=0)
@@ -134,14 +133,6 @@ class Settings(BaseSettings):
             raise ValueError("worker_dead_after_seconds must be at least 3 heartbeats")
         return self
 
-    @cached_property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     @property
     def secret_key_file(self) -> Path:
         return self.data_dir / "renkei-secret.key"
-
-
-def get_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]

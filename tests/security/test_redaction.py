@@ -59,3 +59,19 @@ def test_log_lines_never_carry_secrets(monkeypatch: object) -> None:
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert lines[0]["authorization"] == REDACTED
     assert "dXNlcjpwYXNzd29yZA" not in lines[1]["event"]
+
+
+def test_one_rule_names_the_secrets_for_every_caller() -> None:
+    """Connectors redacted ``Idempotency-Key`` in their logs and ``security/`` did not: one
+    rule now, in ``security/redaction.py``, that connectors use too."""
+    from renkei.connectors import http as connector_http
+    from renkei.security.redaction import is_secret_name
+
+    for name in ("Idempotency-Key", "X-Partner-Key", "X-API-Key", "access_key", "hapikey"):
+        assert is_secret_name(name), name
+    for name in ("key", "ordering_key", "dedupe_key", "Content-Type", "webhook-id"):
+        assert not is_secret_name(name), name
+    assert connector_http.is_secret_name is is_secret_name
+    assert redact({"headers": {"Idempotency-Key": "evt_1"}}) == {
+        "headers": {"Idempotency-Key": "[redacted]"}
+    }

@@ -44,6 +44,7 @@ from renkei.egress.errors import TargetRefused
 from renkei.egress.retry_after import parse_retry_after
 from renkei.egress.ssrf import TargetPolicy
 from renkei.egress.transport import TARGET_POLICY, EgressPools
+from renkei.security.redaction import REDACTED, is_secret_name
 
 __all__ = [
     "REDACTED",
@@ -57,30 +58,9 @@ __all__ = [
 
 Classifier = Callable[[httpx.Response, datetime], ConnectorError | None]
 
-# The same marker and, more broadly, the same names as renkei.security.redaction, which is not
-# imported because that package pulls in the database layer and this SDK stays database-free.
-REDACTED = "[redacted]"
-_SECRET_NAME_PARTS = (
-    "auth",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "key",
-    "signature",
-    "session",
-    "cookie",
-    "credential",
-)
 # Failures where the request provably never reached the vendor: safe to retry even a
 # non-idempotent write.
 _NEVER_SENT = "connect"
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a header or parameter called ``name`` is treated as secret in logs."""
-    lowered = name.lower()
-    return any(part in lowered for part in _SECRET_NAME_PARTS)
 
 
 def redact_url(url: httpx.URL | str) -> str:

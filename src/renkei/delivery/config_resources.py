@@ -26,7 +26,7 @@ from renkei.delivery.event_types import (
     update_event_type,
 )
 from renkei.delivery.problems import WebhookProblem
-from renkei.delivery.wire import is_valid_secret
+from renkei.delivery.signing import is_valid_secret
 from renkei.egress.ssrf import TargetPolicy
 from renkei.security.redaction import REDACTED
 

@@ -54,6 +54,14 @@ def validate_secret(secret: str) -> None:
     secret_key(secret)
 
 
+def is_valid_secret(secret: str) -> bool:
+    try:
+        secret_key(secret)
+    except InvalidSecret:
+        return False
+    return True
+
+
 def serialize_payload(type: str, timestamp: datetime, data: Any) -> bytes:
     """The canonical body ``{"type", "timestamp" (RFC 3339, UTC), "data"}`` as bytes."""
     if timestamp.tzinfo is None:

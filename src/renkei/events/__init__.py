@@ -1,4 +1,7 @@
-"""Event ingest without a database: Segment-compatible tracking, inbound webhooks, verification."""
+"""Events in and kept: Segment-compatible tracking and inbound webhooks (parsing,
+verification, mapping), the ingest pipeline that group-commits them to the event log
+(``ingest.py``, ``log.py``), the sources, the profiles and identities built from them, and
+the event history the API lists. The parsing modules re-exported here need no database."""
 
 from renkei.events.envelope import Event, IdFactory, Ingested, format_timestamp, parse_timestamp
 from renkei.events.errors import (

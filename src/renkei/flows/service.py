@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.wire import generate_secret
+from renkei.delivery.signing import generate_secret
 from renkei.errors import Conflict, NotFound
 from renkei.events.envelope import format_timestamp
-from renkei.flows.catalog import bump_version
 from renkei.flows.problems import FlowSpecError
 from renkei.flows.schedule import drop_schedule, set_schedule
 from renkei.flows.spec import compile_flow
 from renkei.ids import new_id
 from renkei.security.redaction import redact
 from renkei.security.targets import CredentialMove, origin
+from renkei.store.config_version import bump_version
 from renkei.store.tables.flows import (
     flow_run_steps,
     flow_runs,
@@ -449,15 +449,6 @@ async def runs_for_event(connection: AsyncConnection, event_id: str) -> list[dic
     )
     steps = await _steps_of(connection, [row.id for row in rows])
     return [{**_run_dict(row, steps[row.id]), "flow_name": row.name} for row in rows]
-
-
-async def count_runs(connection: AsyncConnection, flow_id: str) -> dict[str, int]:
-    rows = await connection.execute(
-        select(flow_runs.c.status, func.count())
-        .where(flow_runs.c.flow_id == flow_id)
-        .group_by(flow_runs.c.status)
-    )
-    return {status: int(count) for status, count in rows.tuples()}
 
 
 async def reveal_secret(hub: Core, connection: AsyncConnection, flow_id: str) -> str:

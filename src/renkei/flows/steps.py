@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import orjson
 
-from renkei.delivery.wire import webhook_headers
+from renkei.delivery.signing import build_headers
 from renkei.egress.retry_after import parse_retry_after
 from renkei.events.envelope import Event, parse_timestamp
 from renkei.expr.errors import TemplateError
@@ -295,7 +295,7 @@ def build_http_request(
     encoded = _encode(body, headers)
     if action.sign:
         headers.update(
-            webhook_headers(
+            build_headers(
                 state.message_id(node),
                 int(state.now.timestamp()),
                 encoded or b"",

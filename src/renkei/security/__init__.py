@@ -1,27 +1,12 @@
-"""Secrets at rest, API tokens, the audit trail and redaction."""
+"""Secrets at rest, API tokens, the audit trail and redaction.
 
-from renkei.security.keyring import Keyring, KeyringError, generate_key, load_keyring
-from renkei.security.redaction import (
-    REDACTED,
-    redact,
-    redact_header_values,
-    redact_headers,
-    redact_text,
-)
-from renkei.security.tokens import Principal, Scope, create_token, scope_allows
+keyring.py     encryption of stored secrets (``RENKEI_SECRET_KEY``), key rotation (rotation.py)
+tokens.py      API tokens and their scopes
+audit.py       the audit trail
+redaction.py   the one rule for secret names, and redaction of logs, errors and answers
+targets.py     where a credential may be sent
+sessions.py    the dashboard's signed-in browsers
 
-__all__ = [
-    "REDACTED",
-    "Keyring",
-    "KeyringError",
-    "Principal",
-    "Scope",
-    "create_token",
-    "generate_key",
-    "load_keyring",
-    "redact",
-    "redact_header_values",
-    "redact_headers",
-    "redact_text",
-    "scope_allows",
-]
+The package imports nothing itself, so ``redaction`` stays importable without the database
+layer (the connectors SDK uses it).
+"""

@@ -8,9 +8,14 @@ from typing import Any
 
 REDACTED = "[redacted]"
 
+# The one rule for secret names: fields, headers and URL parameters alike, in logs, audit
+# entries, flow specs and connector request logs. A header named ``...-Key`` carries a
+# credential (``X-API-Key``, ``Ocp-Apim-Subscription-Key``, ``Idempotency-Key``); a field
+# named ``key`` or ``ordering_key`` is Renkei's own and stays readable.
 _SECRET_NAMES = re.compile(
     r"(secret|password|passwd|token|api[_-]?key|apikey|authorization|auth|credential|signature"
-    r"|private[_-]?key|client[_-]?secret|cookie|write[_-]?key|session)",
+    r"|private[_-]?key|client[_-]?secret|cookie|write[_-]?key|session|access[_-]?key"
+    r"|idempotency[_-]?key|-key$)",
     re.IGNORECASE,
 )
 _SECRET_VALUES = re.compile(
@@ -20,6 +25,7 @@ _SECRET_VALUES = re.compile(
 
 
 def is_secret_name(name: str) -> bool:
+    """Whether a field, header or parameter called ``name`` holds a secret."""
     return bool(_SECRET_NAMES.search(name))
 
 

@@ -322,7 +322,3 @@ def _merge_fields(config: MailchimpSandboxConfig, raw: Any, *, new: bool) -> dic
             [{"field": name, "message": "Please enter a value"} for name in missing],
         )
     return {k: v for k, v in raw.items() if k in config.merge_fields}
-
-
-def event_name_ok(name: str) -> bool:
-    return bool(_EVENT_NAME.match(name))
