@@ -21,6 +21,8 @@ usage guidelines):
   625,000 or 1,000,000 on Professional and Enterprise: set the connection's limits); the
   search endpoints allow 5 calls a second, outside the 10-second window. A 429 carries
   ``policyName`` (``TEN_SECONDLY_ROLLING``, ``SECONDLY``, ``DAILY``) and Retry-After.
+
+What syncs read and write through this connector: ``hubspot_syncs.py``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ authentication, limits, error codes and paging tokens):
   ``GET /rest/v1/activities/pagingtoken.json?sinceDatetime=...``, then pages of
   ``activities.json`` or ``activities/leadchanges.json`` following ``nextPageToken`` until
   ``moreResult`` is false. The last page's token is where the next read starts.
+- ``GET /rest/v1/leads.json?filterType=id&filterValues=...`` reads up to 300 leads by id.
+
+What syncs read and write through this connector: ``marketo_syncs.py``.
 """
 
 from __future__ import annotations
