@@ -8,7 +8,8 @@ for Marketo); running out means waiting hours, so :meth:`DailyQuota.consume` doe
 raises :class:`QuotaExhaustedError` with the reset time.
 
 The in-memory classes are exact for a single process. A database-backed implementation shared
-by all workers implements the same two protocols; :func:`next_reset` is the one place that
+by all workers implements the same two protocols (``RateLimiter`` is the one interface of every
+outbound rate limit, :mod:`renkei.egress.limits`); :func:`next_reset` is the one place that
 knows how a vendor day ends, across daylight-saving changes.
 """
 
@@ -17,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
@@ -26,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from renkei.clock import Clock, SystemClock
 from renkei.connectors.errors import QuotaExhaustedError
+from renkei.egress.limits import RateLimiter, hold
 
 __all__ = [
     "DailyQuota",
@@ -36,14 +36,6 @@ __all__ = [
     "hold",
     "next_reset",
 ]
-
-
-class RateLimiter(Protocol):
-    async def acquire(self) -> str:
-        """Wait for a window slot and a concurrency slot; return a lease for :meth:`release`."""
-
-    async def release(self, lease: str) -> None:
-        """Give back the concurrency slot held by ``lease`` (window slots expire by themselves)."""
 
 
 @dataclass(frozen=True)
@@ -68,19 +60,6 @@ class DailyQuota(Protocol):
 # Implementations may also offer ``async def exhaust(self) -> QuotaUsage``: the vendor said
 # the quota is spent (it counts calls we never saw), so refuse everything until the reset.
 # ConnectorHTTP calls it when present.
-
-
-@asynccontextmanager
-async def hold(limiter: RateLimiter | None) -> AsyncIterator[None]:
-    """``async with hold(limiter):`` around one call; a None limiter limits nothing."""
-    if limiter is None:
-        yield
-        return
-    lease = await limiter.acquire()
-    try:
-        yield
-    finally:
-        await limiter.release(lease)
 
 
 class InMemoryRateLimiter:

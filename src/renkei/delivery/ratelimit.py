@@ -6,22 +6,31 @@ less than ``max_wait`` ahead: the caller then sleeps until its slot and sends. S
 thus spaced ``1 / rate`` apart whichever worker makes them, so no one-second window holds
 more than ``rate`` (+1 at the window's closed edge). A caller that finds the endpoint
 booked further ahead takes no slot and is rescheduled near the end of the queue of slots.
+:class:`EndpointRateLimiter` is that, behind the one interface of outbound rate limits
+(:class:`renkei.egress.limits.RateLimiter`), as connector calls' limiters are.
 
 Slots are wall-clock times: the workers of one deployment need synchronised clocks (NTP).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import case, literal, select, update
 
+from renkei.clock import Clock
+from renkei.queue import RetryLater
 from renkei.store.database import Database
 from renkei.store.statements import insert_ignoring
 from renkei.store.tables.webhooks import endpoint_rate
 
-__all__ = ["Reservation", "reserve_slot"]
+__all__ = ["EndpointRateLimiter", "Reservation", "reserve_slot"]
+
+# A send later than this after its slot would crowd the next slot's: take a fresh one.
+MAX_SLOT_LATENESS = 0.02
 
 
 @dataclass(frozen=True)
@@ -70,3 +79,39 @@ async def reserve_slot(
         ).scalar()
     horizon = float(booked if booked is not None else now)
     return Reservation(None, max(now, horizon - max_wait))
+
+
+class EndpointRateLimiter:
+    """An endpoint's sends per second as a :class:`~renkei.egress.limits.RateLimiter`.
+
+    :meth:`acquire` takes a slot and sleeps until it; with the endpoint booked further
+    ahead it raises :class:`~renkei.queue.RetryLater` (not counted as an attempt) for about
+    when a slot frees, so the job is parked instead of holding a worker.
+    """
+
+    def __init__(self, database: Database, endpoint_id: str, rate: float, *, clock: Clock) -> None:
+        self._database = database
+        self._endpoint_id = endpoint_id
+        self._rate = rate
+        self._clock = clock
+
+    async def acquire(self) -> str:
+        clock = self._clock
+        while True:
+            reservation = await reserve_slot(
+                self._database, self._endpoint_id, self._rate, clock=clock.time
+            )
+            if reservation.slot is None:
+                spread = random.uniform(0, 1.0)
+                at = datetime.fromtimestamp(reservation.retry_at + spread, UTC)
+                raise RetryLater("endpoint rate limit", at=at, count_attempt=False)
+            wait = reservation.slot - clock.time()
+            if wait > 0:
+                await clock.sleep(wait)
+            # Woken too late (a busy event loop), the send would crowd the next slot's: give
+            # the slot up and take a fresh one rather than go over the limit.
+            if clock.time() - reservation.slot <= MAX_SLOT_LATENESS:
+                return str(reservation.slot)
+
+    async def release(self, lease: str) -> None:
+        """Nothing to give back: a send slot is a moment, spent once passed."""
