@@ -34,6 +34,7 @@ from renkei.errors import RenkeiError
 from renkei.hub import Hub
 from renkei.observability.logging import configure_logging
 from renkei.settings import Settings
+from renkei.store.urls import URL_HINT, database_file, unsupported_backend
 
 T = TypeVar("T")
 console = Console(soft_wrap=True)
@@ -108,14 +109,6 @@ def record_data_dir(path: Path) -> None:
         err_console.print(f"note: could not record the data directory in {record}: {exc}")
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL (None for other backends and in-memory databases)."""
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(str(parsed.database))
-
-
 def load_settings(*, creating: bool = False, quiet: bool = False) -> Settings:
     """Settings for this command, with the data directory located by the documented rule.
 
@@ -136,13 +129,10 @@ def load_settings(*, creating: bool = False, quiet: bool = False) -> Settings:
         )
         raise CliError(f"invalid configuration: {problems}") from None
     configure_logging(settings.log_level, settings.log_format)
-    scheme = settings.database_url.partition(":")[0].partition("+")[0]
-    if scheme not in ("sqlite", "postgresql", "postgres"):
-        raise CliError(
-            f"RENKEI_DATABASE_URL: unsupported database {scheme!r}",
-            "use sqlite:///path/renkei.db or postgresql://user:password@host:5432/name",
-        )
-    database_file = sqlite_file(settings.database_url)
+    unsupported = unsupported_backend(settings.database_url)
+    if unsupported is not None:
+        raise CliError(f"RENKEI_DATABASE_URL: unsupported database {unsupported!r}", URL_HINT)
+    stored_in = database_file(settings.database_url)
     explicit_url = bool(os.environ.get("RENKEI_DATABASE_URL"))
     if not explicit_url and not quiet:
         why = f" ({located.why})" if located is not None else " (RENKEI_DATA_DIR)"
@@ -152,8 +142,8 @@ def load_settings(*, creating: bool = False, quiet: bool = False) -> Settings:
             markup=False,
         )
     if not creating:
-        if database_file is not None and not database_file.exists():
-            raise CliError(f"no Renkei database at {database_file.resolve()}", MISSING_HINT)
+        if stored_in is not None and not stored_in.exists():
+            raise CliError(f"no Renkei database at {stored_in.resolve()}", MISSING_HINT)
         if not settings.secret_key and not settings.secret_key_file.exists():
             raise CliError(
                 f"no secret key: RENKEI_SECRET_KEY is unset and "
@@ -223,7 +213,7 @@ def _flatten(text: str) -> str:
 
 
 def _sqlstate(exc: BaseException) -> str:
-    """The SQLSTATE of a PostgreSQL error wrapped by SQLAlchemy, or ""."""
+    """The SQLSTATE of a database server's error wrapped by SQLAlchemy, or ""."""
     for candidate in (
         getattr(exc, "orig", None),
         getattr(getattr(exc, "orig", None), "__cause__", None),
@@ -243,17 +233,10 @@ def user_error(exc: BaseException) -> CliError | None:
     """The one-line message of an error a user can fix, None for a bug."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from renkei.config.loader import ConfigError
-    from renkei.connectors.catalog import UnknownConnector
-    from renkei.connectors.connections import ConnectionExists, ConnectionNotFound
     from renkei.connectors.errors import ConnectorError
     from renkei.expr.errors import FlowError
     from renkei.flows.problems import FlowSpecError
-    from renkei.flows.secrets import SecretExists, SecretInvalid
-    from renkei.flows.service import FlowConflict, FlowNotFound
     from renkei.security.keyring import KeyringError
-    from renkei.syncs.model import SyncExists, SyncInvalid
-    from renkei.syncs.service import SyncNotFound
 
     if isinstance(exc, CliError):
         return exc
@@ -285,21 +268,7 @@ def user_error(exc: BaseException) -> CliError | None:
             f"cannot use the database: {_flatten(first)}",
             "check RENKEI_DATABASE_URL and that the database server is running",
         )
-    if isinstance(
-        exc,
-        ConfigError
-        | FlowNotFound
-        | FlowConflict
-        | FlowError
-        | SecretInvalid
-        | SecretExists
-        | SyncInvalid
-        | SyncExists
-        | SyncNotFound
-        | ConnectionNotFound
-        | ConnectionExists
-        | UnknownConnector,
-    ):
+    if isinstance(exc, FlowError):  # a filter, mapping or template the user wrote
         text = exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
         return CliError(_flatten(text))
     if isinstance(exc, OSError) and exc.filename is not None:

@@ -17,16 +17,9 @@ import orjson
 import typer
 
 from renkei.cli._common import CliError, console, print_json, with_hub
-from renkei.connectors.connections import (
-    create_connection,
-    delete_connection,
-    list_connections,
-    update_connection,
-)
 from renkei.connectors.errors import ConnectorError
-from renkei.connectors.service import ConnectorService
-from renkei.egress.ssrf import TargetPolicy
 from renkei.hub import Hub
+from renkei.usecases import LOCAL, connections
 
 __all__ = ["connections_app"]
 
@@ -55,11 +48,6 @@ def _run(action: Callable[[Hub], Awaitable[T]]) -> T:
         return with_hub(action)
     except ConnectorError as exc:
         raise _fail(f"{type(exc).__name__} ({exc.code}): {exc.message}") from None
-
-
-def _service(hub: Hub) -> ConnectorService:
-    service: ConnectorService = hub.connectors
-    return service
 
 
 def _scalar(text: str) -> Any:
@@ -103,8 +91,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     """Every connection (never its credentials)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        async with hub.database.read() as connection:
-            rows = await list_connections(connection, limit=100_000)
+        rows = await connections.list_connections(hub, LOCAL, limit=100_000)
         return [row.public() for row in rows]
 
     found = _run(run)
@@ -134,27 +121,16 @@ def create_command(
     overrides = _json(limits, "limits")
 
     async def run(hub: Hub) -> dict[str, Any]:
-        async with hub.database.transaction() as tx:
-            row = await create_connection(
-                tx,
-                keyring=hub.keyring,
-                registry=_service(hub).registry,
-                now=hub.clock.now(),
-                name=name,
-                connector=connector,
-                config=settings,
-                credentials=secrets,
-                limits=overrides,
-                policy=TargetPolicy.from_settings(hub.settings),  # as the API does
-            )
-            await hub.audit(
-                tx,
-                None,
-                "connection.created",
-                target_type="connection",
-                target_id=row.id,
-                details={"name": name, "connector": connector, "via": "cli"},
-            )
+        row = await connections.create_connection(
+            hub,
+            LOCAL,
+            name=name,
+            connector=connector,
+            config=settings,
+            credentials=secrets,
+            limits=overrides,
+            via="cli",
+        )
         return row.public()
 
     _print(_run(run))
@@ -165,7 +141,7 @@ def show_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
     """One connection (without credentials)."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        return (await _service(hub).runtime.load(ref)).public()
+        return (await connections.get_connection(hub, LOCAL, ref)).public()
 
     _print(_run(run))
 
@@ -185,29 +161,26 @@ def update_command(
     secrets = _pairs(credential, "credential", secret=True)
     overrides = _json(limits, "limits")
 
+    given = {
+        "name": name is not None,
+        "config": bool(settings),
+        "credentials": bool(secrets),
+        "limits": overrides is not None,
+    }
+
     async def run(hub: Hub) -> dict[str, Any]:
-        current = await _service(hub).runtime.load(ref)
-        async with hub.database.transaction() as tx:
-            row = await update_connection(
-                tx,
-                current.id,
-                keyring=hub.keyring,
-                registry=_service(hub).registry,
-                now=hub.clock.now(),
-                name=name,
-                config={**current.config, **settings} if settings else None,
-                credentials=secrets or None,
-                limits=overrides,
-                policy=TargetPolicy.from_settings(hub.settings),  # as the API does
-            )
-            await hub.audit(
-                tx,
-                None,
-                "connection.updated",
-                target_type="connection",
-                target_id=row.id,
-                details={"via": "cli", "credentials": sorted(secrets)},
-            )
+        current = await connections.get_connection(hub, LOCAL, ref)
+        row = await connections.update_connection(
+            hub,
+            LOCAL,
+            current.id,
+            name=name,
+            config={**current.config, **settings} if settings else None,
+            credentials=secrets or None,
+            limits=overrides,
+            changed=[field for field, gave in given.items() if gave],
+            via="cli",
+        )
         return row.public()
 
     _print(_run(run))
@@ -223,17 +196,7 @@ def delete_command(
         typer.confirm(f"Delete connection {ref} and its pending records?", abort=True)
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            row = await delete_connection(tx, ref)
-            await hub.audit(
-                tx,
-                None,
-                "connection.deleted",
-                target_type="connection",
-                target_id=row.id,
-                details={"name": row.name, "via": "cli"},
-            )
-        return row.id
+        return (await connections.delete_connection(hub, LOCAL, ref, via="cli")).id
 
     console.print(f"deleted {_run(run)}", highlight=False)
 
@@ -243,7 +206,7 @@ def test_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
     """Make one cheap authenticated call to the vendor."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        return await _service(hub).test(ref)
+        return await connections.test_connection(hub, LOCAL, ref, via="cli")
 
     outcome = _run(run)
     _print(outcome)
@@ -256,7 +219,7 @@ def usage_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
     """Calls in the current rate window and in flight, and today's quota."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        return await _service(hub).usage(ref)
+        return await connections.usage(hub, LOCAL, ref)
 
     _print(_run(run))
 
@@ -274,8 +237,8 @@ def submit_command(
         raise _fail("--file must hold a JSON array of records", 2)
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            return await _service(hub).submit(tx, ref, operation, records)
+        _, submission_id = await connections.submit(hub, LOCAL, ref, operation, records)
+        return submission_id
 
     console.print(_run(run), highlight=False)
 
@@ -284,14 +247,10 @@ def submit_command(
 def submission_command(submission_id: str = typer.Argument(...)) -> None:
     """A submission's per-record outcomes."""
 
-    async def run(hub: Hub) -> dict[str, Any] | None:
-        found = await _service(hub).submission(submission_id)
-        return None if found is None else found.as_dict()
+    async def run(hub: Hub) -> dict[str, Any]:
+        return (await connections.get_submission(hub, LOCAL, submission_id)).as_dict()
 
-    found = _run(run)
-    if found is None:
-        raise _fail(f"submission {submission_id} does not exist")
-    _print(found)
+    _print(_run(run))
 
 
 @connections_app.command("call")
@@ -304,7 +263,7 @@ def call_command(
     payload = _json(input, "input")
 
     async def run(hub: Hub) -> dict[str, Any]:
-        result = await _service(hub).call(ref, operation, payload)
+        result = await connections.call(hub, LOCAL, ref, operation, payload)
         return {
             "ok": result.ok,
             "records": [vars(r) | {"ok": r.ok} for r in result.records],

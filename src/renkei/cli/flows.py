@@ -9,19 +9,8 @@ from typing import Any
 import typer
 
 from renkei.cli._common import CliError, console, err_console, load_yaml, print_json, with_hub
-from renkei.events.envelope import format_timestamp
-from renkei.flows.engine import FlowEngine
-from renkei.flows.preview import preview_flow, sample_event
-from renkei.flows.scope import load_profile
-from renkei.flows.service import (
-    find_flow,
-    list_flows,
-    list_runs,
-    reveal_secret,
-    set_enabled,
-)
-from renkei.flows.spec import validate_flow
 from renkei.hub import Hub
+from renkei.usecases import LOCAL, flows
 
 app = typer.Typer(help="Flows: triggers, steps, runs and previews.", no_args_is_help=True)
 
@@ -36,14 +25,13 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 
     async def run(hub: Hub) -> list[Any]:
         found: list[Any] = []
-        async with hub.database.read() as connection:
-            while True:
-                page = await list_flows(
-                    connection, limit=500, after=found[-1].id if found else None
-                )
-                found.extend(page)
-                if len(page) < 500:
-                    return found
+        while True:
+            page = await flows.list_flows(
+                hub, LOCAL, limit=500, after=found[-1].id if found else None
+            )
+            found.extend(page)
+            if len(page) < 500:
+                return found
 
     found = with_hub(run)
     if as_json:
@@ -61,10 +49,9 @@ def show(flow: str = typer.Argument(..., help="Flow id or name.")) -> None:
     """One flow as JSON (credentials redacted)."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        async with hub.database.read() as connection:
-            return (await find_flow(connection, flow)).to_dict()
+        return (await flows.get_flow(hub, LOCAL, flow, by_name=True)).to_dict()
 
-    _print_json(_or_exit(run))
+    _print_json(with_hub(run))
 
 
 @app.command()
@@ -76,8 +63,8 @@ def validate(file: Path = typer.Option(..., "-f", "--file", help="A YAML file.")
         raise CliError(f"{file}: expected a flow, or a configuration with a list of flows")
     failed = False
     for spec in specs:
-        problems = validate_flow(
-            {k: v for k, v in spec.items() if k not in ("name", "description", "enabled")}
+        problems = flows.validate(
+            LOCAL, {k: v for k, v in spec.items() if k not in ("name", "description", "enabled")}
         )
         name = spec.get("name", "?")
         if problems:
@@ -92,20 +79,10 @@ def validate(file: Path = typer.Option(..., "-f", "--file", help="A YAML file.")
 
 def _switch(flow: str, enabled: bool) -> None:
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            record = await find_flow(tx, flow)
-            await set_enabled(hub, tx, record.id, enabled)
-            await hub.audit(
-                tx,
-                None,
-                "flow.enabled" if enabled else "flow.disabled",
-                target_type="flow",
-                target_id=record.id,
-                details={"via": "cli"},
-            )
-            return record.name
+        record = await flows.set_enabled(hub, LOCAL, flow, enabled, by_name=True, via="cli")
+        return record.name
 
-    name = _or_exit(run)
+    name = with_hub(run)
     console.print(f"{name} {'enabled' if enabled else 'disabled'}")
 
 
@@ -131,11 +108,9 @@ def runs(
     """Recent runs of a flow."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        async with hub.database.read() as connection:
-            record = await find_flow(connection, flow)
-            return await list_runs(connection, record.id, limit=limit, status=status)
+        return await flows.list_runs(hub, LOCAL, flow, limit=limit, status=status, by_name=True)
 
-    for found in _or_exit(run):
+    for found in with_hub(run):
         error = f"  {found['error']}" if found["error"] else ""
         console.print(
             f"{found['id']}  v{found['version']}  {found['status']:<9}  {found['event_id']}{error}"
@@ -154,27 +129,6 @@ def preview(
     """What the flow would do with EVENT; sends nothing."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        engine: FlowEngine = hub.flows
-        sample = sample_event(json.loads(event), format_timestamp(hub.clock.now()))
-        async with hub.database.read() as connection:
-            record = await find_flow(connection, flow)
-            profile = await load_profile(connection, sample)
-            secret = await reveal_secret(hub, connection, record.id)
-        return await preview_flow(
-            engine,
-            flow_id=record.id,
-            name=record.name,
-            version=record.version,
-            spec=record.spec,
-            secret=secret,
-            event=sample,
-            profile=profile,
-            responses={},
-        )
+        return await flows.preview(hub, LOCAL, flow, event=json.loads(event), by_name=True)
 
-    _print_json(_or_exit(run))
-
-
-def _or_exit(action: Any) -> Any:
-    # FlowNotFound and other user errors become one line in RenkeiGroup (cli/_common.py).
-    return with_hub(action)
+    _print_json(with_hub(run))

@@ -37,17 +37,11 @@ from renkei.process import listening_socket, tune_long_running_process
 from renkei.queue.runner import run_worker
 from renkei.security.keyring import generate_key, read_key_file, write_key_file
 from renkei.security.rotation import rotate_keys
-from renkei.security.tokens import (
-    SCOPES,
-    Scope,
-    count_tokens,
-    create_token,
-    find_tokens,
-    list_tokens,
-    revoke_token,
-)
+from renkei.security.tokens import SCOPES, Scope, count_tokens
 from renkei.store import migrate as run_migrations
 from renkei.store.migrate import current_revision
+from renkei.usecases import LOCAL
+from renkei.usecases import tokens as token_cases
 
 app = typer.Typer(
     help="Renkei: connect marketing tools.",
@@ -186,16 +180,9 @@ def token_create(
         raise CliError(f"--scope must be one of {', '.join(SCOPES)}, not {scope!r}")
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            issued = await create_token(tx, name=name, scope=scope_of(scope), now=hub.clock.now())
-            await hub.audit(
-                tx,
-                None,
-                "token.created",
-                target_type="token",
-                target_id=issued.id,
-                details={"name": name, "scope": scope, "via": "cli"},
-            )
+        issued = await token_cases.create_token(
+            hub, LOCAL, name=name, scope=scope_of(scope), via="cli"
+        )
         return issued.token
 
     token = with_hub(run)
@@ -215,8 +202,7 @@ def token_list(
     """API tokens (never the tokens themselves: their first characters)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        async with hub.database.read() as connection:
-            return await list_tokens(connection, include_revoked=not active)
+        return await token_cases.list_tokens(hub, LOCAL, include_revoked=not active)
 
     found = with_hub(run)
     rows = [
@@ -244,24 +230,7 @@ def token_revoke(token: str = typer.Argument(..., help="Token id, or name when u
     """Revoke a token: it stops working within seconds."""
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            matches = await find_tokens(tx, token)
-            if not matches:
-                raise CliError(f"token {token} does not exist (or is already revoked)")
-            if len(matches) > 1:
-                ids = ", ".join(match["id"] for match in matches)
-                raise CliError(f"several tokens are named {token}: {ids}", "revoke one by id")
-            token_id = str(matches[0]["id"])
-            await revoke_token(tx, token_id, now=hub.clock.now())
-            await hub.audit(
-                tx,
-                None,
-                "token.revoked",
-                target_type="token",
-                target_id=token_id,
-                details={"via": "cli"},
-            )
-        return token_id
+        return await token_cases.revoke_token(hub, LOCAL, token, by_name=True, via="cli")
 
     console.print(f"{with_hub(run)} revoked", highlight=False)
 

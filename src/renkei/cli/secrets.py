@@ -1,6 +1,6 @@
 """``renkei secrets list|set|delete``: named secrets for flows (``{{ secrets.NAME }}``).
 
-The same use cases as ``/api/v1/secrets`` (``renkei.flows.secrets``), audited the same way
+The same use cases as ``/api/v1/secrets`` (``renkei.usecases.secrets``), audited the same way
 (``secret.created|updated|deleted``, actor ``system``, ``via: cli``). A value is never an
 argument, so it stays out of the shell history and the process list: ``set`` reads it from
 stdin (without echo on a terminal) or from an environment variable (``--from-env VAR``).
@@ -12,20 +12,14 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import Any
 
 import typer
 
 from renkei.cli._common import CliError, console, print_rows, with_hub
-from renkei.flows.secrets import (
-    MAX_VALUE,
-    Secret,
-    delete_secret,
-    find_secret,
-    list_secrets,
-    put_secret,
-)
+from renkei.errors import NotFound
+from renkei.flows.secrets import MAX_VALUE, Secret
 from renkei.hub import Hub
+from renkei.usecases import LOCAL, secrets
 
 __all__ = ["secrets_app"]
 
@@ -72,14 +66,13 @@ def list_command(
 
     async def run(hub: Hub) -> list[Secret]:
         found: list[Secret] = []
-        async with hub.database.read() as connection:
-            while True:
-                page = await list_secrets(
-                    connection, limit=_PAGE, after=found[-1].name if found else None
-                )
-                found.extend(page)
-                if len(page) < _PAGE:
-                    return found
+        while True:
+            page = await secrets.list_secrets(
+                hub, LOCAL, limit=_PAGE, after=found[-1].name if found else None
+            )
+            found.extend(page)
+            if len(page) < _PAGE:
+                return found
 
     found = with_hub(run)
     print_rows(
@@ -104,27 +97,9 @@ def set_command(
     value = _read_value(from_env)
 
     async def run(hub: Hub) -> tuple[Secret, bool]:
-        async with hub.database.transaction() as tx:
-            secret, created = await put_secret(
-                tx,
-                hub.keyring,
-                name=name,
-                value=value,
-                description=description,
-                now=hub.clock.now(),
-            )
-            details: dict[str, Any] = {"name": secret.name, "via": "cli"}
-            if not created:
-                details["value_changed"] = True
-            await hub.audit(
-                tx,
-                None,
-                "secret.created" if created else "secret.updated",
-                target_type="secret",
-                target_id=secret.id,
-                details=details,
-            )
-        return secret, created
+        return await secrets.put_secret(
+            hub, LOCAL, name=name, value=value, description=description, via="cli"
+        )
 
     secret, created = with_hub(run)
     console.print(
@@ -139,19 +114,10 @@ def delete_command(name: str = typer.Argument(..., help="The secret's name.")) -
     """Delete a secret (flows that use it fail their HTTP action until it is set again)."""
 
     async def run(hub: Hub) -> Secret:
-        async with hub.database.transaction() as tx:
-            secret = await find_secret(tx, name)
-            if secret is None or not await delete_secret(tx, name):
-                raise CliError(f"secret {name} does not exist", "`renkei secrets list` lists them")
-            await hub.audit(
-                tx,
-                None,
-                "secret.deleted",
-                target_type="secret",
-                target_id=secret.id,
-                details={"name": name, "via": "cli"},
-            )
-        return secret
+        try:
+            return await secrets.delete_secret(hub, LOCAL, name, via="cli")
+        except NotFound as missing:
+            raise CliError(missing.message, "`renkei secrets list` lists them") from None
 
     secret = with_hub(run)
     console.print(f"deleted secret {secret.name}", highlight=False, markup=False)

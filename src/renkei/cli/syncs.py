@@ -17,18 +17,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from renkei.cli._common import console, err_console, with_hub
 from renkei.hub import Hub
 from renkei.syncs.model import SyncRun
-from renkei.syncs.service import SyncService
+from renkei.usecases import LOCAL, syncs
 
 __all__ = ["syncs_app"]
 
 syncs_app = typer.Typer(
     help="Syncs: records moved between Renkei and a connection.", no_args_is_help=True
 )
-
-
-def _service(hub: Hub) -> SyncService:
-    service: SyncService = hub.syncs
-    return service
 
 
 def _print(payload: Any) -> None:
@@ -44,7 +39,7 @@ def list_syncs(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
     """Every sync, with its trigger and where its cursor stands."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [sync.to_dict() for sync in await _service(hub).list(limit=100_000)]
+        return [sync.to_dict() for sync in await syncs.list_syncs(hub, LOCAL, limit=100_000)]
 
     found = with_hub(action)
     if as_json:
@@ -71,7 +66,7 @@ def runs(
     """A sync's latest runs with their counts."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [run.to_dict() for run in await _service(hub).runs(name, limit=limit)]
+        return [run.to_dict() for run in await syncs.list_runs(hub, LOCAL, name, limit=limit)]
 
     _print(with_hub(action))
 
@@ -81,7 +76,7 @@ def quota(connection: str) -> None:
     """A connection's daily quota as the planner sees it: used, projected, mode."""
 
     async def action(hub: Hub) -> dict[str, Any]:
-        return await _service(hub).quota(connection)
+        return await syncs.quota(hub, LOCAL, connection)
 
     _print(with_hub(action))
 
@@ -96,13 +91,10 @@ def run(
     """Run a sync now (a manual backfill), with a progress bar."""
 
     async def action(hub: Hub) -> dict[str, Any]:
-        service = _service(hub)
-        run_id = await service.run(name, from_start=from_start)
+        started = await syncs.run_sync(hub, LOCAL, name, from_start=from_start)
         if not wait:
-            found = await service.get_run(run_id)
-            assert found is not None
-            return found.to_dict()
-        return (await _follow(hub, service, run_id, local=local)).to_dict()
+            return started.to_dict()
+        return (await _follow(hub, started.id, local=local)).to_dict()
 
     result = with_hub(action)
     _print(result)
@@ -110,7 +102,7 @@ def run(
         raise typer.Exit(1)
 
 
-async def _follow(hub: Hub, service: SyncService, run_id: str, *, local: bool) -> SyncRun:
+async def _follow(hub: Hub, run_id: str, *, local: bool) -> SyncRun:
     worker = hub.new_worker(run_schedules=False) if local else None
     with Progress(
         SpinnerColumn(),
@@ -125,8 +117,7 @@ async def _follow(hub: Hub, service: SyncService, run_id: str, *, local: bool) -
         while True:
             if worker is not None:
                 await worker.run_burst()
-            found = await service.get_run(run_id)
-            assert found is not None
+            found = await syncs.get_run(hub, LOCAL, run_id)
             counts = found.counts
             progress.update(
                 task,

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.config.loader import ConfigError, refuse_unknown_fields
+from renkei.errors import Conflict, Invalid
 from renkei.ids import new_id
 from renkei.security.keyring import Keyring
 from renkei.store.tables.flows import secrets
@@ -51,11 +52,11 @@ MAX_VALUE: Final = 16 * 1024
 CONTEXT: Final = "secrets.value"
 
 
-class SecretInvalid(ValueError):
-    pass
+class SecretInvalid(Invalid, ValueError):
+    default_code = "invalid_secret"
 
 
-class SecretExists(Exception):
+class SecretExists(Conflict):
     pass
 
 

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from renkei.api.auth import require
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
 from renkei.security.tokens import Principal
-from renkei.store.tables import audit_log
+from renkei.usecases.audit import list_audit as audit_entries
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -33,7 +32,7 @@ class AuditEntry(BaseModel):
 @router.get("")
 async def list_audit(
     request: Request,
-    _: Annotated[Principal, Depends(require("admin"))],
+    principal: Annotated[Principal, Depends(require("admin"))],
     limit: int | None = None,
     cursor: str | None = None,
     action: str | None = None,
@@ -41,15 +40,16 @@ async def list_audit(
 ) -> Page[AuditEntry]:
     hub: Hub = request.app.state.hub
     size = clamp_limit(limit)
-    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(size + 1)
-    if (after := decode_cursor(cursor)) is not None:
-        query = query.where(audit_log.c.id < str(after))
-    if action:
-        query = query.where(audit_log.c.action == action)
-    if target_id:
-        query = query.where(audit_log.c.target_id == target_id)
-    async with hub.database.read() as connection:
-        rows = [AuditEntry(**row._mapping) for row in await connection.execute(query)]
+    after = decode_cursor(cursor)
+    found = await audit_entries(
+        hub,
+        principal,
+        limit=size + 1,
+        before=None if after is None else str(after),
+        action=action,
+        target_id=target_id,
+    )
+    rows = [AuditEntry(**entry) for entry in found]
     more = len(rows) > size
     rows = rows[:size]
     return Page(data=rows, next_cursor=encode_cursor(rows[-1].id) if more and rows else None)

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from renkei.api.auth import require
-from renkei.api.errors import ApiError, NotFound
+from renkei.api.errors import ApiError
 from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
-from renkei.connectors.catalog import UnknownConnector, describe_connector, list_connectors
 from renkei.security.tokens import Principal
+from renkei.usecases import connections
 
 __all__ = ["ConnectorInfo", "router"]
 
@@ -73,7 +73,7 @@ class ConnectorInfo(BaseModel):
 
 @router.get("")
 async def get_connectors(
-    _: Annotated[Principal, Depends(require("read"))],
+    principal: Annotated[Principal, Depends(require("read"))],
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[ConnectorInfo]:
@@ -81,7 +81,7 @@ async def get_connectors(
     after = decode_cursor(cursor)
     if after is not None and not isinstance(after, str):
         raise ApiError(400, "cursor is not valid", code="invalid_cursor")
-    entries = [e for e in list_connectors() if after is None or e["name"] > after]
+    entries = [e for e in connections.catalog(principal) if after is None or e["name"] > after]
     page = [ConnectorInfo.model_validate(e) for e in entries[:size]]
     more = len(entries) > size
     return Page(data=page, next_cursor=encode_cursor(page[-1].name) if more and page else None)
@@ -89,9 +89,6 @@ async def get_connectors(
 
 @router.get("/{name}")
 async def get_connector(
-    name: str, _: Annotated[Principal, Depends(require("read"))]
+    name: str, principal: Annotated[Principal, Depends(require("read"))]
 ) -> ConnectorInfo:
-    try:
-        return ConnectorInfo.model_validate(describe_connector(name))
-    except UnknownConnector:
-        raise NotFound("connector", name) from None
+    return ConnectorInfo.model_validate(connections.connector_entry(principal, name))

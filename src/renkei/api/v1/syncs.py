@@ -9,17 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from renkei.api.auth import require
-from renkei.api.errors import ApiError, NotFound
 from renkei.api.pagination import clamp_limit, decode_cursor, encode_cursor
 from renkei.api.patching import PatchBody
-from renkei.connectors.errors import PermanentError
 from renkei.security.tokens import Principal
-from renkei.syncs.model import SyncExists, SyncInvalid
-from renkei.syncs.service import SyncNotFound
+from renkei.usecases import syncs
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
-    from renkei.syncs.service import SyncService
 
 router = APIRouter(tags=["syncs"])
 
@@ -53,26 +49,22 @@ class RunIn(BaseModel):
     from_start: bool = Field(False, description="forget the cursor: a backfill from the start")
 
 
-def _service(request: Request) -> SyncService:
+def _hub(request: Request) -> Hub:
     hub: Hub = request.app.state.hub
-    service: SyncService = hub.syncs
-    return service
-
-
-def _invalid(exc: Exception) -> ApiError:
-    return ApiError(422, str(exc), code="invalid_sync")
+    return hub
 
 
 @router.get("/api/v1/syncs")
 async def list_syncs(
     request: Request,
-    _: Reader,
+    principal: Reader,
     limit: Annotated[int | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
     size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    found = await _service(request).list(limit=size + 1, after=after)
+    found = await syncs.list_syncs(
+        _hub(request), principal, limit=size + 1, after=decode_cursor(cursor)
+    )
     more = len(found) > size
     found = found[:size]
     return {
@@ -83,75 +75,48 @@ async def list_syncs(
 
 @router.post("/api/v1/syncs", status_code=201)
 async def create_sync(body: SyncIn, request: Request, principal: Writer) -> dict[str, Any]:
-    service = _service(request)
-    try:
-        sync = await service.create(body.model_dump())
-    except SyncInvalid as exc:
-        raise _invalid(exc) from None
-    except SyncExists:
-        raise ApiError(409, f"a sync named {body.name!r} exists", code="conflict") from None
-    async with service.hub.database.transaction() as tx:
-        await service.hub.audit(
-            tx, principal, "sync.created", target_type="sync", target_id=sync.id
-        )
-    return sync.to_dict()
+    return (await syncs.create_sync(_hub(request), principal, body.model_dump())).to_dict()
 
 
 @router.get("/api/v1/syncs/{ref}")
-async def get_sync(ref: str, request: Request, _: Reader) -> dict[str, Any]:
-    try:
-        return (await _service(request).get(ref)).to_dict()
-    except SyncNotFound:
-        raise NotFound("sync", ref) from None
+async def get_sync(ref: str, request: Request, principal: Reader) -> dict[str, Any]:
+    return (await syncs.get_sync(_hub(request), principal, ref)).to_dict()
 
 
 @router.patch("/api/v1/syncs/{ref}")
-async def update_sync(ref: str, body: SyncPatch, request: Request, _: Writer) -> dict[str, Any]:
-    try:
-        sync = await _service(request).update(ref, body.model_dump(exclude_none=True))
-    except SyncNotFound:
-        raise NotFound("sync", ref) from None
-    except SyncInvalid as exc:
-        raise _invalid(exc) from None
-    return sync.to_dict()
+async def update_sync(
+    ref: str, body: SyncPatch, request: Request, principal: Writer
+) -> dict[str, Any]:
+    changes = body.model_dump(exclude_none=True)
+    return (await syncs.update_sync(_hub(request), principal, ref, changes)).to_dict()
 
 
 @router.delete("/api/v1/syncs/{ref}", status_code=204)
-async def delete_sync(ref: str, request: Request, _: Writer) -> Response:
-    try:
-        await _service(request).delete(ref)
-    except SyncNotFound:
-        raise NotFound("sync", ref) from None
+async def delete_sync(ref: str, request: Request, principal: Writer) -> Response:
+    await syncs.delete_sync(_hub(request), principal, ref)
     return Response(status_code=204)
 
 
 @router.post("/api/v1/syncs/{ref}/run", status_code=202)
 async def run_sync(
-    ref: str, request: Request, _: Writer, body: RunIn | None = None
+    ref: str, request: Request, principal: Writer, body: RunIn | None = None
 ) -> dict[str, Any]:
-    service = _service(request)
-    try:
-        run_id = await service.run(ref, from_start=bool(body and body.from_start))
-    except SyncNotFound:
-        raise NotFound("sync", ref) from None
-    run = await service.get_run(run_id)
-    assert run is not None
-    return run.to_dict()
+    from_start = bool(body and body.from_start)
+    return (await syncs.run_sync(_hub(request), principal, ref, from_start=from_start)).to_dict()
 
 
 @router.get("/api/v1/syncs/{ref}/runs")
 async def list_runs(
     ref: str,
     request: Request,
-    _: Reader,
+    principal: Reader,
     limit: Annotated[int | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
     size = clamp_limit(limit)
-    try:
-        found = await _service(request).runs(ref, limit=size + 1, before=decode_cursor(cursor))
-    except SyncNotFound:
-        raise NotFound("sync", ref) from None
+    found = await syncs.list_runs(
+        _hub(request), principal, ref, limit=size + 1, before=decode_cursor(cursor)
+    )
     more = len(found) > size
     found = found[:size]
     return {
@@ -161,9 +126,6 @@ async def list_runs(
 
 
 @router.get("/api/v1/connections/{ref}/quota")
-async def connection_quota(ref: str, request: Request, _: Reader) -> dict[str, Any]:
+async def connection_quota(ref: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Today's quota as the planner sees it: used, remaining, projected and the mode."""
-    try:
-        return await _service(request).quota(ref)
-    except PermanentError:
-        raise NotFound("connection", ref) from None
+    return await syncs.quota(_hub(request), principal, ref)
