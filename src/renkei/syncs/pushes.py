@@ -58,7 +58,7 @@ async def push_profiles(
         first = await _first_seq(engine, sync, started - timedelta(seconds=every))
         await engine.checkpoint(sync, run_id, {"seq": first}, Tally())
     # Events this recent may still have neighbours with a lower seq in transactions
-    # that did not commit yet (PostgreSQL): the next run reads them.
+    # that did not commit yet (with many writers): the next run reads them.
     settled = started - timedelta(seconds=SETTLE_SECONDS)
     while True:
         after = int((sync.cursor or {}).get("seq") or 0)
@@ -99,7 +99,7 @@ async def push_profile(
     async with engine.hub.database.read() as connection:
         profile = await profile_with(connection, "email", subject)
     tally = Tally()
-    record = None if profile is None else profile_record(sync, profile, tally)
+    record = None if profile is None else _profile_record(sync, profile, tally)
     outcomes: list[Any] = []
     if record is not None and profile is not None:
         try:
@@ -183,7 +183,7 @@ async def _identified(
             return list(ids), last
 
 
-def profile_record(sync: Sync, profile: Profile, tally: Tally) -> dict[str, Any] | None:
+def _profile_record(sync: Sync, profile: Profile, tally: Tally) -> dict[str, Any] | None:
     """What a push sends for ``profile`` (None, counted skipped, without an email)."""
     document = profile_document(profile)
     email = document["email"]
@@ -216,7 +216,7 @@ async def _send(
 ) -> None:
     tally = Tally()
     tally.add("read", len(found))
-    pairs = [(p, r) for p in found if (r := profile_record(sync, p, tally)) is not None]
+    pairs = [(p, r) for p in found if (r := _profile_record(sync, p, tally)) is not None]
     outcomes: list[Any] = []
     if pairs:
         result = await engine.call(sync, declared.write, [r for _, r in pairs], tally)
