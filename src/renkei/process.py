@@ -39,9 +39,9 @@ def settle_garbage_collector() -> None:
 def share_the_gil_sooner() -> None:
     """Let a thread waiting for the GIL have it after 0.1 ms instead of 5 ms.
 
-    SQLite's big writes (ingest's inserts and commits) run on a helper thread, where the
-    sqlite3 module lets go of the GIL, so they overlap with the event loop's work. But the
-    helper needs the GIL for a moment before and after each call, and a busy event loop
+    The embedded database's big writes (ingest's inserts and commits) run on a helper
+    thread, where its driver lets go of the GIL, so they overlap with the event loop's work.
+    But the helper needs the GIL for a moment before and after each call, and a busy event loop
     keeps it for the whole switch interval: at the default, the helper waited up to 5 ms
     twice per call and the two threads took turns instead of working together. Threads
     that do not wait for the GIL are not affected.

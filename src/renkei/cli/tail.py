@@ -1,8 +1,9 @@
 """``renkei tail``: print events as they arrive, optionally filtered by type or source.
 
-It polls the event log by ``seq``. On PostgreSQL, transactions can commit out of ``seq``
-order (several API nodes, publishing beside ingest), so each poll also looks back over the
-last few hundred positions for rows that appeared late; on SQLite commits are serial.
+It polls the event log by ``seq``. With many writers, transactions can commit out of
+``seq`` order (several API nodes, publishing beside ingest), so each poll also looks back
+over the last few hundred positions for rows that appeared late; with a single writer
+(``Database.single_writer``) commits are serial.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def tail(
                 rows = await list_events(
                     connection, query(after_seq=cursor, limit=_BATCH, oldest_first=True)
                 )
-                if not hub.database.is_sqlite:
+                if not hub.database.single_writer:
                     floor = max(start, cursor - _LOOKBACK)
                     late = await list_events(
                         connection, query(after_seq=floor, limit=_LOOKBACK, oldest_first=True)

@@ -647,9 +647,9 @@ async def _finish(
 
 async def _lock_submissions(tx: AsyncConnection, submission_ids: set[str]) -> None:
     """Take the submissions' rows before writing their records' outcomes. Two batches of one
-    submission finishing at once on PostgreSQL would otherwise each see the other's records
-    still open and neither would close the submission; in id order, so they can't deadlock.
-    (SQLite write transactions run one at a time anyway.)"""
+    submission finishing at once (with many writers) would otherwise each see the other's
+    records still open and neither would close the submission; in id order, so they can't
+    deadlock. (With a single writer, write transactions run one at a time anyway.)"""
     await tx.execute(
         select(submissions.c.id)
         .where(submissions.c.id.in_(sorted(submission_ids)))

@@ -9,9 +9,9 @@ it and receiving its answer, so stamping the window with the *later* of the two 
 inside the vendor's window whichever moment it picks. A call whose worker died stops
 counting as in flight when its lease expires.
 
-The check and the insert happen in one write transaction, serialised per limiter: SQLite
-runs every write transaction alone (``BEGIN IMMEDIATE``); PostgreSQL takes a transaction
-advisory lock on the limiter's key. Nothing lives in process memory, so limits hold across
+The check and the insert happen in one write transaction, serialised per limiter
+(``store.locks.lock_until_commit``: an advisory lock on the limiter's key, where write
+transactions do not already run one at a time). Nothing lives in process memory, so limits hold across
 processes, machines sharing the database, and restarts.
 
 :class:`DatabaseDailyQuota` counts calls per vendor day in ``connector_quota_days``, with

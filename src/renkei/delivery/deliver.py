@@ -121,8 +121,8 @@ async def settle_endpoint(
     now, if the database agrees; otherwise return the configuration version to send with.
 
     The catalog may be old (a resume or a new endpoint not seen yet), so it never decides
-    alone: this reads the endpoint row under a share lock (``FOR SHARE`` on PostgreSQL;
-    SQLite has one writer) in the transaction that parks. A resume or delete waits for it,
+    alone: this reads the endpoint row under a share lock (``FOR SHARE``, or a single
+    writer's lock) in the transaction that parks. A resume or delete waits for it,
     or it sees theirs: a delivery parked here is always visible to the resume that
     releases it. Returns ``None`` once parked, or the version a snapshot must reach for the
     caller to see the endpoint as the database has it (enabled).

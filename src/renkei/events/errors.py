@@ -36,8 +36,8 @@ class TooDeep(BadRequest):
 
 
 class NotStorableText(BadRequest):
-    """A string holds a NUL character, which PostgreSQL's JSONB cannot store (400); refused
-    on every backend alike."""
+    """A string holds a NUL character, which a JSONB column cannot store (400); refused on
+    every backend alike."""
 
     default_code = "not_storable"
 

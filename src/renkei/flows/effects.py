@@ -139,8 +139,7 @@ class LiveEffects:
     ) -> dict[str, Any]:
         """Merge traits, tags and increments into the person's profile in one transaction.
 
-        The profile's row is read under a lock (``FOR UPDATE`` on PostgreSQL; SQLite has a
-        single writer), so an increment adds to the value as it is at that moment and two
+        The profile's row is read under a lock (``FOR UPDATE``, or a single writer's lock), so an increment adds to the value as it is at that moment and two
         concurrent increments both count."""
         if not keys:
             raise StepFailed(

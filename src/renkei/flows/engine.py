@@ -13,7 +13,7 @@ one batch, whose runs would otherwise start together and read and write the prof
 order). Fan-out stores such a run ``queued`` with its ``lane`` (the person: user id, else
 email, else anonymous id); ``flows.start`` starts it only when no earlier run of the lane is
 unfinished, and a run that finishes enqueues the start of the next queued run of its lane,
-in the transaction that records the end (PostgreSQL and SQLite alike: the one who misses
+in the transaction that records the end (on every backend alike: the one who misses
 the other's commit is always the one who acts after it).
 
 A run is pinned to the version it started on, so editing a flow never changes a run under

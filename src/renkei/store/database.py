@@ -237,7 +237,8 @@ class Database:
     @property
     def single_writer(self) -> bool:
         """One write transaction at a time, database-wide (SQLite): a second writer only
-        queues behind the first, and a write transaction needs no row locks."""
+        queues behind the first, a write transaction needs no row locks, and rows commit in
+        the order of their autoincremented keys."""
         return self.dialect == "sqlite"
 
     def on_commit(self, flag: str, hook: Callable[[], None]) -> None:
