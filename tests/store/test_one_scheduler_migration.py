@@ -10,7 +10,7 @@ from sqlalchemy import Connection, String, column, insert, inspect, select, tabl
 
 from renkei.store import Database, migrate
 from renkei.store.migrate import alembic_config
-from renkei.store.tables import schedules
+from renkei.store.tables import jobs, schedules
 from renkei.store.tables.flows import flow_versions, flows
 from renkei.store.tables.syncs import syncs
 from renkei.store.types import UTCDateTime
@@ -80,6 +80,19 @@ async def test_flow_and_sync_schedules_become_the_queues(database: Database) -> 
                 updated_at=NOW,
             )
         )
+        await tx.execute(
+            insert(jobs).values(
+                queue="syncs",
+                task="syncs.tick",
+                payload={},
+                status="scheduled",
+                run_at=NOW,
+                attempts=0,
+                max_attempts=5,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
         for poller in ("flows.schedule", "syncs.tick"):
             await tx.execute(
                 insert(schedules).values(
@@ -100,6 +113,7 @@ async def test_flow_and_sync_schedules_become_the_queues(database: Database) -> 
             for row in await connection.execute(select(schedules).order_by(schedules.c.name))
         }
         assert "flow_schedules" not in await connection.run_sync(_tables)
+        assert (await connection.execute(select(jobs.c.task))).all() == []
     assert set(rows) == {"flow:flow_1", "flow:flow_2", "sync:sync_1"}
     flow_1, flow_2, sync_1 = rows["flow:flow_1"], rows["flow:flow_2"], rows["sync:sync_1"]
     assert (flow_1.task, flow_1.queue, flow_1.payload) == (

@@ -6,7 +6,7 @@ Revises: 0014
 Before, flows polled their own ``flow_schedules`` table every 30 s and syncs a
 ``next_run_at`` column every 60 s. Now each scheduled flow and sync is a row of the queue's
 ``schedules`` table (``flow:<id>`` / ``sync:<id>``) that keeps its next tick, and the two
-pollers' own schedule rows go. ``syncs.next_run_at`` stays: it shows the next tick. The
+pollers' own schedule rows go, with the sync poller's pending jobs (its task is gone). ``syncs.next_run_at`` stays: it shows the next tick. The
 duration rule is frozen here on purpose: a migration must mean the same thing whatever
 ``flows/spec.py`` becomes.
 """
@@ -59,6 +59,7 @@ flow_versions = sa.table(
     sa.column("version", sa.Integer),
     sa.column("spec", sa.JSON),
 )
+jobs = sa.table("jobs", sa.column("task", sa.String), sa.column("status", sa.String))
 syncs = sa.table(
     "syncs",
     sa.column("id", sa.String),
@@ -89,6 +90,9 @@ def _seconds(value: Any) -> float | None:
 def upgrade() -> None:
     connection = op.get_bind()
     connection.execute(sa.delete(schedules).where(schedules.c.name.in_(POLLERS)))
+    connection.execute(
+        sa.delete(jobs).where(jobs.c.task == "syncs.tick", jobs.c.status == "scheduled")
+    )
     scheduled_flows = connection.execute(
         sa.select(
             flow_schedules.c.flow_id,
