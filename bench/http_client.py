@@ -398,7 +398,7 @@ def _medians(rows: list[dict[str, Any]]) -> None:
         groups.setdefault((row["client"], row["loop"]), []).append(row)
     for (client, loop), runs in groups.items():
         figures = ("requests_per_s", "p50_ms", "p99_ms", "cpu_us_per_request")
-        medians = {f: statistics.median(r[f] for r in runs) for f in figures}
+        medians = {f: round(statistics.median(r[f] for r in runs), 2) for f in figures}
         line = {"median_of": len(runs), "client": client, "loop": loop} | medians
         print(json.dumps(line), flush=True)
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 import aiohttp
 
 from renkei.egress.errors import TargetRefused
+from renkei.egress.failures import ErrorKind, describe
 from renkei.egress.session import policy_session
 from renkei.egress.ssrf import TargetPolicy
 from renkei.settings import Settings
@@ -98,12 +99,11 @@ class HttpSender:
                     {k.lower(): v for k, v in response.headers.items()},
                     _parse_body(raw, response.headers.get("content-type", "")),
                 )
-        except TargetRefused as exc:  # from the resolver, after DNS
-            return HttpResponse(None, error=f"refused target: {exc}")
-        except TimeoutError:
-            return HttpResponse(None, error=f"timed out after {self._timeout:g} s")
-        except (aiohttp.ClientError, OSError) as exc:
-            return HttpResponse(None, error=f"{type(exc).__name__}: {exc}"[:1000])
+        except (TargetRefused, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            # Classified as a webhook attempt's failure is; a refusal after DNS included.
+            failure = describe(exc, self._timeout)
+            refused = "refused target: " if failure.kind is ErrorKind.POLICY else ""
+            return HttpResponse(None, error=f"{refused}{failure.message}"[:1000])
 
     async def close(self) -> None:
         """Close this event loop's session (another loop's belongs to that loop)."""
