@@ -12,30 +12,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.cli._common import CliError, console, err_console, print_json, print_rows, with_hub
-from renkei.delivery.endpoints import (
-    Endpoint,
-    create_endpoint,
-    delete_endpoint,
-    endpoint_health,
-    get_endpoint,
-    list_endpoints,
-    reveal_secret,
-    rotate_secret,
-    set_disabled,
-)
-from renkei.delivery.problems import NotFoundProblem
-from renkei.delivery.publishing import publish
-from renkei.delivery.queries import list_deliveries
-from renkei.egress.ssrf import TargetPolicy
+from renkei.delivery.endpoints import Endpoint
 from renkei.events.envelope import parse_timestamp
-from renkei.security.keyring import Keyring
 from renkei.security.redaction import REDACTED
+from renkei.usecases import LOCAL, webhooks
+from renkei.usecases.paging import every
 
 if TYPE_CHECKING:
-    from renkei.delivery.service import Webhooks
     from renkei.hub import Hub
 
 __all__ = ["deliveries_app", "endpoints_app", "events_app", "recover_app"]
@@ -45,37 +30,15 @@ events_app = typer.Typer(help="Publish events.", no_args_is_help=True)
 deliveries_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 recover_app = typer.Typer(help="Re-send an endpoint's failed deliveries.")
 
-
-def _webhooks(hub: Hub) -> Webhooks:
-    webhooks: Webhooks = hub.webhooks
-    return webhooks
+VIA = "cli"  # in the audit entries' details, as the CLI's entries always had
 
 
 def _run(action: Any) -> Any:
-    # Errors (WebhookProblem, CliError ...) become one line in renkei.cli._common.RenkeiGroup.
+    # Errors (RenkeiError, CliError ...) become one line in renkei.cli._common.RenkeiGroup.
     return with_hub(action)
 
 
 ENDPOINT_HELP = "Endpoint id or name."
-
-
-async def find_endpoint(connection: AsyncConnection, keyring: Keyring, ref: str) -> Endpoint:
-    """The endpoint whose id, or else whose name, is ``ref``; an error when none or several."""
-    try:
-        return await get_endpoint(connection, keyring, ref)
-    except NotFoundProblem:
-        pass
-    named = [
-        endpoint
-        for endpoint in await list_endpoints(connection, keyring, limit=100_000)
-        if endpoint.name == ref
-    ]
-    if not named:
-        raise CliError(f"endpoint {ref} does not exist", "see `renkei endpoints list`")
-    if len(named) > 1:
-        ids = ", ".join(endpoint.id for endpoint in named)
-        raise CliError(f"several endpoints are named {ref}: {ids}", "use the id")
-    return named[0]
 
 
 def _endpoint_dict(endpoint: Endpoint, health: Any = None) -> dict[str, Any]:
@@ -94,15 +57,14 @@ def _endpoint_dict(endpoint: Endpoint, health: Any = None) -> dict[str, Any]:
 def endpoints_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Endpoints with their health over the last 24 hours."""
 
-    async def run(hub: Hub) -> list[tuple[Endpoint, Any]]:
-        async with hub.database.read() as connection:
-            found = await list_endpoints(connection, hub.keyring, limit=100_000)
-            health = await endpoint_health(connection, [e.id for e in found], now=hub.clock.now())
-        return [(endpoint, health[endpoint.id]) for endpoint in found]
+    async def run(hub: Hub) -> list[webhooks.EndpointView]:
+        return await every(
+            lambda cursor, size: webhooks.list_endpoints(hub, LOCAL, limit=size, cursor=cursor)
+        )
 
     found = _run(run)
     rows = []
-    for endpoint, stats in found:
+    for endpoint, stats in ((view.endpoint, view.health) for view in found):
         rate = stats.success_rate_24h
         state = f"disabled ({endpoint.disabled_reason})" if endpoint.disabled else "active"
         rows.append(
@@ -120,7 +82,7 @@ def endpoints_list(as_json: bool = typer.Option(False, "--json", help="Print JSO
         ["id", "name", "url", "event types", "state", "24 h success", "pending"],
         rows,
         as_json=as_json,
-        objects=[_endpoint_dict(endpoint, stats) for endpoint, stats in found],
+        objects=[_endpoint_dict(view.endpoint, view.health) for view in found],
         empty="No endpoints.",
     )
 
@@ -130,10 +92,8 @@ def endpoints_show(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> N
     """One endpoint with its health, as JSON (header values hidden)."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        async with hub.database.read() as connection:
-            found = await find_endpoint(connection, hub.keyring, endpoint)
-            health = await endpoint_health(connection, [found.id], now=hub.clock.now())
-        return _endpoint_dict(found, health[found.id])
+        view = await webhooks.get_endpoint(hub, LOCAL, endpoint, by_name=True)
+        return _endpoint_dict(view.endpoint, view.health)
 
     print_json(_run(run))
 
@@ -142,22 +102,14 @@ def endpoints_show(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> N
 def endpoints_delete(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
     """Delete an endpoint: its open deliveries are cancelled, its history stays."""
 
-    async def run(hub: Hub) -> tuple[str, int]:
-        async with hub.database.transaction() as tx:
-            found = await find_endpoint(tx, hub.keyring, endpoint)
-            cancelled = await delete_endpoint(tx, found.id, now=hub.clock.now())
-            await hub.audit(
-                tx,
-                None,
-                "endpoint.deleted",
-                target_type="endpoint",
-                target_id=found.id,
-                details={"cancelled_deliveries": cancelled, "via": "cli"},
-            )
-        return found.id, cancelled
+    async def run(hub: Hub) -> webhooks.Deleted:
+        return await webhooks.delete_endpoint(hub, LOCAL, endpoint, by_name=True, via=VIA)
 
-    endpoint_id, cancelled = _run(run)
-    console.print(f"{endpoint_id} deleted; {cancelled} open deliveries cancelled", highlight=False)
+    deleted = _run(run)
+    console.print(
+        f"{deleted.endpoint_id} deleted; {deleted.cancelled} open deliveries cancelled",
+        highlight=False,
+    )
 
 
 @endpoints_app.command("secret")
@@ -165,18 +117,7 @@ def endpoints_secret(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) ->
     """Print the current signing secret (whsec_...), bare (audited)."""
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            found = await find_endpoint(tx, hub.keyring, endpoint)
-            key = await reveal_secret(tx, hub.keyring, found.id)
-            await hub.audit(
-                tx,
-                None,
-                "endpoint.secret_revealed",
-                target_type="endpoint",
-                target_id=found.id,
-                details={"via": "cli"},
-            )
-        return key
+        return await webhooks.reveal_secret(hub, LOCAL, endpoint, by_name=True, via=VIA)
 
     console.print(_run(run), highlight=False, soft_wrap=True, markup=False)
 
@@ -206,24 +147,7 @@ def endpoints_create(
             "ordered": ordered or ordering_key is not None,
             "ordering_key": ordering_key,
         }
-        async with hub.database.transaction() as tx:
-            endpoint = await create_endpoint(
-                tx,
-                hub.keyring,
-                fields,
-                now=hub.clock.now(),
-                https_only=hub.settings.https_only,
-                policy=TargetPolicy.from_settings(hub.settings),  # as the API does
-            )
-            await hub.audit(
-                tx,
-                None,
-                "endpoint.created",
-                target_type="endpoint",
-                target_id=endpoint.id,
-                details={"name": name, "via": "cli"},
-            )
-        return endpoint.id
+        return (await webhooks.create_endpoint(hub, LOCAL, fields, via=VIA)).id
 
     console.print(_run(run), highlight=False)
 
@@ -232,24 +156,13 @@ def endpoints_create(
 def endpoints_pause(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
     """Pause: new deliveries are held until the endpoint is resumed."""
 
-    async def run(hub: Hub) -> tuple[Endpoint, bool]:
-        async with hub.database.transaction() as tx:
-            found = await find_endpoint(tx, hub.keyring, endpoint)
-            changed = await set_disabled(tx, found.id, True, now=hub.clock.now())
-            if changed:
-                await hub.audit(
-                    tx,
-                    None,
-                    "endpoint.paused",
-                    target_type="endpoint",
-                    target_id=found.id,
-                    details={"via": "cli"},
-                )
-        return found, changed
+    async def run(hub: Hub) -> webhooks.Paused:
+        return await webhooks.pause_endpoint(hub, LOCAL, endpoint, by_name=True, via=VIA)
 
-    found, changed = _run(run)
+    paused = _run(run)
+    found = paused.endpoint
     label = f"{found.name} ({found.id})"
-    if changed:
+    if paused.changed:
         console.print(f"{label} paused", highlight=False)
     else:
         console.print(f"{label} was already {found.disabled_reason or 'paused'}", highlight=False)
@@ -259,24 +172,14 @@ def endpoints_pause(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> 
 def endpoints_resume(endpoint: str = typer.Argument(..., help=ENDPOINT_HELP)) -> None:
     """Resume and send what was held."""
 
-    async def run(hub: Hub) -> tuple[Endpoint, int]:
-        async with hub.database.read() as connection:
-            found = await find_endpoint(connection, hub.keyring, endpoint)
-        released = await _webhooks(hub).resume(found.id)
-        async with hub.database.transaction() as tx:
-            await hub.audit(
-                tx,
-                None,
-                "endpoint.resumed",
-                target_type="endpoint",
-                target_id=found.id,
-                details={"released": released, "via": "cli"},
-            )
-        return found, released
+    async def run(hub: Hub) -> webhooks.Resumed:
+        return await webhooks.resume_endpoint(hub, LOCAL, endpoint, by_name=True, via=VIA)
 
-    found, released = _run(run)
+    resumed = _run(run)
+    found: Endpoint = resumed.endpoint
     console.print(
-        f"{found.name} ({found.id}) resumed; {released} held deliveries queued", highlight=False
+        f"{found.name} ({found.id}) resumed; {resumed.released} held deliveries queued",
+        highlight=False,
     )
 
 
@@ -285,24 +188,7 @@ def endpoints_rotate_secret(endpoint: str = typer.Argument(..., help=ENDPOINT_HE
     """Issue a new signing secret (printed); the old one signs too during the grace period."""
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            endpoint_id = (await find_endpoint(tx, hub.keyring, endpoint)).id
-            key = await rotate_secret(
-                tx,
-                hub.keyring,
-                endpoint_id,
-                now=hub.clock.now(),
-                grace_seconds=hub.settings.secret_rotation_grace_seconds,
-            )
-            await hub.audit(
-                tx,
-                None,
-                "endpoint.secret_rotated",
-                target_type="endpoint",
-                target_id=endpoint_id,
-                details={"via": "cli"},
-            )
-        return key
+        return await webhooks.rotate_secret(hub, LOCAL, endpoint, by_name=True, via=VIA)
 
     console.print(_run(run), highlight=False, soft_wrap=True)
 
@@ -317,9 +203,7 @@ def endpoints_test(
     """Send the event type's example now and print what the endpoint answered."""
 
     async def run(hub: Hub) -> Any:
-        async with hub.database.read() as connection:
-            found = await find_endpoint(connection, hub.keyring, endpoint)
-        return await _webhooks(hub).send_test(found.id, event_type)
+        return await webhooks.send_test(hub, LOCAL, endpoint, event_type, by_name=True)
 
     result = _run(run)
     colour = "green" if result.success else "red"
@@ -346,8 +230,9 @@ def events_publish(
         raise CliError(f"--data is not JSON: {exc}") from None
 
     async def run(hub: Hub) -> dict[str, Any]:
-        published = await publish(
-            _webhooks(hub),
+        published = await webhooks.publish(
+            hub,
+            LOCAL,
             event_type=event_type,
             data=payload,
             event_id=event_id,
@@ -371,14 +256,23 @@ def deliveries_list(
     """Recent deliveries, newest first."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        async with hub.database.read() as connection:
-            endpoint_id = None
-            if endpoint is not None:
-                endpoint_id = (await find_endpoint(connection, hub.keyring, endpoint)).id
-            rows = await list_deliveries(
-                connection, limit=limit, endpoint_id=endpoint_id, status=status, event_id=event
-            )
-        return [row for _, row in rows]
+        endpoint_id = None
+        if endpoint is not None:
+            endpoint_id = (
+                await webhooks.get_endpoint(hub, LOCAL, endpoint, by_name=True)
+            ).endpoint.id
+        return await every(
+            lambda cursor, size: webhooks.list_deliveries(
+                hub,
+                LOCAL,
+                limit=size,
+                cursor=cursor,
+                endpoint_id=endpoint_id,
+                status=status,
+                event_id=event,
+            ),
+            at_most=limit,
+        )
 
     found = _run(run)
 
@@ -412,11 +306,7 @@ def deliveries_resend(delivery_id: str) -> None:
     """Send a delivery again, whatever became of it."""
 
     async def run(hub: Hub) -> None:
-        await _webhooks(hub).resend(delivery_id)
-        async with hub.database.transaction() as tx:
-            await hub.audit(
-                tx, None, "delivery.resent", target_type="delivery", target_id=delivery_id
-            )
+        await webhooks.resend(hub, LOCAL, delivery_id, via=VIA)
 
     _run(run)
     console.print(f"{delivery_id} queued")
@@ -443,8 +333,8 @@ def recover(
     assert start is not None
 
     async def run(hub: Hub) -> int:
-        async with hub.database.read() as connection:
-            endpoint_id = (await find_endpoint(connection, hub.keyring, endpoint)).id
+        # Found first: an unknown endpoint is one line, without a progress bar above it.
+        endpoint_id = (await webhooks.get_endpoint(hub, LOCAL, endpoint, by_name=True)).endpoint.id
         with Progress(
             TextColumn("recovering"), BarColumn(), MofNCompleteColumn(), console=err_console
         ) as progress:
@@ -453,16 +343,14 @@ def recover(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            count = await _webhooks(hub).recover(endpoint_id, start, end, progress=step)
-        async with hub.database.transaction() as tx:
-            await hub.audit(
-                tx,
-                None,
-                "endpoint.recovered",
-                target_type="endpoint",
-                target_id=endpoint_id,
-                details={"since": start.isoformat(), "recovered": count, "via": "cli"},
+            return await webhooks.recover(
+                hub,
+                LOCAL,
+                endpoint_id,
+                since=start,
+                until=end,
+                progress=step,
+                via=VIA,
             )
-        return count
 
     console.print(f"{_run(run)} deliveries queued again")

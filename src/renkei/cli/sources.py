@@ -6,24 +6,15 @@ from typing import Any
 
 import orjson
 import typer
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.cli._common import CliError, console, print_rows, with_hub
-from renkei.events.sources import (
-    Source,
-    SourceChanges,
-    create_source,
-    delete_source,
-    get_source,
-    get_source_by_name,
-    list_sources,
-    reveal_secret,
-    rotate_secret,
-    update_source,
-)
 from renkei.hub import Hub
+from renkei.usecases import LOCAL, sources
+from renkei.usecases.paging import every
 
 __all__ = ["sources_app"]
+
+VIA = "cli"  # in the audit entries' details, as the CLI's entries always had
 
 sources_app = typer.Typer(
     help="Event sources: tracking write keys and inbound webhooks.", no_args_is_help=True
@@ -56,14 +47,8 @@ def _print(payload: Any) -> None:
 
 
 def _run(action: Any) -> Any:
-    # SourceError and other user errors become one line in RenkeiGroup (cli/_common.py).
+    # RenkeiError and other user errors become one line in RenkeiGroup (cli/_common.py).
     return with_hub(action)
-
-
-async def _find(connection: AsyncConnection, source: str) -> Source:
-    """A source by id, or else by name."""
-    found = await get_source_by_name(connection, source)
-    return found if found is not None else await get_source(connection, source)
 
 
 @sources_app.command("list")
@@ -74,8 +59,11 @@ def list_command(
     """List sources (never their secrets)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        async with hub.database.read() as connection:
-            found = await list_sources(connection, kind=kind)
+        found = await every(
+            lambda cursor, size: sources.list_sources(
+                hub, LOCAL, kind=kind, limit=size, cursor=cursor
+            )
+        )
         return [source.to_dict(_base_url(hub)) for source in found]
 
     found = _run(run)
@@ -111,25 +99,16 @@ def create_command(
     mapping_config = _json_option(mapping, "mapping")
 
     async def run(hub: Hub) -> dict[str, Any]:
-        async with hub.database.transaction() as tx:
-            created = await create_source(
-                tx,
-                hub.keyring,
-                kind=kind,
-                name=name,
-                description=description,
-                verification=verification_config,
-                mapping=mapping_config,
-                now=hub.clock.now(),
-            )
-            await hub.audit(
-                tx,
-                None,
-                "source.created",
-                target_type="source",
-                target_id=created.source.id,
-                details={"name": name, "kind": kind, "via": "cli"},
-            )
+        created = await sources.create_source(
+            hub,
+            LOCAL,
+            kind=kind,
+            name=name,
+            description=description,
+            verification=verification_config,
+            mapping=mapping_config,
+            via=VIA,
+        )
         shown = created.source.to_dict(_base_url(hub))
         if created.write_key:
             shown["write_key"] = created.write_key
@@ -144,8 +123,8 @@ def show_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
     """Show one source (without secrets)."""
 
     async def run(hub: Hub) -> dict[str, Any]:
-        async with hub.database.read() as connection:
-            return (await _find(connection, source)).to_dict(_base_url(hub))
+        found = await sources.get_source(hub, LOCAL, source, by_name=True)
+        return found.to_dict(_base_url(hub))
 
     _print(_run(run))
 
@@ -158,18 +137,7 @@ def secret_command(
     """Print the write key or verification secret, bare like `renkei token create` (audited)."""
 
     async def run(hub: Hub) -> dict[str, str]:
-        async with hub.database.transaction() as tx:
-            found = await _find(tx, source)
-            revealed = await reveal_secret(tx, hub.keyring, found.id)
-            await hub.audit(
-                tx,
-                None,
-                "source.secret_revealed",
-                target_type="source",
-                target_id=found.id,
-                details={"via": "cli"},
-            )
-        return revealed
+        return await sources.reveal_secret(hub, LOCAL, source, by_name=True, via=VIA)
 
     revealed = _run(run)
     if as_json or len(revealed) != 1:
@@ -186,39 +154,14 @@ def rotate_command(
     """Issue a new write key or verification secret; the old one stops working."""
 
     async def run(hub: Hub) -> dict[str, str]:
-        async with hub.database.transaction() as tx:
-            found = await _find(tx, source)
-            rotated = await rotate_secret(
-                tx, hub.keyring, found.id, now=hub.clock.now(), secret=secret
-            )
-            await hub.audit(
-                tx,
-                None,
-                "source.secret_rotated",
-                target_type="source",
-                target_id=found.id,
-                details={"via": "cli"},
-            )
-        return rotated
+        return await sources.rotate_secret(hub, LOCAL, source, secret=secret, by_name=True, via=VIA)
 
     _print(_run(run))
 
 
 def _set_enabled(source: str, enabled: bool) -> None:
     async def run(hub: Hub) -> dict[str, Any]:
-        async with hub.database.transaction() as tx:
-            found = await _find(tx, source)
-            changed = await update_source(
-                tx, hub.keyring, found.id, SourceChanges(enabled=enabled), now=hub.clock.now()
-            )
-            await hub.audit(
-                tx,
-                None,
-                "source.enabled" if enabled else "source.disabled",
-                target_type="source",
-                target_id=found.id,
-                details={"via": "cli"},
-            )
+        changed = await sources.set_enabled(hub, LOCAL, source, enabled, by_name=True, via=VIA)
         return changed.to_dict(_base_url(hub))
 
     _print(_run(run))
@@ -241,17 +184,6 @@ def delete_command(source: str = typer.Argument(..., help="Id or name.")) -> Non
     """Delete a source and its stored raw requests (its events stay)."""
 
     async def run(hub: Hub) -> str:
-        async with hub.database.transaction() as tx:
-            found = await _find(tx, source)
-            await delete_source(tx, found.id)
-            await hub.audit(
-                tx,
-                None,
-                "source.deleted",
-                target_type="source",
-                target_id=found.id,
-                details={"via": "cli"},
-            )
-        return found.id
+        return await sources.delete_source(hub, LOCAL, source, by_name=True, via=VIA)
 
     console.print(f"deleted {_run(run)}", highlight=False)

@@ -9,32 +9,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.api.auth import require
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
 from renkei.api.times import UtcDatetime
-from renkei.delivery.endpoints import (
-    DEFAULT_TIMEOUT,
-    MAX_TIMEOUT,
-    Endpoint,
-    EndpointHealth,
-    create_endpoint,
-    delete_endpoint,
-    endpoint_health,
-    get_endpoint,
-    list_endpoints,
-    reveal_secret,
-    rotate_secret,
-    set_disabled,
-    update_endpoint,
-)
-from renkei.delivery.queries import list_attempts
-from renkei.egress.ssrf import TargetPolicy
+from renkei.delivery.endpoints import DEFAULT_TIMEOUT, MAX_TIMEOUT, Endpoint, EndpointHealth
 from renkei.security.redaction import redact_header_values
-from renkei.security.targets import may_move_credentials, origin
 from renkei.security.tokens import Principal
+from renkei.usecases import webhooks
 
 if TYPE_CHECKING:
-    from renkei.delivery.service import Webhooks
     from renkei.hub import Hub
 
 
@@ -168,137 +151,43 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
-def _webhooks(request: Request) -> Webhooks:
-    webhooks: Webhooks = _hub(request).webhooks
-    return webhooks
+def _view_out(view: webhooks.EndpointView) -> EndpointOut:
+    return endpoint_out(view.endpoint, view.health)
 
 
 @router.post("", status_code=201)
 async def create(body: EndpointIn, request: Request, principal: Writer) -> EndpointOut:
-    hub = _hub(request)
     fields = body.model_dump(exclude={"secret"}, exclude_none=True)
-    async with hub.database.transaction() as tx:
-        endpoint = await create_endpoint(
-            tx,
-            hub.keyring,
-            fields,
-            now=hub.clock.now(),
-            https_only=hub.settings.https_only,
-            secret=body.secret,
-            policy=TargetPolicy.from_settings(hub.settings),
-        )
-        await hub.audit(
-            tx,
-            principal,
-            "endpoint.created",
-            target_type="endpoint",
-            target_id=endpoint.id,
-            details={"name": endpoint.name, "url": endpoint.url},
-        )
+    endpoint = await webhooks.create_endpoint(_hub(request), principal, fields, secret=body.secret)
     return endpoint_out(endpoint, EndpointHealth())
 
 
 @router.get("")
 async def list_all(
     request: Request,
-    _: Reader,
+    principal: Reader,
     limit: int | None = None,
     cursor: str | None = None,
     event_type: str | None = None,
 ) -> Page[EndpointOut]:
-    hub = _hub(request)
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    async with hub.database.read() as connection:
-        found = await list_endpoints(
-            connection,
-            hub.keyring,
-            limit=size + 1,
-            after=str(after) if after is not None else None,
-            event_type=event_type,
-        )
-        more = len(found) > size
-        found = found[:size]
-        health = await endpoint_health(connection, [e.id for e in found], now=hub.clock.now())
-    return Page(
-        data=[endpoint_out(e, health.get(e.id)) for e in found],
-        next_cursor=encode_cursor(found[-1].id) if more and found else None,
+    listed = await webhooks.list_endpoints(
+        _hub(request), principal, limit=limit, cursor=cursor, event_type=event_type
     )
+    return Page(data=[_view_out(view) for view in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{endpoint_id}")
-async def get_one(endpoint_id: str, request: Request, _: Reader) -> EndpointOut:
-    hub = _hub(request)
-    async with hub.database.read() as connection:
-        endpoint = await get_endpoint(connection, hub.keyring, endpoint_id)
-        health = await endpoint_health(connection, [endpoint.id], now=hub.clock.now())
-    return endpoint_out(endpoint, health.get(endpoint.id))
+async def get_one(endpoint_id: str, request: Request, principal: Reader) -> EndpointOut:
+    return _view_out(await webhooks.get_endpoint(_hub(request), principal, endpoint_id))
 
 
 @router.patch("/{endpoint_id}")
 async def patch(
     endpoint_id: str, body: EndpointPatch, request: Request, principal: Writer
 ) -> EndpointOut:
-    hub = _hub(request)
     changes = body.model_dump(exclude_unset=True)
-    disabled = changes.pop("disabled", None)
-    async with hub.database.transaction() as tx:
-        before, after = await update_endpoint(
-            tx,
-            hub.keyring,
-            endpoint_id,
-            changes,
-            now=hub.clock.now(),
-            https_only=hub.settings.https_only,
-            policy=TargetPolicy.from_settings(hub.settings),
-            may_move_credentials=may_move_credentials(principal.scope),
-        )
-        if before.headers and origin(before.url) != origin(after.url):
-            # Where the custom headers go changed: who moved them, from where to where
-            # (origins only, never a header value).
-            await hub.audit(
-                tx,
-                principal,
-                "endpoint.target_changed",
-                target_type="endpoint",
-                target_id=endpoint_id,
-                details={
-                    "from": [origin(before.url)],
-                    "to": [origin(after.url)],
-                    "given_again": "headers" in changes,
-                },
-            )
-        if changes:
-            await hub.audit(
-                tx,
-                principal,
-                "endpoint.updated",
-                target_type="endpoint",
-                target_id=endpoint_id,
-                details={"fields": sorted(changes)},
-            )
-        if disabled is True and await set_disabled(tx, endpoint_id, True, now=hub.clock.now()):
-            await hub.audit(
-                tx, principal, "endpoint.paused", target_type="endpoint", target_id=endpoint_id
-            )
-    if disabled is False:
-        await _resume(request, endpoint_id, principal)
-    return await get_one(endpoint_id, request, principal)
-
-
-async def _resume(request: Request, endpoint_id: str, principal: Principal) -> int:
-    hub = _hub(request)
-    released = await _webhooks(request).resume(endpoint_id)
-    async with hub.database.transaction() as tx:
-        await hub.audit(
-            tx,
-            principal,
-            "endpoint.resumed",
-            target_type="endpoint",
-            target_id=endpoint_id,
-            details={"released": released},
-        )
-    return released
+    view = await webhooks.update_endpoint(_hub(request), principal, endpoint_id, changes)
+    return _view_out(view)
 
 
 @router.post("/{endpoint_id}/pause")
@@ -313,59 +202,27 @@ async def resume(endpoint_id: str, request: Request, principal: Writer) -> Endpo
 
 @router.delete("/{endpoint_id}", status_code=204)
 async def remove(endpoint_id: str, request: Request, principal: Writer) -> None:
-    hub = _hub(request)
-    async with hub.database.transaction() as tx:
-        cancelled = await delete_endpoint(tx, endpoint_id, now=hub.clock.now())
-        await hub.audit(
-            tx,
-            principal,
-            "endpoint.deleted",
-            target_type="endpoint",
-            target_id=endpoint_id,
-            details={"cancelled_deliveries": cancelled},
-        )
+    await webhooks.delete_endpoint(_hub(request), principal, endpoint_id)
 
 
 @router.get("/{endpoint_id}/secret")
 async def get_secret(endpoint_id: str, request: Request, principal: Admin) -> SecretOut:
-    hub = _hub(request)
-    async with hub.database.transaction() as tx:
-        key = await reveal_secret(tx, hub.keyring, endpoint_id)
-        await hub.audit(
-            tx, principal, "endpoint.secret_revealed", target_type="endpoint", target_id=endpoint_id
-        )
-    return SecretOut(key=key)
+    return SecretOut(key=await webhooks.reveal_secret(_hub(request), principal, endpoint_id))
 
 
 @router.post("/{endpoint_id}/secret/rotate")
 async def rotate(
     endpoint_id: str, request: Request, principal: Admin, body: RotateIn | None = None
 ) -> SecretOut:
-    hub = _hub(request)
-    grace = hub.settings.secret_rotation_grace_seconds
-    async with hub.database.transaction() as tx:
-        key = await rotate_secret(
-            tx,
-            hub.keyring,
-            endpoint_id,
-            now=hub.clock.now(),
-            grace_seconds=grace,
-            new_secret=body.key if body else None,
-        )
-        await hub.audit(
-            tx,
-            principal,
-            "endpoint.secret_rotated",
-            target_type="endpoint",
-            target_id=endpoint_id,
-            details={"grace_seconds": grace},
-        )
+    key = await webhooks.rotate_secret(
+        _hub(request), principal, endpoint_id, new_secret=body.key if body else None
+    )
     return SecretOut(key=key)
 
 
 @router.post("/{endpoint_id}/test")
-async def test_send(endpoint_id: str, body: TestIn, request: Request, _: Writer) -> TestOut:
-    result = await _webhooks(request).send_test(endpoint_id, body.event_type)
+async def test_send(endpoint_id: str, body: TestIn, request: Request, principal: Writer) -> TestOut:
+    result = await webhooks.send_test(_hub(request), principal, endpoint_id, body.event_type)
     return TestOut(**result.__dict__)
 
 
@@ -373,17 +230,9 @@ async def test_send(endpoint_id: str, body: TestIn, request: Request, _: Writer)
 async def recover(
     endpoint_id: str, body: RecoverIn, request: Request, principal: Writer
 ) -> RecoverOut:
-    hub = _hub(request)
-    count = await _webhooks(request).recover(endpoint_id, body.since, body.until)
-    async with hub.database.transaction() as tx:
-        await hub.audit(
-            tx,
-            principal,
-            "endpoint.recovered",
-            target_type="endpoint",
-            target_id=endpoint_id,
-            details={"since": body.since.isoformat(), "recovered": count},
-        )
+    count = await webhooks.recover(
+        _hub(request), principal, endpoint_id, since=body.since, until=body.until
+    )
     return RecoverOut(recovered=count)
 
 
@@ -391,21 +240,11 @@ async def recover(
 async def attempts(
     endpoint_id: str,
     request: Request,
-    _: Reader,
+    principal: Reader,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[dict[str, Any]]:
-    hub = _hub(request)
-    size = clamp_limit(limit)
-    before = decode_cursor(cursor)
-    async with hub.database.read() as connection:
-        await get_endpoint(connection, hub.keyring, endpoint_id)
-        rows = await list_attempts(
-            connection,
-            endpoint_id=endpoint_id,
-            limit=size + 1,
-            before_id=int(before) if before else None,
-        )
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(data=rows, next_cursor=encode_cursor(rows[-1]["id"]) if more and rows else None)
+    listed = await webhooks.list_attempts(
+        _hub(request), principal, endpoint_id, limit=limit, cursor=cursor
+    )
+    return Page(data=listed.items, next_cursor=listed.next_cursor)

@@ -9,18 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.api.auth import require
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
-from renkei.delivery.event_types import (
-    EventType,
-    archive_event_type,
-    create_event_type,
-    example_for,
-    get_event_type,
-    list_event_types,
-    update_event_type,
-)
+from renkei.delivery.event_types import EventType, example_for
 from renkei.security.tokens import Principal
+from renkei.usecases import webhooks
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -82,79 +75,45 @@ def _hub(request: Request) -> Hub:
 
 @router.post("", status_code=201)
 async def create(body: EventTypeIn, request: Request, principal: Writer) -> EventTypeOut:
-    hub = _hub(request)
-    async with hub.database.transaction() as tx:
-        kind = await create_event_type(
-            tx,
-            name=body.name,
-            description=body.description,
-            schema=body.schema_,
-            example=body.example,
-            now=hub.clock.now(),
-        )
-        await hub.audit(
-            tx, principal, "event_type.created", target_type="event_type", target_id=body.name
-        )
+    kind = await webhooks.create_event_type(
+        _hub(request),
+        principal,
+        name=body.name,
+        description=body.description,
+        schema=body.schema_,
+        example=body.example,
+    )
     return _out(kind)
 
 
 @router.get("")
 async def list_all(
     request: Request,
-    _: Reader,
+    principal: Reader,
     limit: int | None = None,
     cursor: str | None = None,
     include_archived: bool = False,
 ) -> Page[EventTypeOut]:
-    hub = _hub(request)
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    async with hub.database.read() as connection:
-        found = await list_event_types(
-            connection,
-            limit=size + 1,
-            after=str(after) if after is not None else None,
-            include_archived=include_archived,
-        )
-    more = len(found) > size
-    found = found[:size]
-    return Page(
-        data=[_out(kind) for kind in found],
-        next_cursor=encode_cursor(found[-1].name) if more and found else None,
+    listed = await webhooks.list_event_types(
+        _hub(request), principal, limit=limit, cursor=cursor, include_archived=include_archived
     )
+    return Page(data=[_out(kind) for kind in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{name}")
-async def get_one(name: str, request: Request, _: Reader) -> EventTypeOut:
-    async with _hub(request).database.read() as connection:
-        return _out(await get_event_type(connection, name))
+async def get_one(name: str, request: Request, principal: Reader) -> EventTypeOut:
+    return _out(await webhooks.get_event_type(_hub(request), principal, name))
 
 
 @router.patch("/{name}")
 async def patch(
     name: str, body: EventTypePatch, request: Request, principal: Writer
 ) -> EventTypeOut:
-    hub = _hub(request)
     changes = body.model_dump(exclude_unset=True, by_alias=True)
-    async with hub.database.transaction() as tx:
-        kind = await update_event_type(tx, name, changes, now=hub.clock.now())
-        await hub.audit(
-            tx,
-            principal,
-            "event_type.updated",
-            target_type="event_type",
-            target_id=name,
-            details={"fields": sorted(changes)},
-        )
-    return _out(kind)
+    return _out(await webhooks.update_event_type(_hub(request), principal, name, changes))
 
 
 @router.delete("/{name}", status_code=204)
 async def archive(name: str, request: Request, principal: Writer) -> None:
     """Archive: the type disappears from listings; events already published keep it."""
-    hub = _hub(request)
-    async with hub.database.transaction() as tx:
-        await archive_event_type(tx, name, now=hub.clock.now())
-        await hub.audit(
-            tx, principal, "event_type.archived", target_type="event_type", target_id=name
-        )
+    await webhooks.archive_event_type(_hub(request), principal, name)

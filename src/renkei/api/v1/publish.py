@@ -18,7 +18,6 @@ import structlog
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -26,20 +25,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from renkei.api.auth import check_scope, principal_for, require
 from renkei.api.errors import (
-    NotFound,
     database_error_response,
     renkei_error_response,
     validation_error_response,
 )
 from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
-from renkei.delivery.publishing import publish
-from renkei.delivery.queries import deliveries_of_event
 from renkei.errors import RenkeiError
 from renkei.security.tokens import Principal
-from renkei.store.tables.core import events as events_table
+from renkei.usecases import webhooks
 
 if TYPE_CHECKING:
-    from renkei.delivery.service import Webhooks
     from renkei.hub import Hub
 
 log = structlog.get_logger("renkei.api")
@@ -95,14 +90,14 @@ class DeliveriesOut(BaseModel):
 async def publish_event(
     body: PublishIn,
     request: Request,
-    _: Writer,
+    principal: Writer,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> Any:
     """Store the event and its deliveries in one transaction; 200 for an id already stored."""
     hub: Hub = request.app.state.hub
-    webhooks: Webhooks = hub.webhooks
-    published = await publish(
-        webhooks,
+    published = await webhooks.publish(
+        hub,
+        principal,
         event_type=body.type,
         data=body.data,
         event_id=body.id,
@@ -165,8 +160,9 @@ class PublishFastPath:
                 ],
             )
         body = PublishIn.model_validate_json(await request.body())
-        published = await publish(
-            self.hub.webhooks,
+        published = await webhooks.publish(
+            self.hub,
+            principal,
             event_type=body.type,
             data=body.data,
             event_id=body.id,
@@ -182,13 +178,6 @@ class PublishFastPath:
 
 
 @router.get("/{event_id}/deliveries")
-async def event_deliveries(event_id: str, request: Request, _: Reader) -> DeliveriesOut:
-    hub: Hub = request.app.state.hub
-    async with hub.database.read() as connection:
-        found = (
-            await connection.execute(select(events_table.c.id).where(events_table.c.id == event_id))
-        ).first()
-        if found is None:
-            raise NotFound("event", event_id)
-        rows = await deliveries_of_event(connection, event_id)
+async def event_deliveries(event_id: str, request: Request, principal: Reader) -> DeliveriesOut:
+    rows = await webhooks.deliveries_of_event(request.app.state.hub, principal, event_id)
     return DeliveriesOut(data=[DeliveryOut(**row) for row in rows])

@@ -3,7 +3,6 @@ mapping), their secrets, and the raw requests a webhook source received."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -11,29 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from renkei.api.auth import require
-from renkei.api.errors import ApiError, NotFound
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
-from renkei.events import inbound
-from renkei.events.errors import IngestError
-from renkei.events.ingest import (
-    IngestService,
-    Overloaded,
-    StorageUnavailable,
-)
-from renkei.events.sources import (
-    Source,
-    SourceChanges,
-    SourceError,
-    create_source,
-    delete_source,
-    get_source,
-    list_sources,
-    reveal_secret,
-    rotate_secret,
-    update_source,
-)
+from renkei.events.sources import Source, SourceChanges
 from renkei.security.tokens import Principal
+from renkei.usecases import sources
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -140,37 +121,18 @@ def _out(request: Request, source: Source) -> SourceOut:
     return SourceOut(**source.to_dict(_base_url(request)))
 
 
-def _api_error(exc: SourceError | IngestError) -> ApiError:
-    return ApiError(exc.status, exc.message, code=exc.code, details=exc.details)
-
-
 @router.post("", status_code=201)
 async def create(body: SourceIn, request: Request, principal: Writer) -> CreatedSourceOut:
-    hub = _hub(request)
-    try:
-        async with hub.database.transaction() as tx:
-            created = await create_source(
-                tx,
-                hub.keyring,
-                kind=body.kind,
-                name=body.name,
-                description=body.description,
-                enabled=body.enabled,
-                verification=body.verification,
-                mapping=body.mapping,
-                now=hub.clock.now(),
-            )
-            await hub.audit(
-                tx,
-                principal,
-                "source.created",
-                target_type="source",
-                target_id=created.source.id,
-                details={"name": created.source.name, "kind": created.source.kind},
-            )
-    except SourceError as exc:
-        raise _api_error(exc) from exc
-    hub.ingest.invalidate()
+    created = await sources.create_source(
+        _hub(request),
+        principal,
+        kind=body.kind,
+        name=body.name,
+        description=body.description,
+        enabled=body.enabled,
+        verification=body.verification,
+        mapping=body.mapping,
+    )
     secret = next(iter(created.generated_secrets.values()), None)
     return CreatedSourceOut(
         **_out(request, created.source).model_dump(), write_key=created.write_key, secret=secret
@@ -180,55 +142,20 @@ async def create(body: SourceIn, request: Request, principal: Writer) -> Created
 @router.get("")
 async def list_all(
     request: Request,
-    _: Reader,
+    principal: Reader,
     kind: Literal["tracking", "webhook"] | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[SourceOut]:
-    hub = _hub(request)
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    async with hub.database.read() as connection:
-        found = await list_sources(
-            connection, kind=kind, limit=size + 1, after=str(after) if after else None
-        )
-    more = len(found) > size
-    found = found[:size]
-    return Page(
-        data=[_out(request, source) for source in found],
-        next_cursor=encode_cursor(found[-1].id) if more and found else None,
+    listed = await sources.list_sources(
+        _hub(request), principal, kind=kind, limit=limit, cursor=cursor
     )
+    return Page(data=[_out(request, source) for source in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{source_id}")
-async def get_one(source_id: str, request: Request, _: Reader) -> SourceOut:
-    async with _hub(request).database.read() as connection:
-        try:
-            return _out(request, await get_source(connection, source_id))
-        except SourceError as exc:
-            raise _api_error(exc) from exc
-
-
-async def _update(
-    request: Request, principal: Principal, source_id: str, changes: SourceChanges, action: str
-) -> SourceOut:
-    hub = _hub(request)
-    try:
-        async with hub.database.transaction() as tx:
-            source = await update_source(tx, hub.keyring, source_id, changes, now=hub.clock.now())
-            fields = sorted(name for name, value in asdict(changes).items() if value is not None)
-            await hub.audit(
-                tx,
-                principal,
-                action,
-                target_type="source",
-                target_id=source_id,
-                details={"fields": fields},
-            )
-    except SourceError as exc:
-        raise _api_error(exc) from exc
-    hub.ingest.invalidate()
-    return _out(request, source)
+async def get_one(source_id: str, request: Request, principal: Reader) -> SourceOut:
+    return _out(request, await sources.get_source(_hub(request), principal, source_id))
 
 
 @router.patch("/{source_id}")
@@ -236,49 +163,32 @@ async def patch(
     source_id: str, body: SourcePatch, request: Request, principal: Writer
 ) -> SourceOut:
     changes = SourceChanges(**body.model_dump())
-    return await _update(request, principal, source_id, changes, "source.updated")
+    source = await sources.update_source(_hub(request), principal, source_id, changes)
+    return _out(request, source)
 
 
 @router.post("/{source_id}/disable")
 async def disable(source_id: str, request: Request, principal: Writer) -> SourceOut:
-    changes = SourceChanges(enabled=False)
-    return await _update(request, principal, source_id, changes, "source.disabled")
+    source = await sources.set_enabled(_hub(request), principal, source_id, False)
+    return _out(request, source)
 
 
 @router.post("/{source_id}/enable")
 async def enable(source_id: str, request: Request, principal: Writer) -> SourceOut:
-    changes = SourceChanges(enabled=True)
-    return await _update(request, principal, source_id, changes, "source.enabled")
+    source = await sources.set_enabled(_hub(request), principal, source_id, True)
+    return _out(request, source)
 
 
 @router.delete("/{source_id}", status_code=204)
 async def remove(source_id: str, request: Request, principal: Writer) -> Response:
-    hub = _hub(request)
-    try:
-        async with hub.database.transaction() as tx:
-            await delete_source(tx, source_id)
-            await hub.audit(
-                tx, principal, "source.deleted", target_type="source", target_id=source_id
-            )
-    except SourceError as exc:
-        raise _api_error(exc) from exc
-    hub.ingest.invalidate()
+    await sources.delete_source(_hub(request), principal, source_id)
     return Response(status_code=204)
 
 
 @router.get("/{source_id}/secret")
 async def secret(source_id: str, request: Request, principal: Admin) -> dict[str, str]:
     """The write key of a tracking source, or the secret of a webhook source (audited)."""
-    hub = _hub(request)
-    try:
-        async with hub.database.transaction() as tx:
-            revealed = await reveal_secret(tx, hub.keyring, source_id)
-            await hub.audit(
-                tx, principal, "source.secret_revealed", target_type="source", target_id=source_id
-            )
-    except SourceError as exc:
-        raise _api_error(exc) from exc
-    return revealed
+    return await sources.reveal_secret(_hub(request), principal, source_id)
 
 
 @router.post("/{source_id}/secret/rotate")
@@ -286,92 +196,35 @@ async def rotate(
     source_id: str, request: Request, principal: Admin, body: RotateIn | None = None
 ) -> dict[str, str]:
     """A new write key (the old one stops working at once) or a new verification secret."""
-    hub = _hub(request)
-    try:
-        async with hub.database.transaction() as tx:
-            rotated = await rotate_secret(
-                tx,
-                hub.keyring,
-                source_id,
-                now=hub.clock.now(),
-                secret=body.secret if body else None,
-            )
-            await hub.audit(
-                tx, principal, "source.secret_rotated", target_type="source", target_id=source_id
-            )
-    except SourceError as exc:
-        raise _api_error(exc) from exc
-    hub.ingest.invalidate()
-    return rotated
+    return await sources.rotate_secret(
+        _hub(request), principal, source_id, secret=body.secret if body else None
+    )
 
 
 @router.get("/{source_id}/requests")
 async def requests(
     source_id: str,
     request: Request,
-    _: Reader,
+    principal: Reader,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[RequestOut]:
     """Raw requests this webhook source received (verified ones only), newest first."""
-    hub = _hub(request)
-    size = clamp_limit(limit)
-    before = decode_cursor(cursor)
-    async with hub.database.read() as connection:
-        try:
-            await get_source(connection, source_id)
-        except SourceError as exc:
-            raise _api_error(exc) from exc
-        rows = await inbound.list_requests(
-            connection, source_id, limit=size + 1, before=str(before) if before else None
-        )
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(
-        data=[RequestOut(**inbound.request_dict(row)) for row in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    listed = await sources.list_requests(
+        _hub(request), principal, source_id, limit=limit, cursor=cursor
     )
+    return Page(data=[RequestOut(**row) for row in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{source_id}/requests/{request_id}")
 async def request_detail(
-    source_id: str, request_id: str, request: Request, _: Reader
+    source_id: str, request_id: str, request: Request, principal: Reader
 ) -> RequestOut:
-    async with _hub(request).database.read() as connection:
-        try:
-            row = await inbound.get_request(connection, source_id, request_id)
-        except inbound.RequestNotFound as exc:
-            raise NotFound("request", request_id) from exc
-    return RequestOut(**inbound.request_dict(row, with_body=True))
+    return RequestOut(**await sources.get_request(_hub(request), principal, source_id, request_id))
 
 
 @router.post("/{source_id}/requests/{request_id}/replay")
 async def replay(source_id: str, request_id: str, request: Request, principal: Writer) -> ReplayOut:
     """Map a stored request again (with the current mapping) and store its events."""
-    hub = _hub(request)
-    service: IngestService = hub.ingest
-    try:
-        events, fresh = await inbound.replay_request(service, source_id, request_id)
-    except inbound.RequestNotFound as exc:
-        raise NotFound("request", request_id) from exc
-    except (SourceError, IngestError) as exc:
-        raise _api_error(exc) from exc
-    except Overloaded as exc:
-        raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
-    except StorageUnavailable as exc:
-        raise ApiError(
-            503,
-            "the database is unreachable",
-            code="database_unavailable",
-            headers={"Retry-After": "5"},
-        ) from exc
-    async with hub.database.transaction() as tx:
-        await hub.audit(
-            tx,
-            principal,
-            "source.request_replayed",
-            target_type="source",
-            target_id=source_id,
-            details={"request_id": request_id, "events": len(events)},
-        )
-    return ReplayOut(event_ids=[event.id for event in events], stored=len(fresh))
+    replayed = await sources.replay_request(_hub(request), principal, source_id, request_id)
+    return ReplayOut(event_ids=replayed.event_ids, stored=replayed.stored)
