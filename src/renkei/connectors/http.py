@@ -380,14 +380,17 @@ class ConnectorHTTP:
 
 
 def _transport_error(exc: httpx.TransportError, request: httpx.Request) -> ConnectorError:
+    """The taxonomy's error for a failure the egress transport classified (``egress/failures.py``,
+    as a webhook attempt's): its reason names hosts and ports, never a URL's query."""
     where = f"{request.method} {redact_url(request.url)}"
+    reason = f": {exc}" if str(exc) else ""
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
-        return PermanentError(f"invalid request {where}", code="invalid_request")
+        return PermanentError(f"invalid request {where}{reason}", code="invalid_request")
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return RetryableError(f"could not connect for {where}", code=_NEVER_SENT)
+        return RetryableError(f"could not connect for {where}{reason}", code=_NEVER_SENT)
     if isinstance(exc, httpx.TimeoutException):
-        return RetryableError(f"timed out waiting for {where}", code="timeout")
-    return RetryableError(f"{type(exc).__name__} during {where}", code="transport")
+        return RetryableError(f"timed out waiting for {where}{reason}", code="timeout")
+    return RetryableError(f"{type(exc).__name__} during {where}{reason}", code="transport")
 
 
 def _vendor_message(response: httpx.Response, limit: int = 200) -> str | None:
