@@ -53,8 +53,16 @@ class Backoff:
         if self.schedule is not None:
             wait = self.schedule[failures - 1]
         else:
-            wait = min(self.cap, self.base * self.multiplier ** (failures - 1))
+            wait = min(self.cap, self._grown(failures - 1))
         wait = max(0.0, wait * (1 + (rng or random).uniform(-self.jitter, self.jitter)))
         if retry_after is not None:
             wait = max(wait, retry_after)
         return None if wait > self.max_wait else wait
+
+    def _grown(self, retries: int) -> float:
+        """``base * multiplier**retries``; a caller bounded by a deadline rather than by
+        ``attempts`` can fail thousands of times, past what a float holds."""
+        try:
+            return self.base * self.multiplier**retries
+        except OverflowError:
+            return math.inf

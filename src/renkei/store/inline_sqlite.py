@@ -17,12 +17,15 @@ anyone. Reads that may be long keep the threaded reader engine (``store/database
 from __future__ import annotations
 
 import asyncio
-import random
+import math
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from renkei.backoff import Backoff
 
 __all__ = ["InlineConnection", "connect"]
 
@@ -30,8 +33,9 @@ __all__ = ["InlineConnection", "connect"]
 # Inside a held write transaction SQLite should never need to wait; this only bounds how
 # long the loop can stall if it does (a WAL recovery after a crashed process, say).
 _STATEMENT_BUSY_MS = 200
-_FIRST_BACKOFF = 0.0005
-_MAX_BACKOFF = 0.02
+# Waiting for another process's write lock: 0.5 ms doubling to 20 ms, ±50 %, until the
+# busy timeout (a deadline, not a number of tries).
+_LOCK_BACKOFF = Backoff(attempts=sys.maxsize, base=0.0005, cap=0.02, jitter=0.5, max_wait=math.inf)
 
 
 _offload: ThreadPoolExecutor | None = None
@@ -178,7 +182,7 @@ class InlineConnection:
     async def _begin(self, sql: str) -> None:
         """``BEGIN``, waiting for another process's write lock without blocking the loop."""
         deadline = time.monotonic() + self._busy_timeout
-        backoff = _FIRST_BACKOFF
+        failures = 0
         while True:
             try:
                 self._conn.execute(sql)
@@ -186,8 +190,8 @@ class InlineConnection:
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
                     raise
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.5))
-            backoff = min(backoff * 2, _MAX_BACKOFF)
+            failures += 1
+            await asyncio.sleep(_LOCK_BACKOFF.delay(failures) or 0.0)
 
     async def commit(self) -> None:
         await self._end("COMMIT")
