@@ -62,3 +62,18 @@ async def test_an_allowed_network_opens_loopback_without_opening_everything(
     async with client("http://10.0.0.1", policy) as http:
         with pytest.raises(ConfigurationError, match="private"):
             await http.request("GET", "/ping", operation="ping")
+
+
+async def test_an_environment_proxy_does_not_carry_calls_around_the_policy(
+    server: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The "proxy" is the loopback server itself: a call sent through it would be answered.
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url)
+    monkeypatch.setenv("ALL_PROXY", server.url)
+    async with client(server.url, TargetPolicy()) as http:
+        with pytest.raises(ConfigurationError) as refused:
+            await http.request("GET", "/ping", operation="ping")
+    assert refused.value.code == "target_refused"
+    assert server.requests == []
