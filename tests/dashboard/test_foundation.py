@@ -124,3 +124,22 @@ def test_the_language_follows_the_browser_or_the_switch(
         switched = client.get("/ui/language", params={"lang": "ja", "next": "/ui/"})
         assert switched.status_code == 303
         assert "<h1>概要</h1>" in client.get("/ui/", headers={"Accept-Language": "en"}).text
+
+
+def test_the_overview_counts_the_last_24_hours(database_url: str) -> None:
+    with served_dashboard(database_url) as (url, _):
+        admin = admin_client(url)
+        admin.post("/api/v1/event-types", json={"name": "receipt.validated"})
+        made = admin.post(
+            "/api/v1/endpoints",
+            json={"name": "CRM <points>", "url": "https://crm.example.com/hook"},
+        )
+        assert made.status_code == 201, made.text
+        for number in range(3):
+            sent = admin.post(
+                "/api/v1/events", json={"type": "receipt.validated", "data": {"n": number}}
+            )
+            assert sent.status_code in (200, 201, 202), sent.text
+        page = signed_in(url, ADMIN_TOKEN).get("/ui/").text
+        assert '<p class="figure">3</p>' in page
+        assert 'pending</span></th><td class="num">3</td>' in page

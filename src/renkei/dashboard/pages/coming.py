@@ -12,7 +12,6 @@ from renkei.dashboard.navigation import NAVIGATION
 from renkei.dashboard.viewer import Viewer
 
 NOT_BUILT_YET = [
-    "/ui/webhooks",
     "/ui/event-types",
     "/ui/events",
     "/ui/sources",

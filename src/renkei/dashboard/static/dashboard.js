@@ -20,11 +20,25 @@ document.addEventListener("click", async (event) => {
   const source = document.getElementById(button.dataset.copy);
   const status = document.getElementById(button.dataset.copied);
   if (!source) return;
+  const text = source.textContent.trim();
+  let copied = false;
   try {
-    await navigator.clipboard.writeText(source.textContent.trim());
-    if (status) status.textContent = button.dataset.copiedText || "Copied";
+    await navigator.clipboard.writeText(text);
+    copied = true;
   } catch (error) {
-    if (status) status.textContent = button.dataset.failedText || "Copy failed";
+    // Plain HTTP on another host is not a secure context: no clipboard API. Select the
+    // text and ask for the older copy command instead.
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    copied = document.execCommand("copy");
+  }
+  if (status) {
+    status.textContent = copied
+      ? button.dataset.copiedText || "Copied"
+      : button.dataset.failedText || "Copy failed";
   }
 });
 

@@ -1,0 +1,49 @@
+"""Every message the dashboard shows is in every catalog: the templates' ``_()``/``t()``, the
+pages' ``gettext(...)`` calls, and the messages kept in tables (navigation, statuses, test
+outcomes, notices). A new language is a new catalog; this names what it still lacks."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+
+from renkei.dashboard.i18n import Catalogs
+from renkei.dashboard.navigation import NAVIGATION
+from renkei.dashboard.pages import webhooks
+from renkei.store.tables.webhooks import DELIVERY_STATUSES
+
+PACKAGE = Path(str(files("renkei.dashboard")))
+KEYWORDS = {"_": None, "t": None, "gettext": None}
+ENDPOINT_STATUSES = ("active", "paused", "disabled")
+
+
+def used_messages() -> set[str]:
+    found = {
+        str(message[0] if isinstance(message, tuple) else message)
+        for _, _, message, _, _ in extract_from_dir(
+            PACKAGE,
+            method_map=[("templates/**.html", "jinja2"), ("**.py", "python")],
+            keywords=KEYWORDS,
+        )
+    }
+    found |= {label for label, _ in NAVIGATION}
+    found |= set(DELIVERY_STATUSES) | set(ENDPOINT_STATUSES)
+    found |= set(webhooks.NOTICES.values()) | set(webhooks.MEANINGS.values())
+    return found
+
+
+@pytest.mark.parametrize("language", [code for code in Catalogs().languages if code != "en"])
+def test_every_message_is_translated(language: str) -> None:
+    catalog = Catalogs().messages[language]
+    missing = sorted(used_messages() - set(catalog))
+    assert not missing, f"{language} lacks: {missing}"
+
+
+def test_placeholders_survive_translation() -> None:
+    for language, catalog in Catalogs().messages.items():
+        for source, translated in catalog.items():
+            for placeholder in ("%(count)s", "%(name)s", "%(time)s", "%(hours)s", "%(status)s"):
+                assert (placeholder in source) == (placeholder in translated), (language, source)
