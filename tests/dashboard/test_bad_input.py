@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.dashboard.served import hidden_csrf, served_dashboard, signed_in
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.server import ADMIN_TOKEN, admin_client
 
 GOOD = {
@@ -18,13 +19,22 @@ GOOD = {
 }
 
 
-@pytest.fixture
-def dashboard(database_url: str) -> Iterator[tuple[httpx.Client, str]]:
-    # Private targets refused, as in production: the private-URL row needs the policy.
+@pytest.fixture(scope="module", params=BACKENDS)
+def dashboard_url(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[str]:
+    """One server per backend for the whole table. Private targets refused, as in
+    production: the private-URL rows need the policy."""
+    database_url = database_factory.new_url(str(request.param))
     with served_dashboard(database_url, allow_private_targets=False) as (url, _):
         admin_client(url).post("/api/v1/event-types", json={"name": "receipt.validated"})
-        client = signed_in(url, ADMIN_TOKEN)
-        yield client, hidden_csrf(client.get("/ui/webhooks/new").text)
+        yield url
+
+
+@pytest.fixture
+def dashboard(dashboard_url: str) -> tuple[httpx.Client, str]:
+    client = signed_in(dashboard_url, ADMIN_TOKEN)
+    return client, hidden_csrf(client.get("/ui/webhooks/new").text)
 
 
 @pytest.mark.parametrize(
