@@ -111,8 +111,11 @@ async def test_refusals(database_url: str) -> None:
 
 
 def test_the_catalog() -> None:
-    names = [entry["name"] for entry in connections.catalog(READER)]
+    names = [entry["name"] for entry in connections.catalog(READER, limit=500)]
     assert "marketo" in names
+    first = connections.catalog(READER, limit=1)
+    rest = connections.catalog(READER, limit=500, cursor=first.next_cursor)
+    assert [entry["name"] for entry in [*first, *rest]] == names
     assert connections.connector_entry(READER, "marketo")["name"] == "marketo"
     with pytest.raises(NotFound, match="unknown connector 'pigeon'"):
         connections.connector_entry(READER, "pigeon")

@@ -20,6 +20,7 @@ from renkei.cli._common import CliError, console, print_json, with_hub
 from renkei.connectors.errors import ConnectorError
 from renkei.hub import Hub
 from renkei.usecases import LOCAL, connections
+from renkei.usecases.paging import every
 
 __all__ = ["connections_app"]
 
@@ -91,7 +92,9 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     """Every connection (never its credentials)."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        rows = await connections.list_connections(hub, LOCAL, limit=100_000)
+        rows = await every(
+            lambda cursor, size: connections.list_connections(hub, LOCAL, limit=size, cursor=cursor)
+        )
         return [row.public() for row in rows]
 
     found = _run(run)

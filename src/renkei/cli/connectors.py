@@ -8,11 +8,9 @@ import typer
 from rich.table import Table
 
 from renkei.cli._common import console
-from renkei.connectors.catalog import (
-    describe_connector,
-    format_limits,
-    list_connectors,
-)
+from renkei.connectors.catalog import format_limits
+from renkei.usecases import LOCAL, connections
+from renkei.usecases.paging import MAX_LIMIT
 
 __all__ = ["connectors_app"]
 
@@ -24,7 +22,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print the full catalog as JSON."),
 ) -> None:
     """Every connector: operations, credential fields and limits."""
-    entries = list_connectors()
+    entries = connections.catalog(LOCAL, limit=MAX_LIMIT).items
     if as_json:
         console.print_json(json.dumps(entries))
         return
@@ -51,5 +49,5 @@ def list_command(
 @connectors_app.command("show")
 def show_command(name: str) -> None:
     """One connector's catalog entry as JSON (input schemas, config fields, limits)."""
-    entry = describe_connector(name)  # UnknownConnector: one line, exit 1 (RenkeiGroup)
+    entry = connections.connector_entry(LOCAL, name)  # NotFound: one line, exit 1
     console.print_json(json.dumps(entry))

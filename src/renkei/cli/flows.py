@@ -9,8 +9,10 @@ from typing import Any
 import typer
 
 from renkei.cli._common import CliError, console, err_console, load_yaml, print_json, with_hub
+from renkei.flows.service import FlowRecord
 from renkei.hub import Hub
 from renkei.usecases import LOCAL, flows
+from renkei.usecases.paging import every
 
 app = typer.Typer(help="Flows: triggers, steps, runs and previews.", no_args_is_help=True)
 
@@ -23,15 +25,10 @@ def _print_json(value: Any) -> None:
 def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every flow with its version and state."""
 
-    async def run(hub: Hub) -> list[Any]:
-        found: list[Any] = []
-        while True:
-            page = await flows.list_flows(
-                hub, LOCAL, limit=500, after=found[-1].id if found else None
-            )
-            found.extend(page)
-            if len(page) < 500:
-                return found
+    async def run(hub: Hub) -> list[FlowRecord]:
+        return await every(
+            lambda cursor, size: flows.list_flows(hub, LOCAL, limit=size, cursor=cursor)
+        )
 
     found = with_hub(run)
     if as_json:
@@ -108,7 +105,12 @@ def runs(
     """Recent runs of a flow."""
 
     async def run(hub: Hub) -> list[dict[str, Any]]:
-        return await flows.list_runs(hub, LOCAL, flow, limit=limit, status=status, by_name=True)
+        return await every(
+            lambda cursor, size: flows.list_runs(
+                hub, LOCAL, flow, limit=size, cursor=cursor, status=status, by_name=True
+            ),
+            at_most=limit,
+        )
 
     for found in with_hub(run):
         error = f"  {found['error']}" if found["error"] else ""

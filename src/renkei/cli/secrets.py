@@ -20,6 +20,7 @@ from renkei.errors import NotFound
 from renkei.flows.secrets import MAX_VALUE, Secret
 from renkei.hub import Hub
 from renkei.usecases import LOCAL, secrets
+from renkei.usecases.paging import every
 
 __all__ = ["secrets_app"]
 
@@ -27,8 +28,6 @@ secrets_app = typer.Typer(
     help="Named secrets for flows' HTTP actions ({{ secrets.NAME }}); values are never shown.",
     no_args_is_help=True,
 )
-
-_PAGE = 500
 
 
 def _read_value(from_env: str | None) -> str:
@@ -65,14 +64,9 @@ def list_command(
     """List secrets: names, descriptions and dates, never values."""
 
     async def run(hub: Hub) -> list[Secret]:
-        found: list[Secret] = []
-        while True:
-            page = await secrets.list_secrets(
-                hub, LOCAL, limit=_PAGE, after=found[-1].name if found else None
-            )
-            found.extend(page)
-            if len(page) < _PAGE:
-                return found
+        return await every(
+            lambda cursor, size: secrets.list_secrets(hub, LOCAL, limit=size, cursor=cursor)
+        )
 
     found = with_hub(run)
     print_rows(

@@ -18,6 +18,7 @@ from renkei.cli._common import console, err_console, with_hub
 from renkei.hub import Hub
 from renkei.syncs.model import SyncRun
 from renkei.usecases import LOCAL, syncs
+from renkei.usecases.paging import every
 
 __all__ = ["syncs_app"]
 
@@ -39,7 +40,10 @@ def list_syncs(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
     """Every sync, with its trigger and where its cursor stands."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [sync.to_dict() for sync in await syncs.list_syncs(hub, LOCAL, limit=100_000)]
+        found = await every(
+            lambda cursor, size: syncs.list_syncs(hub, LOCAL, limit=size, cursor=cursor)
+        )
+        return [sync.to_dict() for sync in found]
 
     found = with_hub(action)
     if as_json:
@@ -66,7 +70,11 @@ def runs(
     """A sync's latest runs with their counts."""
 
     async def action(hub: Hub) -> list[dict[str, Any]]:
-        return [run.to_dict() for run in await syncs.list_runs(hub, LOCAL, name, limit=limit)]
+        found = await every(
+            lambda cursor, size: syncs.list_runs(hub, LOCAL, name, limit=size, cursor=cursor),
+            at_most=limit,
+        )
+        return [run.to_dict() for run in found]
 
     _print(with_hub(action))
 

@@ -28,6 +28,8 @@ from renkei.egress.ssrf import TargetPolicy
 from renkei.errors import Invalid, NotFound, RenkeiError, TooMany
 from renkei.security.targets import may_move_credentials
 from renkei.usecases.access import Actor, require
+from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
+from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -63,17 +65,21 @@ def _invalid(exc: ConnectorError) -> Invalid:
     return Invalid(exc.message, code=exc.code or "invalid")
 
 
-def _with_via(details: dict[str, Any], via: str | None) -> dict[str, Any]:
-    return details if via is None else {**details, "via": via}
-
-
 # --- the catalog -------------------------------------------------------------------------
 
 
-def catalog(actor: Actor) -> list[dict[str, Any]]:
-    """Every connector Renkei ships: operations, credential and config fields, limits."""
+def catalog(
+    actor: Actor, *, limit: int | None = None, cursor: str | None = None
+) -> Listed[dict[str, Any]]:
+    """The connectors Renkei ships, by name: operations, credential and config fields,
+    limits."""
     require(actor, "read")
-    return list_connectors()
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, str):
+        raise RenkeiError("cursor is not valid", code="invalid_cursor")
+    entries = [entry for entry in list_connectors() if after is None or entry["name"] > after]
+    return Listed.cut(entries, size, lambda entry: entry["name"])
 
 
 def connector_entry(actor: Actor, name: str) -> dict[str, Any]:
@@ -118,7 +124,7 @@ async def create_connection(
                 "connection.created",
                 target_type="connection",
                 target_id=row.id,
-                details=_with_via({"name": row.name, "connector": row.connector}, via),
+                details=with_via(via, {"name": row.name, "connector": row.connector}),
             )
     except ConfigurationError as exc:
         raise _invalid(exc) from None
@@ -126,11 +132,16 @@ async def create_connection(
 
 
 async def list_connections(
-    hub: Hub, actor: Actor, *, limit: int, after: str | None = None
-) -> list[ConnectionRow]:
+    hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
+) -> Listed[ConnectionRow]:
     require(actor, "read")
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
     async with hub.database.read() as connection:
-        return await connections.list_connections(connection, limit=limit, after=after)
+        found = await connections.list_connections(
+            connection, limit=size + 1, after=str(after) if after else None
+        )
+    return Listed.cut(found, size, lambda row: row.id)
 
 
 async def get_connection(hub: Hub, actor: Actor, ref: str) -> ConnectionRow:
@@ -195,7 +206,7 @@ async def update_connection(
                 "connection.updated",
                 target_type="connection",
                 target_id=row.id,
-                details=_with_via({"changed": sorted(changed)}, via),
+                details=with_via(via, {"changed": sorted(changed)}),
             )
     except ConfigurationError as exc:
         raise _invalid(exc) from None
@@ -215,7 +226,7 @@ async def delete_connection(
             "connection.deleted",
             target_type="connection",
             target_id=row.id,
-            details=_with_via({"name": row.name}, via),
+            details=with_via(via, {"name": row.name}),
         )
     return row
 
@@ -235,7 +246,7 @@ async def test_connection(
             "connection.tested",
             target_type="connection",
             target_id=row.id,
-            details=_with_via({"ok": outcome["ok"]}, via),
+            details=with_via(via, {"ok": outcome["ok"]}),
         )
     return outcome
 

@@ -22,6 +22,8 @@ from renkei.flows.service import FlowRecord, secret_targets
 from renkei.flows.spec import validate_flow
 from renkei.security.targets import may_move_credentials
 from renkei.usecases.access import Actor, require
+from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
+from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -48,12 +50,6 @@ def _may_move(actor: Actor) -> bool:
     return actor is None or may_move_credentials(actor.scope)
 
 
-def _via(via: str | None, details: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    if via is None:
-        return details
-    return {**(details or {}), "via": via}
-
-
 async def _find(connection: AsyncConnection, ref: str, *, by_name: bool) -> FlowRecord:
     if by_name:
         return await service.find_flow(connection, ref)
@@ -73,7 +69,7 @@ async def create_flow(
             "flow.created",
             target_type="flow",
             target_id=record.id,
-            details=_via(via, {"name": record.name}),
+            details=with_via(via, {"name": record.name}),
         )
     return record
 
@@ -85,11 +81,14 @@ def validate(actor: Actor, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 async def list_flows(
-    hub: Hub, actor: Actor, *, limit: int, after: str | None = None
-) -> list[FlowRecord]:
+    hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
+) -> Listed[FlowRecord]:
     require(actor, "read")
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
     async with hub.database.read() as connection:
-        return await service.list_flows(connection, limit=limit, after=after)
+        found = await service.list_flows(connection, limit=size + 1, after=after)
+    return Listed.cut(found, size, lambda record: record.id)
 
 
 async def get_flow(hub: Hub, actor: Actor, ref: str, *, by_name: bool = False) -> FlowRecord:
@@ -175,7 +174,7 @@ async def set_enabled(
             "flow.enabled" if enabled else "flow.disabled",
             target_type="flow",
             target_id=found.id,
-            details=_via(via),
+            details=with_via(via),
         )
     return record
 
@@ -191,19 +190,22 @@ async def list_runs(
     actor: Actor,
     ref: str,
     *,
-    limit: int,
-    before: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
     status: str | None = None,
     by_name: bool = False,
-) -> list[dict[str, Any]]:
+) -> Listed[dict[str, Any]]:
     """Runs, newest first, each with its steps' inputs, outputs and problems (secrets
     redacted)."""
     require(actor, "read")
+    size = clamp_limit(limit)
+    before = decode_cursor(cursor)
     async with hub.database.read() as connection:
         record = await _find(connection, ref, by_name=by_name)
-        return await service.list_runs(
-            connection, record.id, limit=limit, before=before, status=status
+        found = await service.list_runs(
+            connection, record.id, limit=size + 1, before=before, status=status
         )
+    return Listed.cut(found, size, lambda run: run["id"])
 
 
 async def get_run(hub: Hub, actor: Actor, flow_id: str, run_id: str) -> dict[str, Any]:

@@ -6,24 +6,19 @@ carry the name, description and dates only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from renkei.errors import NotFound
 from renkei.flows import secrets
 from renkei.flows.secrets import Secret
 from renkei.usecases.access import Actor, require
+from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
+from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
 __all__ = ["create_secret", "delete_secret", "get_secret", "list_secrets", "put_secret"]
-
-
-def _details(name: str, via: str | None, **more: Any) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name, **more}
-    if via is not None:
-        details["via"] = via
-    return details
 
 
 async def create_secret(
@@ -68,18 +63,23 @@ async def put_secret(
             "secret.created" if created else "secret.updated",
             target_type="secret",
             target_id=secret.id,
-            details=_details(secret.name, via, value_changed=value is not None),
+            details=with_via(via, {"name": secret.name, "value_changed": value is not None}),
         )
     return secret, created
 
 
 async def list_secrets(
-    hub: Hub, actor: Actor, *, limit: int, after: str | None = None
-) -> list[Secret]:
-    """By name, after ``after``."""
+    hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
+) -> Listed[Secret]:
+    """By name."""
     require(actor, "admin")
+    size = clamp_limit(limit)
+    after = decode_cursor(cursor)
     async with hub.database.read() as connection:
-        return await secrets.list_secrets(connection, limit=limit, after=after)
+        found = await secrets.list_secrets(
+            connection, limit=size + 1, after=after if isinstance(after, str) else None
+        )
+    return Listed.cut(found, size, lambda secret: secret.name)
 
 
 async def get_secret(hub: Hub, actor: Actor, name: str) -> Secret:
@@ -104,6 +104,6 @@ async def delete_secret(hub: Hub, actor: Actor, name: str, *, via: str | None = 
             "secret.deleted",
             target_type="secret",
             target_id=secret.id,
-            details=_details(name, via),
+            details=with_via(via, {"name": name}),
         )
     return secret

@@ -13,6 +13,7 @@ from renkei.connectors.errors import PermanentError
 from renkei.errors import NotFound, RenkeiError
 from renkei.syncs.model import Sync, SyncRun
 from renkei.usecases.access import Actor, require
+from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -47,9 +48,13 @@ async def create_sync(hub: Hub, actor: Actor, spec: dict[str, Any]) -> Sync:
     return sync
 
 
-async def list_syncs(hub: Hub, actor: Actor, *, limit: int, after: str | None = None) -> list[Sync]:
+async def list_syncs(
+    hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
+) -> Listed[Sync]:
     require(actor, "read")
-    return await hub.syncs.list(limit=limit, after=after)
+    size = clamp_limit(limit)
+    found = await hub.syncs.list(limit=size + 1, after=decode_cursor(cursor))
+    return Listed.cut(found, size, lambda sync: sync.id)
 
 
 async def get_sync(hub: Hub, actor: Actor, ref: str) -> Sync:
@@ -84,11 +89,13 @@ async def get_run(hub: Hub, actor: Actor, run_id: str) -> SyncRun:
 
 
 async def list_runs(
-    hub: Hub, actor: Actor, ref: str, *, limit: int, before: str | None = None
-) -> list[SyncRun]:
+    hub: Hub, actor: Actor, ref: str, *, limit: int | None = None, cursor: str | None = None
+) -> Listed[SyncRun]:
     """A sync's runs, newest first."""
     require(actor, "read")
-    return await hub.syncs.runs(ref, limit=limit, before=before)
+    size = clamp_limit(limit)
+    found = await hub.syncs.runs(ref, limit=size + 1, before=decode_cursor(cursor))
+    return Listed.cut(found, size, lambda run: run.id)
 
 
 async def quota(hub: Hub, actor: Actor, connection_ref: str) -> dict[str, Any]:

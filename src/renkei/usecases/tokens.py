@@ -9,15 +9,12 @@ from renkei.errors import Conflict, Invalid, NotFound
 from renkei.security import tokens
 from renkei.security.tokens import SCOPES, IssuedToken, Scope
 from renkei.usecases.access import Actor, require
+from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
 __all__ = ["create_token", "list_tokens", "revoke_token"]
-
-
-def _with_via(details: dict[str, Any] | None, via: str | None) -> dict[str, Any] | None:
-    return details if via is None else {**(details or {}), "via": via}
 
 
 async def create_token(
@@ -34,7 +31,7 @@ async def create_token(
             "token.created",
             target_type="token",
             target_id=issued.id,
-            details=_with_via({"name": name, "scope": scope}, via),
+            details=with_via(via, {"name": name, "scope": scope}),
         )
     return issued
 
@@ -70,7 +67,7 @@ async def revoke_token(
             "token.revoked",
             target_type="token",
             target_id=token_id,
-            details=_with_via(None, via),
+            details=with_via(via),
         )
     hub.token_cache.clear()
     return token_id

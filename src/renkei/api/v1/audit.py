@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from renkei.api.auth import require
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.security.tokens import Principal
 from renkei.usecases.audit import list_audit as audit_entries
 
@@ -39,17 +39,7 @@ async def list_audit(
     target_id: str | None = None,
 ) -> Page[AuditEntry]:
     hub: Hub = request.app.state.hub
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    found = await audit_entries(
-        hub,
-        principal,
-        limit=size + 1,
-        before=None if after is None else str(after),
-        action=action,
-        target_id=target_id,
+    listed = await audit_entries(
+        hub, principal, limit=limit, cursor=cursor, action=action, target_id=target_id
     )
-    rows = [AuditEntry(**entry) for entry in found]
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(data=rows, next_cursor=encode_cursor(rows[-1].id) if more and rows else None)
+    return Page(data=[AuditEntry(**entry) for entry in listed], next_cursor=listed.next_cursor)

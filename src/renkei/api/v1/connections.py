@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from renkei.api.auth import require
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
 from renkei.connectors.connections import ConnectionRow
 from renkei.security.tokens import Principal
@@ -108,17 +108,10 @@ async def list_all(
     limit: int | None = Query(None),
     cursor: str | None = Query(None),
 ) -> Page[ConnectionOut]:
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    rows = await connections.list_connections(
-        _hub(request), principal, limit=size + 1, after=str(after) if after else None
+    listed = await connections.list_connections(
+        _hub(request), principal, limit=limit, cursor=cursor
     )
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(
-        data=[ConnectionOut.of(row) for row in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
-    )
+    return Page(data=[ConnectionOut.of(row) for row in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{ref}")

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from renkei.api.auth import require
-from renkei.api.errors import ApiError
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.security.tokens import Principal
 from renkei.usecases import connections
 
@@ -77,14 +76,11 @@ async def get_connectors(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[ConnectorInfo]:
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, str):
-        raise ApiError(400, "cursor is not valid", code="invalid_cursor")
-    entries = [e for e in connections.catalog(principal) if after is None or e["name"] > after]
-    page = [ConnectorInfo.model_validate(e) for e in entries[:size]]
-    more = len(entries) > size
-    return Page(data=page, next_cursor=encode_cursor(page[-1].name) if more and page else None)
+    listed = connections.catalog(principal, limit=limit, cursor=cursor)
+    return Page(
+        data=[ConnectorInfo.model_validate(entry) for entry in listed],
+        next_cursor=listed.next_cursor,
+    )
 
 
 @router.get("/{name}")

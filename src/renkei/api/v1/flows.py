@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.api.auth import require
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
 from renkei.flows.service import FlowRecord
 from renkei.security.tokens import Principal
@@ -109,15 +109,8 @@ async def validate(body: ValidateIn, principal: Reader) -> dict[str, Any]:
 async def list_all(
     request: Request, principal: Reader, limit: int | None = None, cursor: str | None = None
 ) -> Page[FlowOut]:
-    size = clamp_limit(limit)
-    records = await flows.list_flows(
-        _hub(request), principal, limit=size + 1, after=decode_cursor(cursor)
-    )
-    more = len(records) > size
-    records = records[:size]
-    return Page(
-        data=[_out(r) for r in records], next_cursor=encode_cursor(records[-1].id) if more else None
-    )
+    listed = await flows.list_flows(_hub(request), principal, limit=limit, cursor=cursor)
+    return Page(data=[_out(r) for r in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{flow_id}")
@@ -174,18 +167,10 @@ async def runs(
     ] = None,
 ) -> Page[dict[str, Any]]:
     """Runs, newest first, each with its steps' inputs, outputs and problems (secrets redacted)."""
-    size = clamp_limit(limit)
-    found = await flows.list_runs(
-        _hub(request),
-        principal,
-        flow_id,
-        limit=size + 1,
-        before=decode_cursor(cursor),
-        status=status,
+    listed = await flows.list_runs(
+        _hub(request), principal, flow_id, limit=limit, cursor=cursor, status=status
     )
-    more = len(found) > size
-    found = found[:size]
-    return Page(data=found, next_cursor=encode_cursor(found[-1]["id"]) if more else None)
+    return Page(data=listed.items, next_cursor=listed.next_cursor)
 
 
 @router.get("/{flow_id}/runs/{run_id}")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from renkei.api.auth import require
-from renkei.api.pagination import Page, clamp_limit, decode_cursor, encode_cursor
+from renkei.api.pagination import Page
 from renkei.flows.secrets import MAX_VALUE, Secret
 from renkei.security.tokens import Principal
 from renkei.usecases import secrets
@@ -69,16 +69,8 @@ async def create(body: SecretIn, request: Request, principal: Admin) -> SecretOu
 async def list_all(
     request: Request, principal: Admin, limit: int | None = None, cursor: str | None = None
 ) -> Page[SecretOut]:
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    found = await secrets.list_secrets(
-        _hub(request), principal, limit=size + 1, after=after if isinstance(after, str) else None
-    )
-    more = len(found) > size
-    page = found[:size]
-    return Page(
-        data=[_out(s) for s in page], next_cursor=encode_cursor(page[-1].name) if more else None
-    )
+    listed = await secrets.list_secrets(_hub(request), principal, limit=limit, cursor=cursor)
+    return Page(data=[_out(s) for s in listed], next_cursor=listed.next_cursor)
 
 
 @router.get("/{name}")

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from renkei.api.auth import require
-from renkei.api.pagination import clamp_limit, decode_cursor, encode_cursor
 from renkei.api.patching import PatchBody
 from renkei.security.tokens import Principal
 from renkei.usecases import syncs
@@ -61,16 +60,8 @@ async def list_syncs(
     limit: Annotated[int | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    size = clamp_limit(limit)
-    found = await syncs.list_syncs(
-        _hub(request), principal, limit=size + 1, after=decode_cursor(cursor)
-    )
-    more = len(found) > size
-    found = found[:size]
-    return {
-        "data": [sync.to_dict() for sync in found],
-        "next_cursor": encode_cursor(found[-1].id) if more and found else None,
-    }
+    listed = await syncs.list_syncs(_hub(request), principal, limit=limit, cursor=cursor)
+    return {"data": [sync.to_dict() for sync in listed], "next_cursor": listed.next_cursor}
 
 
 @router.post("/api/v1/syncs", status_code=201)
@@ -113,16 +104,8 @@ async def list_runs(
     limit: Annotated[int | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    size = clamp_limit(limit)
-    found = await syncs.list_runs(
-        _hub(request), principal, ref, limit=size + 1, before=decode_cursor(cursor)
-    )
-    more = len(found) > size
-    found = found[:size]
-    return {
-        "data": [run.to_dict() for run in found],
-        "next_cursor": encode_cursor(found[-1].id) if more and found else None,
-    }
+    listed = await syncs.list_runs(_hub(request), principal, ref, limit=limit, cursor=cursor)
+    return {"data": [run.to_dict() for run in listed], "next_cursor": listed.next_cursor}
 
 
 @router.get("/api/v1/connections/{ref}/quota")
