@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import (
     Row,
     Select,
-    Table,
     and_,
     bindparam,
     delete,
@@ -95,7 +94,7 @@ class JobQueue:
             await connection.execute(insert(jobs), plain)
             added += len(plain)
         for row in keyed:
-            result = await connection.execute(self._insert_ignoring_conflicts(jobs).values(**row))
+            result = await connection.execute(insert_ignoring(connection, jobs).values(**row))
             added += result.rowcount
         if added:
             await self._signal(connection)
@@ -116,9 +115,6 @@ class JobQueue:
             "created_at": now,
             "updated_at": now,
         }
-
-    def _insert_ignoring_conflicts(self, table: Table) -> Any:
-        return insert_ignoring(self.database, table)
 
     async def _signal(self, connection: AsyncConnection) -> None:
         connection.info[WAKE_FLAG] = True
@@ -469,7 +465,7 @@ class JobQueue:
         first = next_tick(periodic.every_seconds, periodic.cron, now, now)
         if row is None:
             await connection.execute(
-                self._insert_ignoring_conflicts(schedules).values(
+                insert_ignoring(connection, schedules).values(
                     name=periodic.name, next_run_at=first, **values
                 )
             )

@@ -11,7 +11,16 @@ from renkei.dashboard.handlers import page, renderer_of
 from renkei.dashboard.navigation import NAVIGATION
 from renkei.dashboard.viewer import Viewer
 
-NOT_BUILT_YET: list[str] = []
+NOT_BUILT_YET = [
+    "/ui/event-types",
+    "/ui/events",
+    "/ui/sources",
+    "/ui/flows",
+    "/ui/connections",
+    "/ui/syncs",
+    "/ui/profiles",
+    "/ui/audit",
+]
 
 
 @page
