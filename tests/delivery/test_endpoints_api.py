@@ -320,3 +320,15 @@ def test_send_test_answers_synchronously_and_ssrf_guard(database_url: str) -> No
                 json={"event_type": "form.surveycake_submitted"},
             ).json()
             assert allowed["success"] is True
+
+
+def test_a_cursor_that_is_not_a_position_is_a_400(database_url: str) -> None:
+    """A deliveries cursor holding text (not a sequence number) was an unhandled 500."""
+    from renkei.usecases.paging import encode_cursor
+
+    with running_hub(database_url, with_worker=False) as (base_url, _):
+        client = admin_client(base_url)
+        for path in ("/api/v1/deliveries", "/api/v1/events"):
+            answer = client.get(path, params={"cursor": encode_cursor("text")})
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["code"] == "invalid_cursor"
