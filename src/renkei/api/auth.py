@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from renkei.api.errors import ApiError
-from renkei.security.tokens import Principal, Scope, authenticate, hash_token, scope_allows
+from renkei.security.tokens import Principal, Scope, authenticate, hash_token
+from renkei.usecases import access
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -42,8 +43,8 @@ async def principal_for(hub: Hub, authorization: str | None) -> Principal:
 
 
 def check_scope(principal: Principal, scope: Scope) -> None:
-    if not scope_allows(principal.scope, scope):
-        raise ApiError(403, f"this token's scope is {principal.scope}; {scope} is needed")
+    """The route refuses before its body is validated; the use case applies the same rule."""
+    access.require(principal, scope)
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
