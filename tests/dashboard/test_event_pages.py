@@ -6,7 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from renkei.dashboard.i18n import Catalogs
+from renkei.dashboard.pages import event_types as event_types_page
 from renkei.dashboard.pages import events as events_page
+from renkei.store.tables.flows import RUN_STATUSES
 from tests.dashboard.served import hidden_csrf, served_dashboard, signed_in
 from tests.support.server import ADMIN_TOKEN, admin_client
 
@@ -244,3 +247,12 @@ def test_the_audit_log_is_filtered_by_action_and_kept_from_read_tokens(
         assert "dashboard.signed_in" not in narrowed.text
         reader = _reader(url, admin)
         assert reader.get("/ui/audit").status_code == 403
+
+
+def test_the_messages_kept_in_tables_are_in_every_catalog() -> None:
+    """What test_catalogs cannot extract: the notices and the statuses the pages translate."""
+    wanted = set(event_types_page.NOTICES.values()) | set(RUN_STATUSES)
+    wanted |= {"tracking", "webhook", "enabled", "disabled"}
+    for language, catalog in Catalogs().messages.items():
+        if language != "en":
+            assert not sorted(wanted - set(catalog)), language

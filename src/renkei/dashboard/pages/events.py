@@ -81,6 +81,7 @@ async def list_page(request: Request, viewer: Viewer) -> Response:
             "events": listed.items,
             "filters": filters,
             "sources": sources,
+            "source_names": {source.id: source.name for source in sources},
             "next_query": _query(filters, cursor=listed.next_cursor)
             if listed.next_cursor
             else None,
