@@ -143,3 +143,6 @@ def test_the_overview_counts_the_last_24_hours(database_url: str) -> None:
         page = signed_in(url, ADMIN_TOKEN).get("/ui/").text
         assert '<p class="figure">3</p>' in page
         assert 'pending</span></th><td class="num">3</td>' in page
+        # the hour-by-hour chart: one pending bar, and its figures as a table
+        assert page.count('<rect class="bar pending"') == 1
+        assert "<title>pending: 3</title>" in page

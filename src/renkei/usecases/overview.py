@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from renkei.store.tables.core import events
 from renkei.store.tables.webhooks import DELIVERY_STATUSES, deliveries, endpoints
@@ -16,7 +16,7 @@ from renkei.usecases.access import Actor, require
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["FailingEndpoint", "Overview", "overview"]
+__all__ = ["FailingEndpoint", "HourOutcomes", "Overview", "deliveries_by_hour", "overview"]
 
 WINDOW = timedelta(hours=24)
 LISTED = 20
@@ -78,3 +78,46 @@ async def overview(hub: Hub, actor: Actor) -> Overview:
         failing_endpoints=failing_endpoints,
         exhausted_deliveries=int(by_status.get("exhausted", 0)),
     )
+
+
+@dataclass(frozen=True)
+class HourOutcomes:
+    start: datetime
+    counts: dict[str, int]  # delivery status → deliveries created in this hour
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+async def deliveries_by_hour(
+    hub: Hub, actor: Actor, *, endpoint_id: str | None = None, hours: int = 24
+) -> list[HourOutcomes]:
+    """Deliveries created in each of the last ``hours`` clock hours (the current one last),
+    by their status now: the chart of outcomes over time. One grouped query; the hour is
+    picked by a CASE over the hours' starts, so no date function of either backend."""
+    require(actor, "read")
+    end = hub.clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    starts = [end - timedelta(hours=hours - index) for index in range(hours)]
+    bucket = case(
+        *[
+            (deliveries.c.created_at >= start, index)
+            for index, start in reversed(list(enumerate(starts)))
+        ],
+        else_=-1,
+    ).label("bucket")
+    inner = select(bucket, deliveries.c.status).where(deliveries.c.created_at >= starts[0])
+    if endpoint_id is not None:
+        inner = inner.where(deliveries.c.endpoint_id == endpoint_id)
+    # Grouped outside: PostgreSQL would not see the CASE in GROUP BY as the selected one
+    # (each carries its own bound parameters).
+    rows = inner.subquery()
+    query = select(rows.c.bucket, rows.c.status, func.count()).group_by(
+        rows.c.bucket, rows.c.status
+    )
+    hours_found = [HourOutcomes(start, {}) for start in starts]
+    async with hub.database.read() as connection:
+        for index, status, count in await connection.execute(query):
+            if 0 <= index < hours:
+                hours_found[index].counts[status] = int(count)
+    return hours_found

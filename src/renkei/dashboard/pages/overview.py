@@ -8,14 +8,16 @@ from starlette.routing import Route
 
 from renkei.dashboard.handlers import page, renderer_of
 from renkei.dashboard.viewer import Viewer, hub_of
-from renkei.usecases.overview import overview
+from renkei.usecases.overview import deliveries_by_hour, overview
 
 
 @page
 async def show(request: Request, viewer: Viewer) -> Response:
-    summary = await overview(hub_of(request), viewer.principal)
+    hub = hub_of(request)
+    summary = await overview(hub, viewer.principal)
+    hours = await deliveries_by_hour(hub, viewer.principal)
     return renderer_of(request).render(
-        request, "overview.html", {"overview": summary}, viewer=viewer
+        request, "overview.html", {"overview": summary, "hours": hours}, viewer=viewer
     )
 
 

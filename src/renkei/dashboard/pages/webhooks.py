@@ -19,6 +19,7 @@ from renkei.dashboard.viewer import Viewer, hub_of
 from renkei.delivery.event_types import EventType
 from renkei.errors import Invalid, RenkeiError
 from renkei.usecases import webhooks as cases
+from renkei.usecases.overview import deliveries_by_hour
 from renkei.usecases.paging import every
 
 PAGE_SIZE = 50
@@ -206,12 +207,14 @@ async def _detail(
     event_types = found.endpoint.event_types or [
         item.name for item in await _catalog(request, viewer)
     ]
+    hours = await deliveries_by_hour(hub, viewer.principal, endpoint_id=endpoint_id)
     since = (hub.clock.now() - timedelta(hours=24)).astimezone(UTC)
     context: dict[str, Any] = {
         "endpoint": found.endpoint,
         "health": found.health,
         "status": endpoint_status(found.endpoint),
         "attempts": attempts.items,
+        "hours": hours,
         "attempts_cursor": attempts.next_cursor,
         "test_event_types": event_types,
         "grace_hours": f"{hub.settings.secret_rotation_grace_seconds / 3600:.3g}",
