@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.dashboard.conftest import Served
 from tests.dashboard.receiver import Receiver
+from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +42,19 @@ def test_screenshots(browser: Browser, served: Served, receiver: Receiver, tmp_p
             },
         ).json()
         receiver.secret = api.get(f"/api/v1/endpoints/{made['id']}/secret").json()["key"]
+        api.post(  # an engineer's receiver that is down: failed deliveries, an open problem
+            "/api/v1/endpoints",
+            json={
+                "name": "Points system (down)",
+                "url": f"http://127.0.0.1:{free_port()}/points",
+                "event_types": ["receipt.receipt_validated"],
+            },
+        )
+        for number in range(12):
+            api.post(
+                "/api/v1/events",
+                json={"type": "receipt.receipt_validated", "data": {"receipt": number}},
+            )
         api.post(f"/api/v1/endpoints/{made['id']}/test", json={"event_type": "message.first_open"})
     context = browser.new_context(
         base_url=served.url, locale="en-US", viewport={"width": 1280, "height": 800}
