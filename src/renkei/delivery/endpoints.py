@@ -181,12 +181,12 @@ def validate_fields(
     if "name" in out and (not isinstance(out["name"], str) or not out["name"].strip()):
         raise InvalidProblem("name must not be empty", details={"path": "name"})
     if "name" in out and len(out["name"]) > MAX_NAME:
-        # The column's width: PostgreSQL would refuse the row with a 500 (SQLite keeps it).
+        # The column's width: a database that enforces it would refuse the row with a 500.
         raise InvalidProblem(
             f"name must be at most {MAX_NAME} characters", details={"path": "name"}
         )
     if "name" in out and len(out["name"]) > MAX_NAME:
-        # The column's width: PostgreSQL would refuse the row with a 500 (SQLite keeps it).
+        # The column's width: a database that enforces it would refuse the row with a 500.
         raise InvalidProblem(
             f"name must be at most {MAX_NAME} characters", details={"path": "name"}
         )
