@@ -10,14 +10,29 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
+from renkei.dashboard.diagram import STEP_KINDS
 from renkei.dashboard.i18n import Catalogs
 from renkei.dashboard.navigation import NAVIGATION
-from renkei.dashboard.pages import webhooks
+from renkei.dashboard.pages import connections, flows, syncs, webhooks
 from renkei.store.tables.webhooks import DELIVERY_STATUSES
 
 PACKAGE = Path(str(files("renkei.dashboard")))
 KEYWORDS = {"_": None, "t": None, "gettext": None}
 ENDPOINT_STATUSES = ("active", "paused", "disabled")
+# Shown translated on the flows, syncs and connections pages: run and step statuses, a
+# sync's direction and trigger, a connection's status.
+FLOW_STATUSES = (
+    "queued",
+    "running",
+    "waiting",
+    "retrying",
+    "succeeded",
+    "stopped",
+    "failed",
+    "skipped",
+)
+SYNC_WORDS = ("pull", "push", "manual", "schedule", "realtime", "enabled", "disabled")
+CONNECTION_STATUSES = ("active", "failing")
 
 
 def used_messages() -> set[str]:
@@ -32,6 +47,9 @@ def used_messages() -> set[str]:
     found |= {label for label, _ in NAVIGATION}
     found |= set(DELIVERY_STATUSES) | set(ENDPOINT_STATUSES)
     found |= set(webhooks.NOTICES.values()) | set(webhooks.MEANINGS.values())
+    found |= set(flows.NOTICES.values()) | set(connections.NOTICES.values())
+    found |= set(syncs.NOTICES.values()) | set(syncs.MODES.values()) | set(syncs.MODES)
+    found |= {"trigger", *STEP_KINDS, *FLOW_STATUSES, *SYNC_WORDS, *CONNECTION_STATUSES}
     return found
 
 
