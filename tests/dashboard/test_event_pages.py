@@ -71,6 +71,8 @@ def test_event_types_are_listed_created_and_edited_by_writers_only(database_url:
             "Paid orders"
         )
 
+        forged = client.post("/ui/event-types", data={"name": "forged.type"})
+        assert forged.status_code == 403  # no CSRF token
         reader = _reader(url, admin)
         seen = reader.get("/ui/event-types")
         assert "Paid orders" in seen.text
@@ -226,6 +228,9 @@ def test_profiles_are_found_by_email_or_user_id_with_traits_and_events(database_
         assert profile_id in client.get("/ui/profiles", params={"q": "ada-1"}).text
         assert "No profile matches." in client.get("/ui/profiles", params={"q": "bob"}).text
         page = client.get(f"/ui/profiles/{profile_id}")
+        event_id = page.text.split('href="/ui/events/')[1].split('"')[0]
+        event_page = client.get(f"/ui/events/{event_id}")
+        assert ">app</a>" in event_page.text  # the event names its source
         assert "user_id" in page.text and "ada-1" in page.text
         assert "plan" in page.text and "&lt;script&gt;" in page.text
         assert "<script>alert" not in page.text

@@ -4,6 +4,7 @@ and new arrivals polled by htmx (a small fragment every few seconds: no inline s
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -15,7 +16,7 @@ from starlette.routing import Route
 from renkei.dashboard.formatting import FORMATS
 from renkei.dashboard.handlers import page, renderer_of
 from renkei.dashboard.viewer import Viewer, hub_of
-from renkei.errors import Invalid
+from renkei.errors import Invalid, NotFound
 from renkei.usecases import events as cases
 from renkei.usecases import sources as source_cases
 from renkei.usecases.paging import Listed, every
@@ -126,11 +127,17 @@ async def arrivals(request: Request, viewer: Viewer) -> Response:
 
 @page
 async def detail_page(request: Request, viewer: Viewer) -> Response:
-    found = await timeline(hub_of(request), viewer.principal, request.path_params["event_id"])
+    hub = hub_of(request)
+    found = await timeline(hub, viewer.principal, request.path_params["event_id"])
+    source = None
+    if found.event["source_id"]:
+        # None when published through the API or a flow, or from a source deleted since.
+        with suppress(NotFound):
+            source = await source_cases.get_source(hub, viewer.principal, found.event["source_id"])
     return renderer_of(request).render(
         request,
         "events/detail.html",
-        {"event": found.event, "entries": found.entries, **FORMATS},
+        {"event": found.event, "source": source, "entries": found.entries, **FORMATS},
         viewer=viewer,
     )
 
