@@ -1,5 +1,5 @@
-"""The navigation, in order: (label, path). A page not built yet answers "coming"
-(``pages/coming.py``) until its module is added to ``pages/__init__.py``."""
+"""The navigation, in order: (label, path); each path is a page module's route
+(``pages/__init__.py``)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ from starlette.routing import BaseRoute
 
 from renkei.dashboard.pages import (
     audit,
-    coming,
     connections,
     event_types,
     events,
@@ -30,5 +29,4 @@ ROUTES: list[BaseRoute] = [
     *flows.routes,
     *connections.routes,
     *syncs.routes,
-    *coming.routes,
 ]
