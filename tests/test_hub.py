@@ -106,3 +106,15 @@ async def test_stop_closes_the_connections_that_outbound_clients_keep_open(
         while server.open and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert server.open == 0
+
+
+def _committers() -> list[asyncio.Task[object]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "renkei-ingest-committer"]
+
+
+async def test_start_opens_the_ingest_committers_and_stop_ends_them(database_url: str) -> None:
+    hub = Hub(settings_for(database_url))
+    await hub.start(with_worker=False)
+    assert len(_committers()) == hub.ingest.committer.committers
+    await hub.stop()
+    assert _committers() == []

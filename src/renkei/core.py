@@ -64,7 +64,10 @@ class Core:
         self.token_cache: LookupCache[Principal | None] = LookupCache(TOKEN_CACHE_SECONDS)
         self.worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
-        # Run by stop(), after the worker: features close what they keep open (connections).
+        # Run by start(), on the loop the process serves from: features open what they keep
+        # running (ingest's committers); by stop(), after the worker, they close it again
+        # with what they keep open (connections).
+        self.openers: list[Callable[[], Awaitable[None]]] = []
         self.closers: list[Callable[[], Awaitable[None]]] = []
 
     async def fan_out(self, connection: AsyncConnection, events: Sequence[Any]) -> None:
@@ -107,6 +110,8 @@ class Core:
 
     async def start(self, *, with_worker: bool) -> None:
         await migrate(self.database)
+        for open_ in self.openers:
+            await open_()
         if with_worker:
             self.worker = self.new_worker()
             self._worker_task = asyncio.create_task(

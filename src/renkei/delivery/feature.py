@@ -1,4 +1,4 @@
-"""``install(hub)``: outbound webhooks plugged into the hub (see docs/webhooks.md)."""
+"""``install(hub, webhooks)``: outbound webhooks plugged into the kernel (see docs/webhooks.md)."""
 
 from __future__ import annotations
 

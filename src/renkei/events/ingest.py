@@ -182,6 +182,24 @@ class GroupCommitter:
         self._running = True
         return loop
 
+    async def open(self) -> None:
+        """Start the committers on the hub's event loop (``hub.start``)."""
+        self._start()
+
+    async def close(self) -> None:
+        """Stop the committers (``hub.stop``, once requests and the worker are done): what is
+        still queued fails as shutting down rather than waiting for ever."""
+        if self._loop is not asyncio.get_running_loop():
+            return  # started under another loop (a test's), which took its tasks with it
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        while self._queue:
+            unit = self._queue.popleft()
+            self._pending -= unit.size
+            _fail(unit, StorageUnavailable("shutting down"))
+
     def _stopped(self, _: asyncio.Task[None]) -> None:
         self._running = False  # the next store() looks the committers over again
 
