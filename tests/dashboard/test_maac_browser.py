@@ -127,3 +127,29 @@ def test_a_failing_receiver_is_explained_in_words(
     result = page.locator("#test-result")
     expect(result.locator(".status-code")).to_have_text("401")
     expect(result).to_contain_text("your receiver rejected the signature")
+
+
+def test_recover_takes_the_time_in_the_viewers_zone(
+    browser: Browser, served: Served, receiver: Receiver
+) -> None:
+    with served.api() as api:
+        made = api.post(
+            "/api/v1/endpoints", json={"name": "Recovering", "url": receiver.url}
+        ).json()
+    context = browser.new_context(base_url=served.url, locale="en-US", timezone_id="Asia/Tokyo")
+    try:
+        page = context.new_page()
+        sign_in(page, served.admin_token)
+        page.goto(f"/ui/webhooks/{made['id']}")
+        expect(page.locator("#recover-zone")).to_have_text("Asia/Tokyo")
+        page.get_by_label("Since").fill("2026-12-07T09:00:00")  # 09:00 in Tokyo
+        page.get_by_role("button", name="Recover").click()
+        expect(page.get_by_text("failed deliveries queued again")).to_be_visible()
+    finally:
+        context.close()
+    with served.api() as api:
+        entries = api.get(
+            "/api/v1/audit", params={"action": "endpoint.recovered", "target_id": made["id"]}
+        ).json()["data"]
+    assert entries[0]["details"]["since"] == "2026-12-07T00:00:00+00:00"  # sent as UTC
+    assert entries[0]["details"]["via"] == "dashboard"

@@ -343,9 +343,11 @@ async def recover(request: Request, viewer: Viewer, form: FormData) -> Response:
     endpoint_id = request.path_params["endpoint_id"]
     try:
         try:
-            since = datetime.fromisoformat(str(form.get("since") or "")).replace(tzinfo=UTC)
+            given = datetime.fromisoformat(str(form.get("since") or ""))
         except ValueError as exc:
             raise Invalid("give the time to recover from, e.g. 2026-12-01T09:00") from exc
+        # dashboard.js sends the viewer's local time as UTC ISO; without it, UTC as shown.
+        since = given.replace(tzinfo=UTC) if given.tzinfo is None else given.astimezone(UTC)
         count = await cases.recover(
             hub_of(request), viewer.principal, endpoint_id, since=since, via="dashboard"
         )

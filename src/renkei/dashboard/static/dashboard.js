@@ -42,5 +42,39 @@ document.addEventListener("click", async (event) => {
   }
 });
 
-document.addEventListener("DOMContentLoaded", () => localTimes(document));
+// A time to type (<input type=datetime-local data-local-time>) arrives in UTC: shown in the
+// viewer's zone, and sent back as UTC ISO on submit (the server reads a bare value as UTC).
+function pad(number) {
+  return String(number).padStart(2, "0");
+}
+
+function localInputs(root) {
+  for (const input of root.querySelectorAll("input[data-local-time]")) {
+    const when = new Date(input.value + "Z");
+    if (Number.isNaN(when.getTime())) continue;
+    input.value =
+      `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}` +
+      `T${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}`;
+  }
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  for (const element of root.querySelectorAll("[data-time-zone]")) element.textContent = zone;
+}
+
+document.addEventListener("submit", (event) => {
+  for (const input of event.target.querySelectorAll("input[data-local-time][name]")) {
+    const when = new Date(input.value);
+    if (Number.isNaN(when.getTime())) continue;
+    const utc = document.createElement("input");
+    utc.type = "hidden";
+    utc.name = input.name;
+    utc.value = when.toISOString();
+    input.removeAttribute("name");
+    event.target.append(utc);
+  }
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
+  localInputs(document);
+});
 document.addEventListener("htmx:afterSwap", (event) => localTimes(event.detail.target));
