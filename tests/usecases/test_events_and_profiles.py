@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from renkei.errors import Forbidden, NotFound, RenkeiError
@@ -58,3 +60,19 @@ async def test_unknown_ids_and_bad_filters(database_url: str) -> None:
             with pytest.raises(RenkeiError) as error:
                 await refused
             assert (error.value.status, error.value.code) == (400, code)
+
+
+async def test_following_gives_the_last_events_then_new_ones(database_url: str) -> None:
+    async with local_hub(database_url) as hub:
+        for number in (1, 2):
+            await webhooks.publish(hub, WRITER, event_type="a", data={}, event_id=f"evt_{number}")
+        backlog = events.follow_events(hub, READER, last=1, follow=False)
+        assert [event["id"] async for event in backlog] == ["evt_2"]
+        arriving = events.follow_events(hub, READER, types=["b"], interval=0.05)
+        first = asyncio.create_task(anext(arriving))
+        await asyncio.sleep(0.3)  # it has read where the log ends: what comes next is new
+        await webhooks.publish(hub, WRITER, event_type="b", data={}, event_id="evt_3")
+        assert (await asyncio.wait_for(first, 10))["id"] == "evt_3"
+        await arriving.aclose()
+        with pytest.raises(Forbidden):
+            await anext(events.follow_events(hub, NOBODY))

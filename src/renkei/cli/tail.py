@@ -1,26 +1,19 @@
-"""``renkei tail``: print events as they arrive, optionally filtered by type or source.
-
-It polls the event log by ``seq``. With many writers, transactions can commit out of
-``seq`` order (several API nodes, publishing beside ingest), so each poll also looks back
-over the last few hundred positions for rows that appeared late; with a single writer
-(``Database.single_writer``) commits are serial.
-"""
+"""``renkei tail``: print events as they arrive, optionally filtered by type or source
+(``renkei.usecases.events.follow_events``: how the log is polled)."""
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 import orjson
 import typer
 
 from renkei.cli._common import console, with_hub
-from renkei.events.history import EventQuery, event_dict, latest_seq, list_events
 from renkei.hub import Hub
+from renkei.usecases import LOCAL, events
 
 __all__ = ["format_line", "tail"]
-
-_BATCH = 500
-_LOOKBACK = 200
 
 
 def format_line(event: dict[str, Any]) -> str:
@@ -48,48 +41,19 @@ def tail(
     """Print events live as they arrive."""
     wanted = [part.strip() for value in types for part in value.split(",") if part.strip()]
 
-    def show(row: Any) -> None:
-        event = event_dict(row)
-        if as_json:
-            console.print(orjson.dumps(event).decode(), highlight=False, markup=False)
-        else:
-            console.print(format_line(event), highlight=False, markup=False)
-
     async def run(hub: Hub) -> None:
-        def query(**options: Any) -> EventQuery:
-            return EventQuery(types=wanted, source_id=source, **options)
-
         printed = 0
-        async with hub.database.read() as connection:
-            cursor = await latest_seq(connection)
-            if last:
-                for row in reversed(await list_events(connection, query(limit=last))):
-                    show(row)
-                    printed += 1
-        if max_events is not None and printed >= max_events:
-            return
-        start, seen = cursor, set[int]()
-        while follow:
-            async with hub.database.read() as connection:
-                rows = await list_events(
-                    connection, query(after_seq=cursor, limit=_BATCH, oldest_first=True)
-                )
-                if not hub.database.single_writer:
-                    floor = max(start, cursor - _LOOKBACK)
-                    late = await list_events(
-                        connection, query(after_seq=floor, limit=_LOOKBACK, oldest_first=True)
-                    )
-                    rows = [row for row in late if row.seq <= cursor] + rows
-            fresh = [row for row in rows if row.seq not in seen]
-            for row in sorted(fresh, key=lambda found: found.seq):
-                show(row)
-                seen.add(row.seq)
-                cursor = max(cursor, row.seq)
+        arriving = events.follow_events(
+            hub, LOCAL, types=wanted, source_id=source, last=last, follow=follow, interval=interval
+        )
+        async with aclosing(arriving):
+            async for event in arriving:
+                if as_json:
+                    console.print(orjson.dumps(event).decode(), highlight=False, markup=False)
+                else:
+                    console.print(format_line(event), highlight=False, markup=False)
                 printed += 1
                 if max_events is not None and printed >= max_events:
                     return
-            seen = {seq for seq in seen if seq > cursor - _LOOKBACK}
-            if not fresh:
-                await hub.clock.sleep(interval)
 
     with_hub(run)

@@ -1,9 +1,15 @@
-"""The event log: events newest first, and one event with what became of it (its webhook
-deliveries and the flow runs it started)."""
+"""The event log: events newest first, one event with what became of it (its webhook
+deliveries and the flow runs it started), and the events as they arrive.
+
+Following polls the log by ``seq``. With many writers, transactions can commit out of
+``seq`` order (several API nodes, publishing beside ingest), so each poll also looks back
+over the last few hundred positions for rows that appeared late; with a single writer
+(``Database.single_writer``) commits are serial.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,7 +22,10 @@ from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["EventDetail", "get_event", "list_events"]
+__all__ = ["EventDetail", "follow_events", "get_event", "list_events"]
+
+_BATCH = 500
+_LOOKBACK = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +84,47 @@ async def get_event(hub: Hub, actor: Actor, event_id: str) -> EventDetail:
             deliveries=await hub.webhooks.deliveries_of_event(connection, event_id),
             flow_runs=await hub.flows.runs_for_event(connection, event_id),
         )
+
+
+async def follow_events(
+    hub: Hub,
+    actor: Actor,
+    *,
+    types: Sequence[str] = (),
+    source_id: str | None = None,
+    last: int = 0,
+    follow: bool = True,
+    interval: float = 0.5,
+) -> AsyncGenerator[dict[str, Any], None]:
+    """The ``last`` events (oldest first), then, ``follow``-ing, each new one as it
+    arrives, every ``interval`` seconds at most; the caller stops when it has enough."""
+    require(actor, "read")
+
+    def query(**options: Any) -> history.EventQuery:
+        return history.EventQuery(types=types, source_id=source_id, **options)
+
+    async with hub.database.read() as connection:
+        cursor = await history.latest_seq(connection)
+        backlog = await history.list_events(connection, query(limit=last)) if last else []
+    for row in reversed(backlog):
+        yield history.event_dict(row)
+    start, seen = cursor, set[int]()
+    while follow:
+        async with hub.database.read() as connection:
+            rows = await history.list_events(
+                connection, query(after_seq=cursor, limit=_BATCH, oldest_first=True)
+            )
+            if not hub.database.single_writer:
+                floor = max(start, cursor - _LOOKBACK)
+                late = await history.list_events(
+                    connection, query(after_seq=floor, limit=_LOOKBACK, oldest_first=True)
+                )
+                rows = [row for row in late if row.seq <= cursor] + rows
+        fresh = [row for row in rows if row.seq not in seen]
+        for row in sorted(fresh, key=lambda found: found.seq):
+            seen.add(row.seq)
+            cursor = max(cursor, row.seq)
+            yield history.event_dict(row)
+        seen = {seq for seq in seen if seq > cursor - _LOOKBACK}
+        if not fresh:
+            await hub.clock.sleep(interval)
