@@ -1,5 +1,6 @@
 """The dashboard's overview: what came in and what went out over the last 24 hours, and
-what needs someone's attention (failing endpoints, deliveries that ran out of retries)."""
+what needs someone's attention: failing endpoints, deliveries that ran out of retries,
+flows and syncs whose runs failed, daily quotas above 80 %."""
 
 from __future__ import annotations
 
@@ -10,16 +11,29 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func, select
 
 from renkei.store.tables.core import events
+from renkei.store.tables.flows import flow_runs, flows
+from renkei.store.tables.syncs import sync_runs, syncs
 from renkei.store.tables.webhooks import DELIVERY_STATUSES, deliveries, endpoints
+from renkei.usecases import connections as connection_cases
 from renkei.usecases.access import Actor, require
+from renkei.usecases.paging import every
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["FailingEndpoint", "HourOutcomes", "Overview", "deliveries_by_hour", "overview"]
+__all__ = [
+    "FailedRuns",
+    "FailingEndpoint",
+    "HourOutcomes",
+    "Overview",
+    "QuotaUse",
+    "deliveries_by_hour",
+    "overview",
+]
 
 WINDOW = timedelta(hours=24)
 LISTED = 20
+QUOTA_WARNING = 0.8
 
 
 @dataclass(frozen=True)
@@ -31,12 +45,45 @@ class FailingEndpoint:
 
 
 @dataclass(frozen=True)
+class FailedRuns:
+    id: str  # the flow's or the sync's
+    name: str
+    failed: int  # runs that failed in the window
+    last_failed_at: datetime
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    connection_id: str
+    connection: str
+    used: int
+    limit: int
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
+
+
+@dataclass(frozen=True)
 class Overview:
     since: datetime
     events_received: int
     deliveries: dict[str, int] = field(default_factory=dict)  # every status, 0 when none
     failing_endpoints: list[FailingEndpoint] = field(default_factory=list)
     exhausted_deliveries: int = 0
+    failing_flows: list[FailedRuns] = field(default_factory=list)
+    failing_syncs: list[FailedRuns] = field(default_factory=list)
+    quotas: list[QuotaUse] = field(default_factory=list)  # at 80 % of the day's or above
+
+    @property
+    def problems(self) -> bool:
+        return bool(
+            self.failing_endpoints
+            or self.exhausted_deliveries
+            or self.failing_flows
+            or self.failing_syncs
+            or self.quotas
+        )
 
 
 async def overview(hub: Hub, actor: Actor) -> Overview:
@@ -71,13 +118,59 @@ async def overview(hub: Hub, actor: Actor) -> Overview:
             .limit(LISTED)
         )
         failing_endpoints = [FailingEndpoint(*row) for row in failing]
+        failing_flows = [
+            FailedRuns(*row)
+            for row in await connection.execute(
+                select(flows.c.id, flows.c.name, func.count(), func.max(flow_runs.c.started_at))
+                .join(flows, flows.c.id == flow_runs.c.flow_id)
+                .where(
+                    flow_runs.c.status == "failed",
+                    flow_runs.c.started_at >= since,
+                    flows.c.deleted_at.is_(None),
+                )
+                .group_by(flows.c.id, flows.c.name)
+                .order_by(func.count().desc())
+                .limit(LISTED)
+            )
+        ]
+        failing_syncs = [
+            FailedRuns(*row)
+            for row in await connection.execute(
+                select(syncs.c.id, syncs.c.name, func.count(), func.max(sync_runs.c.started_at))
+                .join(syncs, syncs.c.id == sync_runs.c.sync_id)
+                .where(sync_runs.c.status == "failed", sync_runs.c.started_at >= since)
+                .group_by(syncs.c.id, syncs.c.name)
+                .order_by(func.count().desc())
+                .limit(LISTED)
+            )
+        ]
     return Overview(
         since=since,
         events_received=int(received or 0),
         deliveries={status: int(by_status.get(status, 0)) for status in DELIVERY_STATUSES},
         failing_endpoints=failing_endpoints,
         exhausted_deliveries=int(by_status.get("exhausted", 0)),
+        failing_flows=failing_flows,
+        failing_syncs=failing_syncs,
+        quotas=await _quotas_nearly_spent(hub, actor),
     )
+
+
+async def _quotas_nearly_spent(hub: Hub, actor: Actor) -> list[QuotaUse]:
+    """Connections whose daily quota is 80 % spent or more (the connector's own count)."""
+    found: list[QuotaUse] = []
+    rows = await every(
+        lambda cursor, size: connection_cases.list_connections(
+            hub, actor, limit=size, cursor=cursor
+        )
+    )
+    for row in rows:
+        daily = (await connection_cases.usage(hub, actor, row.id)).get("daily_quota")
+        if daily and daily.get("limit"):
+            use = QuotaUse(row.id, row.name, int(daily["used"]), int(daily["limit"]))
+            if use.share >= QUOTA_WARNING:
+                found.append(use)
+    return found
 
 
 @dataclass(frozen=True)
