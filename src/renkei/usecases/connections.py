@@ -26,8 +26,7 @@ from renkei.connectors.errors import (
 from renkei.connectors.spec import OperationResult
 from renkei.egress.ssrf import TargetPolicy
 from renkei.errors import Invalid, NotFound, RenkeiError, TooMany
-from renkei.security.targets import may_move_credentials
-from renkei.usecases.access import Actor, require
+from renkei.usecases.access import Actor, can_move_credentials, require
 from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
 from renkei.usecases.via import with_via
 
@@ -181,7 +180,7 @@ async def update_connection(
                 credentials=credentials,
                 limits=limits,
                 policy=TargetPolicy.from_settings(hub.settings),
-                may_move_credentials=actor is None or may_move_credentials(actor.scope),
+                may_move_credentials=can_move_credentials(actor),
             )
             moved_from = credential_destinations(before.config if before else {})
             moved_to = credential_destinations(row.config)

@@ -20,8 +20,7 @@ from renkei.flows.preview import preview_flow, sample_event
 from renkei.flows.scope import load_profile
 from renkei.flows.service import FlowRecord, secret_targets
 from renkei.flows.spec import validate_flow
-from renkei.security.targets import may_move_credentials
-from renkei.usecases.access import Actor, require
+from renkei.usecases.access import Actor, can_move_credentials, require
 from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
 from renkei.usecases.via import with_via
 
@@ -45,11 +44,6 @@ __all__ = [
 ]
 
 
-def _may_move(actor: Actor) -> bool:
-    """The operator at the machine holds the key already; a token needs ``admin``."""
-    return actor is None or may_move_credentials(actor.scope)
-
-
 async def _find(connection: AsyncConnection, ref: str, *, by_name: bool) -> FlowRecord:
     if by_name:
         return await service.find_flow(connection, ref)
@@ -61,7 +55,9 @@ async def create_flow(
 ) -> FlowRecord:
     require(actor, "write")
     async with hub.database.transaction() as tx:
-        record = await service.create_flow(hub, tx, spec, may_move_credentials=_may_move(actor))
+        record = await service.create_flow(
+            hub, tx, spec, may_move_credentials=can_move_credentials(actor)
+        )
         await _audit_moves(hub, tx, actor, None, record)
         await hub.audit(
             tx,
@@ -112,7 +108,7 @@ async def update_flow(
     async with hub.database.transaction() as tx:
         before = await service.get_flow(tx, flow_id)
         record = await service.update_flow(
-            hub, tx, flow_id, changes, may_move_credentials=_may_move(actor)
+            hub, tx, flow_id, changes, may_move_credentials=can_move_credentials(actor)
         )
         await _audit_moves(hub, tx, actor, before, record)
         details: dict[str, Any] = {"version": record.version}
