@@ -309,3 +309,42 @@ def test_unknown_and_bad_references_are_pages_with_their_status(
     )
     assert answer.status_code == status, answer.text[-2000:]
     assert 'role="alert"' in answer.text
+
+
+def test_a_preview_of_a_recent_event_picked_from_the_list(seeded: Seeded) -> None:
+    published = admin_client(seeded.url).post(
+        "/api/v1/events", json={"type": "track", "data": {"total": 300}}
+    )
+    assert published.status_code == 201, published.text
+    event_id = published.json()["id"]
+    path = f"/ui/flows/{seeded.flow_id}"
+    page = seeded.admin.get(path).text
+    assert f'<option value="{event_id}">' in page  # offered under "Or a recent event"
+    answer = seeded.admin.post(
+        f"{path}/preview",
+        data={"event_id": event_id, "csrf_token": hidden_csrf(page)},
+        headers={"HX-Request": "true"},  # htmx: the result alone, swapped into the page
+    )
+    assert answer.status_code == 200, answer.text[-2000:]
+    assert answer.text.startswith('<section id="preview-result"')
+    assert "https://hooks.example.com/sales" in answer.text
+    refused = seeded.admin.post(
+        f"{path}/preview",
+        data={"event": "{", "csrf_token": hidden_csrf(page)},
+        headers={"HX-Request": "true"},
+    )
+    assert refused.status_code == 200  # htmx swaps no 4xx: the refusal is the result
+    assert 'role="alert"' in refused.text
+    assert "the event is not valid JSON" in refused.text
+
+
+def test_a_refused_test_under_htmx_is_the_alert_beside_the_button(seeded: Seeded) -> None:
+    """htmx swaps no 4xx answer: a refusal it asked for comes as a 200 fragment, or the
+    person who pressed "Test connection" would see nothing happen."""
+    csrf = hidden_csrf(seeded.admin.get("/ui/connections").text)
+    answer = seeded.admin.post(
+        "/ui/connections/conn_gone/test", data={"csrf_token": csrf}, headers={"HX-Request": "true"}
+    )
+    assert answer.status_code == 200
+    assert answer.text.startswith('<p class="error" role="alert">')
+    assert "conn_gone" in answer.text

@@ -65,6 +65,9 @@ def test_a_flow_preview_shows_what_would_be_sent_and_sends_nothing(
     sign_in(page, served.write_token, "Flows")
     page.get_by_role("link", name="big-orders-to-crm").click()
     expect(page.get_by_role("heading", name="big-orders-to-crm")).to_be_visible()
+    page.get_by_label("Event (JSON)").fill('{"type": "track",')
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("the event is not valid JSON")
     page.get_by_label("Event (JSON)").fill(
         '{"type": "track", "name": "Order Completed", "user_id": "u1", "data": {"total": 250}}'
     )

@@ -149,6 +149,11 @@ async def test(request: Request, viewer: Viewer, _: FormData) -> Response:
             hub_of(request), viewer.principal, ref, via="dashboard"
         )
     except RenkeiError as error:
+        if request.headers.get("hx-request") == "true":
+            # 200: htmx swaps no 4xx answer, and the refusal belongs beside the button.
+            return renderer_of(request).render(
+                request, "connections/_test_result.html", {"error": error}, viewer=viewer
+            )
         return await _list(request, viewer, status=error.status, tested=ref, error=error)
     if request.headers.get("hx-request") == "true":
         return renderer_of(request).render(

@@ -139,12 +139,12 @@ async def preview(request: Request, viewer: Viewer, form: FormData) -> Response:
         )
     except RenkeiError as error:
         if request.headers.get("hx-request") == "true":
+            # 200: htmx swaps no 4xx answer, and the refusal belongs in the result area.
             return renderer_of(request).render(
                 request,
                 "flows/_preview.html",
                 {"preview": None, "error": error, "pretty": pretty},
                 viewer=viewer,
-                status=error.status,
             )
         return await _detail(
             request,
