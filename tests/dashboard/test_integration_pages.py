@@ -348,3 +348,22 @@ def test_a_refused_test_under_htmx_is_the_alert_beside_the_button(seeded: Seeded
     assert answer.status_code == 200
     assert answer.text.startswith('<p class="error" role="alert">')
     assert "conn_gone" in answer.text
+
+
+def test_a_preview_never_shows_a_secret_the_flow_uses(seeded: Seeded) -> None:
+    value = "sales-api-key-never-on-a-page"
+    made = admin_client(seeded.url).post(
+        "/api/v1/secrets", json={"name": "sales_key", "value": value}
+    )
+    assert made.status_code == 201, made.text
+    path = f"/ui/flows/{seeded.flow_id}"
+    answer = seeded.admin.post(
+        f"{path}/preview",
+        data={
+            "event": '{"type": "track", "data": {"total": 500}}',
+            "csrf_token": hidden_csrf(seeded.admin.get(path).text),
+        },
+    )
+    assert answer.status_code == 200, answer.text[-2000:]
+    assert "https://hooks.example.com/sales" in answer.text
+    assert value not in answer.text
