@@ -9,6 +9,8 @@ then flows, then syncs) and of config sections (a plan applies them in it).
 
 from __future__ import annotations
 
+from renkei.alerts import feature as alerts_feature
+from renkei.alerts.service import Alerts
 from renkei.clock import Clock
 from renkei.connectors import feature as connectors_feature
 from renkei.connectors.service import ConnectorService
@@ -34,8 +36,10 @@ class Hub(Core):
         self.connectors = ConnectorService(self)
         self.flows = FlowEngine(self, webhooks=self.webhooks, connectors=self.connectors)
         self.syncs = SyncService(self, self.connectors)
+        self.alerts = Alerts(self, self.connectors.runtime.health)
         delivery_feature.install(self, self.webhooks)
         events_feature.install(self, self.ingest)
         connectors_feature.install(self, self.connectors)
         flows_feature.install(self, self.flows)
         syncs_feature.install(self, self.syncs)
+        alerts_feature.install(self, self.alerts)

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(2.0, gt=0)
     worker_dead_after_seconds: float = Field(10.0, gt=0)
 
+    # Failure events and alerts (docs/operations.md).
+    connection_failing_after_seconds: float = Field(300.0, ge=0)
+    alert_quiet_seconds: float = Field(3600.0, gt=0)
+    alert_evaluate_seconds: float = Field(60.0, gt=0)
+    alert_failure_rate: float = Field(0.5, gt=0, le=1)
+    alert_failure_window_seconds: float = Field(900.0, gt=0)
+    alert_failure_min_count: int = Field(5, ge=1)
+    alert_job_age_minutes: float = Field(15.0, gt=0)
+
     @field_validator("secret_key", "allowed_target_networks", mode="before")
     @classmethod
     def _csv_list(cls, value: object) -> object:

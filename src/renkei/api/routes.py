@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from renkei.api import hooks
 from renkei.api.ingest import IngestFastPath
 from renkei.api.v1 import (
+    alerts,
     audit,
     connections,
     connectors,
@@ -46,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     secrets.router,
     connectors.router,
     syncs.router,
+    alerts.router,
 )
 """The management API (``/api/v1/...``)."""
 

@@ -22,6 +22,7 @@ from renkei.cli._common import (
     safe_url,
     with_hub,
 )
+from renkei.cli.alerts import alerts_app
 from renkei.cli.connections import connections_app
 from renkei.cli.connectors import connectors_app
 from renkei.cli.endpoints import deliveries_app, endpoints_app, events_app, recover_app
@@ -65,6 +66,7 @@ app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(recover_app, name="recover")
 app.add_typer(syncs_app, name="syncs")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(alerts_app, name="alerts")
 app.command("tail")(tail)
 
 

@@ -30,6 +30,7 @@ from renkei.connectors.connections import (
 )
 from renkei.connectors.db_limits import DatabaseDailyQuota, DatabaseRateLimiter, RateUsage
 from renkei.connectors.errors import ConfigurationError, ConnectorError
+from renkei.connectors.health import ConnectionHealth, counts_as_failing
 from renkei.connectors.metrics import default_metrics
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.retry import Backoff
@@ -54,6 +55,7 @@ class ConnectorRuntime:
         self.policy = TargetPolicy.from_settings(hub.settings)
         # Every call's client borrows these: calls to a host reuse its idle connections.
         self.pools = EgressPools()
+        self.health = ConnectionHealth(hub)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -134,11 +136,16 @@ class ConnectorRuntime:
         try:
             async with ctx:
                 result = await connector.call(operation, input, ctx)
-        except ConfigurationError as exc:
-            await self._mark(row, "failing", exc.message)
+        except ConnectorError as exc:
+            if isinstance(exc, ConfigurationError):
+                await self._mark(row, "failing", exc.message)
+            if counts_as_failing(exc):
+                await self.health.failed(row.id, exc)
             raise
         if row.status != "active":
             await self._mark(row, "active", None)
+        if self.health.may_be_failing(row.id) or row.status != "active":
+            await self.health.succeeded(row.id)
         return result
 
     async def test(self, row: ConnectionRow) -> dict[str, Any]:

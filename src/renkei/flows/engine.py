@@ -43,6 +43,7 @@ from renkei.events.history import event_dict, get_event
 from renkei.expr.paths import MISSING
 from renkei.flows.catalog import FlowCatalog
 from renkei.flows.effects import LiveEffects, StepFailed
+from renkei.flows.failures import publish_run_failed
 from renkei.flows.http import HttpSender
 from renkei.flows.reeligibility import enter, storable_key
 from renkei.flows.scope import default_user_key, load_profile
@@ -369,6 +370,8 @@ class FlowEngine:
                 )
                 .values(status="failed", error=reason, finished_at=now)
             )
+        if status == "failed":
+            await publish_run_failed(self.hub, tx, run_id, reason)
         await self._next_in_lane(tx, run_id)
         return True
 
@@ -381,9 +384,10 @@ class FlowEngine:
         if event_id is None:
             return
         now = self.hub.clock.now()
-        await tx.execute(
+        run_id = new_id("run")
+        inserted = await tx.execute(
             insert_ignoring(tx, flow_runs).values(
-                id=new_id("run"),
+                id=run_id,
                 flow_id=str(payload["f"]),
                 version=int(payload["v"]),
                 event_id=str(event_id),
@@ -395,6 +399,8 @@ class FlowEngine:
                 finished_at=now,
             )
         )
+        if inserted.rowcount == 1:
+            await publish_run_failed(self.hub, tx, run_id, reason)
 
     def _user_key(
         self, compiled: CompiledFlow, event: dict[str, Any], profile: dict[str, Any] | None
@@ -581,6 +587,7 @@ class FlowEngine:
                 .values(**values)
             )
             if status == "failed" and moved.rowcount == 1:
+                await publish_run_failed(hub, tx, run_id, f"step {node.id}: {values['error']}")
                 await self._next_in_lane(tx, run_id)
         log.info(
             "flow.step_failed",

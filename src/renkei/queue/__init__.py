@@ -10,7 +10,13 @@ await Worker(queue).run()
 from renkei.queue.dead_letter import dead_error, live_keys
 from renkei.queue.errors import GiveUp, JobOutcome, QueueError, RetryLater, UnknownTask
 from renkei.queue.jobs import Job, NewJob
-from renkei.queue.live import live_dedupe_keys, live_job_ids, scheduled_count
+from renkei.queue.live import (
+    died_since_by_task,
+    live_dedupe_keys,
+    live_job_ids,
+    oldest_due_by_task,
+    scheduled_count,
+)
 from renkei.queue.manager import JobQueue
 from renkei.queue.registry import Periodic, Task, TaskRegistry
 from renkei.queue.ticks import is_valid_cron
@@ -34,11 +40,13 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "dead_error",
+    "died_since_by_task",
     "is_valid_cron",
     "listen_for_jobs",
     "live_dedupe_keys",
     "live_job_ids",
     "live_keys",
+    "oldest_due_by_task",
     "scheduled_count",
     "wake_on_commit",
 ]

@@ -4,6 +4,7 @@ only here (with :mod:`renkei.queue.dead_letter`'s reconciler questions)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -12,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.queue.dead_letter import LIVE
 from renkei.store.tables.core import jobs
 
-__all__ = ["live_dedupe_keys", "live_job_ids", "scheduled_count"]
+__all__ = [
+    "died_since_by_task",
+    "live_dedupe_keys",
+    "live_job_ids",
+    "oldest_due_by_task",
+    "scheduled_count",
+]
 
 
 def live_job_ids() -> Select[tuple[Any]]:
@@ -39,3 +46,31 @@ async def scheduled_count(connection: AsyncConnection, task: str) -> int:
         .where(jobs.c.task == task, jobs.c.status == "scheduled")
     )
     return int(found.scalar_one())
+
+
+async def oldest_due_by_task(
+    connection: AsyncConnection, due_before: datetime, *, limit: int = 100
+) -> dict[str, datetime]:
+    """Tasks with a job waiting to run since before ``due_before``: the oldest due time."""
+    found = await connection.execute(
+        select(jobs.c.task, func.min(jobs.c.run_at))
+        .where(jobs.c.status == "scheduled", jobs.c.run_at < due_before)
+        .group_by(jobs.c.task)
+        .order_by(jobs.c.task)
+        .limit(limit)
+    )
+    return {task: oldest for task, oldest in found.tuples()}
+
+
+async def died_since_by_task(
+    connection: AsyncConnection, since: datetime, *, limit: int = 100
+) -> dict[str, int]:
+    """How many jobs of each task went to dead letter since ``since``."""
+    found = await connection.execute(
+        select(jobs.c.task, func.count())
+        .where(jobs.c.status == "dead", jobs.c.updated_at >= since)
+        .group_by(jobs.c.task)
+        .order_by(jobs.c.task)
+        .limit(limit)
+    )
+    return {task: int(count) for task, count in found.tuples()}

@@ -37,6 +37,7 @@ from renkei.security.redaction import redact_text
 from renkei.store.tables.syncs import sync_runs, syncs
 from renkei.syncs import model
 from renkei.syncs.event_pushes import push_event
+from renkei.syncs.failures import publish_run_failed
 from renkei.syncs.model import Sync
 from renkei.syncs.planner import QuotaStatus, quota_status, raise_alerts
 from renkei.syncs.pulls import pull
@@ -171,7 +172,9 @@ class SyncEngine:
         except (PermanentError, GiveUp) as exc:
             tally = Tally()
             tally.error(str(exc))
-            await self.checkpoint(sync, run_id, None, tally, status="failed", done=True)
+            async with self.hub.database.transaction() as tx:
+                await self.checkpoint(sync, run_id, None, tally, tx=tx, status="failed", done=True)
+                await publish_run_failed(self.hub, tx, run_id, redact_text(str(exc)))
             raise GiveUp(str(exc)) from exc
         await self.checkpoint(sync, run_id, None, Tally(), status="succeeded", done=True)
 
@@ -273,7 +276,9 @@ class SyncEngine:
         reason = died(task, error)
         async with self.hub.database.transaction() as tx:
             if task == RUN_TASK:
-                await model.fail_run(tx, str(payload["run_id"]), reason, now=self.now())
+                run_id = str(payload["run_id"])
+                if await model.fail_run(tx, run_id, reason, now=self.now()):
+                    await publish_run_failed(self.hub, tx, run_id, reason)
             else:
                 sync = await model.find_sync(tx, str(payload["sync_id"]))
                 if sync is None:

@@ -28,6 +28,7 @@ from renkei.queue import dead_error, live_keys
 from renkei.store.tables.syncs import sync_runs
 from renkei.syncs import model
 from renkei.syncs.engine import RUN_TASK, died
+from renkei.syncs.failures import publish_run_failed
 
 if TYPE_CHECKING:
     from renkei.core import Core
@@ -76,7 +77,9 @@ async def reconcile_runs(hub: Core) -> Reconciled:
         for run in stranded:
             error = await dead_error(tx, RUN_TASK, {"run_id": run.id})
             reason = died(RUN_TASK, error or "no job left")
-            failed += await model.fail_run(tx, run.id, reason, now=now)
+            if await model.fail_run(tx, run.id, reason, now=now):
+                await publish_run_failed(hub, tx, run.id, reason)
+                failed += 1
     found = Reconciled(failed=failed)
     RECONCILED.inc(found.failed)
     if found.total:
