@@ -21,6 +21,8 @@ from renkei.events import feature as events_feature
 from renkei.events.ingest import IngestService
 from renkei.flows import feature as flows_feature
 from renkei.flows.engine import FlowEngine
+from renkei.operations import OperationRunner
+from renkei.operations import feature as operations_feature
 from renkei.settings import Settings
 from renkei.syncs import feature as syncs_feature
 from renkei.syncs.service import SyncService
@@ -37,9 +39,11 @@ class Hub(Core):
         self.flows = FlowEngine(self, webhooks=self.webhooks, connectors=self.connectors)
         self.syncs = SyncService(self, self.connectors)
         self.alerts = Alerts(self, self.connectors.runtime.health)
+        self.operations = OperationRunner(self, self.webhooks, self.flows)
         delivery_feature.install(self, self.webhooks)
         events_feature.install(self, self.ingest)
         connectors_feature.install(self, self.connectors)
         flows_feature.install(self, self.flows)
         syncs_feature.install(self, self.syncs)
         alerts_feature.install(self, self.alerts)
+        operations_feature.install(self, self.operations)

@@ -20,6 +20,8 @@ from renkei.api.v1 import (
     event_types,
     events,
     flows,
+    jobs,
+    operations,
     profiles,
     publish,
     secrets,
@@ -47,6 +49,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     secrets.router,
     connectors.router,
     syncs.router,
+    operations.router,
+    jobs.router,
     alerts.router,
 )
 """The management API (``/api/v1/...``)."""

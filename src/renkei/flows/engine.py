@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp
@@ -104,8 +104,11 @@ class FlowEngine:
 
     # -- fan-out ---------------------------------------------------------------------------
 
-    async def fan_out(self, connection: AsyncConnection, events: Sequence[Any]) -> int:
-        """The ``hub.fanout`` handler: one start job per (matching flow, event)."""
+    async def fan_out(
+        self, connection: AsyncConnection, events: Sequence[Any], *, only_flow: str | None = None
+    ) -> int:
+        """The ``hub.fanout`` handler: one start job per (matching flow, event). A replay
+        (``only_flow``) starts that flow only, as if the events had just arrived."""
         live = await self.catalog.snapshot(connection)
         if not live.flows:
             return 0
@@ -117,6 +120,8 @@ class FlowEngine:
                 continue
             document: dict[str, Any] | None = None
             for flow in live.candidates(event.type):
+                if only_flow is not None and flow.id != only_flow:
+                    continue
                 trigger = flow.compiled.trigger
                 if event.source_id == flow.id or not trigger.accepts_type(event.type, event.name):
                     continue
@@ -251,6 +256,62 @@ class FlowEngine:
                 return run_id
             await hub.queue.enqueue(tx, STEP_TASK, {"r": run_id, "n": compiled.first})
         return run_id
+
+    async def rerun(
+        self, tx: AsyncConnection, run_id: str, *, current_version: bool, only: Sequence[str]
+    ) -> bool:
+        """Run a run again from its first step, on the version it ran (or the flow's current
+        one), if its status is in ``only`` when the update runs: two reruns never both start
+        it, and a run that succeeded meanwhile is left alone. Its steps are recorded afresh;
+        re-eligibility is not asked again (the person entered already). False when it was
+        not rerun (gone, moved on, its flow or event deleted)."""
+        run = (
+            await tx.execute(
+                select(flow_runs.c.flow_id, flow_runs.c.version, flow_runs.c.event_id)
+                .add_columns(flow_runs.c.context)
+                .where(flow_runs.c.id == run_id, flow_runs.c.status.in_(only))
+            )
+        ).first()
+        if run is None:
+            return False
+        version = run.version
+        if current_version:
+            version = (
+                await tx.execute(
+                    select(flows.c.version).where(
+                        flows.c.id == run.flow_id, flows.c.deleted_at.is_(None)
+                    )
+                )
+            ).scalar()
+            if version is None:
+                return False
+        # A scheduled run's event is in its context only; others are read from the log.
+        stored = run.context.get("event") if isinstance(run.context, dict) else None
+        event = dict(stored) if stored else await _triggering_event(tx, {"e": run.event_id})
+        if event is None:
+            return False
+        compiled = await self.catalog.version(tx, run.flow_id, version)
+        depth = await self._depth(tx, event)
+        now = self.hub.clock.now()
+        moved = await tx.execute(
+            update(flow_runs)
+            .where(flow_runs.c.id == run_id, flow_runs.c.status.in_(only))
+            .values(
+                version=version,
+                status="running",
+                node=compiled.first,
+                context={"event": event, "data": event.get("data"), "steps": {}, "depth": depth},
+                error=None,
+                started_at=now,
+                updated_at=now,
+                finished_at=None,
+            )
+        )
+        if moved.rowcount != 1:
+            return False
+        await tx.execute(delete(flow_run_steps).where(flow_run_steps.c.run_id == run_id))
+        await self.hub.queue.enqueue(tx, STEP_TASK, {"r": run_id, "n": compiled.first})
+        return True
 
     async def _may_start(self, connection: AsyncConnection, run_id: str) -> bool:
         row = (

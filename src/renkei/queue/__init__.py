@@ -7,7 +7,7 @@ async with database.transaction() as tx:
 await Worker(queue).run()
 """
 
-from renkei.queue.dead_letter import dead_error, live_keys
+from renkei.queue.dead_letter import dead_error, dead_jobs, live_keys
 from renkei.queue.errors import GiveUp, JobOutcome, QueueError, RetryLater, UnknownTask
 from renkei.queue.jobs import Job, NewJob
 from renkei.queue.live import (
@@ -40,6 +40,7 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "dead_error",
+    "dead_jobs",
     "died_since_by_task",
     "is_valid_cron",
     "listen_for_jobs",

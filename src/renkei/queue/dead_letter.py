@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.store.tables.core import jobs
 
-__all__ = ["LIVE", "dead_error", "live_keys"]
+__all__ = ["LIVE", "dead_error", "dead_jobs", "live_keys"]
 
 LIVE = ("scheduled", "running")
 """A job in these states will still run (or is running)."""
@@ -48,3 +48,24 @@ async def dead_error(
     if row is None:
         return None
     return str(row.last_error or "failed")
+
+
+async def dead_jobs(
+    connection: AsyncConnection, *, limit: int, before_id: int | None = None
+) -> list[Any]:
+    """Dead jobs, the latest first (by id; ``before_id`` pages on): ``id``, ``task``,
+    ``queue``, ``attempts``, ``max_attempts``, ``last_error``, ``created_at``,
+    ``updated_at`` (when it died)."""
+    query = select(
+        jobs.c.id,
+        jobs.c.task,
+        jobs.c.queue,
+        jobs.c.attempts,
+        jobs.c.max_attempts,
+        jobs.c.last_error,
+        jobs.c.created_at,
+        jobs.c.updated_at,
+    ).where(jobs.c.status == "dead")
+    if before_id is not None:
+        query = query.where(jobs.c.id < before_id)
+    return list(await connection.execute(query.order_by(jobs.c.id.desc()).limit(limit)))

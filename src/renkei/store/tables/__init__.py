@@ -15,6 +15,7 @@ __all__ = [
     "ingest",
     "jobs",
     "metadata",
+    "operations",
     "schedules",
     "syncs",
     "webhooks",

@@ -1,0 +1,138 @@
+"""Replay (issue 17, item 4) and resend by a filter, over real HTTP on loopback: receivers
+verify every request with ``standardwebhooks``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.delivery.test_delivery_e2e import make_endpoint
+from tests.delivery.webhook_receiver import Receiver, verify, wait_until
+from tests.support.server import admin_client, running_hub
+
+FAST = {"retry_schedule": (0.1,), "retry_jitter": 0.0, "worker_poll_interval": 0.05}
+SINCE = "2000-01-01T00:00:00Z"
+
+
+def store_events(base_url: str, admin: httpx.Client, count: int) -> list[str]:
+    source = admin.post("/api/v1/sources", json={"kind": "tracking", "name": "app"})
+    assert source.status_code == 201, source.text
+    auth = httpx.BasicAuth(source.json()["write_key"], "")
+    ids = [f"m{n:04d}" for n in range(count)]
+    for start in range(0, count, 500):
+        batch = [
+            {"type": "track", "userId": f"u{n}", "event": "Bought", "messageId": message_id}
+            for n, message_id in enumerate(ids[start : start + 500], start)
+        ]
+        answer = httpx.post(f"{base_url}/v1/batch", json={"batch": batch}, auth=auth)
+        assert answer.status_code == 200, answer.text
+    return ids
+
+
+def finished(admin: httpx.Client, operation: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
+    def done() -> bool:
+        return admin.get(f"/api/v1/operations/{operation['id']}").json()["status"] == "done"
+
+    wait_until(done, timeout=timeout)
+    found: dict[str, Any] = admin.get(f"/api/v1/operations/{operation['id']}").json()
+    return found
+
+
+def test_a_new_endpoint_gets_past_events_once_however_often_replayed(database_url: str) -> None:
+    with Receiver() as receiver, running_hub(database_url, **FAST) as (base_url, _):
+        admin = admin_client(base_url)
+        ids = store_events(base_url, admin, 1000)
+        endpoint = make_endpoint(admin, receiver.url)  # created after the events
+
+        started = admin.post(f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": SINCE})
+        assert started.status_code == 202, started.text
+        operation = started.json()
+        assert operation["kind"] == "endpoint.replay" and operation["total"] == 1000
+        progress = finished(admin, operation)
+        assert (progress["done"], progress["skipped"], progress["failed"]) == (1000, 0, 0)
+        assert progress["finished_at"] is not None
+        wait_until(lambda: len(receiver.requests) >= 1000, timeout=30)
+        received = receiver.snapshot()
+        assert sorted(r.webhook_id for r in received) == ids  # each exactly once
+        for request in received[:50]:
+            assert verify(endpoint["secret"], request)["type"] == "track"
+
+        again = admin.post(f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": SINCE})
+        assert again.status_code == 202, again.text
+        second = finished(admin, again.json())
+        assert (second["done"], second["skipped"]) == (1000, 1000)
+        time.sleep(0.5)
+        assert len(receiver.snapshot()) == 1000
+
+
+def test_replay_refuses_what_it_cannot_do(database_url: str) -> None:
+    with running_hub(database_url, with_worker=False) as (base_url, _):
+        admin = admin_client(base_url)
+        unknown = admin.post("/api/v1/endpoints/ep_nope/replay", json={"since": SINCE})
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+        endpoint = make_endpoint(admin, "http://127.0.0.1:9/hook")
+        backwards = admin.post(
+            f"/api/v1/endpoints/{endpoint['id']}/replay",
+            json={"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+        )
+        assert backwards.status_code == 422, backwards.text
+        assert backwards.json()["error"]["details"][0]["path"] == "until"
+        bad_date = admin.post(
+            f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": "yesterday-ish"}
+        )
+        assert bad_date.status_code == 422
+        assert admin.get("/api/v1/operations/op_nope").status_code == 404
+        flow = admin.post("/api/v1/flows/flow_nope/replay", json={"since": SINCE})
+        assert flow.status_code == 404
+
+
+def test_resend_by_filter_across_two_endpoints(database_url: str) -> None:
+    failing = True
+
+    def answer(_: Any, __: int) -> int:
+        return 500 if failing else 200
+
+    with (
+        Receiver(answer) as first,
+        Receiver(answer) as second,
+        running_hub(database_url, **FAST) as (base_url, _),
+    ):
+        admin = admin_client(base_url)
+        types = ["order.paid", "order.refunded"]  # not Renkei's own failure events
+        one = make_endpoint(admin, first.url, event_types=types)
+        two = make_endpoint(admin, second.url, name="erp", event_types=types)
+        for n in range(5):
+            admin.post("/api/v1/events", json={"type": "order.paid", "data": {"n": n}})
+        admin.post("/api/v1/events", json={"type": "order.refunded", "data": {}})
+
+        def exhausted() -> bool:
+            rows = admin.get("/api/v1/deliveries", params={"status": "exhausted"}).json()
+            return len(rows["data"]) == 12
+
+        wait_until(exhausted, timeout=20)
+        failing = False
+        before = {r.webhook_id for r in first.snapshot()} | {
+            r.webhook_id for r in second.snapshot()
+        }
+        started = admin.post("/api/v1/deliveries/resend", json={"event_type": "order.paid"})
+        assert started.status_code == 202, started.text
+        progress = finished(admin, started.json())
+        assert (progress["total"], progress["done"], progress["failed"]) == (10, 10, 0)
+
+        def resent() -> bool:
+            rows = admin.get("/api/v1/deliveries", params={"status": "succeeded"}).json()
+            return len(rows["data"]) == 10
+
+        wait_until(resent, timeout=20)
+        for receiver, endpoint in ((first, one), (second, two)):
+            ok = [r for r in receiver.snapshot() if r.headers.get("webhook-id") in before]
+            assert verify(endpoint["secret"], ok[-1])["type"] == "order.paid"
+        # Nothing failed is left of that type: the same resend again sends nothing.
+        again = finished(
+            admin, admin.post("/api/v1/deliveries/resend", json={"event_type": "order.paid"}).json()
+        )
+        assert again["total"] == 0
+        refunded = admin.get("/api/v1/deliveries", params={"status": "exhausted"}).json()["data"]
+        assert len(refunded) == 2

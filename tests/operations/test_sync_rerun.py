@@ -1,0 +1,43 @@
+"""A failed sync run, rerun once the vendor is back: the rerun is a new run of the sync that
+succeeds, and asking again answers that rerun instead of running a third time. A Marketo
+sandbox on loopback, ManualClock, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from renkei.clock import ManualClock
+from renkei.errors import Conflict
+from renkei.usecases import LOCAL
+from renkei.usecases.operations import rerun_sync_run
+from tests.syncs.harness import START, marketo, sync_rig
+from tests.syncs.test_dead_runs import LEADS_PULL, _run_out_the_retries
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_a_failed_sync_run_reruns_once(database_url: str) -> None:
+    clock = ManualClock(START)
+    with marketo(clock, seed_leads=3) as (sandbox, base):
+        async with sync_rig(database_url, clock) as rig:
+            await rig.connect(base)
+            sync = await rig.syncs.create(LEADS_PULL)
+            outage = sandbox.fail_next_http(10_000, 502)
+            failed_id = await rig.syncs.run("leads-in")
+            await _run_out_the_retries(rig)
+            failed = await rig.syncs.get_run(failed_id)
+            assert failed is not None and failed.status == "failed"
+
+            outage.remaining = 0  # the vendor is back
+            operation, rerun = await rerun_sync_run(rig.hub, LOCAL, "leads-in", failed_id)
+            assert operation.kind == "sync_run.rerun" and operation.status == "done"
+            assert operation.result == {"run_id": rerun.id}
+            assert rerun.id != failed_id and rerun.trigger == "rerun"
+            await rig.run()
+            done = await rig.syncs.get_run(rerun.id)
+            assert done is not None and done.status == "succeeded"
+
+            again, same = await rerun_sync_run(rig.hub, LOCAL, sync.id, failed_id)
+            assert (again.id, same.id) == (operation.id, rerun.id)
+            with pytest.raises(Conflict):
+                await rerun_sync_run(rig.hub, LOCAL, sync.id, rerun.id)  # it succeeded
