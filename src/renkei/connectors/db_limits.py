@@ -11,8 +11,8 @@ counting as in flight when its lease expires.
 
 The check and the insert happen in one write transaction, serialised per limiter
 (``store.locks.lock_until_commit``: an advisory lock on the limiter's key, where write
-transactions do not already run one at a time). Nothing lives in process memory, so limits hold across
-processes, machines sharing the database, and restarts.
+transactions do not already run one at a time). Nothing lives in process memory, so
+limits hold across processes, machines sharing the database, and restarts.
 
 :class:`DatabaseDailyQuota` counts calls per vendor day in ``connector_quota_days``, with
 one atomic ``INSERT ... ON CONFLICT DO UPDATE ... WHERE used + n <= quota`` per call.

@@ -2,10 +2,10 @@
 
 Every attempt writes an attempt row, updates its delivery, sometimes touches its endpoint
 and publishes operational events. Writing each in its own transaction would cap delivery
-at the database's commit rate (with a single writer, one at a time), so attempts finished at about the
-same time share one transaction: the first caller writes the batch while later callers
-queue behind it, and each caller returns only once its own record is committed. A task
-therefore never reports its job done before its attempt is durable.
+at the database's commit rate (with a single writer, one at a time), so attempts finished
+at about the same time share one transaction: the first caller writes the batch while
+later callers queue behind it, and each caller returns only once its own record is
+committed. A task therefore never reports its job done before its attempt is durable.
 """
 
 from __future__ import annotations

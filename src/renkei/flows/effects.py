@@ -139,8 +139,9 @@ class LiveEffects:
     ) -> dict[str, Any]:
         """Merge traits, tags and increments into the person's profile in one transaction.
 
-        The profile's row is read under a lock (``FOR UPDATE``, or a single writer's lock), so an increment adds to the value as it is at that moment and two
-        concurrent increments both count."""
+        The profile's row is read under a lock (``FOR UPDATE``, or a single writer's lock),
+        so an increment adds to the value as it is at that moment and two concurrent
+        increments both count."""
         if not keys:
             raise StepFailed(
                 "the event names no user (user_id, email or anonymous_id)", retry=False
