@@ -8,8 +8,10 @@ import pytest
 
 from renkei.errors import Forbidden, Invalid, NotFound
 from renkei.hub import Hub
+from renkei.sandbox import MarketoSandboxConfig, create_marketo_app, serve_in_thread
 from renkei.security.targets import CredentialMove
 from renkei.usecases import LOCAL, connections
+from renkei.usecases.connections import VendorFailed
 from tests.usecases.actors import ADMIN, READER, WRITER, audit_entries, local_hub
 
 SECRET = "client-secret-never-shown"
@@ -119,3 +121,33 @@ def test_the_catalog() -> None:
     assert connections.connector_entry(READER, "marketo")["name"] == "marketo"
     with pytest.raises(NotFound, match="unknown connector 'pigeon'"):
         connections.connector_entry(READER, "pigeon")
+
+
+async def test_a_call_the_vendor_refuses_is_a_vendor_failure(database_url: str) -> None:
+    """Calls made now answer the vendor's refusal in the one tree: input the connector
+    refuses is Invalid, a vendor that refuses the credentials a 502 (``vendor_error``)."""
+    sandbox = create_marketo_app(MarketoSandboxConfig(seed_leads=1, seed_activities=1))
+    with serve_in_thread(sandbox.app) as marketo_url:
+        async with local_hub(database_url) as hub:
+            await connections.create_connection(
+                hub,
+                WRITER,
+                name="marketo",
+                connector="marketo",
+                config={"base_url": marketo_url},
+                credentials={"client_id": "renkei-sandbox", "client_secret": "wrong"},
+            )
+            with pytest.raises(Invalid) as unknown:
+                await connections.call(hub, WRITER, "marketo", "no_such_operation", {})
+            assert unknown.value.code == "unknown_operation"
+            with pytest.raises(VendorFailed) as refused:
+                await connections.call(
+                    hub,
+                    WRITER,
+                    "marketo",
+                    "read_activities",
+                    {"since": "2020-01-01T00:00:00Z", "activity_type_ids": [1]},
+                )
+            assert (refused.value.status, refused.value.code) == (502, "vendor_error")
+            assert refused.value.details["kind"] == "ConfigurationError"
+            assert "wrong" not in refused.value.message
