@@ -4,13 +4,28 @@ verify every request with ``standardwebhooks``."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import select
+from standardwebhooks import Webhook
 
+from renkei.events.envelope import Event
+from renkei.events.log import record_events
+from renkei.hub import Hub
+from renkei.operations import runner as runner_module
+from renkei.store import migrate
+from renkei.store.tables.webhooks import deliveries
+from renkei.usecases import LOCAL
+from renkei.usecases.operations import replay_to_endpoint
+from renkei.usecases.webhooks import endpoints
 from tests.delivery.test_delivery_e2e import make_endpoint
 from tests.delivery.webhook_receiver import Receiver, verify, wait_until
+from tests.flows.receivers import receiver
 from tests.support.server import admin_client, running_hub
+from tests.support.server import test_settings as make_settings
 
 FAST = {"retry_schedule": (0.1,), "retry_jitter": 0.0, "worker_poll_interval": 0.05}
 SINCE = "2000-01-01T00:00:00Z"
@@ -136,3 +151,91 @@ def test_resend_by_filter_across_two_endpoints(database_url: str) -> None:
         assert again["total"] == 0
         refunded = admin.get("/api/v1/deliveries", params={"status": "exhausted"}).json()["data"]
         assert len(refunded) == 2
+
+
+def test_a_new_flow_runs_on_past_events_once(database_url: str) -> None:
+    with receiver() as target, running_hub(database_url, **FAST) as (base_url, _):
+        admin = admin_client(base_url)
+        for n in range(20):
+            kind = "order.paid" if n % 2 == 0 else "order.refunded"
+            admin.post("/api/v1/events", json={"type": kind, "data": {"id": f"o{n}"}})
+        flow = admin.post(
+            "/api/v1/flows",
+            json={
+                "name": "to-partner",
+                "trigger": {"event_types": ["order.paid"]},
+                "steps": [{"id": "send", "action": {"url": target.url + "/orders"}}],
+            },
+        ).json()
+        secret = admin.get(f"/api/v1/flows/{flow['id']}/secret").json()["secret"]
+
+        started = admin.post(f"/api/v1/flows/{flow['id']}/replay", json={"since": SINCE})
+        assert started.status_code == 202, started.text
+        progress = finished(admin, started.json())
+        assert (progress["total"], progress["done"], progress["skipped"]) == (20, 20, 10)
+        wait_until(lambda: len(target.to("/orders")) >= 10, timeout=20)
+        requests = target.to("/orders")
+        assert {Webhook(secret).verify(r.body, r.headers)["id"] for r in requests} == {
+            f"o{n}" for n in range(0, 20, 2)
+        }
+        assert len({r.headers["webhook-id"] for r in requests}) == 10
+
+        again = finished(
+            admin, admin.post(f"/api/v1/flows/{flow['id']}/replay", json={"since": SINCE}).json()
+        )
+        assert (again["done"], again["skipped"]) == (20, 20)
+        time.sleep(0.5)
+        assert len(target.to("/orders")) == 10
+
+
+async def test_an_operation_resumes_after_a_crash_where_it_stopped(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker dies after the first batch: the next one carries on from the stored cursor
+    and the endpoint gets every event once."""
+    monkeypatch.setattr(runner_module, "BATCH_SIZE", 40)
+    hub = Hub(make_settings(database_url))
+    await migrate(hub.database)
+    try:
+        async with hub.database.transaction() as tx:
+            await record_events(hub, tx, [_event(n) for n in range(100)])
+        endpoint = await endpoints.create_endpoint(
+            hub, LOCAL, {"name": "crm", "url": "https://crm.example.com/h"}
+        )
+        operation, created = await replay_to_endpoint(
+            hub, LOCAL, endpoint.id, since=datetime(2000, 1, 1, tzinfo=UTC)
+        )
+        assert created and operation.total == 100
+        count, work = hub.operations.kinds["endpoint.replay"]
+        batches = 0
+
+        async def dies_after_one(*args: Any) -> Any:
+            nonlocal batches
+            batches += 1
+            if batches == 2:
+                raise RuntimeError("the worker died")
+            return await work(*args)
+
+        hub.operations.kinds["endpoint.replay"] = (count, dies_after_one)
+        with pytest.raises(RuntimeError):
+            await hub.operations.run(operation.id)
+        halfway = await hub.operations.get(operation.id)
+        assert (halfway.status, halfway.done) == ("running", 40)
+
+        hub.operations.kinds["endpoint.replay"] = (count, work)
+        done = await hub.operations.run(operation.id)
+        assert (done.status, done.done, done.skipped) == ("done", 100, 0)
+        async with hub.database.read() as connection:
+            rows = (
+                await connection.execute(
+                    select(deliveries.c.event_id).where(deliveries.c.endpoint_id == endpoint.id)
+                )
+            ).scalars()
+            assert sorted(rows) == sorted(f"evt_{n:03d}" for n in range(100))
+    finally:
+        await hub.database.dispose()
+
+
+def _event(n: int) -> Event:
+    now = datetime.now(UTC)
+    return Event(f"evt_{n:03d}", "order.paid", None, {"n": n}, now, now, "test")

@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from renkei.cli._common import CliError, console, err_console, print_json, print_rows, with_hub
+from renkei.cli.operations import resend_by_filter
 from renkei.delivery.endpoints import Endpoint
 from renkei.events.envelope import parse_timestamp
 from renkei.security.redaction import REDACTED
@@ -302,8 +303,25 @@ def deliveries_list(
 
 
 @deliveries_app.command("resend")
-def deliveries_resend(delivery_id: str) -> None:
-    """Send a delivery again, whatever became of it."""
+def deliveries_resend(
+    delivery_id: str | None = typer.Argument(None, help="One delivery's id."),
+    filters: list[str] = typer.Option(
+        [],
+        "--filter",
+        help="Or every delivery picked: endpoint=, event_type=, status= (repeatable), "
+        "since=, until=; failed and exhausted unless status says otherwise.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (with --filter)."),
+) -> None:
+    """Send a delivery again, whatever became of it; or, with --filter, many, across
+    endpoints, with a progress bar."""
+    if filters:
+        if delivery_id is not None:
+            raise CliError("give a delivery id or --filter, not both")
+        resend_by_filter(filters, as_json)
+        return
+    if delivery_id is None:
+        raise CliError("give a delivery id, or --filter KEY=VALUE")
 
     async def run(hub: Hub) -> None:
         await webhooks.resend(hub, LOCAL, delivery_id, via=VIA)

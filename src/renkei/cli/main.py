@@ -27,6 +27,7 @@ from renkei.cli.connections import connections_app
 from renkei.cli.connectors import connectors_app
 from renkei.cli.endpoints import deliveries_app, endpoints_app, events_app, recover_app
 from renkei.cli.flows import app as flows_app
+from renkei.cli.operations import flows_rerun, jobs_app, replay
 from renkei.cli.sandbox import sandbox_app
 from renkei.cli.secrets import secrets_app
 from renkei.cli.sources import sources_app
@@ -67,6 +68,9 @@ app.add_typer(recover_app, name="recover")
 app.add_typer(syncs_app, name="syncs")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(jobs_app, name="jobs")
+flows_app.command("rerun")(flows_rerun)
+app.command("replay")(replay)
 app.command("tail")(tail)
 
 
