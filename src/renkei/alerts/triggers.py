@@ -42,6 +42,8 @@ TRIGGERS: dict[str, Trigger] = {
     "connection.quota.warning": Trigger("quota_warning", "connection", "connection", None),
     "connection.quota.exhausted": Trigger("quota_exhausted", "connection", "connection", None),
 }
+# Renkei records its own events as "renkei" (syncs: "renkei.syncs").
+SYSTEM_SOURCE = "renkei"
 _SAMPLE_KEYS = ("run_id", "delivery_id", "version", "level", "used")
 
 
@@ -58,6 +60,8 @@ def _sample(event: Event, trigger: Trigger) -> dict[str, Any]:
 def fanout_handler(hub: Core) -> FanoutHandler:
     async def on_events(tx: AsyncConnection, events: Sequence[Any]) -> None:
         for event in events:
+            if not str(event.source_id).startswith(SYSTEM_SOURCE):
+                continue  # a client publishing "flow.run.failed" opens no alert
             if event.type == CONNECTION_RECOVERED:
                 await model.resolve_subject(
                     hub,

@@ -1,0 +1,104 @@
+"""The ``alerts.evaluate`` rules no single event says: an endpoint's failure rate over the
+window, a task's backlog, dead jobs; each resolves once it stops holding for the quiet
+period. ManualClock, a real receiver answering 500, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from renkei.clock import ManualClock
+from renkei.hub import Hub
+from renkei.queue import GiveUp, JobContext
+from renkei.usecases import LOCAL, alerts, webhooks
+from tests.flows.conftest import START
+from tests.flows.receivers import Receiver, receiver
+from tests.support.server import test_settings as settings_for
+
+pytestmark = pytest.mark.timeout(120)
+
+QUIET = 600.0
+
+
+@pytest.fixture
+def down() -> Iterator[Receiver]:
+    with receiver() as state:
+        state.answer("/hook", (500, {}))
+        yield state
+
+
+@pytest.fixture
+async def hub(database_url: str) -> AsyncIterator[Hub]:
+    settings = settings_for(
+        database_url,
+        retry_schedule="3600",
+        retry_jitter=0,
+        alert_quiet_seconds=QUIET,
+        alert_failure_window_seconds=300,
+        alert_failure_min_count=4,
+        alert_job_age_minutes=5,
+    )
+    hub = Hub(settings, clock=ManualClock(START))
+
+    async def boom(ctx: JobContext) -> None:
+        raise GiveUp("the tests' task always fails")
+
+    hub.registry.task("tests.boom", queue="tests")(boom)
+    yield hub
+    await hub.stop()
+
+
+async def _burst(hub: Hub) -> None:
+    worker = hub.new_worker(run_schedules=False)
+    while await worker.run_burst():
+        pass
+
+
+async def _kinds(hub: Hub, status: str) -> dict[str, tuple[str, int]]:
+    found = await alerts.list_alerts(hub, LOCAL, status=status)
+    return {alert.kind: (alert.subject_id, alert.count) for alert in found}
+
+
+async def test_failure_rate_backlog_and_dead_jobs_open_then_resolve(
+    hub: Hub, down: Receiver
+) -> None:
+    clock = hub.clock
+    assert isinstance(clock, ManualClock)
+    endpoint = await webhooks.create_endpoint(
+        hub, LOCAL, {"name": "down", "url": down.url + "/hook", "event_types": ["order.paid"]}
+    )
+    for number in range(4):
+        await webhooks.publish(hub, LOCAL, event_type="order.paid", data={"n": number})
+    async with hub.database.transaction() as tx:
+        await hub.queue.enqueue(tx, "tests.boom", {})
+    await _burst(hub)  # four failed attempts (the next in an hour), one dead job
+    assert len(down.to("/hook")) == 4
+    async with hub.database.transaction() as tx:  # waits, for no worker serves its queue
+        await hub.queue.enqueue(tx, "tests.boom", {}, queue="nobody")
+
+    await hub.alerts.evaluate()
+    opened = await _kinds(hub, "open")
+    assert opened == {
+        "endpoint_failure_rate": (endpoint.id, 1),
+        "dead_jobs": ("tests.boom", 1),
+    }
+
+    clock.advance(minutes=6)
+    await hub.alerts.evaluate()
+    opened = await _kinds(hub, "open")
+    assert opened["job_backlog"] == ("tests.boom", 1)
+    # The attempts and the dead job are older than the window now: not seen again.
+    assert opened["endpoint_failure_rate"] == (endpoint.id, 1)
+    assert opened["dead_jobs"] == ("tests.boom", 1)
+
+    clock.advance(minutes=5)  # eleven minutes since they were last seen: quiet
+    await hub.alerts.evaluate()
+    assert set(await _kinds(hub, "resolved")) == {"endpoint_failure_rate", "dead_jobs"}
+    assert await _kinds(hub, "open") == {"job_backlog": ("tests.boom", 2)}  # still waiting
+
+
+async def test_an_event_a_client_publishes_under_a_failure_type_opens_no_alert(hub: Hub) -> None:
+    data = {"flow_id": "flw_x", "run_id": "run_x", "reason": "made up"}
+    await webhooks.publish(hub, LOCAL, event_type="flow.run.failed", data=data)
+    assert list(await alerts.list_alerts(hub, LOCAL)) == []
