@@ -102,3 +102,23 @@ async def test_an_event_a_client_publishes_under_a_failure_type_opens_no_alert(h
     data = {"flow_id": "flw_x", "run_id": "run_x", "reason": "made up"}
     await webhooks.publish(hub, LOCAL, event_type="flow.run.failed", data=data)
     assert list(await alerts.list_alerts(hub, LOCAL)) == []
+
+
+async def test_an_alert_the_on_call_endpoint_cannot_take_raises_no_more_alerts(
+    hub: Hub, down: Receiver
+) -> None:
+    """The endpoint that takes ``alert.*`` is down: its deliveries of alerts are spent, and
+    say nothing more (no ``message.attempt.exhausted``, so no alert about the alert)."""
+    clock = hub.clock
+    assert isinstance(clock, ManualClock)
+    fields = {"name": "on-call", "url": down.url + "/hook", "event_types": ["alert.opened"]}
+    await webhooks.create_endpoint(hub, LOCAL, fields)
+    async with hub.database.transaction() as tx:
+        await hub.queue.enqueue(tx, "tests.boom", {})
+    await _burst(hub)
+    await hub.alerts.evaluate()  # dead_jobs opens: alert.opened goes to the endpoint
+    for _ in range(3):
+        await _burst(hub)
+        clock.advance(seconds=3601)
+    assert len(down.to("/hook")) == 2  # the first attempt and its one retry, then spent
+    assert set(await _kinds(hub, "open")) == {"dead_jobs"}

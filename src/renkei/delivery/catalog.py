@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.endpoints import Endpoint, endpoint_from_row, signing_secrets
 from renkei.events.envelope import Event
+from renkei.events.system import ALERT_OPENED, ALERT_RESOLVED
 from renkei.expr.filter import Filter, compile_filter
 from renkei.expr.paths import MISSING, compile_path
 from renkei.store.config_version import CHANGED_FLAG, read_version
@@ -33,8 +34,16 @@ if TYPE_CHECKING:
 __all__ = ["Catalog", "Snapshot", "Target"]
 
 # Operational events are about deliveries; they never produce more operational events.
+# Nor do alerts: an on-call endpoint that is down would otherwise open an alert about the
+# alert it could not take, forever.
 OPERATIONAL_TYPES = frozenset(
-    {"message.attempt.failing", "message.attempt.exhausted", "endpoint.disabled"}
+    {
+        "message.attempt.failing",
+        "message.attempt.exhausted",
+        "endpoint.disabled",
+        ALERT_OPENED,
+        ALERT_RESOLVED,
+    }
 )
 
 
