@@ -122,3 +122,19 @@ async def test_an_alert_the_on_call_endpoint_cannot_take_raises_no_more_alerts(
         clock.advance(seconds=3601)
     assert len(down.to("/hook")) == 2  # the first attempt and its one retry, then spent
     assert set(await _kinds(hub, "open")) == {"dead_jobs"}
+
+
+async def test_a_rule_still_holding_after_a_long_pause_keeps_its_alert_open(hub: Hub) -> None:
+    """The evaluator did not run for longer than the quiet period (workers down): the backlog
+    is still there, so its alert is seen again, not resolved and opened anew."""
+    clock = hub.clock
+    assert isinstance(clock, ManualClock)
+    async with hub.database.transaction() as tx:
+        await hub.queue.enqueue(tx, "tests.boom", {}, queue="nobody")
+    clock.advance(minutes=6)
+    await hub.alerts.evaluate()
+    [opened] = await alerts.list_alerts(hub, LOCAL, kind="job_backlog")
+    clock.advance(seconds=QUIET + 60)
+    await hub.alerts.evaluate()
+    [still] = await alerts.list_alerts(hub, LOCAL, kind="job_backlog")
+    assert (still.id, still.status, still.count) == (opened.id, "open", 2)

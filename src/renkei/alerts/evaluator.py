@@ -57,7 +57,7 @@ async def evaluate(hub: Core, health: ConnectionHealth) -> Evaluated:
             )
             outcome.observed += 1
         for alert_id in stale:
-            outcome.resolved += await model.resolve(hub, tx, alert_id)
+            outcome.resolved += await model.resolve(hub, tx, alert_id, quiet_since=quiet_before)
         for connection_id in ended:
             # No call failed for a quiet period, but none succeeded either (or the success
             # ran where the failures were not seen): the streak is over.

@@ -127,12 +127,16 @@ async def observe(
     return False
 
 
-async def resolve(hub: Core, tx: AsyncConnection, alert_id: str) -> bool:
-    """Resolve an unresolved alert (``alert.resolved`` recorded); False if it was not."""
+async def resolve(
+    hub: Core, tx: AsyncConnection, alert_id: str, *, quiet_since: datetime | None = None
+) -> bool:
+    """Resolve an unresolved alert (``alert.resolved`` recorded); False if it was not.
+    ``quiet_since``: only if not seen since then (a failure may have come meanwhile)."""
+    statement = update(alerts).where(alerts.c.id == alert_id, alerts.c.status.in_(UNRESOLVED))
+    if quiet_since is not None:
+        statement = statement.where(alerts.c.last_seen < quiet_since)
     moved = await tx.execute(
-        update(alerts)
-        .where(alerts.c.id == alert_id, alerts.c.status.in_(UNRESOLVED))
-        .values(status="resolved", open_key=None, resolved_at=hub.clock.now())
+        statement.values(status="resolved", open_key=None, resolved_at=hub.clock.now())
     )
     if moved.rowcount != 1:
         return False
