@@ -6,7 +6,7 @@ Each use case takes the hub and the :data:`Actor`, checks the actor's scope
 (:func:`require`), does its work in one transaction, writes the audit entry, and raises
 only :mod:`renkei.errors`. One module per area: ``webhooks`` (endpoints, event types,
 deliveries, publishing), ``events``, ``sources``, ``profiles``, ``flows``, ``secrets``,
-``connections``, ``syncs``, ``tokens``, ``audit``.
+``connections``, ``syncs``, ``tokens``, ``audit``, ``alerts``.
 """
 
 from renkei.usecases.access import LOCAL, Actor, require
