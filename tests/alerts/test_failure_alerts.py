@@ -128,7 +128,7 @@ async def test_failed_flow_runs_open_one_alert_that_resolves_when_quiet(
     failures = _of(bodies, "flow.run.failed")
     assert len(failures) == 3
     assert {failure["flow_id"] for failure in failures} == {flow.id}
-    assert all("step send" in failure["reason"] for failure in failures)
+    assert all(failure["reason"].startswith("send: ") for failure in failures)
     [alert] = await alerts.list_alerts(hub, LOCAL, kind="flow_run_failed")
     assert (alert.status, alert.subject_type, alert.subject_id) == ("open", "flow", flow.id)
     assert alert.count == 3

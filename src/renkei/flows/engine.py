@@ -648,7 +648,7 @@ class FlowEngine:
                 .values(**values)
             )
             if status == "failed" and moved.rowcount == 1:
-                await publish_run_failed(hub, tx, run_id, f"step {node.id}: {values['error']}")
+                await publish_run_failed(hub, tx, run_id, str(values["error"]))
                 await self._next_in_lane(tx, run_id)
         log.info(
             "flow.step_failed",
