@@ -24,10 +24,6 @@ Writer = Annotated[Principal, Depends(require("write"))]
 
 Version = Literal["original", "current"]
 _VERSION_DOC = "Rerun on the version the run ran (original) or on the flow's current one."
-_REPEAT_DOC = (
-    "An identical operation (same kind and filter) still under way is answered instead of "
-    "a second one (with 200)."
-)
 
 
 class OperationOut(BaseModel):
@@ -118,13 +114,13 @@ async def rerun_flow_run(
     "/api/v1/flow-runs/rerun",
     status_code=202,
     tags=["flows"],
-    description=_REPEAT_DOC,
     responses=_AGAIN_OR_UNKNOWN,
 )
 async def rerun_flow_runs(
     request: Request, response: Response, principal: Writer, body: RerunManyIn
 ) -> OperationOut:
-    """Rerun every run the filter picks, as an operation."""
+    """Rerun every run the filter picks, as an operation. An identical operation (same
+    filter) still under way is answered instead of a second one, with 200."""
     started = await operations.rerun_flow_runs(
         _hub(request),
         principal,
@@ -151,13 +147,13 @@ async def rerun_sync_run(
     "/api/v1/deliveries/resend",
     status_code=202,
     tags=["deliveries"],
-    description=_REPEAT_DOC,
     responses=_AGAIN_OR_UNKNOWN,
 )
 async def resend_deliveries(
     request: Request, response: Response, principal: Writer, body: ResendIn
 ) -> OperationOut:
-    """Send again every delivery the filter picks, across endpoints, as an operation."""
+    """Send again every delivery the filter picks, across endpoints, as an operation. An
+    identical operation still under way is answered instead of a second one, with 200."""
     started = await operations.resend_deliveries(
         _hub(request),
         principal,
@@ -174,14 +170,14 @@ async def resend_deliveries(
     "/api/v1/endpoints/{endpoint_id}/replay",
     status_code=202,
     tags=["endpoints"],
-    description=_REPEAT_DOC,
     responses=_AGAIN,
 )
 async def replay_to_endpoint(
     endpoint_id: str, request: Request, response: Response, principal: Writer, body: ReplayIn
 ) -> OperationOut:
     """Send the endpoint the stored events its subscription takes, as if they had just
-    arrived; each at most once (an event it already has is skipped)."""
+    arrived; each at most once (an event it already has is skipped). An identical replay
+    still under way is answered instead of a second one, with 200."""
     started = await operations.replay_to_endpoint(
         _hub(request),
         principal,
@@ -197,14 +193,14 @@ async def replay_to_endpoint(
     "/api/v1/flows/{flow_id}/replay",
     status_code=202,
     tags=["flows"],
-    description=_REPEAT_DOC,
     responses=_AGAIN,
 )
 async def replay_to_flow(
     flow_id: str, request: Request, response: Response, principal: Writer, body: ReplayIn
 ) -> OperationOut:
     """Start the flow on the stored events its trigger takes; each at most once (an event
-    it already ran on is skipped)."""
+    it already ran on is skipped). An identical replay still under way is answered
+    instead of a second one, with 200."""
     started = await operations.replay_to_flow(
         _hub(request),
         principal,
