@@ -21,6 +21,7 @@ from renkei.backoff import Backoff
 from renkei.clock import Clock, SystemClock
 from renkei.config.resources import ResourceKind
 from renkei.lookups import LookupCache
+from renkei.observability import tracing
 from renkei.queue import JobQueue, TaskRegistry, Wakeup, Worker, WorkerOptions
 from renkei.queue.runner import run_worker
 from renkei.security import audit
@@ -43,6 +44,7 @@ class Core:
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        tracing.configure()  # on when OTEL_EXPORTER_OTLP_ENDPOINT is set, once per process
         self.database = Database(
             settings.database_url,
             connect_timeout=settings.database_connect_timeout_seconds,
@@ -129,6 +131,8 @@ class Core:
                 await close()
             except Exception as exc:  # shutting down: what is left still closes
                 log.warning("hub.close_failed", error=repr(exc))
+        if tracing.ENABLED:
+            await asyncio.to_thread(tracing.flush)
         await self.database.dispose()
 
 

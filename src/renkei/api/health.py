@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from renkei.api import gauges
 from renkei.api.errors import error_response
 
 router = APIRouter(tags=["health"])
@@ -32,5 +33,6 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    await gauges.refresh(request.app.state.hub)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

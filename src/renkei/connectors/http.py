@@ -44,6 +44,7 @@ from renkei.egress.errors import TargetRefused
 from renkei.egress.retry_after import parse_retry_after
 from renkei.egress.ssrf import TargetPolicy
 from renkei.egress.transport import TARGET_POLICY, EgressPools
+from renkei.observability import tracing
 from renkei.security.redaction import REDACTED, is_secret_name
 
 __all__ = [
@@ -283,6 +284,44 @@ class ConnectorHTTP:
         limiter: RateLimiter | None,
         quota: DailyQuota | None,
     ) -> httpx.Response:
+        """One call, counted by outcome and, with tracing on, a span whose context the
+        vendor receives in ``traceparent``."""
+        outcomes = self._metrics.outcomes
+        if not tracing.ENABLED:
+            try:
+                response = await self._attempt_once(request, operation, limiter, quota)
+            except ConnectorError as exc:
+                outcomes.labels(*self._labels(operation), _outcome(exc)).inc()
+                raise
+            outcomes.labels(*self._labels(operation), "ok").inc()
+            return response
+        attributes = {
+            "renkei.connector": self.connector,
+            "renkei.connection.id": self.connection,
+            "renkei.connector.operation": operation,
+            "http.request.method": request.method,
+        }
+        with tracing.span("renkei.connector.call", attributes=attributes) as current:
+            if (parent := tracing.traceparent()) is not None:
+                request.headers["traceparent"] = parent
+            try:
+                response = await self._attempt_once(request, operation, limiter, quota)
+            except ConnectorError as exc:
+                outcomes.labels(*self._labels(operation), _outcome(exc)).inc()
+                tracing.set_outcome(current, _outcome(exc), exc.code or type(exc).__name__)
+                raise
+            outcomes.labels(*self._labels(operation), "ok").inc()
+            current.set_attribute("http.response.status_code", response.status_code)
+            tracing.set_outcome(current, "ok")
+            return response
+
+    async def _attempt_once(
+        self,
+        request: httpx.Request,
+        operation: str,
+        limiter: RateLimiter | None,
+        quota: DailyQuota | None,
+    ) -> httpx.Response:
         labels = self._labels(operation)
         await self._auth.apply(request, self._send_token_request)
         # The slot first, then the quota unit: a caller turned away by a full window
@@ -298,6 +337,7 @@ class ConnectorHTTP:
                 self._metrics.quota_remaining.labels(self.connector, self.connection).set(
                     usage.remaining
                 )
+                self._metrics.quota_limit.labels(self.connector, self.connection).set(usage.limit)
             response = await self._send(request, operation)
         now = self._clock.now()
         error = self._classified(response, now)
@@ -377,6 +417,13 @@ class ConnectorHTTP:
                 message = message.replace(quote(secret, safe=""), REDACTED)
         exc.message = message
         exc.args = (message,)
+
+
+def _outcome(error: ConnectorError) -> str:
+    """A bounded outcome label: the error's class (``rate_limited``, ``quota_exhausted``,
+    ``retryable``...), never a vendor's own code."""
+    name = type(error).__name__.removesuffix("Error")
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_") or "error"
 
 
 def _transport_error(exc: httpx.TransportError, request: httpx.Request) -> ConnectorError:

@@ -36,6 +36,13 @@ class ConnectorMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
+        self.outcomes = Counter(
+            "renkei_connector_call_outcomes",
+            "Vendor calls by outcome: ok, or the error's class (rate_limited, retryable, "
+            "permanent, quota_exhausted, configuration...).",
+            (*_LABELS, "outcome"),
+            registry=registry,
+        )
         self.retries = Counter(
             "renkei_connector_retries", "Vendor calls retried.", _LABELS, registry=registry
         )
@@ -60,6 +67,12 @@ class ConnectorMetrics:
         self.quota_remaining = Gauge(
             "renkei_connector_quota_remaining",
             "Daily-quota units left until the vendor's reset.",
+            ("connector", "connection"),
+            registry=registry,
+        )
+        self.quota_limit = Gauge(
+            "renkei_connector_quota_limit",
+            "Daily-quota units a connection may use per vendor day.",
             ("connector", "connection"),
             registry=registry,
         )

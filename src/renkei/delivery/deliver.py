@@ -27,6 +27,8 @@ from renkei.delivery.verdicts import Verdict, classify
 from renkei.egress.limits import hold
 from renkei.events.envelope import Event
 from renkei.ids import new_id
+from renkei.observability import tracing
+from renkei.observability.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS
 from renkei.queue import RetryLater
 from renkei.security.redaction import redact_headers
 from renkei.store.config_version import read_version
@@ -203,6 +205,8 @@ async def send_once(
     """One signed request; returns the response, the headers sent and when it started."""
     started = webhooks.hub.clock.now()
     body, headers = build_request(target, message_id, event_type, occurred_at, data, started)
+    if tracing.ENABLED and (parent := tracing.traceparent()) is not None:
+        headers["traceparent"] = parent
     if not target.live_secrets(started):
         return Response(None, error="no usable signing secret for this endpoint"), headers, started
     response = await webhooks.transport.send(
@@ -257,6 +261,27 @@ async def attempt_delivery(
     webhooks: Webhooks, delivery: DeliveryRow, target: Target, *, trigger: str = "scheduled"
 ) -> Finished:
     """Send ``delivery`` once and record the attempt (committed before this returns)."""
+    if not tracing.ENABLED:
+        return await _attempt(webhooks, delivery, target, trigger, None)
+    attributes = {
+        "renkei.endpoint.id": target.id,
+        "renkei.delivery.id": delivery.id,
+        "renkei.attempt": delivery.attempts + 1,
+        "renkei.trigger": trigger,
+    }
+    with tracing.span(
+        "renkei.delivery.attempt", event_id=delivery.event_id, attributes=attributes
+    ) as current:
+        return await _attempt(webhooks, delivery, target, trigger, current)
+
+
+async def _attempt(
+    webhooks: Webhooks,
+    delivery: DeliveryRow,
+    target: Target,
+    trigger: str,
+    current: tracing.Span | None,
+) -> Finished:
     async with hold(rate_limiter(webhooks, target)):
         response, headers, started = await send_once(
             webhooks,
@@ -270,6 +295,11 @@ async def attempt_delivery(
     attempts = delivery.attempts + 1
     verdict = classify(response, attempts, hub.settings, hub.queue.retry, started)
     status, next_at = _next_state(verdict)
+    DELIVERY_ATTEMPTS.labels(target.id, status).inc()
+    DELIVERY_SECONDS.labels(target.id).observe(response.duration_ms / 1000)
+    if current is not None:
+        current.set_attribute("http.response.status_code", response.status or 0)
+        tracing.set_outcome(current, status, None if verdict.success else verdict.reason)
     record = AttemptRecord(
         attempt=attempt_row(
             delivery_id=delivery.id,

@@ -39,6 +39,7 @@ from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
 from renkei.ids import new_id
 from renkei.lookups import LookupCache
+from renkei.observability import tracing
 from renkei.store.event_writes import PreparedRow
 
 if TYPE_CHECKING:
@@ -162,7 +163,19 @@ class GroupCommitter:
         self._queue.append(_Unit(events, extra, future, size, rows))
         self._pending += size
         self._wake.set()
-        return await future
+        if not tracing.ENABLED:
+            return await future
+        started = tracing.now_ns()
+        fresh = await future
+        for event in fresh:
+            tracing.record(
+                "renkei.ingest",
+                event_id=event.id,
+                start_ns=started,
+                root=True,
+                attributes={"renkei.event.type": event.type, "renkei.source.id": event.source_id},
+            )
+        return fresh
 
     def _start(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
@@ -260,6 +273,7 @@ class GroupCommitter:
                     rows.setdefault(event.id, row)
         for attempt in range(1, _ATTEMPTS + 1):
             started = time.perf_counter()
+            started_ns = tracing.now_ns() if tracing.ENABLED else 0
             try:
                 async with hub.database.transaction() as tx:
                     admitted = await admit_events(hub, tx, events, rows=rows)
@@ -283,6 +297,14 @@ class GroupCommitter:
                 continue
             COMMIT_SECONDS.observe(time.perf_counter() - started)
             GROUP_EVENTS.observe(len(events))
+            if tracing.ENABLED:
+                for event in fresh:
+                    tracing.record(
+                        "renkei.group_commit",
+                        event_id=event.id,
+                        start_ns=started_ns,
+                        attributes={"renkei.group.events": len(events), "renkei.attempt": attempt},
+                    )
             return fresh
         raise AssertionError("unreachable")
 

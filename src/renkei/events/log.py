@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event
+from renkei.observability import tracing
 from renkei.store.database import Database
 from renkei.store.event_writes import EventWrites, PreparedRow, event_writes
 
@@ -40,8 +41,18 @@ async def record_events(
     An event whose id is already stored (a retried request, a duplicate ``messageId``)
     is dropped silently: that is the dedupe guarantee.
     """
+    started = tracing.now_ns() if tracing.ENABLED else 0
     admitted = await admit_events(hub, connection, events)
     await write_admitted(connection, admitted)
+    if tracing.ENABLED:
+        for event in admitted.events:
+            tracing.record(
+                "renkei.publish",
+                event_id=event.id,
+                start_ns=started,
+                root=True,
+                attributes={"renkei.event.type": event.type, "renkei.source.id": event.source_id},
+            )
     return admitted.events
 
 
@@ -63,7 +74,11 @@ async def admit_events(
     writes = event_writes(hub.database)
     fresh, written = await writes.admit(connection, events, rows)
     if fresh:
+        started = tracing.now_ns() if tracing.ENABLED else 0
         await hub.fan_out(connection, fresh)
+        if tracing.ENABLED:
+            for event in fresh:
+                tracing.record("renkei.fanout", event_id=event.id, start_ns=started)
     return Admitted(fresh, written, rows, writes)
 
 

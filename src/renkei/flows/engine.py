@@ -51,6 +51,8 @@ from renkei.flows.service import runs_for_event
 from renkei.flows.spec import CompiledFlow
 from renkei.flows.steps import Outcome, RunState, execute
 from renkei.ids import new_id
+from renkei.observability import tracing
+from renkei.observability.metrics import FLOW_RUNS
 from renkei.queue import JobContext, NewJob, RetryLater
 from renkei.security.redaction import redact, redact_text
 from renkei.store.statements import insert_ignoring, upsert
@@ -522,11 +524,35 @@ class FlowEngine:
             now=now,
             signing_secret=flow.secret,
         )
+        if not tracing.ENABLED:
+            return await self._run_step(ctx, run_id, node, state, flow, context)
+        attributes = {
+            "renkei.flow.id": run.flow_id,
+            "renkei.flow.version": run.version,
+            "renkei.flow_run.id": run_id,
+            "renkei.flow.step": node.id,
+            "renkei.flow.step_kind": node.kind,
+            "renkei.attempt": ctx.job.attempts,
+        }
+        with tracing.span("renkei.flow.step", event_id=event["id"], attributes=attributes):
+            await self._run_step(ctx, run_id, node, state, flow, context)
+
+    async def _run_step(
+        self,
+        ctx: JobContext,
+        run_id: str,
+        node: Any,
+        state: RunState,
+        flow: _FlowRow,
+        context: dict[str, Any],
+    ) -> None:
         try:
             outcome = await execute(node, state, self.effects)
         except StepFailed as exc:
             last = ctx.job.is_last_attempt
             status = "retrying" if exc.retry and not last else "failed"
+            if tracing.ENABLED:
+                tracing.set_outcome(tracing.current_span(), status, str(exc))
             await self._record_failure(
                 run_id, node, state, exc, status, ctx.job.attempts, flow.secret
             )
@@ -535,6 +561,8 @@ class FlowEngine:
                     raise RetryLater(str(exc), at=exc.retry_at) from exc
                 raise _Retry(str(exc)) from exc
             return
+        if tracing.ENABLED:
+            tracing.set_outcome(tracing.current_span(), outcome.status)
         await self._record(run_id, node, state, outcome, ctx.job.attempts, flow.secret, context)
 
     async def _flow(self, connection: AsyncConnection, flow_id: str) -> _FlowRow:
@@ -609,6 +637,8 @@ class FlowEngine:
                 )
             elif moved.rowcount == 1:
                 await self._next_in_lane(tx, run_id)
+        if finished and moved.rowcount == 1:
+            FLOW_RUNS.labels(state.flow_id, run_status).inc()
 
     async def _record_failure(
         self,
@@ -650,6 +680,8 @@ class FlowEngine:
             if status == "failed" and moved.rowcount == 1:
                 await publish_run_failed(hub, tx, run_id, str(values["error"]))
                 await self._next_in_lane(tx, run_id)
+        if status == "failed" and moved.rowcount == 1:
+            FLOW_RUNS.labels(state.flow_id, "failed").inc()
         log.info(
             "flow.step_failed",
             run_id=run_id,

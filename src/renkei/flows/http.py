@@ -21,6 +21,7 @@ from renkei.egress.errors import TargetRefused
 from renkei.egress.failures import ErrorKind, describe
 from renkei.egress.session import policy_session
 from renkei.egress.ssrf import TargetPolicy
+from renkei.observability import tracing
 from renkei.settings import Settings
 
 __all__ = ["HttpRequest", "HttpResponse", "HttpSender"]
@@ -84,12 +85,15 @@ class HttpSender:
             self._policy.check_url(request.url)
         except TargetRefused as exc:
             return HttpResponse(None, error=f"refused target: {exc}")
+        headers = request.headers
+        if tracing.ENABLED and (parent := tracing.traceparent()) is not None:
+            headers = {**headers, "traceparent": parent}
         try:
             async with self._session().request(
                 request.method,
                 request.url,
                 data=request.body,
-                headers=request.headers,
+                headers=headers,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as response:

@@ -11,6 +11,8 @@ from renkei.queue.dead_letter import dead_error, dead_jobs, live_keys
 from renkei.queue.errors import GiveUp, JobOutcome, QueueError, RetryLater, UnknownTask
 from renkei.queue.jobs import Job, NewJob
 from renkei.queue.live import (
+    TaskBacklog,
+    backlog_by_task,
     died_since_by_task,
     live_dedupe_keys,
     live_job_ids,
@@ -34,11 +36,13 @@ __all__ = [
     "QueueError",
     "RetryLater",
     "Task",
+    "TaskBacklog",
     "TaskRegistry",
     "UnknownTask",
     "Wakeup",
     "Worker",
     "WorkerOptions",
+    "backlog_by_task",
     "dead_error",
     "dead_jobs",
     "died_since_by_task",

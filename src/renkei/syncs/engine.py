@@ -32,6 +32,7 @@ from renkei.connectors.sync_objects import (
     SyncObject,
     find_sync_object,
 )
+from renkei.observability.metrics import SYNC_RECORDS, SYNC_RUNS
 from renkei.queue import GiveUp, RetryLater
 from renkei.security.redaction import redact_text
 from renkei.store.tables.syncs import sync_runs, syncs
@@ -210,9 +211,13 @@ class SyncEngine:
 
         if tx is not None:
             await write(tx)
-            return
-        async with self.hub.database.transaction() as own:
-            await write(own)
+        else:
+            async with self.hub.database.transaction() as own:
+                await write(own)
+        for outcome, count in tally.counts.items():
+            SYNC_RECORDS.labels(sync.id, outcome).inc(count)
+        if done and status is not None:
+            SYNC_RUNS.labels(sync.id, status).inc()
 
     # --- realtime --------------------------------------------------------------------------
 
