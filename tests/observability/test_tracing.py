@@ -15,6 +15,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from renkei.clock import ManualClock
+from renkei.connectors.errors import PermanentError
+from renkei.connectors.http import ConnectorHTTP
 from renkei.events.envelope import Event
 from renkei.flows.service import create_flow
 from renkei.hub import Hub
@@ -153,3 +155,26 @@ async def test_off_without_an_endpoint(
     assert collector.requests == []
     assert len(hooks.requests) == 2
     assert all("traceparent" not in request.headers for request in hooks.requests)
+
+
+async def test_a_connector_call_is_a_span_whose_context_the_vendor_gets(
+    hooks: Receiver, otlp: Receiver
+) -> None:
+    hooks.answer("/vendor/bad", (400, {"error": "no"}))
+    tracing.configure()
+    async with ConnectorHTTP(hooks.url, connector="http", connection="conn_traced") as client:
+        with tracing.span("renkei.flow.step", event_id="evt_traced"):
+            await client.request("POST", "/vendor/ok", operation="upsert", json={})
+            with pytest.raises(PermanentError):
+                await client.request("POST", "/vendor/bad", operation="upsert", json={})
+    tracing.flush()
+
+    calls = [span for span in _spans(otlp) if span.name == "renkei.connector.call"]
+    assert [_attributes(span)["renkei.outcome"] for span in calls] == ["ok", "permanent"]
+    [step] = [span for span in _spans(otlp) if span.name == "renkei.flow.step"]
+    for span, request in zip(calls, hooks.requests, strict=True):
+        assert span.parent_span_id == step.span_id
+        assert _attributes(span)["renkei.connection.id"] == "conn_traced"
+        assert _attributes(span)["renkei.connector.operation"] == "upsert"
+        trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
+        assert request.headers["traceparent"] == f"00-{trace_id}-{span_id}-01"
