@@ -84,6 +84,34 @@ def test_a_read_token_sees_everything_and_changes_nothing(
         assert api.get(f"/api/v1/endpoints/{endpoint_id}").json()["disabled"] is False
 
 
+def test_a_read_tokens_forged_htmx_send_test_shows_the_refusal(
+    context: BrowserContext, served: Served, endpoint_id: str
+) -> None:
+    """htmx swaps no 4xx answer: without the shared alert the refusal looked like nothing."""
+    page = context.new_page()
+    sign_in(page, served.read_token)
+    page.goto(f"/ui/webhooks/{endpoint_id}")
+    send = page.get_by_role("button", name="Send test", exact=True)
+    send.evaluate("button => button.removeAttribute('disabled')")
+    send.click()
+    expect(page.get_by_role("alert")).to_contain_text("scope is read")
+
+
+def test_polling_after_sign_out_goes_to_the_sign_in_page(
+    context: BrowserContext, served: Served
+) -> None:
+    page = context.new_page()
+    sign_in(page, served.admin_token)
+    page.goto("/ui/events")
+    expect(page.get_by_role("region", name="New arrivals")).to_be_attached()
+    other = context.new_page()  # the same session, signed out in another tab
+    other.goto("/ui/events")
+    other.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=30_000)
+    expect(page).to_have_url(re.compile(r"/ui/login\?next=/ui/events"))
+    assert page.locator("#arrivals").count() == 0
+
+
 def test_a_write_token_may_not_see_the_secret(
     context: BrowserContext, served: Served, endpoint_id: str
 ) -> None:

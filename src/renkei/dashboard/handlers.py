@@ -1,10 +1,15 @@
 """How a page's handler is called: signed in or sent to sign in, forms checked for their
-CSRF token, and :class:`~renkei.errors.RenkeiError` shown on the page with its status."""
+CSRF token, and :class:`~renkei.errors.RenkeiError` shown on the page with its status.
+
+htmx swaps nothing on a 4xx answer and follows a redirect inside its target, so a request
+htmx made (``HX-Request: true``) is answered in its terms: a refusal is a 200 whose alert
+goes to the page's shared ``#htmx-error`` region (``HX-Retarget``), and an ended session
+sends the whole browser to sign in (``HX-Redirect``)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
@@ -31,10 +36,32 @@ def renderer_of(request: Request) -> Renderer:
     return renderer
 
 
+def from_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
 def error_page(request: Request, error: RenkeiError, viewer: Viewer | None) -> Response:
+    if from_htmx(request):
+        response = renderer_of(request).render(
+            request, "_htmx_error.html", {"error": error}, viewer=viewer
+        )
+        response.headers["HX-Retarget"] = "#htmx-error"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
     return renderer_of(request).render(
         request, "error.html", {"error": error}, viewer=viewer, status=error.status
     )
+
+
+def to_sign_in(request: Request) -> Response:
+    """Sign in, then back here: for htmx, back to the page it was polling from (its
+    ``HX-Current-URL``), not to the fragment it asked for."""
+    path = request.url.path
+    if from_htmx(request):
+        current = urlsplit(request.headers.get("hx-current-url", "")).path
+        path = current if current.startswith("/ui/") else "/ui/"
+        return Response(headers={"HX-Redirect": f"/ui/login?next={quote(path)}"})
+    return RedirectResponse(f"/ui/login?next={quote(path)}", 303)
 
 
 async def read_form(request: Request) -> FormData:
@@ -56,7 +83,7 @@ def page(handler: PageHandler) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         viewer = await viewer_of(request)
         if viewer is None:
-            return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", 303)
+            return to_sign_in(request)
         try:
             return await handler(request, viewer)
         except RenkeiError as error:
@@ -70,6 +97,8 @@ def action(handler: ActionHandler) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         viewer = await viewer_of(request)
+        if viewer is None and from_htmx(request):
+            return to_sign_in(request)
         try:
             if viewer is None:
                 raise Forbidden("your session has ended: sign in again")

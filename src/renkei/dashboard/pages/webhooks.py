@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from renkei.dashboard.handlers import action, page, renderer_of
+from renkei.dashboard.handlers import action, error_page, from_htmx, page, renderer_of
 from renkei.dashboard.i18n import Gettext
 from renkei.dashboard.viewer import Viewer, hub_of
 from renkei.delivery.event_types import EventType
@@ -236,7 +236,10 @@ async def detail_page(request: Request, viewer: Viewer) -> Response:
 
 
 async def _after(request: Request, viewer: Viewer, error: RenkeiError) -> Response:
-    """An action refused: the endpoint's page again, with why beside the buttons."""
+    """An action refused: the endpoint's page again, with why beside the buttons (for htmx,
+    the shared alert: it swaps no 4xx page)."""
+    if from_htmx(request):
+        return error_page(request, error, viewer)
     return await _detail(
         request, viewer, request.path_params["endpoint_id"], status=error.status, error=error
     )

@@ -78,3 +78,11 @@ document.addEventListener("DOMContentLoaded", () => {
   localInputs(document);
 });
 document.addEventListener("htmx:afterSwap", (event) => localTimes(event.detail.target));
+
+// The shared alert of a refused htmx action (#htmx-error) is about the last action only
+// (a poll, a GET, is no action: it leaves the alert in place).
+document.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.requestConfig.verb === "get") return;
+  const alert = document.getElementById("htmx-error");
+  if (alert) alert.replaceChildren();
+});
