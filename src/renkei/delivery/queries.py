@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.problems import NotFoundProblem
@@ -116,6 +116,21 @@ async def list_attempts(
     before_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first."""
+    query = attempts_query(
+        limit=limit, delivery_id=delivery_id, endpoint_id=endpoint_id, before_id=before_id
+    )
+    return [attempt_out(row) for row in await connection.execute(query)]
+
+
+def attempts_query(
+    *,
+    limit: int,
+    delivery_id: str | None = None,
+    endpoint_id: str | None = None,
+    before_id: int | None = None,
+) -> Select[Any]:
+    """An endpoint's attempts are read through ``ix_delivery_attempts_endpoint_id`` in id
+    order: a page costs its rows, not a sort of every attempt the endpoint ever had."""
     query = select(delivery_attempts).order_by(delivery_attempts.c.id.desc()).limit(limit)
     if delivery_id is not None:
         query = query.where(delivery_attempts.c.delivery_id == delivery_id)
@@ -123,4 +138,4 @@ async def list_attempts(
         query = query.where(delivery_attempts.c.endpoint_id == endpoint_id)
     if before_id is not None:
         query = query.where(delivery_attempts.c.id < before_id)
-    return [attempt_out(row) for row in await connection.execute(query)]
+    return query

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, case, func, select
 
 from renkei.store.tables.core import events
 from renkei.store.tables.flows import flow_runs, flows
@@ -28,6 +28,8 @@ __all__ = [
     "Overview",
     "QuotaUse",
     "deliveries_by_hour",
+    "deliveries_by_status_query",
+    "hourly_outcomes_query",
     "overview",
 ]
 
@@ -94,13 +96,7 @@ async def overview(hub: Hub, actor: Actor) -> Overview:
             select(func.count()).select_from(events).where(events.c.received_at >= since)
         )
         by_status: dict[str, int] = dict(
-            (
-                await connection.execute(
-                    select(deliveries.c.status, func.count())
-                    .where(deliveries.c.created_at >= since)
-                    .group_by(deliveries.c.status)
-                )
-            ).all()
+            (await connection.execute(deliveries_by_status_query(since))).all()
         )
         failing = await connection.execute(
             select(
@@ -156,6 +152,16 @@ async def overview(hub: Hub, actor: Actor) -> Overview:
     )
 
 
+def deliveries_by_status_query(since: datetime) -> Select[Any]:
+    """Deliveries created since ``since``, counted by status: a time range of
+    ``ix_deliveries_created_status``, read from the index alone (not every delivery)."""
+    return (
+        select(deliveries.c.status, func.count())
+        .where(deliveries.c.created_at >= since)
+        .group_by(deliveries.c.status)
+    )
+
+
 async def _quotas_nearly_spent(hub: Hub, actor: Actor) -> list[QuotaUse]:
     """Connections whose daily quota is 80 % spent or more (the connector's own count)."""
     found: list[QuotaUse] = []
@@ -192,6 +198,19 @@ async def deliveries_by_hour(
     require(actor, "read")
     end = hub.clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     starts = [end - timedelta(hours=hours - index) for index in range(hours)]
+    hours_found = [HourOutcomes(start, {}) for start in starts]
+    async with hub.database.read() as connection:
+        query = hourly_outcomes_query(starts, endpoint_id)
+        for index, status, count in await connection.execute(query):
+            if 0 <= index < hours:
+                hours_found[index].counts[status] = int(count)
+    return hours_found
+
+
+def hourly_outcomes_query(starts: list[datetime], endpoint_id: str | None) -> Select[Any]:
+    """(hour's index in ``starts``, status, deliveries) of the deliveries created since
+    ``starts[0]``: a time range of ``ix_deliveries_created_status`` (of
+    ``ix_deliveries_endpoint_created`` for one endpoint), not every delivery."""
     bucket = case(
         *[
             (deliveries.c.created_at >= start, index)
@@ -205,12 +224,4 @@ async def deliveries_by_hour(
     # Grouped outside: a database may not see the CASE in GROUP BY as the selected one
     # (each carries its own bound parameters).
     rows = inner.subquery()
-    query = select(rows.c.bucket, rows.c.status, func.count()).group_by(
-        rows.c.bucket, rows.c.status
-    )
-    hours_found = [HourOutcomes(start, {}) for start in starts]
-    async with hub.database.read() as connection:
-        for index, status, count in await connection.execute(query):
-            if 0 <= index < hours:
-                hours_found[index].counts[status] = int(count)
-    return hours_found
+    return select(rows.c.bucket, rows.c.status, func.count()).group_by(rows.c.bucket, rows.c.status)
