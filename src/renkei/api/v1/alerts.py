@@ -60,6 +60,7 @@ async def list_alerts(
     limit: Annotated[int | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> AlertPage:
+    """Alerts, newest first: problems grouped by cause (``kind``) and subject."""
     listed = await alerts.list_alerts(
         _hub(request), principal, status=status, kind=kind, limit=limit, cursor=cursor
     )
@@ -68,14 +69,17 @@ async def list_alerts(
 
 @router.get("/api/v1/alerts/{alert_id}", response_model=AlertOut)
 async def get_alert(alert_id: AlertId, request: Request, principal: Reader) -> AlertOut:
+    """One alert."""
     return _out(await alerts.get_alert(_hub(request), principal, alert_id))
 
 
 @router.post("/api/v1/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 async def acknowledge_alert(alert_id: AlertId, request: Request, principal: Writer) -> AlertOut:
+    """Someone is on it: ``open`` → ``acknowledged`` (a resolved alert is a 409)."""
     return _out(await alerts.acknowledge_alert(_hub(request), principal, alert_id))
 
 
 @router.post("/api/v1/alerts/{alert_id}/resolve", response_model=AlertOut)
 async def resolve_alert(alert_id: AlertId, request: Request, principal: Writer) -> AlertOut:
+    """Resolve by hand; ``alert.resolved`` is published once (resolving again changes nothing)."""
     return _out(await alerts.resolve_alert(_hub(request), principal, alert_id))
