@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, select, update
 
-from renkei.delivery.catalog import OPERATIONAL_TYPES, Target
 from renkei.delivery.ratelimit import EndpointRateLimiter
 from renkei.delivery.recorder import AttemptRecord
 from renkei.delivery.signing import build_headers, serialize_payload
+from renkei.delivery.targets import OPERATIONAL_TYPES, Target
 from renkei.delivery.transport import Response
 from renkei.delivery.verdicts import Verdict, classify
 from renkei.egress.limits import hold

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.catalog import Target
 from renkei.delivery.ordering import activate_lanes
+from renkei.delivery.targets import Target
 from renkei.events.envelope import Event
 from renkei.ids import new_id
 from renkei.queue import NewJob

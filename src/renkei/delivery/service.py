@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.delivery.batching import Coalescer
-from renkei.delivery.catalog import Catalog
+from renkei.delivery.coalescing import Coalescer
 from renkei.delivery.deliver import DeliveryRow, attempt_row, load_deliveries, send_once
 from renkei.delivery.endpoints import get_endpoint, set_disabled
 from renkei.delivery.event_types import EventType, example_for, get_event_type
@@ -25,6 +24,7 @@ from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundPr
 from renkei.delivery.publishing import check_event_type_name
 from renkei.delivery.queries import deliveries_of_event
 from renkei.delivery.recorder import Recorder
+from renkei.delivery.targets import Targets
 from renkei.delivery.transport import Transport, transport_from_settings
 from renkei.delivery.verdicts import classify
 from renkei.events.segment import MESSAGE_TYPES, example_message
@@ -58,7 +58,7 @@ class Webhooks:
     ) -> None:
         self.hub = hub
         self.ingest = ingest  # publishing stores its events through ingest, as any event
-        self.catalog = Catalog(hub)
+        self.catalog = Targets(hub)
         self.recorder = Recorder(hub)
         self.delivery_loader: Coalescer[str, DeliveryRow] = Coalescer(
             lambda ids: load_deliveries(self, ids)

@@ -1,7 +1,7 @@
 """The in-memory webhook configuration: endpoints compiled for matching, and schemas.
 
 Fan-out runs for every stored event, so matching must not touch the database: each
-process keeps a :class:`Snapshot` (endpoints indexed by event type, filters compiled,
+process keeps a :class:`TargetSnapshot` (endpoints indexed by event type, filters compiled,
 secrets decrypted, event-type validators) and reloads it when the configuration version
 moved. The version is read at most once per ``endpoint_refresh_seconds``; a change made
 in this process invalidates the snapshot at commit.
@@ -31,7 +31,7 @@ from renkei.store.tables.webhooks import endpoints, event_types
 if TYPE_CHECKING:
     from renkei.core import Core
 
-__all__ = ["Catalog", "Snapshot", "Target"]
+__all__ = ["Target", "TargetSnapshot", "Targets"]
 
 # Operational events are about deliveries; they never produce more operational events.
 # Nor do alerts: an on-call endpoint that is down would otherwise open an alert about the
@@ -73,7 +73,7 @@ class Target:
 
 
 @dataclass
-class Snapshot:
+class TargetSnapshot:
     version: int
     targets: dict[str, Target]
     by_type: dict[str, list[Target]]
@@ -106,8 +106,8 @@ class Snapshot:
         return matched
 
 
-class Catalog:
-    """The process's :class:`Snapshot`, reloaded when the configuration version moved.
+class Targets:
+    """The process's :class:`TargetSnapshot`, reloaded when the configuration version moved.
 
     A snapshot may be old: another process's change shows here only after the next version
     check, and this process's own change only once its reload finished. Matching lives with
@@ -118,7 +118,7 @@ class Catalog:
 
     def __init__(self, hub: Core) -> None:
         self.hub = hub
-        self._snapshot: Snapshot | None = None
+        self._snapshot: TargetSnapshot | None = None
         self._checked_at = 0.0
         # Bumped by every local change; a snapshot is current only if loaded by a refresh
         # that started after the last bump (a refresh in flight may have read the version
@@ -131,7 +131,7 @@ class Catalog:
     def invalidate(self) -> None:
         self._generation += 1
 
-    def _usable(self, snapshot: Snapshot | None, min_version: int | None) -> bool:
+    def _usable(self, snapshot: TargetSnapshot | None, min_version: int | None) -> bool:
         return (
             snapshot is not None
             and self._current_generation == self._generation
@@ -140,7 +140,7 @@ class Catalog:
 
     async def get(
         self, connection: AsyncConnection | None = None, *, min_version: int | None = None
-    ) -> Snapshot:
+    ) -> TargetSnapshot:
         """The snapshot; ``min_version``: at least this configuration version."""
         snapshot = self._snapshot
         if self._usable(snapshot, min_version):
@@ -166,7 +166,7 @@ class Catalog:
             async with self.hub.database.read() as reader:
                 return await self._refresh(reader)
 
-    async def _refresh(self, connection: AsyncConnection) -> Snapshot:
+    async def _refresh(self, connection: AsyncConnection) -> TargetSnapshot:
         generation = self._generation
         version = await read_version(connection)
         snapshot = self._snapshot
@@ -180,7 +180,7 @@ class Catalog:
             self._current_generation = generation
         return snapshot
 
-    async def _load(self, connection: AsyncConnection, version: int) -> Snapshot:
+    async def _load(self, connection: AsyncConnection, version: int) -> TargetSnapshot:
         keyring = self.hub.keyring
         rows = await connection.execute(select(endpoints).where(endpoints.c.deleted_at.is_(None)))
         loaded = [endpoint_from_row(keyring, row) for row in rows]
@@ -209,4 +209,4 @@ class Catalog:
             known[name] = bool(archived)
             if schema:
                 validators[name] = Draft202012Validator(schema)
-        return Snapshot(version, targets, by_type, all_types, validators, known)
+        return TargetSnapshot(version, targets, by_type, all_types, validators, known)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from renkei.delivery.batching import Coalescer
+from renkei.delivery.coalescing import Coalescer
 
 
 class Fetches:
