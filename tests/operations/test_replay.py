@@ -99,6 +99,15 @@ def test_replay_refuses_what_it_cannot_do(database_url: str) -> None:
         )
         assert bad_date.status_code == 422
         assert admin.get("/api/v1/operations/op_nope").status_code == 404
+        # No worker here: the first replay is still pending, so the same one is answered.
+        first = admin.post(f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": SINCE})
+        same = admin.post(f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": SINCE})
+        assert (first.status_code, same.status_code) == (202, 200)
+        assert same.json()["id"] == first.json()["id"] and same.json()["status"] == "pending"
+        other = admin.post(
+            f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": "2001-01-01T00:00:00Z"}
+        )
+        assert other.status_code == 202 and other.json()["id"] != first.json()["id"]
         flow = admin.post("/api/v1/flows/flow_nope/replay", json={"since": SINCE})
         assert flow.status_code == 404
 

@@ -6,7 +6,8 @@ Each use case takes the hub and the :data:`Actor`, checks the actor's scope
 (:func:`require`), does its work in one transaction, writes the audit entry, and raises
 only :mod:`renkei.errors`. One module per area: ``webhooks`` (endpoints, event types,
 deliveries, publishing), ``events``, ``sources``, ``profiles``, ``flows``, ``secrets``,
-``connections``, ``syncs``, ``tokens``, ``audit``, ``alerts``.
+``connections``, ``syncs``, ``tokens``, ``audit``, ``alerts``, ``operations`` (reruns,
+resends and replays), ``jobs`` (dead queue jobs).
 """
 
 from renkei.usecases.access import LOCAL, Actor, require

@@ -185,18 +185,20 @@ async def rerun_flow_runs(
 async def rerun_flow_run(
     hub: Hub,
     actor: Actor,
-    flow_id: str,
+    flow_ref: str,
     run_id: str,
     *,
     version: str = "original",
     via: str | None = None,
 ) -> dict[str, Any]:
-    """Run one failed, stopped or skipped run again from the start, now; returns the run.
+    """Run one failed, stopped or skipped run of a flow (by id or name) again from the
+    start, now; returns the run.
     A run that succeeded (on a rerun or not) or is under way is not rerun: 409."""
     require(actor, "write")
     if version not in ("original", "current"):
         raise Invalid("version must be original or current", details=[{"path": "version"}])
     async with hub.database.transaction() as tx:
+        flow_id = (await flows_service.find_flow(tx, flow_ref)).id
         found = await flows_service.get_run(tx, run_id)
         if found is None or found["flow_id"] != flow_id:
             raise NotFound("run", run_id)
