@@ -227,3 +227,34 @@ def test_the_json_checks_draw_the_line_where_they_say(body: bytes, accepted: boo
         with pytest.raises(Exception) as raised:
             check_json(body)
         assert getattr(raised.value, "status", None) in (400, 422)
+
+
+# (the connection's config, the path the 422 names): a URL field must hold a URL
+BAD_CONNECTION_URLS = [
+    ({"base_url": "not a url"}, "base_url"),
+    ({"base_url": "123-ABC-456.mktorest.com"}, "base_url"),  # no scheme
+    ({"base_url": "ftp://123-ABC-456.mktorest.com"}, "base_url"),
+    ({"base_url": "https://"}, "base_url"),  # no host
+    ({"base_url": "https://123-ABC-456.mktorest.com", "identity_url": "nope"}, "identity_url"),
+]
+
+
+@pytest.mark.parametrize(("config", "path"), BAD_CONNECTION_URLS)
+def test_a_connection_url_that_is_no_url_is_a_422_naming_the_field(
+    served: tuple[str, Hub], config: dict[str, str], path: str
+) -> None:
+    base_url, _ = served
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {
+        "name": MARKER,
+        "connector": "marketo",
+        "credentials": {"client_id": "id", "client_secret": "secret"},
+        "config": config,
+    }
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        response = client.post("/api/v1/connections", json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "invalid_url", error
+        assert f"config {path} " in error["message"], error
+        assert client.get("/api/v1/connections").json()["data"] == []

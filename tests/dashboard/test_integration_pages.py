@@ -211,6 +211,7 @@ CONNECT = {
         ({"credentials.client_secret": ""}, 422, "client_secret is required"),
         ({"config.base_url": ""}, 422, "base_url is required"),
         ({"config.base_url": "http://10.1.2.3"}, 422, "10.1.2.3"),
+        ({"config.base_url": "not a url"}, 422, "config base_url must be an absolute http"),
         ({"daily_quota": "lots"}, 422, "the daily quota must be a whole number"),
         ({"daily_quota": "0"}, 422, "the daily quota must be a whole number"),
         ({"name": "x" * 500}, 422, "name"),

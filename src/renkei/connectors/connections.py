@@ -63,6 +63,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _LIMIT_KEYS = frozenset({"rate_limit", "daily_quota", "pools", "batch_size"})
 # Config keys that say where calls go (base_url, identity_url, instance_url, token_url ...).
 _DESTINATION_KEY = re.compile(r"(url|uri|host|domain|endpoint|instance|server)", re.IGNORECASE)
+_URL_KEY = re.compile(r"_url$", re.IGNORECASE)  # a key that names a URL, not a host or path
 
 
 class ConnectionNotFound(NotFound, LookupError):
@@ -303,7 +304,8 @@ def moved_credentials(
 
 
 def check_targets(policy: TargetPolicy, config: Mapping[str, Any]) -> None:
-    """Refuse a config URL whose host is a private or metadata IP literal (save time)."""
+    """Refuse a config URL whose host is a private or metadata IP literal, or a ``*_url``
+    value (``base_url``, ``token_url`` ...) that is no absolute http(s) URL (save time)."""
     for path, value in _destination_values(config).items():
         try:
             refuse_private_literal(policy, value)
@@ -312,6 +314,14 @@ def check_targets(policy: TargetPolicy, config: Mapping[str, Any]) -> None:
                 f"config {path}: {exc}; {refusal_hint(exc.reason)}",
                 code="target_refused",
             ) from None
+        if _URL_KEY.search(path) and "{" not in value:  # a Liquid template is checked rendered
+            try:
+                policy.check_url(value.strip())
+            except TargetRefused as exc:
+                raise ConfigurationError(
+                    f"config {path} must be an absolute http or https URL ({exc.reason})",
+                    code="invalid_url",
+                ) from None
 
 
 # --- storage -----------------------------------------------------------------------------
