@@ -21,7 +21,7 @@ their ``traceparent`` (:func:`traceparent`) and nested calls become children.
 from __future__ import annotations
 
 import contextlib
-import contextvars
+import functools
 import hashlib
 import os
 import random
@@ -32,10 +32,10 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
 __all__ = [
@@ -59,33 +59,23 @@ ENABLED = False
 """True once :func:`configure` found an endpoint. Test it before any other call here."""
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_FAILED = frozenset({"error", "failed", "exhausted", "held"})
+_SCOPE = InstrumentationScope("renkei")
 
 _provider: TracerProvider | None = None
+_processor: SpanProcessor | None = None
 _tracer: trace.Tracer | None = None
-# The ids a root span about to start must take (its event's derived ones).
-_root_ids: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar(
-    "renkei_trace_root_ids", default=None
-)
-
-
-class _EventIds(IdGenerator):
-    """Random ids, except for an event's root span, which takes its derived ones."""
-
-    def generate_span_id(self) -> int:
-        ids = _root_ids.get()
-        return ids[1] if ids is not None else random.getrandbits(64) or 1
-
-    def generate_trace_id(self) -> int:
-        ids = _root_ids.get()
-        return ids[0] if ids is not None else random.getrandbits(128) or 1
 
 
 def configure(environ: Mapping[str, str] | None = None) -> bool:
     """Set tracing up if an OTLP endpoint is configured (once per process); True if on."""
-    global ENABLED, _provider, _tracer
+    global ENABLED, _provider, _processor, _tracer
     env = os.environ if environ is None else environ
     if ENABLED or not any(env.get(name) for name in _ENDPOINT_VARIABLES):
         return ENABLED
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/") + "/v1/traces"
+    )
     # Imported here: the exporter pulls in requests and protobuf, which a process without
     # tracing never needs.
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -93,9 +83,11 @@ def configure(environ: Mapping[str, str] | None = None) -> bool:
     resource = Resource.create()
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": "renkei"}))
-    _provider = TracerProvider(resource=resource, id_generator=_EventIds(), shutdown_on_exit=False)
-    _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    _provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    _processor = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint))
+    _provider.add_span_processor(_processor)
     _tracer = _provider.get_tracer("renkei")
+    _sampled.cache_clear()
     ENABLED = True
     return True
 
@@ -108,11 +100,11 @@ def flush() -> None:
 
 def shutdown() -> None:
     """Export what is buffered and turn tracing off (process exit, tests)."""
-    global ENABLED, _provider, _tracer
+    global ENABLED, _provider, _processor, _tracer
     ENABLED = False
     if _provider is not None:
         _provider.shutdown()
-    _provider = _tracer = None
+    _provider = _processor = _tracer = None
 
 
 def now_ns() -> int:
@@ -127,49 +119,19 @@ def _event_ids(event_id: str) -> tuple[int, int]:
 def event_parent(event_id: str) -> otel_context.Context:
     """The context whose span is the event's root: parent of all work on the event."""
     trace_id, span_id = _event_ids(event_id)
-    sampled = _sampled(trace_id)
-    parent = SpanContext(
-        trace_id,
-        span_id,
-        is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT),
-    )
+    flags = TraceFlags(TraceFlags.SAMPLED if _sampled(trace_id) else TraceFlags.DEFAULT)
+    parent = SpanContext(trace_id, span_id, is_remote=True, trace_flags=flags)
     return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
+@functools.lru_cache(maxsize=4096)
 def _sampled(trace_id: int) -> bool:
-    """Whether the event's root span was sampled (the sampler decides on the trace id)."""
+    """Whether the event's trace is sampled: the sampler decides on the trace id alone, as
+    for any root span (``OTEL_TRACES_SAMPLER``)."""
     if _provider is None:
         return False
     result = _provider.sampler.should_sample(None, trace_id, "renkei.event")
     return result.decision is Decision.RECORD_AND_SAMPLE
-
-
-def _parent(event_id: str | None, root: bool) -> otel_context.Context | None:
-    if root:
-        return otel_context.Context()
-    return event_parent(event_id) if event_id is not None else None
-
-
-def _start(
-    name: str,
-    event_id: str | None,
-    root: bool,
-    attributes: Mapping[str, Any],
-    start_ns: int | None,
-) -> trace.Span:
-    assert _tracer is not None, "tracing.ENABLED was not checked"
-    token = _root_ids.set(_event_ids(event_id)) if root and event_id is not None else None
-    try:
-        return _tracer.start_span(
-            name,
-            context=_parent(event_id, root),
-            attributes=_attributes(event_id, attributes),
-            start_time=start_ns,
-        )
-    finally:
-        if token is not None:
-            _root_ids.reset(token)
 
 
 def record(
@@ -182,11 +144,37 @@ def record(
     attributes: Mapping[str, Any] | None = None,
     outcome: str | None = None,
 ) -> None:
-    """A finished span of the event's trace; ``root``: the event's root span itself."""
-    recorded = _start(name, event_id, root, attributes or {}, start_ns)
+    """A finished span of the event's trace; ``root``: the event's root span itself.
+
+    Handed to the exporter as it is, without the SDK's span machinery (sampling each span,
+    checking each attribute, locks): ingest records three per event, and that machinery
+    cost several times what storing the event does."""
+    trace_id, root_id = _event_ids(event_id)
+    if _processor is None or _provider is None or not _sampled(trace_id):
+        return
+    flags = TraceFlags(TraceFlags.SAMPLED)
+    values = _attributes(event_id, attributes or {})
     if outcome is not None:
-        set_outcome(recorded, outcome)
-    recorded.end(end_ns)
+        values["renkei.outcome"] = outcome
+    _processor.on_end(
+        ReadableSpan(
+            name,
+            context=SpanContext(
+                trace_id, root_id if root else _span_id(), is_remote=False, trace_flags=flags
+            ),
+            parent=None if root else SpanContext(trace_id, root_id, False, flags),
+            resource=_provider.resource,
+            attributes=values,
+            status=Status(StatusCode.ERROR if outcome in _FAILED else StatusCode.UNSET),
+            start_time=start_ns,
+            end_time=end_ns or time.time_ns(),
+            instrumentation_scope=_SCOPE,
+        )
+    )
+
+
+def _span_id() -> int:
+    return random.getrandbits(64) or 1
 
 
 @contextlib.contextmanager
@@ -195,7 +183,12 @@ def span(
 ) -> Iterator[trace.Span]:
     """A span, current while the block runs: a child of the event's root (``event_id``),
     else of the current span. An exception sets the error outcome and propagates."""
-    opened = _start(name, event_id, False, attributes or {}, None)
+    assert _tracer is not None, "tracing.ENABLED was not checked"
+    opened = _tracer.start_span(
+        name,
+        context=event_parent(event_id) if event_id is not None else None,
+        attributes=_attributes(event_id, attributes or {}),
+    )
     with trace.use_span(opened, end_on_exit=True, record_exception=True) as current:
         try:
             yield current
@@ -207,7 +200,7 @@ def span(
 
 def set_outcome(current: trace.Span, outcome: str, error: str | None = None) -> None:
     current.set_attribute("renkei.outcome", outcome)
-    if error is not None or outcome in {"error", "failed", "exhausted", "dead"}:
+    if error is not None or outcome in _FAILED:
         current.set_status(Status(StatusCode.ERROR, error))
 
 
