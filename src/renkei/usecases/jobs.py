@@ -49,6 +49,9 @@ async def list_dead_jobs(
 async def retry_job(hub: Hub, actor: Actor, job_id: int, *, via: str | None = None) -> None:
     """Start a dead job over with a full set of attempts."""
     require(actor, "write")
+    if not 0 < job_id < 2**63:
+        # No job id is beyond a 64-bit column; asking the database would overflow.
+        raise NotFound("job", str(job_id))
     if not await hub.queue.retry_dead(job_id):
         job = await hub.queue.get(job_id)
         if job is None:

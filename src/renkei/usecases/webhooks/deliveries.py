@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from renkei.delivery import queries
-from renkei.errors import NotFound, RenkeiError
+from renkei.errors import Invalid, NotFound, RenkeiError
 from renkei.events.history import get_event
+from renkei.store.tables.webhooks import DELIVERY_STATUSES
 from renkei.usecases.access import Actor, require
 from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
 from renkei.usecases.via import with_via
@@ -38,6 +39,11 @@ async def list_deliveries(
 ) -> Listed[dict[str, Any]]:
     """Newest first."""
     require(actor, "read")
+    if status is not None and status not in DELIVERY_STATUSES:
+        # A mistyped status would otherwise match nothing and read as "no deliveries".
+        raise Invalid(
+            f"status must be one of {', '.join(DELIVERY_STATUSES)}", details={"path": "status"}
+        )
     size = clamp_limit(limit)
     before = decode_cursor(cursor)
     if before is not None and not isinstance(before, int):
