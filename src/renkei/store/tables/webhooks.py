@@ -144,7 +144,9 @@ delivery_attempts = Table(
     Column("error", Text),
     Column("success", Boolean, nullable=False),
     Index("ix_delivery_attempts_delivery_id", "delivery_id"),
-    Index("ix_delivery_attempts_endpoint_started", "endpoint_id", "started_at"),
+    # ``success`` too: an endpoint's 24 h success rate is counted from the index alone
+    # (migration 0019; it replaced ix_delivery_attempts_endpoint_started).
+    Index("ix_delivery_attempts_endpoint_health", "endpoint_id", "started_at", "success"),
     # An endpoint's attempt log, newest first, a page at a time (id is the cursor).
     Index("ix_delivery_attempts_endpoint_id", "endpoint_id", "id"),
 )
