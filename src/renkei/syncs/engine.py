@@ -221,11 +221,11 @@ class SyncEngine:
 
     # --- realtime --------------------------------------------------------------------------
 
-    async def push_profile(self, sync_id: str, subject: str) -> None:
+    async def push_profile(self, sync_id: str, subject: str, *, event_id: str | None) -> None:
         sync, declared = await self._realtime(sync_id)
         if not isinstance(declared, PushProfiles):
             raise GiveUp(f"a {sync.direction} of {sync.object} pushes no profiles")
-        await push_profile(self, sync, declared, subject)
+        await push_profile(self, sync, declared, subject, event_id=event_id)
 
     async def push_event(self, sync_id: str, event_id: str) -> None:
         sync, declared = await self._realtime(sync_id)

@@ -1,5 +1,6 @@
 """Realtime pushes of events (:class:`PushEvents`): each event sent for the vendor's person,
-created first (from the profile's email) when the profile has no vendor id yet."""
+created first (from the profile's email) when the profile has no vendor id yet; what the
+write did is recorded as the event's change (changes.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from renkei.events.profiles import (
 from renkei.queue import GiveUp
 from renkei.store.tables.core import events as events_table
 from renkei.syncs import model
+from renkei.syncs.changes import outcome_of, record_changes
 from renkei.syncs.model import Sync
 from renkei.syncs.records import profile_email
 from renkei.syncs.tally import Tally
@@ -57,17 +59,27 @@ async def push_event(engine: SyncEngine, sync: Sync, declared: PushEvents, event
             async with engine.hub.database.transaction() as tx:
                 _, value = vendor_identity(kind, connection_id, known[0])
                 await attach_identity(tx, profile.id, kind, value, now=engine.now())
+    outcomes: list[Any] = []
     if not known:
         tally.add("skipped")
     else:
         record = declared.record(_event_of(row), known[-1], sync.config)
         result = await engine.call(sync, declared.write, [record], tally)
-        for outcome in result.records:
+        outcomes = list(result.records)
+        for outcome in outcomes:
             if getattr(outcome, "ok", False):
                 tally.add("created")
             else:
                 tally.error(str(getattr(outcome, "message", "rejected")), event_id=event_id)
     async with engine.hub.database.transaction() as tx:
+        await record_changes(
+            tx,
+            event_id=event_id,
+            sync=sync,
+            object=sync.object,
+            outcomes=[outcome_of(outcome) for outcome in outcomes],
+            now=engine.now(),
+        )
         run_id = await engine.realtime_run(tx, sync)
         await model.add_to_run(tx, run_id, tally.counts, tally.errors)
         await engine.check_alerts(tx, sync, tally)

@@ -2,13 +2,15 @@
 
 The ``syncs.run``/``push_profile``/``push_event`` tasks' ``on_dead`` hook records a job
 that failed for good on its run; the ``syncs.reconcile`` periodic (reconcile.py) fails the
-runs the hook cannot see."""
+runs the hook cannot see, and forgets realtime pushes' per-event changes past their
+retention (changes.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from renkei.queue import JobContext, Periodic
+from renkei.syncs.changes import forget_old_changes
 from renkei.syncs.engine import PUSH_EVENT_TASK, PUSH_PROFILE_TASK, RUN_TASK
 from renkei.syncs.realtime import fanout_handler
 from renkei.syncs.reconcile import RECONCILE_TASK, reconcile_runs
@@ -31,7 +33,12 @@ def install(hub: Core, service: SyncService) -> None:
         await engine.run(str(ctx.payload["sync_id"]), str(ctx.payload["run_id"]))
 
     async def push_profile(ctx: JobContext) -> None:
-        await engine.push_profile(str(ctx.payload["sync_id"]), str(ctx.payload["subject"]))
+        cause = ctx.payload.get("event_id")  # absent in jobs queued before it was recorded
+        await engine.push_profile(
+            str(ctx.payload["sync_id"]),
+            str(ctx.payload["subject"]),
+            event_id=str(cause) if cause else None,
+        )
 
     async def push_event(ctx: JobContext) -> None:
         await engine.push_event(str(ctx.payload["sync_id"]), str(ctx.payload["event_id"]))
@@ -45,6 +52,7 @@ def install(hub: Core, service: SyncService) -> None:
 
     async def reconcile(ctx: JobContext) -> None:
         await reconcile_runs(hub)
+        await forget_old_changes(hub)
 
     hub.registry.task(RUN_TASK, queue=QUEUE, on_dead=died)(run)
     hub.registry.task(PUSH_PROFILE_TASK, queue=QUEUE, on_dead=died)(push_profile)

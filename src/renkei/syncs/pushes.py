@@ -31,6 +31,7 @@ from renkei.queue import RetryLater
 from renkei.store.tables.core import events as events_table
 from renkei.store.tables.syncs import sync_pending
 from renkei.syncs import model
+from renkei.syncs.changes import outcome_of, record_changes
 from renkei.syncs.model import Sync
 from renkei.syncs.records import jsonable, mapping_of, profile_document
 from renkei.syncs.tally import Tally
@@ -92,10 +93,11 @@ async def push_profiles(
 
 
 async def push_profile(
-    engine: SyncEngine, sync: Sync, declared: PushProfiles, subject: str
+    engine: SyncEngine, sync: Sync, declared: PushProfiles, subject: str, *, event_id: str | None
 ) -> None:
     """The realtime push of one user (``subject``: the email), counted in the day's
-    realtime run; with the quota spent, the change waits for the batch after the reset."""
+    realtime run and recorded as a change of ``event_id`` (the event that queued it); with
+    the quota spent, the change waits for the batch after the reset."""
     async with engine.hub.database.read() as connection:
         profile = await profile_with(connection, "email", subject)
     tally = Tally()
@@ -115,6 +117,15 @@ async def push_profile(
         tally.add("read", 0 if profile is None else 1)
         if profile is not None:
             await _record_outcomes(engine, tx, sync, declared, [profile], outcomes, tally)
+        if event_id is not None:
+            await record_changes(
+                tx,
+                event_id=event_id,
+                sync=sync,
+                object=sync.object,
+                outcomes=[outcome_of(outcome, ok="updated") for outcome in outcomes],
+                now=engine.now(),
+            )
         await model.add_to_run(tx, run_id, tally.counts, tally.errors)
         await engine.check_alerts(tx, sync, tally)
 

@@ -111,14 +111,17 @@ def fanout_handler(hub: Core, engine: SyncEngine, syncs_in_force: LiveSyncs) -> 
                     ],
                 )
                 continue
-            subjects = list(dict.fromkeys(s for e in matching if (s := subject_of(e))))
-            if not subjects:
+            causes: dict[str, str] = {}  # subject -> the first event that changed it
+            for event in matching:
+                if subject := subject_of(event):
+                    causes.setdefault(subject, event.id)
+            if not causes:
                 continue
             planner = planners.get(sync.connection)
             if planner is None:
                 status = await engine.status(tx, sync.connection, sync)
                 planner = planners[sync.connection] = _Planner(status, await _queued(tx))
-            await _profile_changes(hub, tx, sync, subjects, planner)
+            await _profile_changes(hub, tx, sync, causes, planner)
 
     return handle
 
@@ -159,11 +162,13 @@ async def _suppressed(
 
 
 async def _profile_changes(
-    hub: Core, tx: AsyncConnection, sync: Sync, subjects: Sequence[str], planner: _Planner
+    hub: Core, tx: AsyncConnection, sync: Sync, causes: dict[str, str], planner: _Planner
 ) -> None:
-    """One commit's changed users for a profile push: suppressed ones are left to the
-    periodic batch; the others get a realtime upsert, or wait in ``sync_pending`` when the
-    planner holds realtime work back. A few statements per commit, not per event."""
+    """One commit's changed users (each with the event that changed it) for a profile
+    push: suppressed ones are left to the periodic batch; the others get a realtime upsert,
+    or wait in ``sync_pending`` when the planner holds realtime work back. A few statements
+    per commit, not per event."""
+    subjects: Sequence[str] = list(causes)
     now = hub.clock.now()
     window = float(sync.trigger.get("suppress_seconds") or 0)
     if window:
@@ -205,7 +210,7 @@ async def _profile_changes(
         [
             NewJob(
                 PUSH_PROFILE_TASK,
-                {"sync_id": sync.id, "subject": subject},
+                {"sync_id": sync.id, "subject": subject, "event_id": causes[subject]},
                 dedupe_key=f"{PUSH_PROFILE_TASK}:{sync.id}:{subject}",
             )
             for subject in admitted

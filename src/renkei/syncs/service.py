@@ -16,6 +16,7 @@ from renkei.errors import NotFound
 from renkei.queue import Periodic
 from renkei.store.tables.syncs import syncs
 from renkei.syncs import model
+from renkei.syncs.changes import changes_of_event
 from renkei.syncs.engine import RUN_TASK, SyncEngine
 from renkei.syncs.model import Sync, SyncInvalid, SyncRun
 from renkei.syncs.realtime import LiveSyncs
@@ -126,6 +127,12 @@ class SyncService:
     async def get_run(self, run_id: str) -> SyncRun | None:
         async with self.hub.database.read() as connection:
             return await model.get_run(connection, run_id)
+
+    async def changes_of_event(
+        self, connection: AsyncConnection, event_id: str
+    ) -> builtins.list[dict[str, Any]]:
+        """What realtime pushes did for ``event_id`` (an event's timeline)."""
+        return await changes_of_event(connection, event_id)
 
     async def quota(self, connection_ref: str) -> dict[str, Any]:
         async with self.hub.database.read() as connection:

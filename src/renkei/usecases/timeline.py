@@ -1,6 +1,7 @@
 """What happened to one event, in one timeline: its webhook deliveries with every attempt,
-the flow runs it started with each step's input and output, and the connector calls those
-steps submitted (with each record's outcome). The dashboard's event page shows it."""
+the flow runs it started with each step's input and output, the connector calls those
+steps submitted (with each record's outcome), and the changes realtime syncs made for it.
+The dashboard's event page shows it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ATTEMPTS_PER_DELIVERY = 50
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One line of the timeline: ``kind`` is ``received``, ``delivery``, ``attempt``,
-    ``flow_run``, ``step`` or ``connector_call``; ``item`` is what the kind's owner says."""
+    ``flow_run``, ``step``, ``connector_call`` or ``sync_change``; ``item`` is what the kind's owner says."""
 
     at: datetime
     kind: str
@@ -78,7 +79,7 @@ def _call(step: dict[str, Any], submission: Submission) -> dict[str, Any]:
 async def timeline(hub: Hub, actor: Actor, event_id: str) -> Timeline:
     """The event and everything it caused, oldest first (each owner asked through its
     service: deliveries of ``hub.webhooks``, runs of ``hub.flows``, submissions of
-    ``hub.connectors``)."""
+    ``hub.connectors``, changes of ``hub.syncs``)."""
     require(actor, "read")
     async with hub.database.read() as connection:
         row = await history.get_event(connection, event_id)
@@ -105,6 +106,7 @@ async def timeline(hub: Hub, actor: Actor, event_id: str) -> Timeline:
                 )
             )
         runs = await hub.flows.runs_for_event(connection, event_id)
+        changes = await hub.syncs.changes_of_event(connection, event_id)
     entries = [Entry(_moment(row.received_at), "received", event)]
     for delivery in deliveries:
         entries.append(Entry(_moment(delivery["created_at"]), "delivery", delivery))
@@ -122,6 +124,7 @@ async def timeline(hub: Hub, actor: Actor, event_id: str) -> Timeline:
                 entries.append(
                     Entry(_moment(submission.created_at), "connector_call", _call(step, submission))
                 )
+    entries.extend(Entry(_moment(change["at"]), "sync_change", change) for change in changes)
     order = {"received": 0, "delivery": 1, "flow_run": 1, "attempt": 2, "step": 2}
     entries.sort(key=lambda entry: (entry.at, order.get(entry.kind, 3)))
     return Timeline(event, entries)

@@ -7,6 +7,8 @@
 - ``sync_pending``: profiles whose change waits for the next batch (the quota planner's
   coalescing: one row per profile, however many changes).
 - ``sync_quota_alerts``: which quota alerts fired for a connection's vendor day.
+- ``sync_changes``: what each realtime push did for the event that caused it (an event's
+  timeline), kept ``RENKEI_CONNECTOR_RECORD_RETENTION_DAYS``.
 """
 
 from sqlalchemy import Boolean, Column, Index, Integer, PrimaryKeyConstraint, String, Table, text
@@ -16,6 +18,7 @@ from renkei.store.types import JSONDocument, UTCDateTime
 
 __all__ = [
     "metadata",
+    "sync_changes",
     "sync_pending",
     "sync_quota_alerts",
     "sync_runs",
@@ -91,4 +94,20 @@ sync_quota_alerts = Table(
     Column("resets_at", UTCDateTime, nullable=False),
     Column("level", Integer, nullable=False),
     PrimaryKeyConstraint("connection", "resets_at", "level"),
+)
+
+sync_changes = Table(
+    "sync_changes",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_id", String(40), nullable=False),
+    Column("sync_id", String(40), nullable=False),
+    Column("connection", String(200), nullable=False),
+    Column("object", String(64), nullable=False),
+    Column("outcome", String(8), nullable=False),  # created, updated, failed
+    Column("vendor_id", String(200)),
+    Column("error", String(1000)),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_sync_changes_event_id", "event_id"),
+    Index("ix_sync_changes_at", "at"),
 )
