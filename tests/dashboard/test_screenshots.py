@@ -1,5 +1,5 @@
 """Screenshots of every dashboard page (English, and the overview and an endpoint in
-Japanese). In the suite they go to a temporary directory, so the pages are at least drawn
+Japanese and in the dark theme). In the suite they go to a temporary directory, so the pages are at least drawn
 without error; ``scripts/screenshots`` sets RENKEI_SCREENSHOTS_DIR=docs/dashboard to
 refresh the committed ones."""
 
@@ -93,4 +93,25 @@ def test_screenshots(browser: Browser, served: Served, receiver: Receiver, tmp_p
     page.goto(f"/ui/webhooks/{made['id']}")
     _shoot(page, directory, "webhook-endpoint-ja")
     japanese.close()
-    assert len(list(directory.glob("*.png"))) >= 7
+
+    dark = browser.new_context(
+        base_url=served.url,
+        locale="en-US",
+        color_scheme="dark",
+        viewport={"width": 1280, "height": 800},
+    )
+    page = dark.new_page()
+    page.goto("/ui/login")
+    page.get_by_label("API token").fill(served.admin_token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    background = "getComputedStyle(document.documentElement).backgroundColor"
+    assert page.evaluate(background) == "rgb(18, 21, 27)"  # the dark ground
+    _shoot(page, directory, "overview-dark")
+    page.goto(f"/ui/webhooks/{made['id']}")
+    page.get_by_label("Event type").select_option("receipt.receipt_validated")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.locator("#test-result .status-code")).to_have_text("200")
+    _shoot(page, directory, "webhook-endpoint-dark")
+    dark.close()
+    assert len(list(directory.glob("*.png"))) >= 9
