@@ -34,6 +34,7 @@ from renkei.errors import RenkeiError
 from renkei.hub import Hub
 from renkei.observability.logging import configure_logging
 from renkei.settings import Settings
+from renkei.store.errors import sqlstate
 from renkei.store.urls import URL_HINT, database_file, unsupported_backend
 
 T = TypeVar("T")
@@ -212,18 +213,6 @@ def _flatten(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sqlstate(exc: BaseException) -> str:
-    """The SQLSTATE of a database server's error wrapped by SQLAlchemy, or ""."""
-    for candidate in (
-        getattr(exc, "orig", None),
-        getattr(getattr(exc, "orig", None), "__cause__", None),
-    ):
-        state = getattr(candidate, "sqlstate", None)
-        if isinstance(state, str):
-            return state
-    return ""
-
-
 def refusal(exc: RenkeiError) -> CliError:
     """The CLI's one line for anything Renkei refuses (``renkei.errors``)."""
     return CliError(_flatten(exc.message))
@@ -255,7 +244,7 @@ def user_error(exc: BaseException) -> CliError | None:
         )
     if isinstance(exc, RenkeiError):
         return refusal(exc)
-    if isinstance(exc, DBAPIError) and _sqlstate(exc)[:2] in ("08", "28", "3D"):
+    if isinstance(exc, DBAPIError) and (sqlstate(exc) or "")[:2] in ("08", "28", "3D"):
         # Connection refused by the server, authentication, no such database.
         first = str(getattr(exc.orig, "__cause__", None) or exc.orig).strip().splitlines()[0]
         return CliError(

@@ -40,6 +40,7 @@ from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
 from renkei.ids import new_id
 from renkei.lookups import LookupCache
 from renkei.observability import tracing
+from renkei.store.errors import sqlstate
 from renkei.store.event_writes import PreparedRow
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ class GroupCommitter:
                     raise
                 continue
             except DBAPIError as exc:
-                if attempt == _ATTEMPTS or _sqlstate(exc) not in _RETRYABLE_SQLSTATES:
+                if attempt == _ATTEMPTS or sqlstate(exc) not in _RETRYABLE_SQLSTATES:
                     raise
                 continue
             COMMIT_SECONDS.observe(time.perf_counter() - started)
@@ -309,10 +310,6 @@ class GroupCommitter:
         raise AssertionError("unreachable")
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-
-
 def _unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
         return True
@@ -325,7 +322,7 @@ def _translate(exc: Exception) -> Exception:
         return StorageUnavailable(str(type(exc).__name__))
     if isinstance(exc, DBAPIError):
         log.warning("ingest.not_storable", error=type(exc.orig).__name__)
-        return NotStorable("the database refused this data", details={"sqlstate": _sqlstate(exc)})
+        return NotStorable("the database refused this data", details={"sqlstate": sqlstate(exc)})
     log.error("ingest.commit_failed", error=repr(exc))
     return exc
 

@@ -7,6 +7,8 @@
   pool), so callers answer 503 with ``Retry-After``.
 - :func:`constraint_problem`: an ``IntegrityError`` (or a ``DataError``) described as the
   field it concerns, so the API answers 4xx naming it instead of "try again later".
+- :func:`sqlstate`: the server's SQLSTATE code behind any of these, for callers that decide
+  on it (retry a serialization failure, tell a refused login from a bad row).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "DatabaseUnavailable",
     "constraint_problem",
     "is_unavailable",
+    "sqlstate",
 ]
 
 
@@ -50,6 +53,23 @@ def _driver_unavailable(error: BaseException) -> bool:
         | asyncpg.exceptions.CannotConnectNowError
         | asyncpg.exceptions.TooManyConnectionsError,
     )
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE code PostgreSQL gave for ``error`` (``"23505"``), None when there is none
+    (SQLite has no SQLSTATE; a timeout or a refused socket never reached a server).
+
+    Looks at the error itself (a driver error that escaped SQLAlchemy), at what SQLAlchemy
+    wraps (``orig``: its asyncpg adapter copies the code there) and at what that wraps (the
+    asyncpg error itself, the only carrier when the server refused the connection).
+    """
+    orig = getattr(error, "orig", None)
+    for candidate in (error, orig, getattr(orig, "__cause__", None)):
+        # asyncpg and psycopg name it ``sqlstate``; psycopg2 ``pgcode``.
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str) and state:
+            return state
+    return None
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -136,8 +156,8 @@ def constraint_problem(error: sa_exc.DBAPIError) -> ConstraintProblem | None:
     if not isinstance(error, sa_exc.IntegrityError | sa_exc.DataError):
         return None
     orig = error.orig
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if isinstance(state, str):
+    state = sqlstate(error)
+    if state is not None:
         kind = _PG_STATES.get(state, "invalid")
         # asyncpg's exception (behind SQLAlchemy's adapter) names the column and constraint.
         driver = orig.__cause__ if orig is not None and orig.__cause__ is not None else orig
