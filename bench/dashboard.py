@@ -366,17 +366,23 @@ async def _fill_postgresql(url: str, rows: Rows) -> None:
         await connection.close()
 
 
+# Not --while-browsing's receivers (deleted after each run).
+GENERATED_ENDPOINTS = (
+    "SELECT id FROM endpoints WHERE name LIKE 'endpoint-%' AND deleted_at IS NULL ORDER BY name"
+)
+
+
 async def _named(url: str) -> tuple[list[str], list[str]]:
     """The endpoints' and flows' ids ``renkei apply`` created, in name order."""
     if url.startswith("sqlite"):
         connection = sqlite3.connect(url.removeprefix("sqlite:///"))
-        endpoints = [r[0] for r in connection.execute("SELECT id FROM endpoints ORDER BY name")]
+        endpoints = [r[0] for r in connection.execute(GENERATED_ENDPOINTS)]
         flows = [r[0] for r in connection.execute("SELECT id FROM flows ORDER BY name")]
         connection.close()
         return endpoints, flows
     pg = await asyncpg.connect(url)
     try:
-        endpoints = [r[0] for r in await pg.fetch("SELECT id FROM endpoints ORDER BY name")]
+        endpoints = [r[0] for r in await pg.fetch(GENERATED_ENDPOINTS)]
         flows = [r[0] for r in await pg.fetch("SELECT id FROM flows ORDER BY name")]
     finally:
         await pg.close()
