@@ -1,7 +1,7 @@
 """What does tracing cost? Ingest and delivery with tracing off and on, in the same run.
 
-In one process, on a fresh database: rounds alternate off, on, off, on... (``--rounds``
-pairs), so both see the same machine load. Each round:
+In one process, on a fresh database: rounds go off, on, sampled, off, on, sampled...
+(``--rounds`` times each), so all three see the same machine load. Each round:
 
 1. ``ingest``: ``--concurrency`` tasks store single events through the group committer
    (``hub.ingest.store``, what ``POST /v1/page`` calls) for ``--seconds``: events/s (no
@@ -11,7 +11,9 @@ pairs), so both see the same machine load. Each round:
 
 "on" exports every span over OTLP/HTTP to a sink in that other process (it answers 200 to
 ``/v1/traces``), exactly as with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set; "off" is the default:
-no SDK, each hot path tests one flag. Medians of the rounds are reported, with
+no SDK, each hot path tests one flag; "sampled" is "on" with
+``OTEL_TRACES_SAMPLER=parentbased_traceidratio`` keeping ``--sample-ratio`` of the events'
+traces (whole). Medians of the rounds are reported, with
 ``flag_check_ns``: what testing the flag costs (an event passes about four such tests on
 ingest and three per delivery attempt).
 
@@ -35,6 +37,7 @@ import base64
 import contextlib
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import tempfile
@@ -133,11 +136,20 @@ async def delivery_round(hub: Hub, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def _tracing_on(url: str, ratio: float | None) -> None:
+    """As a process started with OTEL_EXPORTER_OTLP_ENDPOINT (and a ratio sampler) is."""
+    sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"} if ratio else {}
+    os.environ.update({**sampler, "OTEL_TRACES_SAMPLER_ARG": str(ratio or 1.0)})
+    try:
+        tracing.configure({"OTEL_EXPORTER_OTLP_ENDPOINT": url})
+    finally:
+        for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"):
+            os.environ.pop(name, None)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, dict[str, list[float]]] = {
-        "off": {"ingest": [], "delivery": []},
-        "on": {"ingest": [], "delivery": []},
-    }
+    ratios: dict[str, float | None] = {"off": None, "on": None, "sampled": args.sample_ratio}
+    results = {mode: {"ingest": [], "delivery": []} for mode in ratios}
     with sink() as url, tempfile.TemporaryDirectory() as workdir:
         async with database(args.database_url, Path(workdir)) as database_url:
             settings = Settings(
@@ -157,12 +169,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 await delivery_round(hub, 100)  # warm-up: pools, caches, statements
                 for _ in range(args.rounds):
-                    for mode in ("off", "on"):
-                        if mode == "on":
-                            tracing.configure({"OTEL_EXPORTER_OTLP_ENDPOINT": url})
+                    for mode, ratio in ratios.items():
+                        if mode != "off":
+                            _tracing_on(url, ratio)
                         ingest = await ingest_round(hub, args.concurrency, args.seconds)
                         delivery = await delivery_round(hub, args.deliveries)
-                        if mode == "on":
+                        if mode != "off":
                             await asyncio.to_thread(tracing.shutdown)
                         results[mode]["ingest"].append(ingest)
                         results[mode]["delivery"].append(delivery)
@@ -173,18 +185,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": args.rounds,
         "concurrency": args.concurrency,
         "deliveries_per_round": args.deliveries,
+        "sample_ratio": args.sample_ratio,
+        "flag_check_ns": round(_flag_check_ns(), 1),
     }
-    report["flag_check_ns"] = round(_flag_check_ns(), 1)
     for kind, unit in (("ingest", "events_per_s"), ("delivery", "deliveries_per_s")):
         off = statistics.median(results["off"][kind])
-        on = statistics.median(results["on"][kind])
-        report[kind] = {
-            f"off_{unit}": round(off),
-            f"on_{unit}": round(on),
-            "on_vs_off": round(on / off, 3),
-            "rounds_off": [round(v) for v in results["off"][kind]],
-            "rounds_on": [round(v) for v in results["on"][kind]],
-        }
+        figures: dict[str, Any] = {}
+        for mode in ratios:
+            median = statistics.median(results[mode][kind])
+            figures[f"{mode}_{unit}"] = round(median)
+            if mode != "off":
+                figures[f"{mode}_vs_off"] = round(median / off, 3)
+        for mode in ratios:
+            figures[f"rounds_{mode}"] = [round(v) for v in results[mode][kind]]
+        report[kind] = figures
     return report
 
 
@@ -209,6 +223,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="ingest seconds per round")
     parser.add_argument("--concurrency", type=int, default=64, help="concurrent ingest clients")
     parser.add_argument("--deliveries", type=int, default=2000, help="deliveries per round")
+    parser.add_argument(
+        "--sample-ratio", type=float, default=0.01, help="the 'sampled' mode's trace ratio"
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 
