@@ -27,7 +27,9 @@ async def _to_dashboard(_: Request) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals (no such page, wrong method) as a page, with their status."""
     assert isinstance(exc, HTTPException)
-    error = RenkeiError(str(exc.detail), code="http_error")
+    # A mistyped address gets a sentence the catalogs translate (error.html), not "Not Found".
+    code = "no_such_page" if exc.status_code == 404 else "http_error"
+    error = RenkeiError(str(exc.detail), code=code)
     error.status = exc.status_code
     return error_page(request, error, await viewer_of(request))
 
