@@ -129,8 +129,14 @@ def preview(
     ),
 ) -> None:
     """What the flow would do with EVENT; sends nothing."""
+    try:
+        sample = json.loads(event)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--event is not JSON: {exc}") from None
+    if not isinstance(sample, dict):
+        raise CliError('--event must be a JSON object: {"type": ..., "name": ..., "data": ...}')
 
     async def run(hub: Hub) -> dict[str, Any]:
-        return await flows.preview(hub, LOCAL, flow, event=json.loads(event), by_name=True)
+        return await flows.preview(hub, LOCAL, flow, event=sample, by_name=True)
 
     _print_json(with_hub(run))
