@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     database_statement_timeout_seconds: float = Field(5.0, gt=0)
     data_dir: Path = Path(".")
     host: str = "127.0.0.1"
-    port: int = 8787
+    port: int = Field(8787, ge=0, le=65535)
 
     admin_token: str | None = None
     secret_key: Annotated[list[str], NoDecode] = Field(default_factory=list)

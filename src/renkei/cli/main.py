@@ -106,7 +106,9 @@ def _record(settings: Any) -> None:
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Address to listen on (RENKEI_HOST)."),
-    port: int | None = typer.Option(None, help="Port to listen on (RENKEI_PORT)."),
+    port: int | None = typer.Option(
+        None, min=0, max=65535, help="Port to listen on (RENKEI_PORT)."
+    ),
     no_worker: bool = typer.Option(False, "--no-worker", help="API only; run workers elsewhere."),
 ) -> None:
     """Run the API, ingest, worker and scheduler in one process."""
