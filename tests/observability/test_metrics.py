@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from renkei.clock import ManualClock
 from renkei.connectors.errors import PermanentError
@@ -25,6 +26,8 @@ from tests.flows.conftest import START
 from tests.flows.receivers import Receiver, receiver
 from tests.support.server import running_hub
 from tests.support.server import test_settings as settings_for
+from tests.syncs.harness import START as SYNC_START
+from tests.syncs.harness import marketo, sync_rig
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,3 +122,30 @@ async def test_series_after_a_delivery_a_flow_run_and_connector_calls(
     assert _value(metrics, "renkei_jobs_oldest_pending_seconds", task="flows.step") >= 60
     for gauge in ("renkei_jobs_dead", "renkei_alerts_open", "renkei_sync_runs_total"):
         assert f"# TYPE {gauge} " in metrics
+
+
+async def test_sync_runs_and_records_by_sync_and_outcome(database_url: str) -> None:
+    clock = ManualClock(SYNC_START)
+    with marketo(clock, seed_leads=3) as (_, base):
+        async with sync_rig(database_url, clock) as rig:
+            await rig.connect(base)
+            sync = await rig.syncs.create(
+                {
+                    "name": "leads-in",
+                    "connection": "marketo",
+                    "direction": "pull",
+                    "object": "leads",
+                    "config": {"fields": ["email"]},
+                }
+            )
+            await rig.syncs.run("leads-in")
+            await rig.run()
+
+    def sample(name: str, outcome: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {"sync": sync.id, "outcome": outcome})
+
+    assert sample("renkei_sync_runs_total", "succeeded") == 1
+    assert sample("renkei_sync_runs_total", "failed") is None
+    # The seeded leads predate the run's paging token: two calls, no lead changes read.
+    assert sample("renkei_sync_records_total", "calls") == 2
+    assert sample("renkei_sync_records_total", "read") == 0

@@ -26,6 +26,8 @@ from renkei.usecases import LOCAL, webhooks
 from tests.flows.conftest import START
 from tests.flows.receivers import Receiver, receiver
 from tests.support.server import test_settings as settings_for
+from tests.syncs.harness import START as SYNC_START
+from tests.syncs.harness import marketo, sync_rig
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -178,3 +180,34 @@ async def test_a_connector_call_is_a_span_whose_context_the_vendor_gets(
         assert _attributes(span)["renkei.connector.operation"] == "upsert"
         trace_id, span_id = span.trace_id.hex(), span.span_id.hex()
         assert request.headers["traceparent"] == f"00-{trace_id}-{span_id}-01"
+
+
+async def test_a_sync_run_is_a_span_over_its_connector_calls(
+    database_url: str, otlp: Receiver
+) -> None:
+    clock = ManualClock(SYNC_START)
+    with marketo(clock, seed_leads=3) as (_, base):
+        async with sync_rig(database_url, clock) as rig:
+            await rig.connect(base)
+            await rig.syncs.create(
+                {
+                    "name": "leads-in",
+                    "connection": "marketo",
+                    "direction": "pull",
+                    "object": "leads",
+                    "config": {"fields": ["email"]},
+                }
+            )
+            run_id = await rig.syncs.run("leads-in")
+            await rig.run()
+    tracing.flush()
+
+    spans = _spans(otlp)
+    [run] = [span for span in spans if span.name == "renkei.sync.run"]
+    assert _attributes(run)["renkei.sync_run.id"] == run_id
+    assert _attributes(run)["renkei.outcome"] == "succeeded"
+    calls = [span for span in spans if span.name == "renkei.connector.call"]
+    assert calls
+    for call in calls:
+        assert (call.trace_id, call.parent_span_id) == (run.trace_id, run.span_id)
+        assert _attributes(call)["renkei.connector"] == "marketo"

@@ -32,6 +32,7 @@ from renkei.connectors.sync_objects import (
     SyncObject,
     find_sync_object,
 )
+from renkei.observability import tracing
 from renkei.observability.metrics import SYNC_RECORDS, SYNC_RUNS
 from renkei.queue import GiveUp, RetryLater
 from renkei.security.redaction import redact_text
@@ -161,6 +162,15 @@ class SyncEngine:
             raise GiveUp(f"sync {sync_id} or run {run_id} is gone")
         if run.status in ("succeeded", "failed"):
             return
+        if not tracing.ENABLED:
+            return await self._run(sync, run_id)
+        attributes = {"renkei.sync.id": sync.id, "renkei.sync_run.id": run_id}
+        with tracing.span("renkei.sync.run", attributes=attributes) as current:
+            await self._run(sync, run_id)
+            tracing.set_outcome(current, "succeeded")
+
+    async def _run(self, sync: Sync, run_id: str) -> None:
+        """A run's work; its connector calls are children of its span when tracing."""
         await self.checkpoint(sync, run_id, None, Tally(), status="running")
         try:
             declared = await self.sync_object(sync)
