@@ -122,7 +122,7 @@ def serve(
         sock = listening_socket(host, port)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        err_console.print(f"cannot listen on {host}:{port}: {reason}", soft_wrap=True)
+        err_console.print(f"error: cannot listen on {host}:{port}: {reason}", soft_wrap=True)
         raise typer.Exit(1) from exc
 
     async def prepare(hub: Hub) -> int:
