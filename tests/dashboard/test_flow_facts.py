@@ -39,3 +39,42 @@ def test_the_re_eligibility_rule_is_words(database_url: str, rule: object, words
         assert created.status_code == 201, created.text
         page = signed_in(url, ADMIN_TOKEN).get(f"/ui/flows/{created.json()['id']}").text
         assert _shown_rule(page) == words
+
+
+def test_the_diagrams_labels_are_in_the_viewers_language(database_url: str) -> None:
+    """The boxes' labels (event types, filter, endpoint, format) were English on Japanese
+    pages."""
+    flow = {
+        "name": "labels",
+        "trigger": {"event_types": ["track"], "names": ["Order Completed"], "filter": {"n": 1}},
+        "steps": [
+            {"id": "look", "template": {"format": "json", "source": "{}"}},
+            {"id": "tell", "action": {"endpoint": "crm", "event_type": "order.paid"}},
+        ],
+    }
+    with served_dashboard(database_url) as (url, _):
+        created = admin_client(url).post("/api/v1/flows", json=flow)
+        assert created.status_code == 201, created.text
+        viewer = signed_in(url, ADMIN_TOKEN)
+        path = f"/ui/flows/{created.json()['id']}"
+        english = html.unescape(viewer.get(path, headers={"Accept-Language": "en"}).text)
+        for line in (
+            "Event types: track",
+            "Event names: Order Completed",
+            'Condition: {"n": 1}',
+            "Format: json",
+            "Endpoint: crm",
+            "Event type: order.paid",
+        ):
+            assert line in english
+        japanese = html.unescape(viewer.get(path, headers={"Accept-Language": "ja"}).text)
+        for line in (
+            "イベントタイプ: track",
+            "イベント名: Order Completed",
+            '条件: {"n": 1}',
+            "形式: json",
+            "エンドポイント: crm",
+            "イベントタイプ: order.paid",
+        ):
+            assert line in japanese
+        assert "event types:" not in japanese and "format:" not in japanese

@@ -12,11 +12,17 @@ STEP_KINDS = ("filter", "map", "template", "delay", "branch", "action")
 ACTION_KINDS = ("url", "endpoint", "connector", "profile", "publish")
 
 
+def _(label: str) -> str:
+    """Marks a box's label for the catalogs; the page translates it when drawn."""
+    return label
+
+
 @dataclass
 class Box:
     kind: str  # trigger, filter, map, template, delay, branch, action
     label: str  # the step's id (or the kind)
-    summary: list[str] = field(default_factory=list)
+    # (label, value) lines; a label ("" for none) is translated by the page, a value is not
+    summary: list[tuple[str, str]] = field(default_factory=list)
     fields: list[dict[str, Any]] = field(default_factory=list)  # a map step's mapping table
     paths: list[Path] = field(default_factory=list)  # a branch's
 
@@ -35,31 +41,34 @@ def _text(value: Any) -> str:
 
 
 def trigger_box(trigger: dict[str, Any]) -> Box:
-    summary: list[str] = []
+    summary: list[tuple[str, str]] = []
     if trigger.get("schedule"):
-        summary.append(f"schedule: {_text(trigger['schedule'])}")
+        summary.append((_("Schedule"), _text(trigger["schedule"])))
     if trigger.get("event_types"):
-        summary.append(f"event types: {', '.join(map(str, trigger['event_types']))}")
+        summary.append((_("Event types"), ", ".join(map(str, trigger["event_types"]))))
     if trigger.get("names"):
-        summary.append(f"names: {', '.join(map(str, trigger['names']))}")
+        summary.append((_("Event names"), ", ".join(map(str, trigger["names"]))))
     if trigger.get("filter"):
-        summary.append(f"filter: {_text(trigger['filter'])}")
+        summary.append((_("Condition"), _text(trigger["filter"])))
     return Box("trigger", "trigger", summary)
 
 
-def _action_summary(action: dict[str, Any]) -> list[str]:
+def _action_summary(action: dict[str, Any]) -> list[tuple[str, str]]:
     kind = next((kind for kind in ACTION_KINDS if kind in action), None)
     if kind == "url":
-        return [f"{action.get('method', 'POST')} {action['url']}"]
+        return [("", f"{action.get('method', 'POST')} {action['url']}")]
     if kind == "endpoint":
-        return [f"endpoint: {action['endpoint']}", f"event type: {action.get('event_type', '—')}"]
+        return [
+            (_("Endpoint"), str(action["endpoint"])),
+            (_("Event type"), str(action.get("event_type", "—"))),
+        ]
     if kind == "connector":
-        return [f"{action['connector']} · {action.get('operation', '')}"]
+        return [("", f"{action['connector']} · {action.get('operation', '')}")]
     if kind == "profile":
-        return [f"profile: {', '.join(sorted(action['profile'] or {}))}"]
+        return [(_("Profile"), ", ".join(sorted(action["profile"] or {})))]
     if kind == "publish":
-        return [f"publish: {_text(action['publish'])}"]
-    return [_text(action)]
+        return [(_("Publish"), _text(action["publish"]))]
+    return [("", _text(action))]
 
 
 def step_box(step: dict[str, Any]) -> Box:
@@ -67,7 +76,7 @@ def step_box(step: dict[str, Any]) -> Box:
     body = step.get(kind)
     box = Box(kind, str(step.get("id") or kind))
     if kind == "filter":
-        box.summary = [_text(body)]
+        box.summary = [("", _text(body))]
     elif kind == "map" and isinstance(body, dict):
         box.fields = [
             {
@@ -78,13 +87,13 @@ def step_box(step: dict[str, Any]) -> Box:
             for entry in body.get("fields") or []
             if isinstance(entry, dict)
         ]
-        for key in ("allow", "block"):
+        for key, label in (("allow", _("Fields kept")), ("block", _("Fields dropped"))):
             if body.get(key):
-                box.summary.append(f"{key}: {', '.join(map(str, body[key]))}")
+                box.summary.append((label, ", ".join(map(str, body[key]))))
     elif kind == "template" and isinstance(body, dict):
-        box.summary = [f"format: {body.get('format', 'json')}"]
+        box.summary = [(_("Format"), str(body.get("format", "json")))]
     elif kind == "delay":
-        box.summary = [_text(body)]
+        box.summary = [("", _text(body))]
     elif kind == "branch" and isinstance(body, dict):
         box.paths = [
             Path(str(path.get("name", "")), _text(path.get("when")), boxes(path.get("steps")))
