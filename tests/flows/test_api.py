@@ -184,3 +184,32 @@ def test_preview_returns_outputs_and_exact_requests_and_sends_nothing(api: httpx
             == 404
         )
         assert target.requests == []  # a preview sends nothing
+
+
+def test_preview_of_an_event_the_trigger_does_not_match_runs_nothing(api: httpx.Client) -> None:
+    """The page said 'no run would start' and showed 'succeeded' with requests it would send."""
+    flow = api.post("/api/v1/flows", json=_flow("http://127.0.0.1:9")).json()
+    preview = api.post(
+        f"/api/v1/flows/{flow['id']}/preview", json={"event": {"type": "identify"}}
+    ).json()
+    assert preview["trigger"] == {"matched": False}
+    assert preview["status"] == "skipped"
+    assert preview["steps"] == [] and preview["requests"] == []
+
+
+def test_preview_shows_the_idempotency_key_and_still_redacts_credentials(
+    api: httpx.Client,
+) -> None:
+    spec = _flow("http://127.0.0.1:9")
+    spec["steps"][1]["action"]["headers"] = {  # type: ignore[index]
+        "Authorization": "Bearer sk-live-abcdef123456",
+        "X-Api-Key": "plain-looking-value",
+        "Idempotency-Key": "welcome-{{ event.email }}",
+    }
+    flow = api.post("/api/v1/flows", json=spec).json()
+    sample = {"type": "track", "name": "Signed Up", "email": "ann@example.com"}
+    preview = api.post(f"/api/v1/flows/{flow['id']}/preview", json={"event": sample}).json()
+    [request] = preview["requests"]
+    assert request["headers"]["Idempotency-Key"] == "welcome-ann@example.com"
+    assert request["headers"]["Authorization"] == "[redacted]"
+    assert request["headers"]["X-Api-Key"] == "[redacted]"

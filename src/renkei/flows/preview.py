@@ -1,9 +1,10 @@
 """Preview: run a flow over a sample event with effects that send nothing.
 
 Returns whether the trigger matches, every step's input and output, and the exact HTTP
-requests the run would make (headers that carry secrets redacted). Delays are reported,
-not waited for; an HTTP step's response can be supplied per step id (``responses``) to
-preview what later steps would do with it.
+requests the run would make (headers that carry secrets redacted); when the trigger does
+not match, status ``skipped`` with no steps and no requests. Delays are reported, not
+waited for; an HTTP step's response can be supplied per step id (``responses``) to preview
+what later steps would do with it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
     from renkei.flows.engine import FlowEngine
 
 __all__ = ["preview_flow", "sample_event"]
+
+# An idempotency key is a deduplication key the flow computes (``{{ event.id }}``), not a
+# credential: a preview shows it so its author can check it. Elsewhere (logs, attempt
+# records) the one secret-name rule still redacts it; secret-looking values stay redacted.
+_READABLE = frozenset({"idempotency-key", "idempotency_key"})
 
 
 def sample_event(given: dict[str, Any], now_text: str) -> dict[str, Any]:
@@ -64,6 +70,17 @@ async def preview_flow(
     )
     if matched and trigger.filter is not None:
         matched = trigger.filter.matches(document)
+    if not matched:
+        # No run would start, so no step runs and nothing would be sent: showing what the
+        # steps would do anyway contradicts the trigger's answer.
+        return {
+            "trigger": {"matched": False},
+            "status": "skipped",
+            "error": None,
+            "steps": [],
+            "requests": [],
+            "sent": 0,
+        }
     effects = PreviewEffects(hub, engine.webhooks, engine.connectors, responses=responses)
     state = RunState(
         flow_id=flow_id,
@@ -100,9 +117,11 @@ async def preview_flow(
         entry.update(
             status=outcome.status,
             input=redact(
-                outcome.input if outcome.input is not None else {"data": state.data}, known=known
+                outcome.input if outcome.input is not None else {"data": state.data},
+                known=known,
+                readable=_READABLE,
             ),
-            output=redact(outcome.output, known=known),
+            output=redact(outcome.output, known=known, readable=_READABLE),
             problems=redact(outcome.problems, known=known),
         )
         steps.append(entry)
@@ -118,6 +137,6 @@ async def preview_flow(
         "status": status,
         "error": error,
         "steps": steps,
-        "requests": redact(effects.requests, known=known),
+        "requests": redact(effects.requests, known=known, readable=_READABLE),
         "sent": 0,
     }

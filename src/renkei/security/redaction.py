@@ -33,18 +33,21 @@ def redact_text(text: str) -> str:
     return _SECRET_VALUES.sub(REDACTED, text)
 
 
-def redact(value: Any, *, known: frozenset[str] = frozenset()) -> Any:
+def redact(
+    value: Any, *, known: frozenset[str] = frozenset(), readable: frozenset[str] = frozenset()
+) -> Any:
     """A copy of ``value`` with secret-named fields, secret-looking strings and ``known``
-    secret values replaced."""
+    secret values replaced. Fields named in ``readable`` (lower case) keep their value unless
+    it looks like a secret: a caller that knows the name is no credential there says so."""
     if isinstance(value, Mapping):
         return {
             key: REDACTED
-            if isinstance(key, str) and is_secret_name(key) and v
-            else redact(v, known=known)
+            if isinstance(key, str) and key.lower() not in readable and is_secret_name(key) and v
+            else redact(v, known=known, readable=readable)
             for key, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [redact(item, known=known) for item in value]
+        return [redact(item, known=known, readable=readable) for item in value]
     if isinstance(value, str):
         for secret in known:
             if secret and secret in value:
