@@ -17,7 +17,7 @@ from renkei.dashboard.pages import connections, flows, syncs, webhooks
 from renkei.store.tables.webhooks import DELIVERY_STATUSES
 
 PACKAGE = Path(str(files("renkei.dashboard")))
-KEYWORDS = {"_": None, "t": None, "gettext": None}
+KEYWORDS = {"_": None, "t": None, "gettext": None, "pgettext": ((1, "c"), 2)}
 ENDPOINT_STATUSES = ("active", "paused", "disabled")
 # Shown translated on the flows, syncs and connections pages: run and step statuses, a
 # sync's direction and trigger, a connection's status.
@@ -37,8 +37,8 @@ CONNECTION_STATUSES = ("active", "failing")
 
 def used_messages() -> set[str]:
     found = {
-        str(message[0] if isinstance(message, tuple) else message)
-        for _, _, message, _, _ in extract_from_dir(
+        _key(context, str(message[0] if isinstance(message, tuple) else message))
+        for _, _, message, _, context in extract_from_dir(
             PACKAGE,
             method_map=[("templates/**.html", "jinja2"), ("**.py", "python")],
             keywords=KEYWORDS,
@@ -51,6 +51,11 @@ def used_messages() -> set[str]:
     found |= set(syncs.NOTICES.values()) | set(syncs.MODES.values()) | set(syncs.MODES)
     found |= {"trigger", *STEP_KINDS, *FLOW_STATUSES, *SYNC_WORDS, *CONNECTION_STATUSES}
     return found
+
+
+def _key(context: str | None, text: str) -> str:
+    """As the catalogs keep a message with a context (gettext's ``context\x04text``)."""
+    return text if context is None else f"{context}\x04{text}"
 
 
 @pytest.mark.parametrize("language", [code for code in Catalogs().languages if code != "en"])

@@ -12,6 +12,11 @@ from babel.messages.pofile import read_po
 
 SOURCE_LANGUAGE = "en"
 Gettext = Callable[[str], str]
+# ``pgettext(context, text)``: one English word that means two things (Recover's "Since" is a
+# moment to start from, a profile identity's "Since" is when it was registered) gets a
+# context (``msgctxt`` in the catalog), kept under gettext's own ``context\x04text`` key.
+Pgettext = Callable[[str, str], str]
+_CONTEXT_SEPARATOR = "\x04"
 
 
 class Catalogs:
@@ -23,7 +28,7 @@ class Catalogs:
             with catalog_file.open("rb") as handle:
                 catalog = read_po(handle, locale=language)
             self.messages[language] = {
-                str(message.id): str(message.string)
+                _key(message.context, str(message.id)): str(message.string)
                 for message in catalog
                 if message.id and message.string and not message.fuzzy
             }
@@ -36,6 +41,10 @@ class Catalogs:
         table = self.messages.get(language, {})
         return lambda text: table.get(text, text)
 
+    def pgettext(self, language: str) -> Pgettext:
+        table = self.messages.get(language, {})
+        return lambda context, text: table.get(_key(context, text), text)
+
     def choose(self, chosen: str | None, accept_language: str | None) -> str:
         """The switch's choice (a cookie) first, then the browser's preferences in order."""
         if chosen in self.messages:
@@ -47,6 +56,10 @@ class Catalogs:
             if primary in self.messages:
                 return primary
         return SOURCE_LANGUAGE
+
+
+def _key(context: str | None, text: str) -> str:
+    return text if context is None else f"{context}{_CONTEXT_SEPARATOR}{text}"
 
 
 def _preferences(header: str) -> list[str]:

@@ -62,6 +62,7 @@ class Renderer:
 
         values: dict[str, Any] = {
             "_": gettext,
+            "pgettext": self.catalogs.pgettext(language),
             "t": with_values,
             "lang": language,
             "languages": self.catalogs.languages,
