@@ -9,7 +9,11 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from renkei.clock import ManualClock
+from renkei.events.envelope import Event
+from renkei.events.log import record_events
+from renkei.flows.service import create_flow
 from renkei.hub import Hub
+from renkei.ids import new_id
 from renkei.queue import GiveUp, JobContext
 from renkei.usecases import LOCAL, alerts, webhooks
 from tests.flows.conftest import START
@@ -96,6 +100,46 @@ async def test_failure_rate_backlog_and_dead_jobs_open_then_resolve(
     await hub.alerts.evaluate()
     assert set(await _kinds(hub, "resolved")) == {"endpoint_failure_rate", "dead_jobs"}
     assert await _kinds(hub, "open") == {"job_backlog": ("tests.boom", 2)}  # still waiting
+
+
+async def test_a_flow_whose_runs_mostly_fail_over_the_window_opens_a_failure_rate_alert(
+    hub: Hub, down: Receiver
+) -> None:
+    """Of the runs that ended in the window, ``busy`` failed three of four (over the rate,
+    enough runs to say), ``steady`` one of four (under it): one ``flow_failure_rate``."""
+    clock = hub.clock
+    assert isinstance(clock, ManualClock)
+    down.answer("/busy", (400, {}), (400, {}), (400, {}), (200, {}))
+    down.answer("/steady", (400, {}), (200, {}))
+    flows = {}
+    async with hub.database.transaction() as tx:
+        for name in ("busy", "steady"):
+            spec = {
+                "name": name,
+                "trigger": {"event_types": ["track"], "names": ["Order"]},
+                "steps": [{"id": "send", "action": {"url": f"{down.url}/{name}"}}],
+            }
+            flows[name] = (await create_flow(hub, tx, spec)).id
+    for number in range(4):
+        now = clock.now()
+        event = Event(new_id("evt"), "track", "Order", {"n": number}, now, now, "src_test")
+        async with hub.database.transaction() as tx:
+            await record_events(hub, tx, [event])
+    await _burst(hub)
+    assert (len(down.to("/busy")), len(down.to("/steady"))) == (4, 4)
+
+    await hub.alerts.evaluate()
+    [rate] = await alerts.list_alerts(hub, LOCAL, kind="flow_failure_rate")
+    assert (rate.subject_type, rate.subject_id, rate.count) == ("flow", flows["busy"], 1)
+    assert rate.sample is not None
+    assert (rate.sample["failed"], rate.sample["runs"]) == (3, 4)
+
+    clock.advance(minutes=6)  # the runs are older than the window: not seen again
+    await hub.alerts.evaluate()
+    assert (await alerts.get_alert(hub, LOCAL, rate.id)).count == 1
+    clock.advance(minutes=5)  # quiet
+    await hub.alerts.evaluate()
+    assert (await alerts.get_alert(hub, LOCAL, rate.id)).status == "resolved"
 
 
 async def test_an_event_a_client_publishes_under_a_failure_type_opens_no_alert(hub: Hub) -> None:

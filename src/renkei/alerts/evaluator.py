@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.alerts import model
 from renkei.queue import died_since_by_task, oldest_due_by_task
 from renkei.store.tables.alerts import connection_health
+from renkei.store.tables.flows import flow_runs
 from renkei.store.tables.webhooks import delivery_attempts
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ __all__ = ["EVALUATE_TASK", "Evaluated", "evaluate"]
 EVALUATE_TASK = "alerts.evaluate"
 MAX_SUBJECTS = 100  # per rule per tick
 MAX_RESOLVED = 200  # per tick; the rest resolve on the next ones
+# A skipped or stopped run neither failed nor did its work: only these count in a rate.
+ENDED_RUN_STATUSES = ("succeeded", "failed")
 
 
 @dataclass
@@ -44,6 +47,7 @@ async def evaluate(hub: Core, health: ConnectionHealth) -> Evaluated:
     async with hub.database.read() as connection:
         findings = [
             *await _failing_endpoints(hub, connection),
+            *await _failing_flows(hub, connection),
             *await _backlogs(hub, connection),
             *await _dead_jobs(hub, connection),
         ]
@@ -97,6 +101,42 @@ async def _failing_endpoints(hub: Core, connection: AsyncConnection) -> list[Fin
             },
         )
         for endpoint_id, failures, attempts in rows.tuples()
+    ]
+
+
+async def _failing_flows(hub: Core, connection: AsyncConnection) -> list[Finding]:
+    """Flows whose runs that ended within the window failed at RENKEI_ALERT_FAILURE_RATE or
+    more, counting those with RENKEI_ALERT_FAILURE_MIN_COUNT ended runs or more (read
+    through ``ix_flow_runs_finished_at``: the window's runs only)."""
+    settings = hub.settings
+    since = hub.clock.now() - timedelta(seconds=settings.alert_failure_window_seconds)
+    failed = func.sum(cast(flow_runs.c.status == "failed", Integer))
+    total = func.count()
+    rows = await connection.execute(
+        select(flow_runs.c.flow_id, failed, total)
+        .where(
+            flow_runs.c.finished_at >= since,
+            flow_runs.c.status.in_(ENDED_RUN_STATUSES),
+        )
+        .group_by(flow_runs.c.flow_id)
+        .having(total >= settings.alert_failure_min_count)
+        .having(failed >= total * settings.alert_failure_rate)
+        .order_by(flow_runs.c.flow_id)
+        .limit(MAX_SUBJECTS)
+    )
+    return [
+        (
+            "flow_failure_rate",
+            "flow",
+            flow_id,
+            {
+                "failed": int(failures),
+                "runs": int(runs),
+                "window_seconds": settings.alert_failure_window_seconds,
+                "reason": f"{int(failures)} of {int(runs)} flow runs failed",
+            },
+        )
+        for flow_id, failures, runs in rows.tuples()
     ]
 
 

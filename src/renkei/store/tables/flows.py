@@ -108,6 +108,9 @@ flow_runs = Table(
         sqlite_where=text("finished_at IS NULL"),
         postgresql_where=text("finished_at IS NULL"),
     ),
+    # The alerts' flow failure rate reads the runs that ended in its window
+    # (migration 0021_flow_runs_finished_at.py).
+    Index("ix_flow_runs_finished_at", "finished_at"),
 )
 
 flow_run_steps = Table(
