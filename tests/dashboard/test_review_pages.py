@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, timezone
+
 from tests.dashboard.served import served_dashboard, signed_in
 from tests.support.server import ADMIN_TOKEN, admin_client
 
@@ -18,3 +20,21 @@ def test_recovers_since_is_a_moment_to_start_from_in_japanese(database_url: str)
         assert '<label for="recover-since">この日時以降</label>' in japanese
         english = viewer.get(page, headers={"Accept-Language": "en"}).text
         assert '<label for="recover-since">Since</label>' in english
+
+
+def test_the_events_filter_takes_the_viewers_time_like_recover(database_url: str) -> None:
+    """The filter was "From (UTC)" and read every time as UTC, while the page shows times in
+    the viewer's zone and dashboard.js sends a zoned time as UTC ISO (as for Recover)."""
+    with served_dashboard(database_url) as (url, hub):
+        admin = admin_client(url)
+        admin.post("/api/v1/event-types", json={"name": "order.paid"})
+        sent = admin.post("/api/v1/events", json={"type": "order.paid", "data": {}})
+        assert sent.status_code in (200, 201, 202), sent.text
+        tokyo = timezone(timedelta(hours=9))
+        an_hour_ago = (hub.clock.now() - timedelta(hours=1)).astimezone(tokyo)
+        viewer = signed_in(url, ADMIN_TOKEN)
+        page = viewer.get("/ui/events", params={"since": an_hour_ago.isoformat()}).text
+        assert "No event matches." not in page  # nine hours later, read as UTC: nothing
+        utc_wall = an_hour_ago.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        assert f'value="{utc_wall}" data-local-time' in page
+        assert "(UTC)" not in page and "data-time-zone" in page

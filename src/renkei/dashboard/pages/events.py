@@ -29,13 +29,25 @@ FILTERS = ("type", "name", "user_id", "source_id", "since", "until")
 
 
 def _time(text: str, label: str) -> datetime | None:
-    """A ``datetime-local`` field (the viewer's UTC wall time) or nothing."""
+    """A time field or nothing. dashboard.js sends the viewer's local time as UTC ISO (as
+    for Recover); a bare value (no script, a typed URL) is UTC."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        given = datetime.fromisoformat(text)
     except ValueError as exc:
         raise Invalid(f"{label} is not a time, e.g. 2026-12-01T09:00") from exc
+    return given.replace(tzinfo=UTC) if given.tzinfo is None else given.astimezone(UTC)
+
+
+def _field(text: str) -> str:
+    """A filter's time as its ``datetime-local`` input holds it: UTC wall time, which
+    dashboard.js shows in the viewer's zone."""
+    try:
+        given = _time(text, "")
+    except Invalid:
+        return text
+    return given.strftime("%Y-%m-%dT%H:%M:%S") if given else ""
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -81,6 +93,7 @@ async def list_page(request: Request, viewer: Viewer) -> Response:
         {
             "events": listed.items,
             "filters": filters,
+            "times": {name: _field(filters[name]) for name in ("since", "until")},
             "sources": sources,
             "source_names": {source.id: source.name for source in sources},
             "next_query": _query(filters, cursor=listed.next_cursor)
