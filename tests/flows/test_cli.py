@@ -42,7 +42,7 @@ def test_apply_and_flows_commands(
     )
 
     listed = runner.invoke(app, ["flows", "list"])
-    assert "score-behaviour  v1  enabled" in listed.output
+    assert "\tscore-behaviour\t1\tenabled" in listed.output
 
     event = {"type": "track", "name": "Pricing Viewed", "user_id": "u1"}
     previewed = runner.invoke(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import orjson
 import typer
 
-from renkei.cli._common import CliError, console, print_json, with_hub
+from renkei.cli._common import CliError, console, print_rows, with_hub
 from renkei.connectors.errors import ConnectorError
 from renkei.hub import Hub
 from renkei.usecases import LOCAL, connections
@@ -98,14 +98,16 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.
         return [row.public() for row in rows]
 
     found = _run(run)
-    if as_json:
-        print_json(found)
-        return
-    for row in found:
-        note = f"  ({row['status']}: {row['last_error']})" if row["status"] != "active" else ""
-        console.print(
-            f"{row['id']}  {row['connector']:10} {row['name']}{note}", highlight=False, markup=False
-        )
+    print_rows(
+        ["id", "connector", "name", "status", "last error"],
+        [
+            (row["id"], row["connector"], row["name"], row["status"], row["last_error"] or "")
+            for row in found
+        ],
+        as_json=as_json,
+        objects=found,
+        empty="No connections.",
+    )
 
 
 @connections_app.command("create")

@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from renkei.cli._common import CliError, console, err_console, load_yaml, print_json, with_hub
+from renkei.cli._common import (
+    CliError,
+    console,
+    err_console,
+    load_yaml,
+    print_rows,
+    with_hub,
+)
 from renkei.flows.service import FlowRecord
 from renkei.hub import Hub
 from renkei.usecases import LOCAL, flows
@@ -31,14 +38,15 @@ def list_command(as_json: bool = typer.Option(False, "--json", help="Print JSON.
         )
 
     found = with_hub(run)
-    if as_json:
-        print_json(
-            [{"id": r.id, "version": r.version, "enabled": r.enabled, **r.config()} for r in found]
-        )
-        return
-    for record in found:
-        state = "enabled" if record.enabled else "disabled"
-        console.print(f"{record.id}  {record.name}  v{record.version}  {state}")
+    print_rows(
+        ["id", "name", "version", "state"],
+        [(r.id, r.name, str(r.version), "enabled" if r.enabled else "disabled") for r in found],
+        as_json=as_json,
+        objects=[
+            {"id": r.id, "version": r.version, "enabled": r.enabled, **r.config()} for r in found
+        ],
+        empty="No flows.",
+    )
 
 
 @app.command()

@@ -14,7 +14,7 @@ import orjson
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from renkei.cli._common import console, err_console, with_hub
+from renkei.cli._common import console, err_console, print_rows, with_hub
 from renkei.hub import Hub
 from renkei.syncs.model import SyncRun
 from renkei.usecases import LOCAL, syncs
@@ -46,20 +46,23 @@ def list_syncs(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
         return [sync.to_dict() for sync in found]
 
     found = with_hub(action)
-    if as_json:
-        _print(found)
-        return
-    if not found:
-        console.print("No syncs.")
-        return
-    for sync in found:
-        trigger = ", ".join(f"{k}={v}" for k, v in sync["trigger"].items()) or "manual"
-        console.print(
-            f"{sync['id']}  {sync['name']}  {sync['direction']} {sync['object']} "
-            f"via {sync['connection']}  [{trigger}]",
-            markup=False,
-            highlight=False,
-        )
+    print_rows(
+        ["id", "name", "direction", "object", "connection", "trigger"],
+        [
+            (
+                sync["id"],
+                sync["name"],
+                sync["direction"],
+                sync["object"],
+                sync["connection"],
+                ", ".join(f"{k}={v}" for k, v in sync["trigger"].items()) or "manual",
+            )
+            for sync in found
+        ],
+        as_json=as_json,
+        objects=found,
+        empty="No syncs.",
+    )
 
 
 @syncs_app.command("runs")
