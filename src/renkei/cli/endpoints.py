@@ -13,9 +13,18 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from renkei.cli._common import CliError, console, err_console, print_json, print_rows, with_hub
+from renkei.cli._common import (
+    CliError,
+    console,
+    err_console,
+    print_json,
+    print_rows,
+    refusal,
+    with_hub,
+)
 from renkei.cli.operations import resend_by_filter
 from renkei.delivery.endpoints import Endpoint
+from renkei.errors import Forbidden
 from renkei.events.envelope import parse_timestamp
 from renkei.security.redaction import REDACTED
 from renkei.usecases import LOCAL, webhooks
@@ -207,6 +216,8 @@ def endpoints_test(
         return await webhooks.send_test(hub, LOCAL, endpoint, event_type, by_name=True)
 
     result = _run(run)
+    if result.refused:  # Renkei refused to send: a refusal like any other, not an answer
+        raise refusal(Forbidden(result.error or "refused by the target policy"))
     colour = "green" if result.success else "red"
     console.print(
         f"[{colour}]{result.status_code or result.error}[/{colour}] in {result.duration_ms:.0f} ms"

@@ -27,6 +27,7 @@ from renkei.delivery.recorder import Recorder
 from renkei.delivery.targets import Targets
 from renkei.delivery.transport import Transport, transport_from_settings
 from renkei.delivery.verdicts import classify
+from renkei.egress.failures import ErrorKind
 from renkei.events.segment import MESSAGE_TYPES, example_message
 from renkei.ids import new_id
 from renkei.store.tables.webhooks import deliveries, delivery_attempts
@@ -50,6 +51,8 @@ class TestResult:
     success: bool
     error: str | None
     event_id: str
+    refused: bool = False
+    """The target policy refused the URL: Renkei sent nothing (the CLI says ``error:``)."""
 
 
 class Webhooks:
@@ -128,6 +131,7 @@ class Webhooks:
             success=verdict.success,
             error=response.error,
             event_id=message_id,
+            refused=response.result is not None and response.result.error_kind is ErrorKind.POLICY,
         )
 
     # -- resend, recover, resume -----------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from renkei.connectors.errors import PermanentError
-from renkei.errors import NotFound, RenkeiError
+from renkei.errors import NotFound
 from renkei.syncs.model import Sync, SyncRun
 from renkei.usecases.access import Actor, require
 from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
@@ -29,15 +29,6 @@ __all__ = [
     "run_sync",
     "update_sync",
 ]
-
-
-class _UnknownConnection(NotFound):
-    """The connection a quota was asked of does not exist (in the planner's words)."""
-
-    def __init__(self, ref: str, message: str) -> None:
-        RenkeiError.__init__(self, message)
-        self.kind = "connection"
-        self.object_id = ref
 
 
 async def create_sync(hub: Hub, actor: Actor, spec: dict[str, Any]) -> Sync:
@@ -104,5 +95,7 @@ async def quota(hub: Hub, actor: Actor, connection_ref: str) -> dict[str, Any]:
     require(actor, "read")
     try:
         return await hub.syncs.quota(connection_ref)
-    except PermanentError as exc:
-        raise _UnknownConnection(connection_ref, exc.message) from None
+    except PermanentError:
+        # The planner's "connection 'x' not found" in the error tree's words, like every
+        # other missing object.
+        raise NotFound("connection", connection_ref) from None
