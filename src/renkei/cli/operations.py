@@ -93,6 +93,7 @@ def resend_by_filter(filters: Sequence[str], as_json: bool) -> None:
             since=_when(one("since"), "since"),
             until=_when(one("until"), "until"),
             via=VIA,
+            by_name=True,
         )
 
     _follow(start, "resending", as_json)
@@ -116,7 +117,7 @@ def flows_rerun(
 
         async def one(hub: Hub) -> dict[str, Any]:
             found = await operations.rerun_flow_run(
-                hub, LOCAL, flow, run_id, version=version, via=VIA
+                hub, LOCAL, flow, run_id, version=version, via=VIA, by_name=True
             )
             return found
 
@@ -137,6 +138,7 @@ def flows_rerun(
             until=_when(until, "--until"),
             version=version,
             via=VIA,
+            by_name=True,
         )
 
     _follow(start, "rerunning", as_json)
@@ -161,11 +163,25 @@ def replay(
     async def start(hub: Hub) -> tuple[Operation, bool]:
         if endpoint is not None:
             return await operations.replay_to_endpoint(
-                hub, LOCAL, endpoint, since=start_at, until=end_at, event_types=event_type, via=VIA
+                hub,
+                LOCAL,
+                endpoint,
+                since=start_at,
+                until=end_at,
+                event_types=event_type,
+                via=VIA,
+                by_name=True,
             )
         assert flow is not None
         return await operations.replay_to_flow(
-            hub, LOCAL, flow, since=start_at, until=end_at, event_types=event_type, via=VIA
+            hub,
+            LOCAL,
+            flow,
+            since=start_at,
+            until=end_at,
+            event_types=event_type,
+            via=VIA,
+            by_name=True,
         )
 
     _follow(start, "replaying", as_json)

@@ -16,12 +16,15 @@ from renkei.delivery.fanout import find_endpoint
 from renkei.errors import Conflict, Invalid, NotFound
 from renkei.events.envelope import format_timestamp
 from renkei.flows import service as flows_service
+from renkei.flows.service import FlowRecord
 from renkei.operations import Operation, replay, rerun, resend
 from renkei.syncs.model import SyncRun
 from renkei.usecases.access import Actor, require
 from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from renkei.hub import Hub
     from renkei.operations.runner import Progress
 
@@ -83,6 +86,23 @@ async def _start(
     return operation, created
 
 
+async def _endpoint_id(hub: Hub, ref: str, *, by_name: bool) -> str:
+    """The live endpoint's id. The API's paths and filters take ids only (``by_name`` is
+    the CLI's: an id or a name), so a name there is not found, as on every other route."""
+    async with hub.database.read() as connection:
+        found = await find_endpoint(connection, ref)
+    if found is None or (not by_name and found.id != ref):
+        raise NotFound("endpoint", ref)
+    return str(found.id)
+
+
+async def _flow(connection: AsyncConnection, ref: str, *, by_name: bool) -> FlowRecord:
+    """A flow by id, or by id or name for the CLI (``by_name``), as :func:`_endpoint_id`."""
+    if by_name:
+        return await flows_service.find_flow(connection, ref)
+    return await flows_service.get_flow(connection, ref)
+
+
 async def resend_deliveries(
     hub: Hub,
     actor: Actor,
@@ -93,17 +113,14 @@ async def resend_deliveries(
     since: datetime | None = None,
     until: datetime | None = None,
     via: str | None = None,
+    by_name: bool = False,
 ) -> Started:
     """Send again every delivery the filter picks (``failed`` and ``exhausted`` unless
     ``status`` says otherwise), across endpoints."""
     require(actor, "write")
     filter: dict[str, Any] = _window(since, until)
     if endpoint_id is not None:
-        async with hub.database.read() as connection:
-            found = await find_endpoint(connection, endpoint_id)
-        if found is None:
-            raise NotFound("endpoint", endpoint_id)
-        filter["endpoint_id"] = found.id
+        filter["endpoint_id"] = await _endpoint_id(hub, endpoint_id, by_name=by_name)
     if event_type is not None:
         filter["event_type"] = event_type
     if chosen := _statuses(status, RESENDABLE, "status"):
@@ -120,15 +137,13 @@ async def replay_to_endpoint(
     until: datetime | None = None,
     event_types: Sequence[str] | None = None,
     via: str | None = None,
+    by_name: bool = False,
 ) -> Started:
     """Send the endpoint the stored events since ``since`` that its subscription takes and
     it has not had yet."""
     require(actor, "write")
-    async with hub.database.read() as connection:
-        found = await find_endpoint(connection, endpoint_ref)
-    if found is None:
-        raise NotFound("endpoint", endpoint_ref)
-    filter: dict[str, Any] = {"endpoint_id": found.id, **_window(since, until)}
+    endpoint_id = await _endpoint_id(hub, endpoint_ref, by_name=by_name)
+    filter: dict[str, Any] = {"endpoint_id": endpoint_id, **_window(since, until)}
     if event_types:
         filter["event_types"] = sorted(set(event_types))
     return await _start(hub, actor, replay.ENDPOINT_KIND, filter, via)
@@ -143,12 +158,13 @@ async def replay_to_flow(
     until: datetime | None = None,
     event_types: Sequence[str] | None = None,
     via: str | None = None,
+    by_name: bool = False,
 ) -> Started:
     """Start the flow on the stored events since ``since`` that its trigger takes and it
     has not run on yet."""
     require(actor, "write")
     async with hub.database.read() as connection:
-        flow = await flows_service.find_flow(connection, flow_ref)
+        flow = await _flow(connection, flow_ref, by_name=by_name)
     if not flow.enabled:
         raise Conflict(f"flow {flow.id} is disabled: enable it to replay events to it")
     filter: dict[str, Any] = {"flow_id": flow.id, **_window(since, until)}
@@ -167,6 +183,7 @@ async def rerun_flow_runs(
     until: datetime | None = None,
     version: str = "original",
     via: str | None = None,
+    by_name: bool = False,
 ) -> Started:
     """Run again from the start every run the filter picks (``failed`` unless ``status``
     says otherwise), on the version each ran (``original``) or the flow's ``current``."""
@@ -176,7 +193,7 @@ async def rerun_flow_runs(
     filter: dict[str, Any] = {**_window(since, until), "version": version}
     if flow_id is not None:
         async with hub.database.read() as connection:
-            filter["flow_id"] = (await flows_service.find_flow(connection, flow_id)).id
+            filter["flow_id"] = (await _flow(connection, flow_id, by_name=by_name)).id
     if chosen := _statuses(status, RERUNNABLE, "status"):
         filter["status"] = chosen
     return await _start(hub, actor, rerun.KIND, filter, via)
@@ -190,15 +207,16 @@ async def rerun_flow_run(
     *,
     version: str = "original",
     via: str | None = None,
+    by_name: bool = False,
 ) -> dict[str, Any]:
-    """Run one failed, stopped or skipped run of a flow (by id or name) again from the
+    """Run one failed, stopped or skipped run of a flow (by id; or name, ``by_name``) again from the
     start, now; returns the run.
     A run that succeeded (on a rerun or not) or is under way is not rerun: 409."""
     require(actor, "write")
     if version not in ("original", "current"):
         raise Invalid("version must be original or current", details=[{"path": "version"}])
     async with hub.database.transaction() as tx:
-        flow_id = (await flows_service.find_flow(tx, flow_ref)).id
+        flow_id = (await _flow(tx, flow_ref, by_name=by_name)).id
         found = await flows_service.get_run(tx, run_id)
         if found is None or found["flow_id"] != flow_id:
             raise NotFound("run", run_id)
