@@ -18,9 +18,12 @@ NAVIGATION: list[tuple[str, str]] = [
 
 
 def current_section(path: str) -> str:
-    """The navigation path a request's page belongs to (for ``aria-current``)."""
-    best = "/ui/"
+    """The navigation path a request's page belongs to (for ``aria-current``), or ``""``
+    for a page of none (the missing page, sign-in): highlighting "Overview" there says
+    the viewer is somewhere they are not."""
+    if path in ("/ui", "/ui/"):
+        return "/ui/"
     for _, section in NAVIGATION:
         if section != "/ui/" and (path == section or path.startswith(section + "/")):
-            best = section
-    return best
+            return section
+    return ""
