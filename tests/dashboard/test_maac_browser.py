@@ -153,3 +153,21 @@ def test_recover_takes_the_time_in_the_viewers_zone(
         ).json()["data"]
     assert entries[0]["details"]["since"] == "2026-12-07T00:00:00+00:00"  # sent as UTC
     assert entries[0]["details"]["via"] == "dashboard"
+
+
+def test_the_events_filter_takes_the_time_in_the_viewers_zone(
+    browser: Browser, served: Served
+) -> None:
+    context = browser.new_context(base_url=served.url, locale="en-US", timezone_id="Asia/Tokyo")
+    try:
+        page = context.new_page()
+        sign_in(page, served.admin_token)
+        page.goto("/ui/events")
+        expect(page.locator("#filter-zone")).to_have_text("Asia/Tokyo")
+        page.get_by_label("From").fill("2026-12-07T09:00:00")  # 09:00 in Tokyo
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**/ui/events?*")
+        assert "since=2026-12-07T00%3A00%3A00.000Z" in page.url  # sent as UTC
+        expect(page.get_by_label("From")).to_have_value("2026-12-07T09:00")  # shown local
+    finally:
+        context.close()
