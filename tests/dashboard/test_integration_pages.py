@@ -313,11 +313,17 @@ def test_unknown_and_bad_references_are_pages_with_their_status(
 
 
 def test_a_preview_of_a_recent_event_picked_from_the_list(seeded: Seeded) -> None:
-    published = admin_client(seeded.url).post(
-        "/api/v1/events", json={"type": "track", "data": {"total": 300}}
+    # The trigger's event (a track named Order Completed, from the tracking API): one it
+    # does not match would start no run and send nothing.
+    api = admin_client(seeded.url)
+    source = api.post("/api/v1/sources", json={"kind": "tracking", "name": "Shop"}).json()
+    published = httpx.post(
+        f"{seeded.url}/v1/track",
+        auth=(source["write_key"], ""),
+        json={"userId": "u1", "event": "Order Completed", "total": 300},
     )
-    assert published.status_code == 201, published.text
-    event_id = published.json()["id"]
+    assert published.status_code == 200, published.text
+    event_id = api.get("/api/v1/events", params={"type": "track"}).json()["data"][0]["id"]
     path = f"/ui/flows/{seeded.flow_id}"
     page = seeded.admin.get(path).text
     assert f'<option value="{event_id}">' in page  # offered under "Or a recent event"
