@@ -165,9 +165,6 @@ def endpoint_from_row(keyring: Keyring, row: Any) -> Endpoint:
 MAX_NAME = 200  # endpoints.name is String(200)
 
 
-MAX_NAME = 200  # endpoints.name is String(200)
-
-
 def validate_fields(
     values: dict[str, Any], *, https_only: bool, policy: TargetPolicy | None = None
 ) -> dict[str, Any]:
@@ -180,11 +177,6 @@ def validate_fields(
         out["url"] = _check_url(out["url"], https_only=https_only, policy=policy)
     if "name" in out and (not isinstance(out["name"], str) or not out["name"].strip()):
         raise InvalidProblem("name must not be empty", details={"path": "name"})
-    if "name" in out and len(out["name"]) > MAX_NAME:
-        # The column's width: a database that enforces it would refuse the row with a 500.
-        raise InvalidProblem(
-            f"name must be at most {MAX_NAME} characters", details={"path": "name"}
-        )
     if "name" in out and len(out["name"]) > MAX_NAME:
         # The column's width: a database that enforces it would refuse the row with a 500.
         raise InvalidProblem(
