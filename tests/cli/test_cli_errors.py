@@ -87,7 +87,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["flows", "disable", "nope"], "nope"),
     (["flows", "validate", "-f", str(README)], "not valid YAML"),
     (["flows", "validate", "-f", "{d}/missing.yaml"], "no such file"),
-    (["syncs", "quota", "nope"], "connection 'nope' not found"),
+    (["syncs", "quota", "nope"], "connection nope does not exist"),
     (["syncs", "run", "nope"], "nope"),
     (["syncs", "runs", "nope"], "nope"),
     (["connections", "show", "nope"], "nope"),

@@ -19,14 +19,14 @@ from renkei.store.tables.syncs import sync_runs, syncs
 from renkei.usecases import LOCAL
 from renkei.usecases import webhooks as cases
 from renkei.usecases.overview import deliveries_by_hour, overview
-from tests.support.server import test_settings
+from tests.support.server import test_settings as settings_for
 
 START = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
 async def hub(database_url: str) -> AsyncIterator[Hub]:
-    hub = Hub(test_settings(database_url), clock=ManualClock(START))
+    hub = Hub(settings_for(database_url), clock=ManualClock(START))
     await hub.start(with_worker=False)
     yield hub
     await hub.stop()
