@@ -11,7 +11,7 @@ one call in either.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Protocol
 
 __all__ = ["RateLimiter", "hold"]
@@ -25,12 +25,17 @@ class RateLimiter(Protocol):
         """Give back the concurrency slot held by ``lease`` (window slots expire by themselves)."""
 
 
+def hold(limiter: RateLimiter | None) -> AbstractAsyncContextManager[object]:
+    """``async with hold(limiter):`` around one call; a None limiter limits nothing (and costs
+    nothing: most webhook endpoints have no limit, and this is on every delivery)."""
+    return _UNLIMITED if limiter is None else _held(limiter)
+
+
+_UNLIMITED: AbstractAsyncContextManager[object] = nullcontext()
+
+
 @asynccontextmanager
-async def hold(limiter: RateLimiter | None) -> AsyncIterator[None]:
-    """``async with hold(limiter):`` around one call; a None limiter limits nothing."""
-    if limiter is None:
-        yield
-        return
+async def _held(limiter: RateLimiter) -> AsyncIterator[None]:
     lease = await limiter.acquire()
     try:
         yield
