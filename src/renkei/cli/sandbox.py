@@ -94,3 +94,11 @@ _catalog_command("braze", 9003, "Braze's REST API: POST /users/track.")
 _catalog_command("mailchimp", 9004, "Mailchimp's Marketing API: lists and members.")
 _catalog_command("klaviyo", 9005, "Klaviyo's JSON:API: profiles, profile import, events.")
 _catalog_command("slack", 9006, "A Slack incoming webhook.")
+_catalog_command("ga4", 9010, "GA4's Measurement Protocol: /mp/collect and /debug/mp/collect.")
+_catalog_command("amplitude", 9011, "Amplitude's HTTP V2 API (/2/httpapi) and Identify API.")
+_catalog_command("onesignal", 9012, "OneSignal's REST API: notifications and users.")
+_catalog_command(
+    "google_ads", 9013, "Google Ads API: click conversions, Customer Match jobs, OAuth tokens."
+)
+_catalog_command("meta_capi", 9014, "Meta Conversions API: POST /{version}/{pixel_id}/events.")
+_catalog_command("linkedin_capi", 9015, "LinkedIn Conversions API: /rest/conversionEvents.")
