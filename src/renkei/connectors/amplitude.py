@@ -102,7 +102,10 @@ IDENTIFICATION_RECORD: dict[str, Any] = {
 PROFILE_RECORD: dict[str, Any] = {
     "type": "object",
     "required": ["email"],
-    "properties": {"email": {"type": "string", "minLength": 5}, "user_id": _ID},
+    "properties": {
+        "email": {"type": "string", "minLength": 5},
+        "user_id": {"type": ["string", "null"], "minLength": 5},  # None: the email
+    },
 }
 
 

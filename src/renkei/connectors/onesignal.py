@@ -109,7 +109,11 @@ PROFILE_RECORD: dict[str, Any] = {
     "type": "object",
     "required": ["email"],
     "maxProperties": PROPERTIES_PER_REQUEST,
-    "properties": {"email": {"type": "string"}, "external_id": {"type": "string"}},
+    # A mapping may leave external_id empty (no user_id): the email stands in.
+    "properties": {
+        "email": {"type": "string"},
+        "external_id": {"type": ["string", "null"], "maxLength": 128},
+    },
 }
 
 
