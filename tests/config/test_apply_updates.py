@@ -40,11 +40,18 @@ CASES: dict[str, tuple[dict[str, Any], list[tuple[str, Any]]]] = {
             ("description", "paid, really"),
             ("schema", {"type": "object", "required": ["amount"]}),
             ("example", {"amount": 2}),
+            ("planned", True),  # in the tracking plan (issue 20)
         ],
     ),
     "sources": (
         {"name": "app", "kind": "tracking", "description": "the app"},
-        [("description", "the mobile app"), ("enabled", False), ("enabled", True)],
+        [
+            ("description", "the mobile app"),
+            ("enabled", False),
+            ("enabled", True),
+            ("plan_mode", "block"),  # the tracking plan (issue 20)
+            ("plan_mode", "omit_properties"),
+        ],
     ),
     "sources:webhook": (
         {
@@ -239,6 +246,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("event_types", {"name": "t", "colour": 1}, "colour"),
     ("sources", {"name": "s", "kind": "carrier-pigeon"}, "kind"),
     ("sources", {"name": "s", "colour": 1}, "colour"),
+    ("sources", {"name": "s", "plan_mode": "strict"}, "plan_mode"),
+    ("sources", {"name": "s", "kind": "webhook", "plan_mode": "block"}, "plan_mode"),
+    ("event_types", {"name": "t", "planned": "yes"}, "planned"),
+    # Python's re takes \Z, the plan's Rust validator does not: refused when planned.
+    ("event_types", {"name": "t", "planned": True, "schema": {"pattern": "a\\Z"}}, "schema"),
     ("connections", {"name": "c", "connector": "no-such-vendor"}, "no-such-vendor"),
     ("connections", {"name": "c", "connector": "braze", "colour": 1}, "colour"),
     ("syncs", {"name": "y", "connection": "missing", "direction": "pull"}, "missing"),

@@ -174,7 +174,7 @@ class IngestFastPath:
             authorization = headers.get(b"authorization")
             username = None if authorization is None else _username(authorization)
             write_key = username or body_write_key(payload)
-            source_id = await service.source_for_write_key(write_key)
+            source_id, plan_mode = await service.tracking_source(write_key)
             ingested = to_events(
                 endpoint,
                 payload,
@@ -183,7 +183,8 @@ class IngestFastPath:
                 new_id=new_event_id,
                 limits=self.limits,
             )
-            await service.store(ingested.events)
+            # A plan may drop events: still 200, as Segment Protocols answers a blocked one.
+            await service.store_tracked(ingested.events, source_id, plan_mode)
         except IngestError as exc:
             # Segment answers 400 for a message that breaks its rules; so do we.
             status = 400 if isinstance(exc, InvalidEvent) else exc.status

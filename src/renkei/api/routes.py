@@ -22,12 +22,14 @@ from renkei.api.v1 import (
     flows,
     jobs,
     operations,
+    privacy,
     profiles,
     publish,
     secrets,
     sources,
     syncs,
     tokens,
+    violations,
 )
 from renkei.api.v1.publish import PublishFastPath
 from renkei.hub import Hub
@@ -44,6 +46,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     sources.router,
     events.router,
     profiles.router,
+    privacy.router,
     connections.router,
     flows.router,
     secrets.router,
@@ -52,6 +55,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations.router,
     jobs.router,
     alerts.router,
+    violations.router,
 )
 """The management API (``/api/v1/...``)."""
 

@@ -33,6 +33,7 @@ from renkei.cli.secrets import secrets_app
 from renkei.cli.sources import sources_app
 from renkei.cli.syncs import syncs_app
 from renkei.cli.tail import tail
+from renkei.cli.violations import violations_command
 from renkei.config import ConfigError, Plan, apply_plan, export_state, load_config, make_plan
 from renkei.hub import Hub
 from renkei.process import listening_socket, tune_long_running_process
@@ -72,6 +73,7 @@ app.add_typer(jobs_app, name="jobs")
 flows_app.command("rerun")(flows_rerun)
 app.command("replay")(replay)
 app.command("tail")(tail)
+app.command("violations")(violations_command)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""``renkei sources list|create|show|secret|rotate|enable|disable|delete``."""
+"""``renkei sources list|create|show|secret|rotate|enable|disable|plan|delete``."""
 
 from __future__ import annotations
 
@@ -93,6 +93,9 @@ def create_command(
     description: str = typer.Option("", help="What it is for."),
     verification: str | None = typer.Option(None, help='webhook: JSON, e.g. {"scheme": "hmac"}'),
     mapping: str | None = typer.Option(None, help='webhook: JSON, e.g. {"type": "type"}'),
+    plan_mode: str | None = typer.Option(
+        None, help="tracking: allow, omit_properties or block (docs/tracking-plans.md)"
+    ),
 ) -> None:
     """Create a source: prints its write key (tracking) or URL (webhook)."""
     verification_config = _json_option(verification, "verification")
@@ -107,6 +110,7 @@ def create_command(
             description=description,
             verification=verification_config,
             mapping=mapping_config,
+            plan_mode=plan_mode,
             via=VIA,
         )
         shown = created.source.to_dict(_base_url(hub))
@@ -177,6 +181,22 @@ def enable_command(source: str = typer.Argument(..., help="Id or name.")) -> Non
 def disable_command(source: str = typer.Argument(..., help="Id or name.")) -> None:
     """Refuse events from this source (403) until enabled."""
     _set_enabled(source, False)
+
+
+@sources_app.command("plan")
+def plan_command(
+    source: str = typer.Argument(..., help="Id or name."),
+    mode: str = typer.Argument(..., help="allow, omit_properties, block, or off"),
+) -> None:
+    """Check a tracking source's events against the tracking plan, or stop (off)."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        changed = await sources.set_plan_mode(
+            hub, LOCAL, source, None if mode == "off" else mode, by_name=True, via=VIA
+        )
+        return changed.to_dict(_base_url(hub))
+
+    _print(_run(run))
 
 
 @sources_app.command("delete")

@@ -20,6 +20,7 @@ from renkei.delivery.endpoints import (
 )
 from renkei.delivery.event_types import _check_example as check_example
 from renkei.delivery.event_types import (
+    check_plannable,
     check_schema,
     create_event_type,
     list_event_types,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EndpointsResource", "EventTypesResource"]
 
-_EVENT_TYPE_FIELDS = frozenset({"name", "description", "schema", "example"})
+_EVENT_TYPE_FIELDS = frozenset({"name", "description", "schema", "example", "planned"})
 _ENDPOINT_FIELDS = frozenset(
     {
         "name",
@@ -67,8 +68,11 @@ class EventTypesResource:
     ) -> None:
         refuse_unknown_fields(self.section, spec, _EVENT_TYPE_FIELDS)
         wanted = self.comparable(spec)
+        if not isinstance(spec.get("planned", False), bool):
+            raise ConfigError(f"event_types.{wanted['name']}: planned must be true or false")
         try:
             validator = check_schema(wanted["schema"])
+            check_plannable("planned" in wanted, wanted["schema"])
             if wanted["example"] is not None:
                 check_example(validator, wanted["name"], wanted["example"])
         except WebhookProblem as exc:
@@ -83,6 +87,7 @@ class EventTypesResource:
                 "description": kind.description,
                 "schema": kind.schema,
                 "example": kind.example,
+                **({"planned": True} if kind.planned else {}),
             }
             for kind in kinds
         }
@@ -93,6 +98,8 @@ class EventTypesResource:
             "description": spec.get("description", ""),
             "schema": spec.get("schema"),
             "example": spec.get("example"),
+            # Written (and exported) only when true: files without it compare unchanged.
+            **({"planned": True} if spec.get("planned") is True else {}),
         }
 
     async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
@@ -108,9 +115,11 @@ class EventTypesResource:
                         schema=wanted["schema"],
                         example=wanted["example"],
                         now=hub.clock.now(),
+                        planned="planned" in wanted,
                     )
                 else:
                     changes = {key: wanted[key] for key in ("description", "schema", "example")}
+                    changes["planned"] = "planned" in wanted
                     await update_event_type(
                         tx, wanted["name"], {**changes, "archived": False}, now=hub.clock.now()
                     )

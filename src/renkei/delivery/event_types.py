@@ -1,5 +1,8 @@
 """Event types: registered names with a description, an optional JSON Schema and example.
 
+A ``planned`` type is in the tracking plan (``renkei.events.plan``): tracked events of its
+name are checked against its schema on ingest, by the sources that have a plan mode.
+
 A payload published under a type with a schema must satisfy it; the error names the
 failing path (``data.amount``). ``example_for`` gives the payload a test send uses: the
 registered example, else one generated from the schema.
@@ -17,6 +20,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundProblem
+from renkei.events.plan import InvalidPlan, compile_plan_schema
 from renkei.store.config_version import bump_version
 from renkei.store.tables.webhooks import event_types
 
@@ -24,6 +28,7 @@ __all__ = [
     "EventType",
     "SchemaViolation",
     "archive_event_type",
+    "check_plannable",
     "check_schema",
     "create_event_type",
     "example_for",
@@ -44,6 +49,7 @@ class EventType:
     archived: bool
     created_at: datetime
     updated_at: datetime
+    planned: bool = False
 
 
 class SchemaViolation(InvalidProblem):
@@ -59,6 +65,7 @@ def _from_row(row: Any) -> EventType:
         archived=bool(row.archived),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        planned=bool(row.planned),
     )
 
 
@@ -108,8 +115,10 @@ async def create_event_type(
     schema: dict[str, Any] | None,
     example: Any,
     now: datetime,
+    planned: bool = False,
 ) -> EventType:
     validator = check_schema(schema)
+    check_plannable(planned, schema)
     if example is not None:
         _check_example(validator, name, example)
     existing = await connection.execute(
@@ -125,6 +134,7 @@ async def create_event_type(
         "archived": False,
         "created_at": now,
         "updated_at": now,
+        "planned": planned,
     }
     await connection.execute(insert(event_types).values(**values))
     await bump_version(connection)
@@ -159,6 +169,7 @@ async def update_event_type(
     current = await get_event_type(connection, name)
     schema = changes.get("schema", current.schema)
     validator = check_schema(schema)
+    check_plannable(bool(changes.get("planned", current.planned)), schema)
     example = changes.get("example", current.example)
     if example is not None and ("schema" in changes or "example" in changes):
         _check_example(validator, name, example)
@@ -174,7 +185,17 @@ async def archive_event_type(connection: AsyncConnection, name: str, *, now: dat
     await update_event_type(connection, name, {"archived": True}, now=now)
 
 
-_MUTABLE = frozenset({"description", "schema", "example", "archived"})
+_MUTABLE = frozenset({"description", "schema", "example", "archived", "planned"})
+
+
+def check_plannable(planned: bool, schema: Any) -> None:
+    """A planned schema must compile for ingest's validator too (regex syntax differs a little)."""
+    if not planned or schema is None:
+        return
+    try:
+        compile_plan_schema(schema)
+    except InvalidPlan as exc:
+        raise InvalidProblem(exc.message, details={"path": "schema"}) from exc
 
 
 def _check_example(validator: Draft202012Validator | None, name: str, example: Any) -> None:

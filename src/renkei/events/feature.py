@@ -25,6 +25,7 @@ PRUNE_TASK = "ingest.prune_webhook_requests"
 def install(hub: Core, service: IngestService) -> None:
     hub.openers.append(service.committer.open)
     hub.closers.append(service.committer.close)
+    hub.closers.append(service.violations.close)
     hub.resources[SourcesResource.section] = SourcesResource(service)
     hub.registry.task(PRUNE_TASK, queue="default")(prune_webhook_requests)
     hub.registry.periodic(Periodic(PRUNE_TASK, PRUNE_TASK, every_seconds=3600))

@@ -35,8 +35,10 @@ from renkei.events.envelope import Event
 from renkei.events.errors import IngestError, InvalidEvent, Unauthorized
 from renkei.events.log import admit_events, prepare_rows, write_admitted
 from renkei.events.metrics import COMMIT_SECONDS, GROUP_EVENTS, OVERLOADED
+from renkei.events.plan import PlanCatalog, enforce
 from renkei.events.segment import Limits
 from renkei.events.sources import HookSource, load_hook_source, lookup_write_key
+from renkei.events.violations import ViolationRecorder
 from renkei.ids import new_id
 from renkei.lookups import LookupCache
 from renkei.observability import tracing
@@ -355,7 +357,9 @@ class IngestService:
             committers=settings.ingest_committers,
         )
         ttl = settings.ingest_source_cache_seconds
-        self._write_keys: LookupCache[tuple[str, bool] | None] = LookupCache(ttl)
+        self._write_keys: LookupCache[tuple[str, bool, str | None] | None] = LookupCache(ttl)
+        self.plan = PlanCatalog(hub, refresh_seconds=ttl)
+        self.violations = ViolationRecorder(hub)
         self._hooks: LookupCache[HookSource | None] = LookupCache(ttl)
 
     def invalidate(self) -> None:
@@ -364,18 +368,22 @@ class IngestService:
 
     async def source_for_write_key(self, write_key: str) -> str:
         """The id of the enabled tracking source with this key; raises 401/403 errors."""
+        return (await self.tracking_source(write_key))[0]
+
+    async def tracking_source(self, write_key: str) -> tuple[str, str | None]:
+        """``(id, plan mode)`` of the enabled tracking source with this key; 401/403 errors."""
         found = await self._write_keys.get(write_key, self._lookup_write_key)
         if found is None:
             raise Unauthorized("unknown write key", code="invalid_write_key")
-        source_id, enabled = found
+        source_id, enabled, plan_mode = found
         if not enabled:
             raise SourceDisabled("this source is disabled")
-        return source_id
+        return source_id, plan_mode
 
     async def hook_source(self, source_id: str) -> HookSource | None:
         return await self._hooks.get(source_id, self._load_hook_source)
 
-    async def _lookup_write_key(self, write_key: str) -> tuple[str, bool] | None:
+    async def _lookup_write_key(self, write_key: str) -> tuple[str, bool, str | None] | None:
         async with self.hub.database.read() as connection:
             return await lookup_write_key(connection, write_key)
 
@@ -387,3 +395,17 @@ class IngestService:
         """Durably store ``events`` (deduplicated, fanned out, profiles resolved)."""
         check_storable(events)
         return await self.committer.store(events, extra)
+
+    async def store_tracked(
+        self, events: Sequence[Event], source_id: str, plan_mode: str | None
+    ) -> Sequence[Event]:
+        """:meth:`store` what a tracking source received, once its plan (if the source has
+        a mode) kept, trimmed or dropped each event; returns the events stored."""
+        if plan_mode is not None:
+            check_storable(events)  # a request refused for its widths records no violation
+            plan = await self.plan.get()
+            events = enforce(plan, plan_mode, source_id, events, self.violations.record)
+            if not events:
+                return events
+        await self.store(events)
+        return events

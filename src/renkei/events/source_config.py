@@ -4,6 +4,7 @@
 sources:
   - name: app
     kind: tracking                     # the write key is issued on apply: renkei sources secret app
+    plan_mode: block                   # tracking plan: allow | omit_properties | block
   - name: stripe
     kind: webhook
     verification: {scheme: stripe, secret: "${env:STRIPE_WEBHOOK_SECRET}"}
@@ -20,9 +21,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from renkei.config.loader import ConfigError, refuse_unknown_fields
+from renkei.events.plan import InvalidPlan, check_plan_mode
 from renkei.events.sources import (
     DEFAULT_MAPPING,
     DEFAULT_VERIFICATION,
+    PLAN_OFF,
     SECRET_FIELDS,
     SourceChanges,
     SourceError,
@@ -40,7 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SourcesResource"]
 
-_FIELDS = frozenset({"name", "kind", "description", "enabled", "verification", "mapping"})
+_FIELDS = frozenset(
+    {"name", "kind", "description", "enabled", "verification", "mapping", "plan_mode"}
+)
 
 
 class SourcesResource:
@@ -74,6 +79,13 @@ class SourcesResource:
             raise ConfigError(f"sources.{name}: description must be a string")
         if not isinstance(spec.get("enabled", True), bool):
             raise ConfigError(f"sources.{name}: enabled must be true or false")
+        if spec.get("plan_mode") is not None:
+            if kind != "tracking":
+                raise ConfigError(f"sources.{name}: plan_mode applies to tracking sources only")
+            try:
+                check_plan_mode(spec["plan_mode"])
+            except InvalidPlan as exc:
+                raise ConfigError(f"sources.{name}: {exc.message}") from exc
         if kind != "webhook":
             return
         verification = spec.get("verification") or DEFAULT_VERIFICATION
@@ -104,6 +116,8 @@ class SourcesResource:
                 key: value for key, value in verification.items() if key not in SECRET_FIELDS
             }
             wanted["mapping"] = spec.get("mapping") or DEFAULT_MAPPING
+        elif spec.get("plan_mode") is not None:
+            wanted["plan_mode"] = spec["plan_mode"]
         return wanted
 
     async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
@@ -122,6 +136,7 @@ class SourcesResource:
                         enabled=spec.get("enabled", True),
                         verification=spec.get("verification"),
                         mapping=spec.get("mapping"),
+                        plan_mode=spec.get("plan_mode"),
                         now=hub.clock.now(),
                     )
                     source = created.source
@@ -141,6 +156,8 @@ class SourcesResource:
                     if kind == "webhook":
                         changes.verification = spec.get("verification") or DEFAULT_VERIFICATION
                         changes.mapping = spec.get("mapping") or DEFAULT_MAPPING
+                    else:
+                        changes.plan_mode = spec.get("plan_mode") or PLAN_OFF
                     source = await update_source(
                         tx, hub.keyring, source_id, changes, now=hub.clock.now()
                     )

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.errors import Conflict, Invalid, NotFound, RenkeiError
 from renkei.events.errors import ConfigError
+from renkei.events.plan import InvalidPlan, check_plan_mode
 from renkei.events.verification import MESSAGE_IDS, SCHEMES, Verifier, build_verifier
 from renkei.events.webhook_mapping import WebhookMapping, build_mapping
 from renkei.ids import new_id
@@ -35,6 +36,7 @@ from renkei.store.tables.ingest import SOURCE_KINDS, sources, webhook_requests
 
 __all__ = [
     "DEFAULT_MAPPING",
+    "PLAN_OFF",
     "SECRET_FIELDS",
     "CreatedSource",
     "HookSource",
@@ -111,6 +113,8 @@ class Source:
     mapping: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    plan_mode: str | None = None
+    """Tracking plan: ``allow | omit_properties | block``, or None (no check)."""
 
     def to_dict(self, base_url: str) -> dict[str, Any]:
         """What the API shows: never a secret."""
@@ -125,6 +129,7 @@ class Source:
         }
         if self.kind == "tracking":
             body["write_key_hint"] = self.write_key_hint
+            body["plan_mode"] = self.plan_mode
         else:
             body["url"] = hook_url(base_url, self.id)
             body["verification"] = {**(self.verification or {}), "has_secret": self.has_secret}
@@ -142,6 +147,8 @@ class Source:
         if self.kind == "webhook":
             spec["verification"] = self.verification or DEFAULT_VERIFICATION
             spec["mapping"] = self.mapping or DEFAULT_MAPPING
+        elif self.plan_mode is not None:
+            spec["plan_mode"] = self.plan_mode
         return spec
 
 
@@ -159,6 +166,11 @@ class SourceChanges:
     enabled: bool | None = None
     verification: dict[str, Any] | None = None
     mapping: dict[str, Any] | None = None
+    plan_mode: str | None = None
+    """A plan mode, or ``PLAN_OFF`` to stop checking; None leaves it as it is."""
+
+
+PLAN_OFF = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +262,7 @@ def _source(row: Any) -> Source:
         mapping=row.mapping,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        plan_mode=row.plan_mode,
     )
 
 
@@ -291,6 +304,7 @@ async def create_source(
     enabled: bool = True,
     verification: Mapping[str, Any] | None = None,
     mapping: Mapping[str, Any] | None = None,
+    plan_mode: str | None = None,
 ) -> CreatedSource:
     if kind not in SOURCE_KINDS:
         raise InvalidSource(
@@ -316,7 +330,10 @@ async def create_source(
             raise InvalidSource("a tracking source has a write key, not verification or mapping")
         write_key = _new_write_key()
         row |= _write_key_columns(keyring, write_key)
+        row["plan_mode"] = _plan_mode(plan_mode)
     else:
+        if plan_mode is not None:
+            raise _plan_on_webhook()
         public, hidden, generated = _prepare_verification(
             verification if verification is not None else DEFAULT_VERIFICATION, None
         )
@@ -336,6 +353,19 @@ def _write_key_columns(keyring: Keyring, write_key: str) -> dict[str, Any]:
         "write_key_hint": write_key[:7],
         "write_key_encrypted": keyring.encrypt(write_key, context=WRITE_KEY_CONTEXT),
     }
+
+
+def _plan_mode(mode: str | None) -> str | None:
+    try:
+        return check_plan_mode(mode)
+    except InvalidPlan as exc:
+        raise InvalidSource(exc.message, details={"field": "plan_mode"}) from exc
+
+
+def _plan_on_webhook() -> InvalidSource:
+    return InvalidSource(
+        "plan_mode applies to tracking sources only", details={"field": "plan_mode"}
+    )
 
 
 async def get_source(connection: AsyncConnection, source_id: str) -> Source:
@@ -401,6 +431,11 @@ async def update_source(
         values["verification_secret_encrypted"] = _seal_secrets(keyring, hidden)
     if changes.mapping is not None:
         values["mapping"] = _prepare_mapping(changes.mapping)
+    if changes.plan_mode is not None:
+        if row.kind != "tracking":
+            raise _plan_on_webhook()
+        mode = changes.plan_mode
+        values["plan_mode"] = None if mode == PLAN_OFF else _plan_mode(mode)
     if values:
         values["updated_at"] = now
         try:
@@ -482,17 +517,19 @@ async def rotate_secret(
     return hidden
 
 
-async def lookup_write_key(connection: AsyncConnection, write_key: str) -> tuple[str, bool] | None:
-    """``(source id, enabled)`` of the tracking source with this write key."""
+async def lookup_write_key(
+    connection: AsyncConnection, write_key: str
+) -> tuple[str, bool, str | None] | None:
+    """``(source id, enabled, plan mode)`` of the tracking source with this write key."""
     row = (
         await connection.execute(
-            select(sources.c.id, sources.c.enabled).where(
+            select(sources.c.id, sources.c.enabled, sources.c.plan_mode).where(
                 sources.c.write_key_hash == hash_write_key(write_key),
                 sources.c.kind == "tracking",
             )
         )
     ).first()
-    return None if row is None else (row.id, bool(row.enabled))
+    return None if row is None else (row.id, bool(row.enabled), row.plan_mode)
 
 
 async def load_hook_source(

@@ -18,7 +18,7 @@ from renkei.errors import Unavailable
 from renkei.events import inbound
 from renkei.events import sources as service
 from renkei.events.ingest import Overloaded, StorageUnavailable
-from renkei.events.sources import CreatedSource, Source, SourceChanges
+from renkei.events.sources import PLAN_OFF, CreatedSource, Source, SourceChanges
 from renkei.usecases.access import Actor, require
 from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
 from renkei.usecases.via import with_via
@@ -38,6 +38,7 @@ __all__ = [
     "reveal_secret",
     "rotate_secret",
     "set_enabled",
+    "set_plan_mode",
     "update_source",
 ]
 
@@ -68,6 +69,7 @@ async def create_source(
     enabled: bool = True,
     verification: Mapping[str, Any] | None = None,
     mapping: Mapping[str, Any] | None = None,
+    plan_mode: str | None = None,
     via: str | None = None,
 ) -> CreatedSource:
     """A new source; its write key (tracking) or generated secret (webhook) is shown once."""
@@ -82,6 +84,7 @@ async def create_source(
             enabled=enabled,
             verification=verification,
             mapping=mapping,
+            plan_mode=plan_mode,
             now=hub.clock.now(),
         )
         await hub.audit(
@@ -170,6 +173,21 @@ async def set_enabled(
     action = "source.enabled" if enabled else "source.disabled"
     changes = SourceChanges(enabled=enabled)
     return await _change(hub, actor, ref, changes, action, by_name=by_name, via=via)
+
+
+async def set_plan_mode(
+    hub: Hub,
+    actor: Actor,
+    ref: str,
+    mode: str | None,
+    *,
+    by_name: bool = False,
+    via: str | None = None,
+) -> Source:
+    """What a tracking source does with events off its tracking plan: ``allow``,
+    ``omit_properties`` or ``block``; None stops checking."""
+    changes = SourceChanges(plan_mode=PLAN_OFF if mode is None else mode)
+    return await _change(hub, actor, ref, changes, "source.updated", by_name=by_name, via=via)
 
 
 async def delete_source(

@@ -23,6 +23,10 @@ Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 
 NAME_PATTERN = r"^[A-Za-z0-9_.:\- ]+$"
+_PLANNED = (
+    "In the tracking plan: track events of this name (identify/group: their traits) are "
+    "checked against the schema by sources with a plan_mode (docs/tracking-plans.md)"
+)
 
 
 class EventTypeIn(BaseModel):
@@ -32,6 +36,7 @@ class EventTypeIn(BaseModel):
     description: str = Field("", max_length=2000)
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     example: Any = None
+    planned: bool = Field(False, description=_PLANNED)
 
 
 class EventTypePatch(PatchBody):
@@ -42,6 +47,7 @@ class EventTypePatch(PatchBody):
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     example: Any = None
     archived: bool | None = None
+    planned: bool | None = Field(None, description=_PLANNED)
 
 
 class EventTypeOut(BaseModel):
@@ -52,6 +58,7 @@ class EventTypeOut(BaseModel):
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     example: Any = None
     archived: bool
+    planned: bool = Field(description=_PLANNED)
     created_at: datetime
     updated_at: datetime
 
@@ -63,6 +70,7 @@ def _out(kind: EventType) -> EventTypeOut:
         schema=kind.schema,
         example=example_for(kind) if kind.schema is not None or kind.example is not None else None,
         archived=kind.archived,
+        planned=kind.planned,
         created_at=kind.created_at,
         updated_at=kind.updated_at,
     )
@@ -82,6 +90,7 @@ async def create(body: EventTypeIn, request: Request, principal: Writer) -> Even
         description=body.description,
         schema=body.schema_,
         example=body.example,
+        planned=body.planned,
     )
     return _out(kind)
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from renkei.api.auth import require
 from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
-from renkei.events.sources import Source, SourceChanges
+from renkei.events.sources import PLAN_OFF, Source, SourceChanges
 from renkei.security.tokens import Principal
 from renkei.usecases import sources
 
@@ -24,6 +24,11 @@ Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 _ALWAYS = frozenset({"id", "name", "kind", "description", "enabled", "created_at", "updated_at"})
+PlanMode = Literal["allow", "omit_properties", "block"]
+_PLAN_MODE = (
+    "tracking: what an event that breaks the tracking plan or is not in it gets "
+    "(docs/tracking-plans.md)"
+)
 
 
 class SourceIn(BaseModel):
@@ -41,17 +46,19 @@ class SourceIn(BaseModel):
     mapping: dict[str, Any] | None = Field(
         default=None, description='webhook: {"type": ..., "id": ..., "user_id": ...}'
     )
+    plan_mode: PlanMode | None = Field(default=None, description=_PLAN_MODE)
 
 
 class SourcePatch(PatchBody):
     model_config = ConfigDict(extra="forbid")
-    nullable = frozenset({"verification", "mapping"})
+    nullable = frozenset({"verification", "mapping", "plan_mode"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     enabled: bool | None = None
     verification: dict[str, Any] | None = None
     mapping: dict[str, Any] | None = None
+    plan_mode: PlanMode | None = Field(default=None, description=f"{_PLAN_MODE}; null: off")
 
 
 class SourceOut(BaseModel):
@@ -66,6 +73,7 @@ class SourceOut(BaseModel):
         default=None, description="webhook: the config without secrets, and has_secret"
     )
     mapping: dict[str, Any] | None = None
+    plan_mode: PlanMode | None = Field(default=None, description=_PLAN_MODE)
     created_at: datetime
     updated_at: datetime
 
@@ -73,7 +81,8 @@ class SourceOut(BaseModel):
     def _kind_fields_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """A tracking source has no url/verification/mapping, a webhook no key hint."""
         data: dict[str, Any] = handler(self)
-        return {key: value for key, value in data.items() if value is not None or key in _ALWAYS}
+        always = _ALWAYS | {"plan_mode"} if self.kind == "tracking" else _ALWAYS
+        return {key: value for key, value in data.items() if value is not None or key in always}
 
 
 class CreatedSourceOut(SourceOut):
@@ -132,6 +141,7 @@ async def create(body: SourceIn, request: Request, principal: Writer) -> Created
         enabled=body.enabled,
         verification=body.verification,
         mapping=body.mapping,
+        plan_mode=body.plan_mode,
     )
     secret = next(iter(created.generated_secrets.values()), None)
     return CreatedSourceOut(
@@ -162,7 +172,10 @@ async def get_one(source_id: str, request: Request, principal: Reader) -> Source
 async def patch(
     source_id: str, body: SourcePatch, request: Request, principal: Writer
 ) -> SourceOut:
-    changes = SourceChanges(**body.model_dump())
+    fields = body.model_dump()
+    if "plan_mode" in body.model_fields_set and fields["plan_mode"] is None:
+        fields["plan_mode"] = PLAN_OFF
+    changes = SourceChanges(**fields)
     source = await sources.update_source(_hub(request), principal, source_id, changes)
     return _out(request, source)
 

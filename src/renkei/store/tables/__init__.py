@@ -1,6 +1,16 @@
 """All tables, on one ``metadata``. Each feature area keeps its tables in its own module."""
 
-from renkei.store.tables import alerts, connectors, dashboard, flows, ingest, syncs, webhooks
+from renkei.store.tables import (
+    alerts,
+    connectors,
+    dashboard,
+    flows,
+    ingest,
+    plans,
+    privacy,
+    syncs,
+    webhooks,
+)
 from renkei.store.tables._metadata import metadata
 from renkei.store.tables.core import api_tokens, audit_log, events, jobs, schedules
 
@@ -16,6 +26,8 @@ __all__ = [
     "jobs",
     "metadata",
     "operations",
+    "plans",
+    "privacy",
     "schedules",
     "syncs",
     "webhooks",

@@ -48,6 +48,8 @@ sources = Table(
     Column("mapping", JSONDocument),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Tracking plan (0024): allow | omit_properties | block; NULL checks nothing.
+    Column("plan_mode", String(16)),
 )
 
 webhook_requests = Table(

@@ -42,6 +42,8 @@ event_types = Table(
     Column("archived", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # In the tracking plan (0024): tracked events of this name are checked against the schema.
+    Column("planned", Boolean, nullable=False, server_default=text("false")),
 )
 
 endpoints = Table(

@@ -31,6 +31,7 @@ async def create_event_type(
     description: str = "",
     schema: dict[str, Any] | None = None,
     example: Any = None,
+    planned: bool = False,
     via: str | None = None,
 ) -> EventType:
     require(actor, "write")
@@ -42,6 +43,7 @@ async def create_event_type(
             schema=schema,
             example=example,
             now=hub.clock.now(),
+            planned=planned,
         )
         await hub.audit(
             tx,
@@ -85,7 +87,7 @@ async def get_event_type(hub: Hub, actor: Actor, name: str) -> EventType:
 async def update_event_type(
     hub: Hub, actor: Actor, name: str, changes: Mapping[str, Any], *, via: str | None = None
 ) -> EventType:
-    """Change ``description``, ``schema``, ``example`` or ``archived``."""
+    """Change ``description``, ``schema``, ``example``, ``archived`` or ``planned``."""
     require(actor, "write")
     async with hub.database.transaction() as tx:
         kind = await catalog.update_event_type(tx, name, dict(changes), now=hub.clock.now())

@@ -1,0 +1,257 @@
+"""Tracking plan violations: counted in memory on the hot path, written in batches.
+
+The tracking API must not pay a database write per bad event. :class:`ViolationRecorder`
+adds each problem to an in-memory group keyed by (source, event, problem, path): a count,
+first and last seen, the latest message and sample. About a second after the first pending
+problem (``flush_seconds``), or when the list is read, or when the process stops, the groups
+are upserted in one transaction, one row per group (``plan_violations``). A flush that fails
+puts its counts back to be written with the next one. At most ``max_groups`` groups wait;
+past that new groups are counted in a metric and dropped (a flood of made-up event names
+cannot grow memory without bound).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+from prometheus_client import Counter
+from sqlalchemy import ColumnElement, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from renkei.events.envelope import Event, format_timestamp
+from renkei.events.plan import Problem
+from renkei.store.statements import upsert
+from renkei.store.tables.plans import plan_violations
+
+if TYPE_CHECKING:
+    from renkei.core import Core
+
+__all__ = ["PLAN_VIOLATIONS", "Violation", "ViolationRecorder", "list_violations"]
+
+log = structlog.get_logger("renkei.plan")
+
+PLAN_VIOLATIONS = Counter(
+    "renkei_plan_violations_total",
+    "Tracked events' problems against the tracking plan, by what was done to the event",
+    ["action"],
+)
+DROPPED_GROUPS = Counter(
+    "renkei_plan_violation_groups_dropped_total",
+    "Violation groups not recorded because too many were waiting to be written",
+)
+# The row an upsert offered is ``excluded`` on both backends (ON CONFLICT DO UPDATE).
+_OFFERED_COUNT: ColumnElement[int] = literal_column("excluded.count")
+_SAMPLE_BYTES = 4096
+_NAME_WIDTH = 255
+_PATH_WIDTH = 500
+_MESSAGE_WIDTH = 1000
+
+
+@dataclass(slots=True)
+class Violation:
+    id: str
+    source_id: str
+    event_type: str
+    event_name: str | None
+    problem: str
+    path: str
+    message: str
+    action: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    sample: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source_id": self.source_id,
+            "event_type": self.event_type,
+            "event_name": self.event_name,
+            "problem": self.problem,
+            "path": self.path,
+            "message": self.message,
+            "action": self.action,
+            "count": self.count,
+            "first_seen": format_timestamp(self.first_seen),
+            "last_seen": format_timestamp(self.last_seen),
+            "sample": self.sample,
+        }
+
+
+def group_id(source_id: str, event_type: str, name: str | None, problem: Problem) -> str:
+    key = "\0".join((source_id, event_type, name or "", problem.kind, problem.path))
+    return "vio_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _sample(event: Event, field: str) -> dict[str, Any]:
+    """The event's id and its payload as sent (only its keys when large)."""
+    payload = event.data.get(field)
+    text = orjson.dumps(payload)
+    if len(text) > _SAMPLE_BYTES:
+        keys = sorted(payload)[:100] if isinstance(payload, dict) else []
+        return {"event_id": event.id, f"{field}_keys": keys, "truncated": True}
+    return {"event_id": event.id, field: payload}
+
+
+class ViolationRecorder:
+    def __init__(self, hub: Core, *, flush_seconds: float = 1.0, max_groups: int = 10_000) -> None:
+        self.hub = hub
+        self.flush_seconds = flush_seconds
+        self.max_groups = max_groups
+        self._pending: dict[str, Violation] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def pending_groups(self) -> int:
+        return len(self._pending)
+
+    def record(
+        self, source_id: str, event: Event, field: str, problem: Problem, action: str
+    ) -> None:
+        PLAN_VIOLATIONS.labels(action).inc()
+        key = group_id(source_id, event.type, event.name, problem)
+        now = event.received_at
+        group = self._pending.get(key)
+        if group is not None:
+            group.count += 1
+            group.last_seen = max(group.last_seen, now)
+            group.message, group.action = problem.message[:_MESSAGE_WIDTH], action
+            group.sample = _sample(event, field)
+            return
+        if len(self._pending) >= self.max_groups:
+            DROPPED_GROUPS.inc()
+            return
+        self._pending[key] = Violation(
+            id=key,
+            source_id=source_id,
+            event_type=event.type,
+            event_name=None if event.name is None else event.name[:_NAME_WIDTH],
+            problem=problem.kind,
+            path=problem.path[:_PATH_WIDTH],
+            message=problem.message[:_MESSAGE_WIDTH],
+            action=action,
+            count=1,
+            first_seen=now,
+            last_seen=now,
+            sample=_sample(event, field),
+        )
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # recorded outside a loop (a unit test): written by the next flush()
+        self._timer = loop.call_later(self.flush_seconds, self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._timer = None
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.get_running_loop().create_task(
+                self._flush_logged(), name="renkei-plan-violations"
+            )
+
+    async def _flush_logged(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:  # the counts are kept for the next flush
+            log.warning("plan.violations_not_written", error=type(exc).__name__)
+            self._schedule()
+
+    async def flush(self) -> None:
+        """Write every pending group (one transaction); on failure they stay pending."""
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, {}
+            rows = [
+                {
+                    "id": group.id,
+                    "source_id": group.source_id,
+                    "event_type": group.event_type,
+                    "event_name": group.event_name,
+                    "problem": group.problem,
+                    "path": group.path,
+                    "message": group.message,
+                    "action": group.action,
+                    "count": group.count,
+                    "first_seen": group.first_seen,
+                    "last_seen": group.last_seen,
+                    "sample": group.sample,
+                }
+                for _, group in sorted(batch.items())  # one lock order for every node
+            ]
+            try:
+                async with self.hub.database.transaction() as tx:
+                    statement = upsert(
+                        tx,
+                        plan_violations,
+                        keys=["id"],
+                        update=("message", "action", "last_seen", "sample"),
+                        set_={"count": plan_violations.c.count + _OFFERED_COUNT},
+                    )
+                    await tx.execute(statement, rows)
+            except BaseException:
+                self._merge_back(batch)
+                raise
+
+    def _merge_back(self, batch: dict[str, Violation]) -> None:
+        for key, group in batch.items():
+            newer = self._pending.get(key)
+            if newer is None:
+                self._pending[key] = group
+                continue
+            newer.count += group.count
+            newer.first_seen = min(newer.first_seen, group.first_seen)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.warning("plan.violations_not_written", error=type(exc).__name__)
+
+
+async def list_violations(
+    connection: AsyncConnection,
+    *,
+    source_id: str | None = None,
+    limit: int,
+    after: str | None = None,
+) -> list[Violation]:
+    """By group id (stable, so pages do not shift as counts move)."""
+    query = select(plan_violations).order_by(plan_violations.c.id).limit(limit)
+    if source_id is not None:
+        query = query.where(plan_violations.c.source_id == source_id)
+    if after is not None:
+        query = query.where(plan_violations.c.id > after)
+    return [
+        Violation(
+            id=row.id,
+            source_id=row.source_id,
+            event_type=row.event_type,
+            event_name=row.event_name,
+            problem=row.problem,
+            path=row.path,
+            message=row.message,
+            action=row.action,
+            count=int(row._mapping["count"]),
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            sample=row.sample,
+        )
+        for row in await connection.execute(query)
+    ]
