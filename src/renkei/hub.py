@@ -23,6 +23,8 @@ from renkei.flows import feature as flows_feature
 from renkei.flows.engine import FlowEngine
 from renkei.operations import OperationRunner
 from renkei.operations import feature as operations_feature
+from renkei.privacy import PrivacyRequests
+from renkei.privacy import feature as privacy_feature
 from renkei.settings import Settings
 from renkei.syncs import feature as syncs_feature
 from renkei.syncs.service import SyncService
@@ -40,6 +42,7 @@ class Hub(Core):
         self.syncs = SyncService(self, self.connectors)
         self.alerts = Alerts(self, self.connectors.runtime.health)
         self.operations = OperationRunner(self, self.webhooks, self.flows)
+        self.privacy = PrivacyRequests(self, self.connectors)
         delivery_feature.install(self, self.webhooks)
         events_feature.install(self, self.ingest)
         connectors_feature.install(self, self.connectors)
@@ -47,3 +50,4 @@ class Hub(Core):
         syncs_feature.install(self, self.syncs)
         alerts_feature.install(self, self.alerts)
         operations_feature.install(self, self.operations)
+        privacy_feature.install(self, self.privacy)

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     ingest_source_cache_seconds: float = Field(5.0, ge=0)
     webhook_request_retention_days: float = Field(7.0, gt=0)
 
+    # Privacy (docs/privacy.md): a deleted person's events are deleted, or kept without
+    # their personal fields (identity columns, traits, any value quoting the person).
+    privacy_events: Literal["delete", "scrub"] = "delete"
+
     # Flows (docs/flows.md).
     flow_refresh_seconds: float = Field(1.0, ge=0)
     flow_http_timeout_seconds: float = Field(30.0, gt=0)

@@ -28,6 +28,7 @@ from renkei.cli.connectors import connectors_app
 from renkei.cli.endpoints import deliveries_app, endpoints_app, events_app, recover_app
 from renkei.cli.flows import app as flows_app
 from renkei.cli.operations import flows_rerun, jobs_app, replay
+from renkei.cli.privacy import privacy_app
 from renkei.cli.sandbox import sandbox_app
 from renkei.cli.secrets import secrets_app
 from renkei.cli.sources import sources_app
@@ -70,6 +71,7 @@ app.add_typer(syncs_app, name="syncs")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(privacy_app, name="privacy")
 flows_app.command("rerun")(flows_rerun)
 app.command("replay")(replay)
 app.command("tail")(tail)

@@ -23,6 +23,7 @@ import httpx
 from renkei.clock import Clock
 from renkei.connectors._vendor import AdvertisedWindow, AllOf, run_chunks
 from renkei.connectors.auth import Auth, BearerAuth
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -102,6 +103,17 @@ _OBJECT_SCHEMAS = {
     "events": EVENT_OBJECT,
     "purchases": PURCHASE_OBJECT,
 }
+USERS_DELETE_INPUT: dict[str, Any] = {
+    "type": "object",
+    "description": "Users to delete by external id and by email; Braze takes one kind of "
+    "identifier per request, up to 50 of them",
+    "properties": {
+        "external_ids": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
+        "email_addresses": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
+    },
+    "minProperties": 1,
+    "additionalProperties": False,
+}
 USERS_TRACK_INPUT: dict[str, Any] = {
     "type": "object",
     "minProperties": 1,
@@ -134,7 +146,16 @@ def plan_requests(items: Sequence[Item], mode: str) -> list[list[int]]:
     ]
 
 
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    body = {
+        "external_ids": list(person.user_ids[:50]),
+        "email_addresses": list(person.emails[:50]),
+    }
+    return {k: v for k, v in body.items() if v} or None
+
+
 class BrazeConnector(Connector):
+    person_deletion = PersonDeletion("users_delete", _deletion_input)
     spec = ConnectorSpec(
         name="braze",
         title="Braze",
@@ -162,6 +183,12 @@ class BrazeConnector(Connector):
                 "75 per array per request. Results are per object: attributes first, then "
                 "events, then purchases, each in input order.",
                 USERS_TRACK_INPUT,
+            ),
+            Operation(
+                "users_delete",
+                "Delete user profiles (POST /users/delete) by external id and by email, one "
+                "request per kind of identifier; answers how many Braze deleted",
+                USERS_DELETE_INPUT,
             ),
             Operation(
                 "track_attributes",
@@ -266,6 +293,17 @@ class BrazeConnector(Connector):
             else:
                 valid.append(index)
         return await self._track(items, valid, results, ctx)
+
+    async def users_delete(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
+        deleted = 0
+        for kind in ("external_ids", "email_addresses"):
+            if values := input.get(kind):
+                response = await ctx.http.request(
+                    "POST", "/users/delete", operation="users_delete", json={kind: list(values)}
+                )
+                count = response.json().get("deleted")
+                deleted += count if isinstance(count, int) else 0
+        return OperationResult(data={"deleted": deleted})
 
     async def track_attributes(
         self, records: Sequence[Mapping[str, Any]], ctx: CallContext

@@ -36,6 +36,7 @@ import httpx
 
 from renkei.clock import Clock
 from renkei.connectors.auth import Auth, BearerAuth
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -95,6 +96,14 @@ EVENT: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+GDPR_DELETE: dict[str, Any] = {
+    "type": "object",
+    "required": ["emails"],
+    "properties": {
+        "emails": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100}
+    },
+    "additionalProperties": False,
+}
 READ_CONTACTS: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -139,8 +148,13 @@ class _RejectedBatch(PermanentError):
         return names or None
 
 
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    return {"emails": list(person.emails[:100])} if person.emails else None
+
+
 class HubSpotConnector(Connector):
     sync_objects = HUBSPOT_SYNC_OBJECTS
+    person_deletion = PersonDeletion("gdpr_delete_contacts", _deletion_input)
     spec = ConnectorSpec(
         name="hubspot",
         title="HubSpot CRM",
@@ -177,6 +191,12 @@ class HubSpotConnector(Connector):
                 batchable=True,
                 max_batch_size=MAX_EVENTS,
                 id_field="uuid",
+            ),
+            Operation(
+                "gdpr_delete_contacts",
+                "Permanently delete contacts by email (POST /crm/v3/objects/contacts/"
+                "gdpr-delete); a contact HubSpot does not hold counts as done",
+                GDPR_DELETE,
             ),
             Operation(
                 "read_contacts",
@@ -295,6 +315,25 @@ class HubSpotConnector(Connector):
 
         outcomes = await _isolate(list(range(len(inputs))), send, lambda exc, chunk: [])
         return OperationResult(records=tuple(outcomes[i] for i in range(len(inputs))))
+
+    async def gdpr_delete_contacts(
+        self, input: Mapping[str, Any], ctx: CallContext
+    ) -> OperationResult:
+        deleted: list[str] = []
+        for email in dict.fromkeys(str(e).strip().lower() for e in input["emails"]):
+            try:
+                await ctx.http.request(
+                    "POST",
+                    "/crm/v3/objects/contacts/gdpr-delete",
+                    operation="gdpr_delete_contacts",
+                    json={"objectId": email, "idProperty": "email"},
+                )
+            except PermanentError as exc:
+                if exc.status_code != 404:
+                    raise
+                continue  # HubSpot holds no such contact: nothing to delete
+            deleted.append(email)
+        return OperationResult(data={"deleted": len(deleted)})
 
     # --- reads -----------------------------------------------------------------------------
 

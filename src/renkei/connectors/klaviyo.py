@@ -36,6 +36,7 @@ import httpx
 from renkei.clock import Clock
 from renkei.connectors._vendor import NextLinkPaginator, SlidingWindow, Window, dig, run_chunks
 from renkei.connectors.auth import APIKeyAuth, Auth
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import ConfigurationError, ConnectorError, RecordError
 from renkei.connectors.pagination import paginate
 from renkei.connectors.retry import Backoff, retry
@@ -77,6 +78,7 @@ ENDPOINT_LIMITS: dict[str, tuple[Window, Window]] = {
     "bulk_import": (Window(10, 1.0, "burst"), Window(150, 60.0, "steady")),
     "bulk_import_status": (Window(10, 1.0, "burst"), Window(150, 60.0, "steady")),
     "get_profiles": (Window(75, 1.0, "burst"), Window(750, 60.0, "steady")),
+    "data_privacy_deletion": (Window(3, 1.0, "burst"), Window(60, 60.0, "steady")),
 }
 
 _LOCATION: dict[str, Any] = {
@@ -163,7 +165,22 @@ class _Job:
     status: str
 
 
+DELETION_INPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["emails"],
+    "properties": {
+        "emails": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 50}
+    },
+    "additionalProperties": False,
+}
+
+
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    return {"emails": list(person.emails[:50])} if person.emails else None
+
+
 class KlaviyoConnector(Connector):
+    person_deletion = PersonDeletion("request_profile_deletion", _deletion_input)
     spec = ConnectorSpec(
         name="klaviyo",
         title="Klaviyo",
@@ -224,6 +241,12 @@ class KlaviyoConnector(Connector):
                 kind="read",
             ),
             Operation(
+                "request_profile_deletion",
+                "Request the deletion of every profile with each email (POST /api/"
+                "data-privacy-deletion-jobs, one per email); Klaviyo deletes asynchronously",
+                DELETION_INPUT,
+            ),
+            Operation(
                 "list_profiles",
                 "Read profiles updated after a time, oldest update first (cursor paging)",
                 LIST_INPUT,
@@ -243,6 +266,7 @@ class KlaviyoConnector(Connector):
         "create_event": ENDPOINT_LIMITS["create_event"],
         "create_events": ENDPOINT_LIMITS["create_event"],
         "list_profiles": ENDPOINT_LIMITS["get_profiles"],
+        "request_profile_deletion": ENDPOINT_LIMITS["data_privacy_deletion"],
     }
     limits_notes: ClassVar[tuple[str, ...]] = (
         "per account and endpoint, fixed burst (1 s) and steady (1 min) windows; "
@@ -500,6 +524,30 @@ class KlaviyoConnector(Connector):
         return RecordOk(index, id=unique_id, status="accepted")
 
     # --- reading -----------------------------------------------------------------------
+
+    async def request_profile_deletion(
+        self, input: Mapping[str, Any], ctx: CallContext
+    ) -> OperationResult:
+        requested = 0
+        for email in dict.fromkeys(str(e).strip().lower() for e in input["emails"]):
+            body = {
+                "data": {
+                    "type": "data-privacy-deletion-job",
+                    "attributes": {
+                        "profile": {"data": {"type": "profile", "attributes": {"email": email}}}
+                    },
+                }
+            }
+            await self._send(
+                ctx,
+                "data_privacy_deletion",
+                "POST",
+                "/api/data-privacy-deletion-jobs",
+                "request_profile_deletion",
+                json=body,
+            )
+            requested += 1
+        return OperationResult(data={"deleted": requested, "asynchronous": True})
 
     async def list_profiles(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
         params: dict[str, Any] = {"sort": "updated", "page[size]": input.get("page_size", 100)}

@@ -31,6 +31,7 @@ import httpx
 from renkei.clock import Clock
 from renkei.connectors._vendor import run_chunks
 from renkei.connectors.auth import Auth, BasicAuth
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -160,7 +161,23 @@ LIST_INPUT: dict[str, Any] = {
 }
 
 
+DELETE_MEMBERS: dict[str, Any] = {
+    "type": "object",
+    "required": ["emails"],
+    "properties": {
+        "emails": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
+        "list_id": {"type": "string", "description": "default: the connection's list"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    return {"emails": list(person.emails[:100])} if person.emails else None
+
+
 class MailchimpConnector(Connector):
+    person_deletion = PersonDeletion("delete_members_permanently", _deletion_input)
     spec = ConnectorSpec(
         name="mailchimp",
         title="Mailchimp",
@@ -197,6 +214,12 @@ class MailchimpConnector(Connector):
             ),
             Operation("update_member_tags", "Activate or remove a member's tags", TAGS_INPUT),
             Operation("add_member_event", "Record an event on a member", EVENT_INPUT),
+            Operation(
+                "delete_members_permanently",
+                "Permanently delete members by email (POST .../members/{hash}/actions/"
+                "delete-permanent); an address not on the list counts as done",
+                DELETE_MEMBERS,
+            ),
             Operation(
                 "list_members",
                 "Read members (changed since a time), oldest change first, 1,000 a page",
@@ -305,6 +328,25 @@ class MailchimpConnector(Connector):
             json=body,
         )
         return OperationResult(records=(RecordOk(0, id=subscriber_hash(email), status="recorded"),))
+
+    async def delete_members_permanently(
+        self, input: Mapping[str, Any], ctx: CallContext
+    ) -> OperationResult:
+        list_id = _list_id(input, ctx)
+        deleted = 0
+        for email in dict.fromkeys(str(e).strip().lower() for e in input["emails"]):
+            try:
+                await ctx.http.request(
+                    "POST",
+                    f"{_member_path(list_id, email)}/actions/delete-permanent",
+                    operation="delete_members_permanently",
+                )
+            except PermanentError as exc:
+                if exc.status_code != 404:
+                    raise
+                continue  # not a member of this list: nothing to delete
+            deleted += 1
+        return OperationResult(data={"deleted": deleted})
 
     async def list_members(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
         list_id = _list_id(input, ctx)

@@ -35,6 +35,7 @@ import httpx
 
 from renkei.clock import Clock
 from renkei.connectors.auth import Auth, ClientCredentialsAuth
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -138,6 +139,19 @@ READ_LEADS: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+DELETE_LEADS: dict[str, Any] = {
+    "type": "object",
+    "description": "Leads to delete, by id and by email (looked up first); at least one",
+    "properties": {
+        "ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 300},
+        "emails": {"type": "array", "items": {"type": "string"}, "maxItems": 300},
+    },
+    "anyOf": [
+        {"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+        {"required": ["emails"], "properties": {"emails": {"minItems": 1}}},
+    ],
+    "additionalProperties": False,
+}
 READ_LEAD_CHANGES: dict[str, Any] = {
     "type": "object",
     "required": ["fields"],
@@ -150,8 +164,19 @@ READ_LEAD_CHANGES: dict[str, Any] = {
 }
 
 
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    ids = [int(i) for i in person.vendor("marketo_lead_id") if i.isdigit()]
+    if not ids and not person.emails:
+        return None
+    return {
+        **({"ids": ids[:MAX_BATCH]} if ids else {}),
+        **({"emails": list(person.emails[:MAX_BATCH])} if person.emails else {}),
+    }
+
+
 class MarketoConnector(Connector):
     sync_objects = MARKETO_SYNC_OBJECTS
+    person_deletion = PersonDeletion("delete_leads", _deletion_input)
     spec = ConnectorSpec(
         name="marketo",
         title="Adobe Marketo Engage",
@@ -210,6 +235,12 @@ class MarketoConnector(Connector):
                 "Changes to the given lead fields (and new leads) since a date or a token",
                 READ_LEAD_CHANGES,
                 kind="read",
+            ),
+            Operation(
+                "delete_leads",
+                "Delete leads (Delete Leads, POST /rest/v1/leads/delete.json) by id or by "
+                "email; answers how many were deleted",
+                DELETE_LEADS,
             ),
             Operation(
                 "read_leads",
@@ -342,6 +373,28 @@ class MarketoConnector(Connector):
             "GET", "/rest/v1/leads.json", operation="read_leads", params=params
         )
         return OperationResult(data={"records": response.json().get("result") or []})
+
+    async def delete_leads(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
+        ids = {int(i) for i in input.get("ids") or []}
+        if emails := input.get("emails"):
+            response = await ctx.http.request(
+                "GET",
+                "/rest/v1/leads.json",
+                operation="delete_leads",
+                params={"filterType": "email", "filterValues": ",".join(emails), "fields": "id"},
+            )
+            ids.update(int(lead["id"]) for lead in response.json().get("result") or [])
+        if not ids:
+            return OperationResult(data={"deleted": 0, "ids": []})
+        response = await ctx.http.request(
+            "POST",
+            "/rest/v1/leads/delete.json",
+            operation="delete_leads",
+            json={"input": [{"id": lead_id} for lead_id in sorted(ids)]},
+        )
+        results = response.json().get("result") or []
+        deleted = [int(r["id"]) for r in results if r.get("status") == "deleted"]
+        return OperationResult(data={"deleted": len(deleted), "ids": deleted})
 
     async def _read(
         self,

@@ -41,6 +41,7 @@ from renkei.connectors.retry import Backoff
 from renkei.egress.ssrf import TargetPolicy
 
 if TYPE_CHECKING:
+    from renkei.connectors.deletion import PersonDeletion
     from renkei.connectors.sync_objects import SyncObject
 
 __all__ = [
@@ -339,6 +340,8 @@ class Connector(ABC):
     spec: ClassVar[ConnectorSpec]
     sync_objects: ClassVar[tuple[SyncObject, ...]] = ()
     """What syncs may read and write through this connector (``connectors/sync_objects.py``)."""
+    person_deletion: ClassVar[PersonDeletion | None] = None
+    """How a person is deleted at the vendor (``connectors/deletion.py``); None: it cannot be."""
 
     def __init__(self) -> None:
         # Auth strategies by connection, so an OAuth2 token outlives one open() and is

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event
+from renkei.events.suppressions import drop_suppressed
 from renkei.observability import tracing
 from renkei.store.database import Database
 from renkei.store.event_writes import EventWrites, PreparedRow, event_writes
@@ -72,6 +73,7 @@ async def admit_events(
     """
     rows = rows or {}
     writes = event_writes(hub.database)
+    events = await drop_suppressed(hub, connection, events)
     fresh, written = await writes.admit(connection, events, rows)
     if fresh:
         started = tracing.now_ns() if tracing.ENABLED else 0

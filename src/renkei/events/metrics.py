@@ -15,6 +15,10 @@ VERIFICATION_FAILURES = Counter(
     "Inbound webhook requests refused because verification failed",
     ["source_id", "scheme"],
 )
+SUPPRESSED_EVENTS = Counter(
+    "renkei_ingest_suppressed_events_total",
+    "Events dropped at ingest because their person is suppressed (not stored, nothing sent)",
+)
 OVERLOADED = Counter(
     "renkei_ingest_overloaded_total", "Ingest requests refused because storage fell behind"
 )

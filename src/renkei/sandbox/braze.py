@@ -42,6 +42,12 @@ IDENTIFIERS = ("external_id", "user_alias", "braze_id", "email", "phone")
 _MISSING_IDENTIFIER = "'external_id', 'user_alias', 'braze_id', 'email' or 'phone' is required"
 _NO_DATA = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
 _TRACK = "POST /users/track"
+_DELETE_KINDS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
+_DELETE_LIMIT = 50
+_ONE_KIND = (
+    "Exactly one of 'external_ids', 'user_aliases', 'braze_ids', 'email_addresses' or "
+    "'phone_numbers' is required"
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class BrazeUser:
     """A user profile: what attributes set, and the events and purchases recorded."""
 
     key: str
+    identifiers: dict[str, Any] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     purchases: list[dict[str, Any]] = field(default_factory=list)
@@ -69,6 +76,7 @@ class BrazeSandbox(VendorSandbox[BrazeSandboxConfig]):
         self.window = FixedWindow(config.rate_limit, config.rate_window_seconds)
         self.users: dict[str, BrazeUser] = {}
         self.track_requests = 0
+        self.delete_requests = 0
 
     def connection_help(self, base_url: str) -> str:
         return (
@@ -105,7 +113,10 @@ class BrazeSandbox(VendorSandbox[BrazeSandboxConfig]):
         return {**self._rate_headers(now), "X-RateLimit-Remaining": "0"}
 
     async def handle(self, call: Call) -> Response:
-        if (call.method, call.path.rstrip("/")) != ("POST", "/users/track"):
+        route = (call.method, call.path.rstrip("/"))
+        if route == ("POST", "/users/delete"):
+            return await self._delete(call)
+        if route != ("POST", "/users/track"):
             return _answer(404, {"message": "Not Found"})
         if bearer_token(call) not in self.config.api_keys:
             return _answer(401, {"message": "Unauthorized: unknown or missing REST API key"})
@@ -131,6 +142,45 @@ class BrazeSandbox(VendorSandbox[BrazeSandboxConfig]):
             self.violate(ViolationKind.BATCH_SIZE, _TRACK, too_many)
             return _answer(400, {"message": "Bad Request", "errors": [too_many]}, headers)
         return _answer(201, self._track(body), headers)
+
+    async def _delete(self, call: Call) -> Response:
+        """``POST /users/delete``: up to 50 identifiers of one kind (external_ids,
+        email_addresses, braze_ids); 201 with how many profiles went."""
+        if bearer_token(call) not in self.config.api_keys:
+            return _answer(401, {"message": "Unauthorized: unknown or missing REST API key"})
+        await self.admitted()
+        try:
+            body = json_body(call)
+        except BadBody as exc:
+            return _answer(400, {"message": "Bad Request", "errors": [exc.detail]})
+        kinds = [k for k in _DELETE_KINDS if isinstance(body, dict) and body.get(k) is not None]
+        if len(kinds) != 1:
+            return _answer(400, {"message": _ONE_KIND})
+        values = body[kinds[0]]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return _answer(400, {"message": f"'{kinds[0]}' must be an array of strings"})
+        if len(values) > _DELETE_LIMIT:
+            self.violate(ViolationKind.BATCH_SIZE, "POST /users/delete", f"{len(values)} ids")
+            return _answer(400, {"message": f"at most {_DELETE_LIMIT} identifiers per request"})
+        self.delete_requests += 1
+        deleted = 0
+        for value in values:
+            for key in self._keys_of(kinds[0], value):
+                if self.users.pop(key, None) is not None:
+                    deleted += 1
+        return _answer(201, {"deleted": deleted, "message": "success"})
+
+    def _keys_of(self, kind: str, value: str) -> list[str]:
+        if kind == "external_ids":
+            return [f"external_id:{value}"]
+        if kind == "braze_ids":
+            return [f"braze_id:{value}"]
+        wanted = value.strip().lower()
+        return [
+            key
+            for key, user in self.users.items()
+            if str(user.identifiers.get("email", "")).strip().lower() == wanted
+        ]
 
     def _rate_headers(self, now: float) -> dict[str, str]:
         return {
@@ -175,6 +225,7 @@ class BrazeSandbox(VendorSandbox[BrazeSandboxConfig]):
     def _apply(self, kind: str, obj: Mapping[str, Any]) -> None:
         key = _user_key(obj)
         user = self.users.setdefault(key, BrazeUser(key))
+        user.identifiers.update({k: v for k in IDENTIFIERS if (v := obj.get(k))})
         values = {k: v for k, v in obj.items() if k not in IDENTIFIERS}
         if kind == "attributes":
             user.attributes.update(values)

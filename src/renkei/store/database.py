@@ -47,6 +47,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     f"PRAGMA busy_timeout={_BUSY_TIMEOUT_SECONDS * 1000}",
     "PRAGMA foreign_keys=ON",
+    # Deleted rows and freed pages are overwritten with zeros, so a deleted person leaves
+    # no bytes behind in the file's free space (docs/privacy.md); store/purge.py empties the
+    # WAL of their old page images.
+    "PRAGMA secure_delete=ON",
 )
 
 

@@ -51,6 +51,23 @@ def get_contact(state: HubSpotState, call: Call) -> Result:
     return 200, contact.to_json(names, state.schema)
 
 
+def gdpr_delete(state: HubSpotState, call: Call) -> Result:
+    """``POST /crm/v3/objects/contacts/gdpr-delete`` (PublicGdprDeleteInput): the contact
+    and everything recorded about it are gone for good; 204, or 404 when none matches."""
+    body = json_object(call)
+    object_id = body.get("objectId")
+    if not isinstance(object_id, str) or not object_id:
+        raise validation("objectId is required and must be a string")
+    id_property = body.get("idProperty") or "hs_object_id"
+    if id_property not in UNIQUE_PROPERTIES:
+        raise validation(f"{id_property} is not a unique identifier property")
+    contact = state.find(id_property, object_id)
+    if contact is None:
+        raise HubSpotError(404, "OBJECT_NOT_FOUND", "resource not found")
+    state.purge(contact)
+    return 204, None
+
+
 def requested_properties(raw: list[str]) -> tuple[str, ...]:
     names = [part.strip().lower() for item in raw for part in item.split(",") if part.strip()]
     return tuple(names) or DEFAULT_PROPERTIES

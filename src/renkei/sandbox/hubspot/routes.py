@@ -47,6 +47,10 @@ ROUTES: tuple[ApiRoute, ...] = (
         "/crm/v3/objects/contacts/search",
         {"POST": Operation(search.search_contacts, READ, Policy.SEARCH)},
     ),
+    ApiRoute(
+        "/crm/v3/objects/contacts/gdpr-delete",
+        {"POST": Operation(contacts.gdpr_delete, WRITE)},
+    ),
     ApiRoute("/crm/v3/objects/contacts", {"GET": Operation(contacts.list_contacts, READ)}),
     ApiRoute(
         "/crm/v3/objects/contacts/{contactId}",

@@ -57,6 +57,7 @@ class HubSpotState:
     contacts: dict[int, Contact] = field(default_factory=dict)
     events: list[EventCompletion] = field(default_factory=list)
     duplicate_events: int = 0
+    gdpr_deleted: int = 0
     counters: Counters = field(default_factory=Counters)
     violations: list[Violation] = field(default_factory=list)
 
@@ -76,6 +77,17 @@ class HubSpotState:
             if not contact.archived and contact.properties.get(id_property, "").lower() == wanted:
                 return contact
         return None
+
+    def purge(self, contact: Contact) -> None:
+        """A GDPR delete: the contact and the event completions recorded for it."""
+        del self.contacts[contact.id]
+        email = contact.properties.get("email", "").lower()
+        self.events = [
+            e
+            for e in self.events
+            if e.object_id != str(contact.id) and (not email or (e.email or "").lower() != email)
+        ]
+        self.gdpr_deleted += 1
 
     def create(self, properties: dict[str, str], at: datetime | None = None) -> Contact:
         now = at or self.clock.now()

@@ -55,6 +55,12 @@ _ROUTES: list[tuple[str, re.Pattern[str], str, str]] = [
         "bulk_import_status",
     ),
     ("GET", re.compile(r"^/api/profiles$"), "get_profiles", "get_profiles"),
+    (
+        "POST",
+        re.compile(r"^/api/data-privacy-deletion-jobs$"),
+        "deletion_job",
+        "data_privacy_deletion",
+    ),
 ]
 _SORTS = {"id", "created", "updated", "email"}
 _FILTER = re.compile(r"(equals|any|greater-than|less-than)\(([a-z_]+),(.+?)\)(?:,|$)")
@@ -188,6 +194,41 @@ class KlaviyoSandbox(VendorSandbox[KlaviyoSandboxConfig]):
         resource = check_profile(_data(call), "/data")
         profile, created = self.state.upsert(resource)
         return (201 if created else 200), {"data": profile.to_json(self.base_url)}
+
+    async def _deletion_job(self, call: Call, params: dict[str, str]) -> tuple[int, Any]:
+        """Request Profile Deletion: exactly one of email, phone_number or id in the
+        profile; 202 with no body. The sandbox deletes at once (Klaviyo does it later)."""
+        data = _data(call)
+        if data.get("type") != "data-privacy-deletion-job":
+            raise KlaviyoError(
+                409,
+                "conflict",
+                "Conflict.",
+                "Type must be 'data-privacy-deletion-job'.",
+                "/data/type",
+            )
+        profile = ((data.get("attributes") or {}).get("profile") or {}).get("data")
+        if not isinstance(profile, dict) or profile.get("type") != "profile":
+            raise invalid("A profile is required.", "/data/attributes/profile/data")
+        given = {
+            key: value
+            for key, value in (
+                ("email", (profile.get("attributes") or {}).get("email")),
+                ("phone_number", (profile.get("attributes") or {}).get("phone_number")),
+                ("id", profile.get("id")),
+            )
+            if value
+        }
+        if len(given) != 1:
+            raise invalid(
+                "Exactly one of email, phone_number or id identifies the profile.",
+                "/data/attributes/profile/data",
+            )
+        ((key, value),) = given.items()
+        if not isinstance(value, str):
+            raise invalid(f"'{key}' must be a string.", "/data/attributes/profile/data")
+        self.state.delete_matching(key, value)
+        return 202, None
 
     async def _create_event(self, call: Call, params: dict[str, str]) -> tuple[int, Any]:
         data = _data(call)

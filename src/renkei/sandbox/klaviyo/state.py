@@ -23,6 +23,7 @@ RATE_LIMITS: dict[str, tuple[int, int]] = {
     "bulk_import": (10, 150),
     "bulk_import_status": (10, 150),
     "get_profiles": (75, 750),
+    "data_privacy_deletion": (3, 60),
 }
 PROFILE_STRINGS = (
     "email",
@@ -165,6 +166,7 @@ class KlaviyoState:
         self.profiles: dict[str, Profile] = {}
         self.events: list[Event] = []
         self.duplicate_events = 0
+        self.deletion_jobs = 0
         self.jobs: dict[str, BulkJob] = {}
         self._ids = itertools.count(1)
         self._seen_events: set[tuple[str, str, str]] = set()
@@ -183,6 +185,22 @@ class KlaviyoState:
                     if profile.attributes.get(key) == value:
                         return profile
         return None
+
+    def delete_matching(self, key: str, value: str) -> int:
+        """A data-privacy deletion: every profile whose ``key`` is ``value`` (email
+        case-insensitive), with its events, is erased. Returns how many went."""
+        wanted = value.strip().lower() if key == "email" else value
+        gone = [
+            p.id
+            for p in self.profiles.values()
+            if (p.id if key == "id" else str(p.attributes.get(key) or "")).strip().lower()
+            == wanted.lower()
+        ]
+        for profile_id in gone:
+            del self.profiles[profile_id]
+        self.events = [e for e in self.events if e.profile_id not in gone]
+        self.deletion_jobs += 1
+        return len(gone)
 
     def upsert(self, resource: Mapping[str, Any]) -> tuple[Profile, bool]:
         """Create or update the profile ``resource`` names (validated already)."""

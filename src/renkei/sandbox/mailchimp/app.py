@@ -38,6 +38,13 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("PUT", re.compile(r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)$"), "put_member"),
     ("POST", re.compile(r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)/tags$"), "tags"),
     ("POST", re.compile(r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)/events$"), "events"),
+    (
+        "POST",
+        re.compile(
+            r"^/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[^/]+)/actions/delete-permanent$"
+        ),
+        "delete_permanent",
+    ),
 ]
 _SORT_FIELDS = {"timestamp_opt", "timestamp_signup", "last_changed"}
 
@@ -142,6 +149,10 @@ class MailchimpSandbox(VendorSandbox[MailchimpSandboxConfig]):
 
     async def _get_member(self, call: Call, params: dict[str, str]) -> tuple[int, Any]:
         return 200, self.state.member(params["list"], params["hash"]).to_json()
+
+    async def _delete_permanent(self, call: Call, params: dict[str, str]) -> tuple[int, Any]:
+        self.state.delete_permanent(params["list"], params["hash"])
+        return 204, None
 
     async def _tags(self, call: Call, params: dict[str, str]) -> tuple[int, Any]:
         body = _object(call)

@@ -154,6 +154,7 @@ class MailchimpState:
         self.clock = clock
         self.lists: dict[str, dict[str, Member]] = {list_id: {} for list_id in config.lists}
         self.events: list[MemberEvent] = []
+        self.permanently_deleted = 0
         self._web_ids = itertools.count(100001)
         self._tag_ids = itertools.count(1001)
         self._tag_names: dict[str, int] = {}
@@ -168,6 +169,19 @@ class MailchimpState:
         if member is None:
             raise not_found()
         return member
+
+    def delete_permanent(self, list_id: str, hash_: str) -> None:
+        """Permanently delete a member and its events (404 when there is none); the
+        address cannot be re-imported in Mailchimp, which the sandbox does not model."""
+        member = self.member(list_id, hash_)
+        del self.lists[list_id][hash_.lower()]
+        email = member.email_address.lower()
+        self.events = [
+            e
+            for e in self.events
+            if not (e.list_id == list_id and e.email_address.lower() == email)
+        ]
+        self.permanently_deleted += 1
 
     def upsert(
         self,

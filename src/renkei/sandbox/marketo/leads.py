@@ -1,4 +1,5 @@
-"""Lead endpoints: Get Leads by Filter Type, Get Lead by Id, Sync Leads, Describe Lead."""
+"""Lead endpoints: Get Leads by Filter Type, Get Lead by Id, Sync Leads, Delete Leads,
+Describe Lead."""
 
 from __future__ import annotations
 
@@ -234,3 +235,37 @@ def describe2(state: MarketoState, call: Call) -> dict[str, Any]:
         fields.append(item)
     searchable = [[lead_field.name] for lead_field in state.schema.searchable]
     return {"result": [{"name": "API Lead", "searchableFields": searchable, "fields": fields}]}
+
+
+# --- delete ----------------------------------------------------------------------------
+
+
+def delete_leads(state: MarketoState, call: Call) -> dict[str, Any]:
+    """``POST /rest/v1/leads/delete.json``: ``{"input": [{"id": ...}]}`` (or ``?id=1,2``
+    with no body); per lead ``deleted``, or ``skipped`` with 1004 when there is none."""
+    body = params.json_body(call) if call.body else {}
+    records = body.get("input")
+    if records is None:
+        raw = params.values(call, "id")
+        records = [{"id": value} for value in raw]
+    if not records:
+        raise blank("input")
+    if not isinstance(records, list):
+        raise invalid_value(records, "List")
+    if len(records) > state.config.batch_limit:
+        state.violate(ViolationKind.BATCH_SIZE, call.endpoint, f"{len(records)} leads")
+        raise MarketoError("1003", f"Too many records in input, max is {state.config.batch_limit}")
+    result: list[dict[str, Any]] = []
+    for record in records:
+        raw_id = record.get("id") if isinstance(record, dict) else None
+        try:
+            lead_id = int(raw_id) if raw_id is not None and not isinstance(raw_id, bool) else None
+        except (TypeError, ValueError):
+            lead_id = None
+        if lead_id is None:
+            result.append(skipped("1003", "Value for field 'id' not specified"))
+        elif state.delete_lead(lead_id):
+            result.append({"id": lead_id, "status": "deleted"})
+        else:
+            result.append({"id": lead_id, **skipped("1004", "Lead not found")})
+    return {"result": result}

@@ -71,6 +71,7 @@ class MarketoState:
         }
         self.created_at = clock.now()
         self.leads: dict[int, Lead] = {}
+        self.deleted_lead_ids: list[int] = []
         # Lookups by field value, built on a field's first lookup and kept up to date by
         # create_lead/update_lead: {field name: {match key: {lead id: lead}}}.
         self._index: dict[str, dict[Any, dict[int, Lead]]] = {}
@@ -137,6 +138,19 @@ class MarketoState:
                 attributes=[{"name": "Source Type", "value": API_SOURCE}],
             )
         return lead
+
+    def delete_lead(self, lead_id: int) -> bool:
+        """Remove a lead, its index entries and its activities (Delete Leads); False when
+        there is no such lead."""
+        lead = self.leads.pop(lead_id, None)
+        if lead is None:
+            return False
+        for index in self._index.values():
+            for matches in index.values():
+                matches.pop(lead_id, None)
+        self.activities = [a for a in self.activities if a.lead_id != lead_id]
+        self.deleted_lead_ids.append(lead_id)
+        return True
 
     def update_lead(self, lead: Lead, values: dict[str, Any]) -> None:
         """Apply ``values``, logging a Change Data Value activity per changed field."""
