@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -16,6 +17,30 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _alias(name: str, kind: str) -> AliasChoices:
+    """An older ``RENKEI_*_RETENTION_DAYS`` name and its ``RENKEI_RETENTION_<KIND>_DAYS``
+    spelling both set the field (the newer wins); keyword arguments use the field's name."""
+    return AliasChoices(f"RENKEI_RETENTION_{kind.upper()}_DAYS", f"RENKEI_{name.upper()}", name)
+
+
+def _parse_days_by_type(value: object) -> object:
+    """``page=7,order.paid=365`` (or a JSON object) → ``{type: days}``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        return json.loads(text)
+    pairs: dict[str, str] = {}
+    for part in (piece.strip() for piece in text.split(",")):
+        if not part:
+            continue
+        name, equals, days = part.rpartition("=")
+        if not equals or not name.strip():
+            raise ValueError(f"{part!r} is not type=days (e.g. page=7,order.paid=365)")
+        pairs[name.strip()] = days.strip()
+    return pairs
 
 
 class Settings(BaseSettings):
@@ -58,7 +83,9 @@ class Settings(BaseSettings):
     ingest_max_group_events: int = Field(1000, gt=0)
     ingest_committers: int = Field(2, gt=0)
     ingest_source_cache_seconds: float = Field(5.0, ge=0)
-    webhook_request_retention_days: float = Field(7.0, gt=0)
+    webhook_request_retention_days: float = Field(
+        7.0, gt=0, validation_alias=_alias("webhook_request_retention_days", "webhook_requests")
+    )
 
     # Privacy (docs/privacy.md): a deleted person's events are deleted, or kept without
     # their personal fields (identity columns, traits, any value quoting the person).
@@ -68,7 +95,9 @@ class Settings(BaseSettings):
     flow_refresh_seconds: float = Field(1.0, ge=0)
     flow_http_timeout_seconds: float = Field(30.0, gt=0)
     flow_max_depth: int = Field(5, ge=1)
-    flow_run_retention_days: float = Field(30.0, gt=0)
+    flow_run_retention_days: float = Field(
+        30.0, gt=0, validation_alias=_alias("flow_run_retention_days", "flow_runs")
+    )
     # How often the reconciler looks for runs no job will move, and how old they must be.
     flow_reconcile_seconds: float = Field(60.0, gt=0)
 
@@ -79,7 +108,18 @@ class Settings(BaseSettings):
     connector_batch_wait_seconds: float = Field(2.0, ge=0)
     connector_max_wait_seconds: float = Field(5.0, ge=0)
     connector_http_timeout_seconds: float = Field(30.0, gt=0)
-    connector_record_retention_days: float = Field(7.0, gt=0)
+    connector_record_retention_days: float = Field(
+        7.0, gt=0, validation_alias=_alias("connector_record_retention_days", "connector_records")
+    )
+
+    # Retention (docs/retention.md): what the hourly ``retention.expire`` job deletes.
+    retention_events_days: float = Field(90.0, gt=0)
+    retention_deliveries_days: float = Field(90.0, gt=0)
+    retention_sync_runs_days: float = Field(30.0, gt=0)
+    # Per event type: ``type=days`` pairs, comma-separated (``page=7,order.paid=365``).
+    retention_event_types: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
+    retention_batch_size: int = Field(5000, gt=0)
+    retention_interval_seconds: float = Field(3600.0, gt=0)
 
     max_body_bytes: int = Field(1_048_576, gt=0)
     # Every request's body must arrive within this many seconds of its headers, or 408.
@@ -114,6 +154,19 @@ class Settings(BaseSettings):
     def _valid_networks(cls, value: list[str]) -> list[str]:
         for network in value:
             ipaddress.ip_network(network, strict=False)
+        return value
+
+    @field_validator("retention_event_types", mode="before")
+    @classmethod
+    def _days_by_type(cls, value: object) -> object:
+        return _parse_days_by_type(value)
+
+    @field_validator("retention_event_types")
+    @classmethod
+    def _positive_days(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, days in value.items():
+            if not days > 0:
+                raise ValueError(f"{name}: days must be > 0, not {days}")
         return value
 
     @field_validator("retry_schedule", mode="before")

@@ -125,8 +125,7 @@ def load_settings(*, creating: bool = False, quiet: bool = False) -> Settings:
         settings = Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"RENKEI_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
+            f"{_setting_name(error['loc'])}: {error['msg']}" for error in exc.errors()
         )
         raise CliError(f"invalid configuration: {problems}") from None
     configure_logging(settings.log_level, settings.log_format)
@@ -152,6 +151,14 @@ def load_settings(*, creating: bool = False, quiet: bool = False) -> Settings:
                 MISSING_HINT.replace("(or RENKEI_DATABASE_URL)", "or RENKEI_SECRET_KEY"),
             )
     return settings
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    """The variable a validation error is about: a field's ``RENKEI_`` name, or the alias
+    (already ``RENKEI_...``) a renamed setting was read from."""
+    name = str(loc[0]).upper() if loc else "RENKEI"
+    name = name if name.startswith("RENKEI_") else f"RENKEI_{name}"
+    return f"{name} ({'.'.join(str(part) for part in loc[1:])})" if loc[1:] else name
 
 
 def safe_url(url: str) -> str:

@@ -7,7 +7,7 @@ Each problem is also the matching branch of the one tree (``NotFoundProblem`` is
 
 from __future__ import annotations
 
-from renkei.errors import Conflict, Invalid, NotFound, RenkeiError, Unavailable
+from renkei.errors import Conflict, Gone, Invalid, NotFound, RenkeiError, Unavailable
 
 
 class WebhookProblem(RenkeiError):
@@ -25,6 +25,19 @@ class ConflictProblem(WebhookProblem, Conflict):
 
 class InvalidProblem(WebhookProblem, Invalid):
     pass
+
+
+class ExpiredProblem(WebhookProblem, Gone):
+    """The delivery's event expired (retention): there is nothing left to send."""
+
+    def __init__(self, delivery_id: str, event_id: str) -> None:
+        Gone.__init__(
+            self,
+            f"delivery {delivery_id} cannot be sent again: its event {event_id} expired "
+            "(RENKEI_RETENTION_EVENTS_DAYS)",
+            code="expired",
+            details={"delivery_id": delivery_id, "event_id": event_id},
+        )
 
 
 class UnavailableProblem(WebhookProblem, Unavailable):

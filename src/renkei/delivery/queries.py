@@ -10,16 +10,32 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.problems import NotFoundProblem
 from renkei.security.redaction import redact_headers
+from renkei.store.tables.core import events
 from renkei.store.tables.webhooks import deliveries, delivery_attempts
 
 __all__ = [
     "attempt_out",
     "deliveries_of_event",
     "delivery_out",
+    "event_stored",
     "get_delivery",
     "list_attempts",
     "list_deliveries",
 ]
+
+
+def _deliveries() -> Select[Any]:
+    """Deliveries with ``expired``: their event is no longer stored (retention), as Svix
+    marks a message whose payload expired. The event is found by its unique id."""
+    return select(deliveries, events.c.seq.is_(None).label("expired")).select_from(
+        deliveries.outerjoin(events, events.c.id == deliveries.c.event_id)
+    )
+
+
+async def event_stored(connection: AsyncConnection, event_id: str) -> bool:
+    """Whether the event is still stored (not expired)."""
+    found = await connection.execute(select(events.c.seq).where(events.c.id == event_id))
+    return found.first() is not None
 
 
 def delivery_out(row: Any) -> dict[str, Any]:
@@ -36,6 +52,7 @@ def delivery_out(row: Any) -> dict[str, Any]:
         "last_error": row.last_error,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "expired": bool(row.expired),
     }
 
 
@@ -63,7 +80,7 @@ def attempt_out(row: Any) -> dict[str, Any]:
 
 async def deliveries_of_event(connection: AsyncConnection, event_id: str) -> list[dict[str, Any]]:
     rows = await connection.execute(
-        select(deliveries).where(deliveries.c.event_id == event_id).order_by(deliveries.c.seq)
+        _deliveries().where(deliveries.c.event_id == event_id).order_by(deliveries.c.seq)
     )
     return [delivery_out(row) for row in rows]
 
@@ -80,7 +97,7 @@ async def list_deliveries(
     until: datetime | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Newest first, as (seq, delivery) pairs so the caller can build a cursor."""
-    query = select(deliveries).order_by(deliveries.c.seq.desc()).limit(limit)
+    query = _deliveries().order_by(deliveries.c.seq.desc()).limit(limit)
     if before_seq is not None:
         query = query.where(deliveries.c.seq < before_seq)
     if endpoint_id is not None:
@@ -97,9 +114,7 @@ async def list_deliveries(
 
 
 async def get_delivery(connection: AsyncConnection, delivery_id: str) -> dict[str, Any]:
-    row = (
-        await connection.execute(select(deliveries).where(deliveries.c.id == delivery_id))
-    ).first()
+    row = (await connection.execute(_deliveries().where(deliveries.c.id == delivery_id))).first()
     if row is None:
         raise NotFoundProblem("delivery", delivery_id)
     out = delivery_out(row)

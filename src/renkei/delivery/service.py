@@ -20,9 +20,14 @@ from renkei.delivery.endpoints import get_endpoint, set_disabled
 from renkei.delivery.event_types import EventType, example_for, get_event_type
 from renkei.delivery.fanout import send_job
 from renkei.delivery.ordering import activate_lanes
-from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundProblem
+from renkei.delivery.problems import (
+    ConflictProblem,
+    ExpiredProblem,
+    InvalidProblem,
+    NotFoundProblem,
+)
 from renkei.delivery.publishing import check_event_type_name
-from renkei.delivery.queries import deliveries_of_event
+from renkei.delivery.queries import deliveries_of_event, event_stored
 from renkei.delivery.recorder import Recorder
 from renkei.delivery.targets import Targets
 from renkei.delivery.transport import Transport, transport_from_settings
@@ -30,6 +35,7 @@ from renkei.delivery.verdicts import classify
 from renkei.egress.failures import ErrorKind
 from renkei.events.segment import MESSAGE_TYPES, example_message
 from renkei.ids import new_id
+from renkei.store.tables.core import events
 from renkei.store.tables.webhooks import deliveries, delivery_attempts
 
 if TYPE_CHECKING:
@@ -146,6 +152,8 @@ class Webhooks:
                 raise NotFoundProblem("delivery", delivery_id)
             if row.status == "pending":
                 raise ConflictProblem(f"delivery {delivery_id} is already waiting to be sent")
+            if not await event_stored(tx, row.event_id):
+                raise ExpiredProblem(delivery_id, row.event_id)
             endpoint = await get_endpoint(tx, self.hub.keyring, row.endpoint_id)
             if endpoint.disabled:
                 raise ConflictProblem(
@@ -175,6 +183,8 @@ class Webhooks:
                 deliveries.c.endpoint_id == endpoint_id,
                 deliveries.c.created_at >= since,
                 deliveries.c.status.in_(RECOVERABLE),
+                # One whose event expired has nothing left to send: reopened, it would wait.
+                select(events.c.seq).where(events.c.id == deliveries.c.event_id).exists(),
             ]
             if until is not None:
                 window.append(deliveries.c.created_at < until)

@@ -2,7 +2,8 @@
 
 Registers the fan-out handler (trigger matching in the event's transaction), the
 ``flows.start`` / ``flows.step`` tasks (whose ``on_dead`` hook ends a run whose job died),
-the schedule, retention and reconciler (reconcile.py) periodics, the ``secrets`` and
+the schedule and reconciler (reconcile.py) periodics (finished runs expire through
+``retention.expire``, see flows/retention.py), the ``secrets`` and
 ``flows`` config sections and the engine's closer. ``renkei.hub.Hub`` builds the
 :class:`FlowEngine` (``hub.flows``); its routes are listed by ``renkei.api.routes``.
 """
@@ -10,10 +11,8 @@ the schedule, retention and reconciler (reconcile.py) periodics, the ``secrets``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.flows.engine import QUEUE, START_TASK, STEP_TASK
@@ -22,16 +21,12 @@ from renkei.flows.resource import FlowsResource
 from renkei.flows.schedule import SCHEDULE_TASK, start_tick
 from renkei.flows.secrets import SecretsResource
 from renkei.queue import JobContext, Periodic
-from renkei.store.tables.flows import flow_run_steps, flow_runs
 
 if TYPE_CHECKING:
     from renkei.core import Core
     from renkei.flows.engine import FlowEngine
 
 __all__ = ["RECONCILE_TASK", "install"]
-
-PRUNE_TASK = "flows.prune_runs"
-_PRUNE_BATCH = 1000
 
 
 def install(hub: Core, engine: FlowEngine) -> None:
@@ -60,25 +55,10 @@ def install(hub: Core, engine: FlowEngine) -> None:
     async def schedule(ctx: JobContext) -> None:
         await start_tick(engine, ctx.payload)
 
-    async def prune(ctx: JobContext) -> None:
-        cutoff = hub.clock.now() - timedelta(days=hub.settings.flow_run_retention_days)
-        async with hub.database.transaction() as tx:
-            old = (
-                select(flow_runs.c.id)
-                .where(flow_runs.c.finished_at.is_not(None), flow_runs.c.finished_at < cutoff)
-                .limit(_PRUNE_BATCH)
-            )
-            ids = list((await tx.execute(old)).scalars())
-            if ids:
-                await tx.execute(delete(flow_run_steps).where(flow_run_steps.c.run_id.in_(ids)))
-                await tx.execute(delete(flow_runs).where(flow_runs.c.id.in_(ids)))
-
     hub.registry.task(START_TASK, queue=QUEUE, on_dead=start_died)(start)
     hub.registry.task(STEP_TASK, queue=QUEUE, on_dead=step_died)(step)
     hub.registry.task(RECONCILE_TASK, queue=QUEUE)(reconcile)
     hub.registry.task(SCHEDULE_TASK, queue=QUEUE)(schedule)
-    hub.registry.task(PRUNE_TASK, queue=QUEUE)(prune)
-    hub.registry.periodic(Periodic(PRUNE_TASK, PRUNE_TASK, every_seconds=3600))
     hub.registry.periodic(
         Periodic(RECONCILE_TASK, RECONCILE_TASK, every_seconds=hub.settings.flow_reconcile_seconds)
     )

@@ -1,10 +1,11 @@
 """``install(hub, runner)``: the ``operations.run`` task, whose ``on_dead`` hook fails the
-operation with the job's error."""
+operation with the job's error, and the ``retention.expire`` periodic (retention.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from renkei.operations import retention
 from renkei.operations.runner import RUN_TASK
 from renkei.queue import JobContext
 
@@ -23,3 +24,4 @@ def install(hub: Core, runner: OperationRunner) -> None:
         await runner.fail(str(ctx.payload["o"]), error)
 
     hub.registry.task(RUN_TASK, queue="operations", on_dead=died)(run)
+    retention.install(hub)

@@ -2,7 +2,8 @@
 
 An item is a delivery: reopened (pending again, a fresh set of attempts) in the batch's
 transaction with the operation's cursor, so a resend never sends one twice. A delivery of a
-disabled or deleted endpoint is counted failed: resume the endpoint first.
+disabled or deleted endpoint is counted failed: resume the endpoint first; so is one whose
+event expired (retention), which has nothing left to send.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.operations.batch import Batch, window
+from renkei.store.tables.core import events
 from renkei.store.tables.webhooks import deliveries, endpoints
 
 if TYPE_CHECKING:
@@ -43,7 +45,14 @@ async def batch(
 ) -> Batch:
     rows = (
         await tx.execute(
-            select(deliveries.c.seq, deliveries.c.id, deliveries.c.lane, deliveries.c.endpoint_id)
+            select(
+                deliveries.c.seq,
+                deliveries.c.id,
+                deliveries.c.lane,
+                deliveries.c.endpoint_id,
+                events.c.seq.is_(None).label("expired"),
+            )
+            .select_from(deliveries.outerjoin(events, events.c.id == deliveries.c.event_id))
             .where(*_where(filter), deliveries.c.seq > int(cursor or 0))
             .order_by(deliveries.c.seq)
             .limit(size)
@@ -52,7 +61,11 @@ async def batch(
     if not rows:
         return Batch(None)
     by_endpoint: dict[str, list[tuple[str, str | None]]] = {}
+    expired = 0
     for row in rows:
+        if row.expired:  # nothing left to send (retention): reopened it would wait forever
+            expired += 1
+            continue
         by_endpoint.setdefault(row.endpoint_id, []).append((row.id, row.lane))
     usable = set(
         (
@@ -65,7 +78,7 @@ async def batch(
             )
         ).scalars()
     )
-    sent = failed = 0
+    sent, failed = 0, expired
     for endpoint_id, pairs in by_endpoint.items():
         if endpoint_id not in usable:
             failed += len(pairs)

@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from renkei.delivery.fanout import find_endpoint
-from renkei.errors import Conflict, Invalid, NotFound
+from renkei.errors import Conflict, Gone, Invalid, NotFound
 from renkei.events.envelope import format_timestamp
+from renkei.events.history import get_event
 from renkei.flows import service as flows_service
 from renkei.flows.service import FlowRecord
 from renkei.operations import Operation, replay, rerun, resend
+from renkei.operations.retention import refuse_expired_window
 from renkei.syncs.model import SyncRun
 from renkei.usecases.access import Actor, require
 from renkei.usecases.via import with_via
@@ -144,6 +146,7 @@ async def replay_to_endpoint(
     require(actor, "write")
     endpoint_id = await _endpoint_id(hub, endpoint_ref, by_name=by_name)
     filter: dict[str, Any] = {"endpoint_id": endpoint_id, **_window(since, until)}
+    refuse_expired_window(hub.settings, hub.clock.now(), until, tuple(event_types or ()))
     if event_types:
         filter["event_types"] = sorted(set(event_types))
     return await _start(hub, actor, replay.ENDPOINT_KIND, filter, via)
@@ -168,6 +171,7 @@ async def replay_to_flow(
     if not flow.enabled:
         raise Conflict(f"flow {flow.id} is disabled: enable it to replay events to it")
     filter: dict[str, Any] = {"flow_id": flow.id, **_window(since, until)}
+    refuse_expired_window(hub.settings, hub.clock.now(), until, tuple(event_types or ()))
     if event_types:
         filter["event_types"] = sorted(set(event_types))
     return await _start(hub, actor, replay.FLOW_KIND, filter, via)
@@ -227,6 +231,13 @@ async def rerun_flow_run(
         if not await hub.flows.rerun(
             tx, run_id, current_version=version == "current", only=RERUNNABLE
         ):
+            if await get_event(tx, str(found["event_id"])) is None:
+                raise Gone(
+                    f"run {run_id} cannot be rerun: its event {found['event_id']} expired "
+                    "(RENKEI_RETENTION_EVENTS_DAYS) or was deleted",
+                    code="expired",
+                    details={"run_id": run_id, "event_id": found["event_id"]},
+                )
             raise Conflict(f"run {run_id} cannot be rerun: its flow or its event is gone")
         await hub.audit(
             tx,

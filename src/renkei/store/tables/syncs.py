@@ -67,6 +67,8 @@ sync_runs = Table(
         sqlite_where=text("finished_at IS NULL"),
         postgresql_where=text("finished_at IS NULL"),
     ),
+    # Retention deletes the runs that finished long ago (migration 0022_retention.py).
+    Index("ix_sync_runs_finished_at", "finished_at"),
 )
 
 sync_suppressions = Table(

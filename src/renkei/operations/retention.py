@@ -1,0 +1,166 @@
+"""``retention.expire``: the periodic job that deletes what is older than its retention
+(docs/retention.md).
+
+Events (``RENKEI_RETENTION_EVENTS_DAYS``, per type ``RENKEI_RETENTION_EVENT_TYPES``),
+deliveries with their attempts (``RENKEI_RETENTION_DELIVERIES_DAYS``), finished flow runs
+with their steps (``RENKEI_RETENTION_FLOW_RUNS_DAYS``) and finished sync runs
+(``RENKEI_RETENTION_SYNC_RUNS_DAYS``). Each batch of at most ``RENKEI_RETENTION_BATCH_SIZE``
+rows is its own short transaction, and the job yields between batches, so ingest and
+delivery keep their turn at the database (and at its one writer, where it has one). Each table is
+written through the package that owns it; this module only decides what and when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from renkei.delivery import retention as delivery_retention
+from renkei.errors import Gone
+from renkei.events import retention as event_retention
+from renkei.flows import retention as flow_retention
+from renkei.queue import JobContext, Periodic
+from renkei.syncs import retention as sync_retention
+
+if TYPE_CHECKING:
+    from renkei.core import Core
+    from renkei.settings import Settings
+
+__all__ = ["TASK", "Rule", "event_rules", "expire", "install", "refuse_expired_window"]
+
+TASK = "retention.expire"
+
+_Prune = Callable[..., Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Events received more than ``days`` ago expire: those of ``only_types`` when given,
+    else every type but ``skip_types`` (the ones with a rule of their own)."""
+
+    days: float
+    only_types: tuple[str, ...] = ()
+    skip_types: tuple[str, ...] = ()
+
+
+def event_rules(settings: Settings) -> list[Rule]:
+    overrides = settings.retention_event_types
+    rules = [Rule(settings.retention_events_days, skip_types=tuple(sorted(overrides)))]
+    rules += [Rule(days, only_types=(name,)) for name, days in sorted(overrides.items())]
+    return rules
+
+
+def horizon(settings: Settings, now: datetime, types: tuple[str, ...] = ()) -> datetime:
+    """The oldest ``received_at`` an event (of ``types``, or of any type) may still have."""
+    overrides = settings.retention_event_types
+    default = settings.retention_events_days
+    if types:
+        days = max(overrides.get(name, default) for name in types)
+    else:
+        days = max([default, *overrides.values()])
+    return now - timedelta(days=days)
+
+
+def refuse_expired_window(
+    settings: Settings, now: datetime, until: datetime | None, types: tuple[str, ...] = ()
+) -> None:
+    """A replay of a window that ends before every event it could take expired: 410."""
+    oldest = horizon(settings, now, types)
+    if until is not None and until <= oldest:
+        raise Gone(
+            f"events received before {oldest.isoformat()} have expired (retention); "
+            "this window has nothing left to replay",
+            code="expired",
+            details={"expired_before": oldest.isoformat()},
+        )
+
+
+async def _pause() -> None:
+    # Let a waiting ingest commit or delivery update take the database between batches.
+    await asyncio.sleep(0.001)
+
+
+async def expire(hub: Core) -> dict[str, int]:
+    """Delete everything past its retention, batch by batch; the counts by kind."""
+    settings = hub.settings
+    now = hub.clock.now()
+    limit = settings.retention_batch_size
+    counts = {"events": 0, "deliveries_cancelled": 0, "deliveries": 0, "attempts": 0}
+    for rule in event_rules(settings):
+        before = now - timedelta(days=rule.days)
+        async with hub.database.read() as connection:
+            below = await event_retention.first_seq_at(connection, before)
+        after = 0
+        while True:
+            async with hub.database.transaction() as tx:
+                batch = await event_retention.expire_events(
+                    tx,
+                    before=before,
+                    below_seq=below,
+                    after_seq=after,
+                    limit=limit,
+                    only_types=rule.only_types,
+                    skip_types=rule.skip_types,
+                )
+                counts[
+                    "deliveries_cancelled"
+                ] += await delivery_retention.cancel_for_expired_events(tx, batch.ids, now)
+            counts["events"] += len(batch.ids)
+            if batch.last_seq is None or len(batch.ids) < limit:
+                break
+            after = batch.last_seq
+            await _pause()
+    deliveries_before = now - timedelta(days=settings.retention_deliveries_days)
+    after = 0
+    while True:
+        async with hub.database.transaction() as tx:
+            deleted, last = await delivery_retention.prune_deliveries(
+                tx, before=deliveries_before, after_seq=after, limit=limit
+            )
+        counts["deliveries"] += deleted
+        if last is None or deleted < limit:
+            break
+        after = last
+        await _pause()
+    for name, prune, before in _simple(hub, now):
+        counts[name] = 0
+        while True:
+            async with hub.database.transaction() as tx:
+                deleted = await prune(tx, before=before, limit=limit)
+            counts[name] += deleted
+            if deleted < limit:
+                break
+            await _pause()
+    return counts
+
+
+def _simple(hub: Core, now: datetime) -> Iterator[tuple[str, _Prune, datetime]]:
+    settings = hub.settings
+    yield (
+        "attempts",
+        delivery_retention.prune_test_attempts,
+        now - timedelta(days=settings.retention_deliveries_days),
+    )
+    yield (
+        "flow_runs",
+        flow_retention.prune_runs,
+        now - timedelta(days=settings.flow_run_retention_days),
+    )
+    yield (
+        "sync_runs",
+        sync_retention.prune_runs,
+        now - timedelta(days=settings.retention_sync_runs_days),
+    )
+
+
+def install(hub: Core) -> None:
+    async def run(ctx: JobContext) -> None:
+        await expire(hub)
+
+    hub.registry.task(TASK, queue="default")(run)
+    hub.registry.periodic(
+        Periodic(TASK, TASK, every_seconds=hub.settings.retention_interval_seconds)
+    )
