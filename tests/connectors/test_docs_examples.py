@@ -14,6 +14,9 @@ EXPECTED = {
     "klaviyo.md": "1 ['Abandoned Cart']",
     "slack.md": "[('#sales', 'Hot lead dana@example.com (score 87)')]",
     "http.md": "201 200",
+    "ga4.md": "[('purchase', 'u-1')]",
+    "amplitude.md": "1 {'plan': 'pro', 'orders': 1}",
+    "onesignal.md": "{'cart': 'open'} 1",
 }
 
 
