@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.events.envelope import Event, format_timestamp
 from renkei.events.plan import Problem
 from renkei.store.statements import upsert
-from renkei.store.tables.plans import plan_violations
+from renkei.store.tables.plans import PLAN_ACTIONS, plan_violations
 
 if TYPE_CHECKING:
     from renkei.core import Core
@@ -41,6 +41,7 @@ PLAN_VIOLATIONS = Counter(
     "Tracked events' problems against the tracking plan, by what was done to the event",
     ["action"],
 )
+_COUNTERS = {action: PLAN_VIOLATIONS.labels(action) for action in PLAN_ACTIONS}
 DROPPED_GROUPS = Counter(
     "renkei_plan_violation_groups_dropped_total",
     "Violation groups not recorded because too many were waiting to be written",
@@ -85,19 +86,38 @@ class Violation:
         }
 
 
-def group_id(source_id: str, event_type: str, name: str | None, problem: Problem) -> str:
-    key = "\0".join((source_id, event_type, name or "", problem.kind, problem.path))
+def group_id(source_id: str, event_type: str, name: str | None, kind: str, path: str) -> str:
+    key = "\0".join((source_id, event_type, name or "", kind, path))
     return "vio_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _sample(event: Event, field: str) -> dict[str, Any]:
+def _sample(event_id: str, field: str, payload: Any) -> dict[str, Any]:
     """The event's id and its payload as sent (only its keys when large)."""
-    payload = event.data.get(field)
     text = orjson.dumps(payload)
     if len(text) > _SAMPLE_BYTES:
         keys = sorted(payload)[:100] if isinstance(payload, dict) else []
-        return {"event_id": event.id, f"{field}_keys": keys, "truncated": True}
-    return {"event_id": event.id, field: payload}
+        return {"event_id": event_id, f"{field}_keys": keys, "truncated": True}
+    return {"event_id": event_id, field: payload}
+
+
+GroupKey = tuple[str, str, str | None, str, str]
+"""(source id, event type, event name, problem, path)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A group's counts since the last flush. The sample is kept as a reference to the
+    payload (never changed in place: ``omit_properties`` builds a new one) and serialized
+    only when written, so a violation costs the hot path a dict lookup and an increment."""
+
+    message: str
+    action: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    event_id: str
+    field: str
+    payload: Any
 
 
 class ViolationRecorder:
@@ -105,7 +125,7 @@ class ViolationRecorder:
         self.hub = hub
         self.flush_seconds = flush_seconds
         self.max_groups = max_groups
-        self._pending: dict[str, Violation] = {}
+        self._pending: dict[GroupKey, _Pending] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -117,32 +137,23 @@ class ViolationRecorder:
     def record(
         self, source_id: str, event: Event, field: str, problem: Problem, action: str
     ) -> None:
-        PLAN_VIOLATIONS.labels(action).inc()
-        key = group_id(source_id, event.type, event.name, problem)
+        _COUNTERS[action].inc()
+        key = (source_id, event.type, event.name, problem.kind, problem.path)
         now = event.received_at
         group = self._pending.get(key)
         if group is not None:
             group.count += 1
-            group.last_seen = max(group.last_seen, now)
-            group.message, group.action = problem.message[:_MESSAGE_WIDTH], action
-            group.sample = _sample(event, field)
+            if now > group.last_seen:
+                group.last_seen = now
+            group.message, group.action = problem.message, action
+            group.event_id, group.field = event.id, field
+            group.payload = event.data.get(field)
             return
         if len(self._pending) >= self.max_groups:
             DROPPED_GROUPS.inc()
             return
-        self._pending[key] = Violation(
-            id=key,
-            source_id=source_id,
-            event_type=event.type,
-            event_name=None if event.name is None else event.name[:_NAME_WIDTH],
-            problem=problem.kind,
-            path=problem.path[:_PATH_WIDTH],
-            message=problem.message[:_MESSAGE_WIDTH],
-            action=action,
-            count=1,
-            first_seen=now,
-            last_seen=now,
-            sample=_sample(event, field),
+        self._pending[key] = _Pending(
+            problem.message, action, 1, now, now, event.id, field, event.data.get(field)
         )
         self._schedule()
 
@@ -175,23 +186,8 @@ class ViolationRecorder:
             if not self._pending:
                 return
             batch, self._pending = self._pending, {}
-            rows = [
-                {
-                    "id": group.id,
-                    "source_id": group.source_id,
-                    "event_type": group.event_type,
-                    "event_name": group.event_name,
-                    "problem": group.problem,
-                    "path": group.path,
-                    "message": group.message,
-                    "action": group.action,
-                    "count": group.count,
-                    "first_seen": group.first_seen,
-                    "last_seen": group.last_seen,
-                    "sample": group.sample,
-                }
-                for _, group in sorted(batch.items())  # one lock order for every node
-            ]
+            rows = [_row(key, group) for key, group in batch.items()]
+            rows.sort(key=lambda row: row["id"])  # one lock order for every node
             try:
                 async with self.hub.database.transaction() as tx:
                     statement = upsert(
@@ -206,7 +202,7 @@ class ViolationRecorder:
                 self._merge_back(batch)
                 raise
 
-    def _merge_back(self, batch: dict[str, Violation]) -> None:
+    def _merge_back(self, batch: dict[GroupKey, _Pending]) -> None:
         for key, group in batch.items():
             newer = self._pending.get(key)
             if newer is None:
@@ -223,6 +219,24 @@ class ViolationRecorder:
             await self.flush()
         except Exception as exc:
             log.warning("plan.violations_not_written", error=type(exc).__name__)
+
+
+def _row(key: GroupKey, group: _Pending) -> dict[str, Any]:
+    source_id, event_type, name, kind, path = key
+    return {
+        "id": group_id(source_id, event_type, name, kind, path),
+        "source_id": source_id,
+        "event_type": event_type,
+        "event_name": None if name is None else name[:_NAME_WIDTH],
+        "problem": kind,
+        "path": path[:_PATH_WIDTH],
+        "message": group.message[:_MESSAGE_WIDTH],
+        "action": group.action,
+        "count": group.count,
+        "first_seen": group.first_seen,
+        "last_seen": group.last_seen,
+        "sample": _sample(group.event_id, group.field, group.payload),
+    }
 
 
 async def list_violations(
