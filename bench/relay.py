@@ -1,0 +1,657 @@
+"""Relay: publish → signed delivery through the default ``renkei serve``, and Node-RED.
+
+    .venv/bin/python bench/relay.py                          # SQLite, 16 connections, 20 s
+    .venv/bin/python bench/relay.py --peer node-red          # and Node-RED 4, same run
+    .venv/bin/python bench/relay.py --rate 1000 --seconds 20 # open loop at 1,000 events/s
+    .venv/bin/python bench/relay.py --processes 2 --database-url postgresql://postgres@127.0.0.1:5432/postgres
+
+Everything runs on this machine, on 127.0.0.1, and every run is bounded in time:
+
+- ``renkei serve`` as a user starts it (every process it starts by default; ``--processes``
+  passes ``--processes N``) on a fresh database in a temporary folder, with one endpoint
+  subscribed to everything, pointing at
+- a fast receiver in its own process (raw uvloop + httptools, answers 204), which counts
+  requests and records each one's arrival time, ``webhook-id`` and payload ``timestamp``;
+- closed loop (default): wrk (Debian's; installed with apt-get when missing) with a Lua
+  script POSTs ``/api/v1/events`` on ``--connections`` connections for ``--duration`` s.
+  accepted/s = events stored / duration; delivered/s = arrivals during the load / duration;
+  backlog = accepted - delivered when the load stops; drain = time until every accepted
+  event has arrived (bounded by ``--drain-timeout``). Latency = arrival - the event's
+  ``timestamp`` (the moment the server took the publish);
+- open loop (``--rate R``): a small uvloop client in its own process sends request n at
+  n / R s whatever became of the others (each with its own ``id``), ``--seconds`` long;
+  latency = arrival - the moment request n was sent;
+- ``--peer node-red``: Node-RED 4 (npm, installed once into ``~/.cache/renkei-bench/node-red``)
+  with the flow ``http in`` (POST /relay) → ``http request`` (the receiver, keep-alive) →
+  ``http response``, driven by the same wrk run; ``ratio`` = Renkei delivered/s ÷ Node-RED's.
+
+Also printed: the load generator's CPU (% of one core: on 2 cores it competes with the
+server), and the resident memory (RSS) of every Renkei process, sampled during the run
+(peak of the sum). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/queue.py shadows the stdlib ``queue``: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import argparse
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+ADMIN_TOKEN = "rk_admin_bench-relay-0123456789abcdef"
+NODE_RED_HOME = Path.home() / ".cache" / "renkei-bench" / "node-red"
+EVENT = {"type": "order.paid", "data": {"order_id": "o-1001", "amount": 4200, "currency": "JPY"}}
+
+# -- receiver (own process) -------------------------------------------------------------------
+
+
+def _receive(sock: socket.socket, log_path: str, counter: Any) -> None:
+    import httptools
+    import uvloop
+
+    log = open(log_path, "w", buffering=1 << 16)  # noqa: SIM115
+    marker = b'"timestamp":"'
+
+    class Receiver(asyncio.Protocol):
+        _ANSWER = b"HTTP/1.1 204 No Content\r\n\r\n"
+
+        def __init__(self) -> None:
+            self.parser = httptools.HttpRequestParser(self)
+            self.transport: asyncio.Transport | None = None
+            self.webhook_id = b"-"
+            self.body: list[bytes] = []
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if name.lower() == b"webhook-id":
+                self.webhook_id = value
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            at = time.time()
+            body = b"".join(self.body)
+            start = body.find(marker)
+            stamp = body[start + len(marker) : body.find(b'"', start + len(marker))]
+            log.write(f"{self.webhook_id.decode()} {at:.6f} {stamp.decode() or '-'}\n")
+            self.webhook_id, self.body = b"-", []
+            with counter.get_lock():
+                counter.value += 1
+            assert self.transport is not None
+            self.transport.write(self._ANSWER)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, loop.stop)
+        server = await loop.create_server(Receiver, sock=sock, backlog=4096)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(RuntimeError):
+        uvloop.run(main())
+    log.close()
+
+
+class ReceiverProcess:
+    def __init__(self, workdir: Path, name: str) -> None:
+        context = multiprocessing.get_context("fork")
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4096)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.log = workdir / f"received-{name}.log"
+        self.count = context.Value("q", 0)
+        self.process = context.Process(
+            target=_receive, args=(self.sock, str(self.log), self.count), daemon=True
+        )
+        self.process.start()
+
+    def received(self) -> int:
+        return int(self.count.value)
+
+    def stop(self) -> list[tuple[str, float, str]]:
+        """Stops the receiver; every request it got: (webhook-id, arrival, payload timestamp)."""
+        self.process.terminate()
+        self.process.join(10)
+        rows = []
+        for line in self.log.read_text().splitlines():
+            webhook_id, at, stamp = line.split(" ")
+            rows.append((webhook_id, float(at), stamp))
+        return rows
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: server exited early:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"{url}: server did not start:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return round(total / 1024, 1)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class MemorySampler:
+    """The peak of the summed RSS of a process tree, sampled every 0.5 s in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self.processes = pid, 0.0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            pids = descendants(self.pid)
+            self.processes = max(self.processes, len(pids))
+            self.peak = max(self.peak, rss_mb(pids))
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# -- databases ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def database(admin_url: str | None, workdir: Path) -> Iterator[str]:
+    if not admin_url:
+        yield f"sqlite:///{workdir / 'relay.db'}"
+        return
+    import asyncpg
+
+    name = f"renkei_bench_{uuid.uuid4().hex[:8]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(admin_url)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rpartition("/")[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _count_events(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from renkei.store import Database
+    from renkei.store.tables import events
+
+    db = Database(url)
+    try:
+        async with db.read() as connection:
+            return int(
+                (await connection.execute(select(func.count()).select_from(events))).scalar_one()
+            )
+    finally:
+        await db.dispose()
+
+
+def count_events(url: str) -> int:
+    return asyncio.run(_count_events(url))
+
+
+# -- load: wrk (closed loop) --------------------------------------------------------------------
+
+
+def ensure_wrk() -> None:
+    if shutil.which("wrk"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print("bench/relay.py: installing wrk (apt-get install -y wrk)", file=sys.stderr)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True)
+
+
+def wrk_script(path: Path, token: str | None) -> Path:
+    auth = f'wrk.headers["Authorization"] = "Bearer {token}"\n' if token else ""
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps(EVENT))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n' + auth
+    )
+    return path
+
+
+def run_wrk(
+    url: str, script: Path, connections: int, duration: float, nice: list[str]
+) -> dict[str, Any]:
+    command = [
+        *nice,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        url,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out = done.stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "requests": total,
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1) if errors else None,
+        "wall_s": round(wall, 2),
+        "load_generator": f"wrk -t1 -c{connections}",
+        "load_generator_cpu_percent": round(100 * cpu / wall, 1),
+    }
+
+
+# -- load: open loop ----------------------------------------------------------------------------
+
+
+def _open_loop(port: int, rate: float, seconds: float, token: str, out: str) -> None:
+    """Request n leaves at n / rate s on a free keep-alive connection (a new one if none
+    is free); writes ``n sent_at status`` per request."""
+    import uvloop
+
+    total = int(rate * seconds)
+    results: list[tuple[int, float, int]] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    def request(n: int) -> bytes:
+        body = json.dumps({**EVENT, "id": f"evt_open_{n:08d}"}).encode()
+        return (
+            f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    async def one(n: int) -> None:
+        connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = connection
+        sent = time.time()
+        writer.write(request(n))
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = re.search(rb"(?i)content-length: *(\d+)", head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        results.append((n, sent, status))
+        idle.append(connection)
+
+    async def main() -> None:
+        started = time.perf_counter()
+        tasks = []
+        for n in range(total):
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    uvloop.run(main())
+    with open(out, "w") as file:
+        file.writelines(f"{n} {sent:.6f} {status}\n" for n, sent, status in results)
+
+
+def open_loop(
+    port: int, rate: float, seconds: float, workdir: Path
+) -> tuple[dict[str, float], dict[str, Any]]:
+    out = workdir / "open-loop.log"
+    process = multiprocessing.get_context("fork").Process(
+        target=_open_loop, args=(port, rate, seconds, ADMIN_TOKEN, str(out))
+    )
+    started = time.monotonic()
+    process.start()
+    assert process.pid is not None
+    cpu = 0.0
+    while process.is_alive():
+        cpu = cpu_seconds([process.pid]) or cpu
+        process.join(0.2)
+    wall = time.monotonic() - started
+    sent: dict[str, float] = {}
+    statuses: dict[int, int] = {}
+    for line in out.read_text().splitlines():
+        n, at, status = line.split(" ")
+        statuses[int(status)] = statuses.get(int(status), 0) + 1
+        if status in ("200", "201"):
+            sent[f"evt_open_{int(n):08d}"] = float(at)
+    return sent, {
+        "rate_per_s": rate,
+        "requests": int(rate * seconds),
+        "statuses": statuses,
+        "load_generator": "uvloop open-loop client (bench/relay.py)",
+        "load_generator_cpu_percent": round(100 * cpu / wall, 1),
+    }
+
+
+# -- the runs -----------------------------------------------------------------------------------
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if len(values) < 2:
+        return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
+    q = statistics.quantiles(values, n=100)
+    return {
+        "p50_ms": round(q[49], 1),
+        "p90_ms": round(q[89], 1),
+        "p99_ms": round(q[98], 1),
+        "max_ms": round(max(values), 1),
+    }
+
+
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict[str, Any]:
+    from renkei.security.keyring import generate_key
+
+    receiver = ReceiverProcess(workdir, "renkei")
+    with database(args.database_url, workdir) as url:
+        port = free_port()
+        log = workdir / "serve.log"
+        command = [*nice, sys.executable, "-m", "renkei", "serve", "--port", str(port)]
+        if args.processes:
+            command += ["--processes", str(args.processes)]
+        env = {
+            **os.environ,
+            "RENKEI_DATABASE_URL": url,
+            "RENKEI_SECRET_KEY": generate_key(),
+            "RENKEI_ADMIN_TOKEN": ADMIN_TOKEN,
+            "RENKEI_ALLOW_PRIVATE_TARGETS": "true",
+            "RENKEI_LOG_LEVEL": "warning",
+            "RENKEI_DATA_DIR": str(workdir),
+        }
+        serve = subprocess.Popen(
+            command, env=env, cwd=workdir, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(f"{base}/healthz", serve, log)
+            created = httpx.post(
+                f"{base}/api/v1/endpoints",
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                json={"name": "relay", "url": receiver.url},
+            )
+            created.raise_for_status()
+            time.sleep(2)  # every process sees the endpoint (endpoint_refresh_seconds)
+            with MemorySampler(serve.pid) as memory:
+                cpu_before = cpu_seconds(descendants(serve.pid))
+                delivered_before = receiver.received()
+                sent: dict[str, float] = {}
+                if args.rate:
+                    load_started = time.monotonic()
+                    sent, load = open_loop(port, args.rate, args.seconds, workdir)
+                    duration = time.monotonic() - load_started
+                else:
+                    script = wrk_script(workdir / "publish.lua", ADMIN_TOKEN)
+                    load = run_wrk(
+                        f"{base}/api/v1/events", script, args.connections, args.duration, nice
+                    )
+                    duration = load["wall_s"]
+                delivered_during = receiver.received() - delivered_before
+                cpu_during = cpu_seconds(descendants(serve.pid)) - cpu_before
+                rss_at_end = rss_mb(descendants(serve.pid))
+                accepted = count_events(url)
+                drained_at = None
+                drain_started = time.monotonic()
+                while time.monotonic() - drain_started < args.drain_timeout:
+                    if receiver.received() >= accepted:
+                        drained_at = time.monotonic() - drain_started
+                        break
+                    time.sleep(0.05)
+                processes = memory.processes
+                peak = memory.peak
+        finally:
+            stop(serve)
+        arrivals = receiver.stop()
+    if args.rate:
+        first: dict[str, float] = {}
+        for webhook_id, at, _ in arrivals:
+            first.setdefault(webhook_id, at)
+        latencies = [(first[i] - sent[i]) * 1000 for i in sent if i in first]
+        latency_from = "the publish request was sent"
+    else:
+        latencies = [(at - _stamp(stamp)) * 1000 for _, at, stamp in arrivals if stamp != "-"]
+        latency_from = "the event's timestamp (the server took the publish)"
+    return {
+        "server": " ".join(command[len(nice) + 1 :]),
+        "processes": processes,
+        "load": load,
+        "duration_s": round(duration, 2),
+        "accepted": accepted,
+        "accepted_per_s": round(accepted / duration, 1),
+        "delivered_during_load": delivered_during,
+        "delivered_per_s": round(delivered_during / duration, 1),
+        "delivered_over_accepted": round(delivered_during / accepted, 3) if accepted else None,
+        "backlog_at_end_of_load": accepted - delivered_during,
+        "drain_s": round(drained_at, 2) if drained_at is not None else f"> {args.drain_timeout}",
+        "delivered_total": len({i for i, _, _ in arrivals}),
+        "latency": {"from": latency_from, **percentiles(sorted(latencies))},
+        "server_cpu_percent_during_load": round(100 * cpu_during / duration, 1),
+        "rss_mb": {"peak_all_processes": peak, "at_end_of_load": rss_at_end},
+    }
+
+
+# -- Node-RED -----------------------------------------------------------------------------------
+
+
+def ensure_node_red() -> Path:
+    red = NODE_RED_HOME / "node_modules" / "node-red" / "red.js"
+    if red.exists():
+        return red
+    if not shutil.which("npm"):
+        raise SystemExit(
+            "--peer node-red needs node and npm (Debian: apt-get install -y nodejs npm)"
+        )
+    NODE_RED_HOME.mkdir(parents=True, exist_ok=True)
+    package = NODE_RED_HOME / "package.json"
+    if not package.exists():
+        package.write_text('{"name": "renkei-bench-node-red", "private": true}\n')
+    print(f"bench/relay.py: installing Node-RED 4 into {NODE_RED_HOME}", file=sys.stderr)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--omit=dev", "node-red@4"],
+        cwd=NODE_RED_HOME,
+        check=True,
+        timeout=600,
+    )
+    return red
+
+
+def node_red_flow(receiver_url: str) -> list[dict[str, Any]]:
+    return [
+        {"id": "relay-tab", "type": "tab", "label": "relay"},
+        {
+            "id": "in", "type": "http in", "z": "relay-tab", "url": "/relay", "method": "post",
+            "upload": False, "wires": [["request"]],
+        },
+        {
+            "id": "request", "type": "http request", "z": "relay-tab", "method": "POST",
+            "ret": "txt", "url": receiver_url, "persist": True, "paytoqs": "ignore",
+            "senderr": False, "headers": [], "wires": [["out"]],
+        },
+        {"id": "out", "type": "http response", "z": "relay-tab", "statusCode": "", "headers": {}, "wires": []},
+    ]  # fmt: skip
+
+
+def node_red_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict[str, Any]:
+    red = ensure_node_red()
+    receiver = ReceiverProcess(workdir, "node-red")
+    home = workdir / "node-red"
+    home.mkdir()
+    (home / "flows.json").write_text(json.dumps(node_red_flow(receiver.url)))
+    port = free_port()
+    log = workdir / "node-red.log"
+    command = [*nice, "node", str(red), "--userDir", str(home), "--port", str(port), "flows.json"]
+    process = subprocess.Popen(command, cwd=home, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", process, log)
+        with MemorySampler(process.pid) as memory:
+            script = wrk_script(workdir / "relay.lua", None)
+            load = run_wrk(
+                f"http://127.0.0.1:{port}/relay", script, args.connections, args.duration, nice
+            )
+            delivered = receiver.received()
+        peak = memory.peak
+    finally:
+        stop(process)
+    receiver.stop()
+    duration = load["wall_s"]
+    accepted = load["requests"] - load["non_2xx"]
+    return {
+        "server": "Node-RED 4: http in → http request (keep-alive) → http response",
+        "version": json.loads((red.parent / "package.json").read_text())["version"],
+        "load": load,
+        "accepted_per_s": round(accepted / duration, 1),
+        "delivered_per_s": round(delivered / duration, 1),
+        "rss_mb": {"peak": peak},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk load (≤ 120)")
+    parser.add_argument("--rate", type=float, help="open loop at this many events/s instead of wrk")
+    parser.add_argument("--seconds", type=float, default=20.0, help="open loop: seconds (≤ 120)")
+    parser.add_argument(
+        "--processes", type=int, help="renkei serve --processes N (default: its own)"
+    )
+    parser.add_argument("--database-url", help="PostgreSQL server (admin URL); default SQLite")
+    parser.add_argument("--peer", choices=["node-red"], help="also relay through this peer")
+    parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=-15 if os.geteuid() == 0 else 0,
+        help="niceness of the servers and the load generator (default -15 as root)",
+    )
+    args = parser.parse_args()
+    args.duration = min(args.duration, 120.0)
+    args.seconds = min(args.seconds, 120.0)
+    if not args.rate:
+        ensure_wrk()
+    if args.peer:
+        ensure_wrk()
+    nice = ["nice", "-n", str(args.nice)] if args.nice else []
+    result: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "backend": "postgresql" if args.database_url else "sqlite",
+        "mode": f"open loop at {args.rate:g}/s"
+        if args.rate
+        else f"wrk, {args.connections} connections",
+        "nice": args.nice,
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="renkei-relay-"))
+    try:
+        result["renkei"] = renkei_run(args, workdir, nice)
+        if args.peer == "node-red":
+            result["node_red"] = node_red_run(args, workdir, nice)
+            result["ratio_delivered_per_s"] = round(
+                result["renkei"]["delivered_per_s"] / result["node_red"]["delivered_per_s"], 2
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
