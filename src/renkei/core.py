@@ -23,6 +23,7 @@ from renkei.config.resources import ResourceKind
 from renkei.lookups import LookupCache
 from renkei.observability import tracing
 from renkei.queue import JobQueue, TaskRegistry, Wakeup, Worker, WorkerOptions
+from renkei.queue.pressure import DueBacklog
 from renkei.queue.runner import run_worker
 from renkei.security import audit
 from renkei.security.keyring import Keyring, load_keyring
@@ -60,6 +61,10 @@ class Core:
             clock=self.clock,
         )
         self.wakeup = Wakeup()
+        # Due deliveries (the delivery feature watches its queue): ingest refuses past it.
+        self.backlog = DueBacklog(
+            self.database, self.queue, self.clock, limit=settings.delivery_max_backlog
+        )
         self.fanout: list[FanoutHandler] = []
         self.resources: dict[str, ResourceKind] = {}
         # API tokens by hash (``api/auth.py``); revoking one clears it.

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     endpoint_refresh_seconds: float = Field(1.0, ge=0)
     # How often the reconciler looks for deliveries no job will move, and how old they must be.
     delivery_reconcile_seconds: float = Field(60.0, gt=0)
+    # Deliveries due and not yet sent past which publishing and ingest answer 503 with
+    # Retry-After (queue/pressure.py); 0: no bound.
+    delivery_max_backlog: int = Field(100_000, ge=0)
     https_only: bool = False
 
     # Event ingest: tracking API, inbound webhooks, profiles (docs/ingest.md).

@@ -71,6 +71,7 @@ def install(hub: Core, webhooks: Webhooks) -> None:
         await repair_lanes(hub)
 
     hub.registry.task(SEND_TASK, queue=QUEUE, retry=_UNEXPECTED, on_dead=send_died)(send)
+    hub.backlog.watch(QUEUE)
     hub.registry.task("webhooks.repair_lanes", queue=QUEUE)(repair)
     hub.registry.periodic(
         Periodic("webhooks.repair_lanes", "webhooks.repair_lanes", every_seconds=60)

@@ -29,7 +29,7 @@ from renkei.delivery.problems import (
 )
 from renkei.events.envelope import Event, format_timestamp, json_size
 from renkei.events.errors import IngestError, TooDeep
-from renkei.events.ingest import Overloaded, StorageUnavailable
+from renkei.events.ingest import Overloaded, StorageUnavailable, check_backlog
 from renkei.events.log import record_events
 from renkei.ids import new_id
 from renkei.store.statements import insert_ignoring
@@ -100,6 +100,10 @@ async def publish(
         return await _publish_in_group(webhooks, event_type, data, event_id, source_id)
     hub = webhooks.hub
     request_hash = _request_hash(event_type, data, event_id)
+    try:
+        check_backlog(hub)
+    except Overloaded as exc:
+        raise UnavailableProblem(str(exc), code="overloaded", retry_after=exc.retry_after) from exc
     async with hub.database.transaction() as tx:
         snapshot = await webhooks.catalog.get(tx)
         validate_payload(snapshot.validators.get(event_type), event_type, data)

@@ -56,6 +56,7 @@ __all__ = [
     "SourceDisabled",
     "StorageUnavailable",
     "StoreExtra",
+    "check_backlog",
     "check_storable",
     "new_event_id",
 ]
@@ -72,6 +73,7 @@ def new_event_id() -> str:
 
 
 _ATTEMPTS = 3
+BACKLOG_RETRY_SECONDS = 1
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 # Column widths of ``events`` (checked here: not every backend enforces them).
 _WIDTHS = (("id", 255), ("type", 200), ("name", 255), ("user_id", 255), ("anonymous_id", 255))
@@ -82,9 +84,23 @@ _SHORTEST = min(width for _, width in _WIDTHS)
 class Overloaded(Exception):
     """Storage is behind: try again after ``retry_after`` seconds."""
 
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__("ingest is overloaded; retry shortly")
+    def __init__(
+        self, retry_after: int = 1, message: str = "ingest is overloaded; retry shortly"
+    ) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
+
+
+def check_backlog(hub: Core) -> None:
+    """Raise :class:`Overloaded` while the deliveries due and unsent reach their bound
+    (``RENKEI_DELIVERY_MAX_BACKLOG``): refused now rather than accepted and sent late."""
+    if hub.backlog.full():
+        OVERLOADED.inc()
+        raise Overloaded(
+            BACKLOG_RETRY_SECONDS,
+            f"deliveries are behind ({hub.backlog.estimate()} due, "
+            f"bound {hub.backlog.limit}); retry shortly",
+        )
 
 
 class StorageUnavailable(Exception):
@@ -394,6 +410,7 @@ class IngestService:
     async def store(self, events: Sequence[Event], extra: StoreExtra | None = None) -> list[Event]:
         """Durably store ``events`` (deduplicated, fanned out, profiles resolved)."""
         check_storable(events)
+        check_backlog(self.hub)
         return await self.committer.store(events, extra)
 
     async def store_tracked(

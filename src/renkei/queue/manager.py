@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +61,9 @@ class JobQueue:
         self.registry = registry
         self.retry = retry
         self.clock = clock or SystemClock()
+        # Jobs this process enqueued due at once, by queue (rolled back ones too): what
+        # ``pressure.DueBacklog`` adds to its last count between two reads.
+        self.enqueued_due: Counter[str] = Counter()
 
     # -- enqueue ---------------------------------------------------------------------------
 
@@ -103,8 +107,11 @@ class JobQueue:
     def _row(self, job: NewJob, now: datetime) -> dict[str, Any]:
         task = self.registry.get(job.task)
         policy = task.retry or self.retry
+        queue = job.queue or task.queue
+        if job.run_at is None or job.run_at <= now:
+            self.enqueued_due[queue] += 1
         return {
-            "queue": job.queue or task.queue,
+            "queue": queue,
             "task": job.task,
             "payload": job.payload,
             "status": "scheduled",
