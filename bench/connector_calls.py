@@ -1,4 +1,5 @@
-"""What do kept-alive connections save a connector call? Measure, don't guess.
+"""What do kept-alive connections save a connector call, and what does counting calls per
+connection (for the ``connection_failure_rate`` alert) cost one? Measure, don't guess.
 
 Sequential calls to a local HTTPS server (uvicorn, a self-signed certificate for
 ``localhost``, 127.0.0.1 only), each with a client of its own that is closed afterwards,
@@ -10,6 +11,11 @@ as the connector runtime makes them (SSRF guard included):
 
 Loopback has no network latency, so the saving shown is only the handshakes' CPU; across
 the internet each handshake also costs one or two round trips to the vendor.
+
+- ``pooled_counted``: as ``pooled``, every call's outcome counted in a
+  :class:`renkei.connectors.call_counts.CallCounts` as the runtime's connections do; the
+  rounds alternate (pooled, counted, pooled, counted...) so a busy machine weighs on both;
+- ``count_ns``: what one count costs alone (``CallCounts.succeeded``, a million times).
 
     .venv/bin/python bench/connector_calls.py [--calls 500]
 
@@ -28,10 +34,13 @@ import argparse
 import asyncio
 import json
 import ssl
+import statistics
 import tempfile
 import time
+import timeit
 from typing import Any
 
+from renkei.connectors.call_counts import CallCounts
 from renkei.connectors.http import ConnectorHTTP
 from renkei.egress.ssrf import TargetPolicy
 from renkei.egress.transport import EgressPools
@@ -45,7 +54,11 @@ async def ok_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 async def sequential_calls(
-    base_url: str, calls: int, transport: Any, verify: ssl.SSLContext
+    base_url: str,
+    calls: int,
+    transport: Any,
+    verify: ssl.SSLContext,
+    counts: CallCounts | None = None,
 ) -> float:
     policy = TargetPolicy(allow_private=True)
     started = time.perf_counter()
@@ -54,6 +67,8 @@ async def sequential_calls(
         http = ConnectorHTTP(
             base_url, connector="bench", connection="bench", policy=policy, transport=fresh
         )
+        if counts is not None:
+            http.count_calls(counts, "conn_bench")
         async with http:
             await http.request("GET", "/ping", operation="ping")
     return time.perf_counter() - started
@@ -81,11 +96,32 @@ def main() -> None:
                         "calls_per_s": round(calls / seconds),
                         "ms_per_call": round(1000 * seconds / calls, 3),
                     }
+                # Counted or not, interleaved: the medians of the rounds.
+                rounds: dict[str, list[float]] = {"pooled": [], "pooled_counted": []}
+                for _ in range(5):
+                    for mode, counts in (("pooled", None), ("pooled_counted", CallCounts())):
+                        seconds = await sequential_calls(base_url, calls, pools, verify, counts)
+                        rounds[mode].append(seconds / calls)
+                        if counts is not None:
+                            assert counts.take() == {"conn_bench": (calls, 0)}
+                for mode, per_call in rounds.items():
+                    median = statistics.median(per_call)
+                    results[f"{mode}_rounds"] = {
+                        "calls_per_s": round(1 / median),
+                        "ms_per_call": round(1000 * median, 3),
+                    }
                 await pools.close_pools()
                 return results
 
+            tally = CallCounts()
+            count_ns = timeit.timeit(lambda: tally.succeeded("conn_bench"), number=1_000_000)
+
             results = asyncio.run(measure())
-    print(json.dumps({"calls": calls, "sequential": True, "tls": True, **results}, indent=2))
+    report = {"calls": calls, "sequential": True, "tls": True, **results}
+    # timeit's total seconds for a million counts = nanoseconds per count (the lambda's
+    # call included, so an upper bound).
+    report["count_ns"] = round(count_ns * 1000, 1)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

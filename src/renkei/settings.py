@@ -140,6 +140,8 @@ class Settings(BaseSettings):
 
     # Failure events and alerts (docs/operations.md).
     connection_failing_after_seconds: float = Field(300.0, ge=0)
+    # How often a process adds its count of calls per connection to the database.
+    connection_calls_flush_seconds: float = Field(15.0, gt=0)
     alert_quiet_seconds: float = Field(3600.0, gt=0)
     alert_evaluate_seconds: float = Field(60.0, gt=0)
     alert_failure_rate: float = Field(0.5, gt=0, le=1)

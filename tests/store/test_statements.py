@@ -68,3 +68,13 @@ async def test_upsert_where_refuses_leaves_the_row_as_it_was(database: Database)
         )
         assert (await tx.execute(capped.returning(days.c.used))).first() is None
     assert await _used(database) == [("vendor", 9)]
+
+
+async def test_upsert_add_adds_each_offered_row_to_the_stored_one(database: Database) -> None:
+    """Counters: many rows at once, each key's offered value added to what is stored."""
+    keys = ["limiter", "resets_at"]
+    async with database.transaction() as tx:
+        counting = upsert(tx, days, keys=keys, add=["used"])
+        await tx.execute(counting, [_row(2), _row(3, "other")])
+        await tx.execute(counting, [_row(5), _row(1, "other")])
+    assert await _used(database) == [("other", 4), ("vendor", 7)]

@@ -1,6 +1,7 @@
 """The ``alerts.evaluate`` periodic job (once per tick across workers, bounded work):
 rules that no single event says (a failure rate, a backlog, dead jobs growing), and the
-quiet period that resolves an alert whose problem stopped.
+quiet period that resolves an alert whose problem stopped. It also prunes the per-minute
+call counts of connections past their retention.
 
 Each tick a rule still holds bumps its alert's ``last_seen``; a rule that stops holding
 lets its alert go quiet, and quiet alerts resolve like the event-driven ones.
@@ -16,8 +17,10 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.alerts import model
+from renkei.connectors.call_buckets import minute_of, prune, retention
 from renkei.queue import died_since_by_task, oldest_due_by_task
-from renkei.store.tables.alerts import connection_health
+from renkei.store.tables.alerts import connection_calls, connection_health
+from renkei.store.tables.connectors import connections
 from renkei.store.tables.flows import flow_runs
 from renkei.store.tables.webhooks import delivery_attempts
 
@@ -48,6 +51,7 @@ async def evaluate(hub: Core, health: ConnectionHealth) -> Evaluated:
         findings = [
             *await _failing_endpoints(hub, connection),
             *await _failing_flows(hub, connection),
+            *await _failing_connections(hub, connection),
             *await _backlogs(hub, connection),
             *await _dead_jobs(hub, connection),
         ]
@@ -66,6 +70,7 @@ async def evaluate(hub: Core, health: ConnectionHealth) -> Evaluated:
             # No call failed for a quiet period, but none succeeded either (or the success
             # ran where the failures were not seen): the streak is over.
             await health.end_streak(tx, connection_id)
+        await prune(tx, now - retention(settings.alert_failure_window_seconds))
     return outcome
 
 
@@ -137,6 +142,45 @@ async def _failing_flows(hub: Core, connection: AsyncConnection) -> list[Finding
             },
         )
         for flow_id, failures, runs in rows.tuples()
+    ]
+
+
+async def _failing_connections(hub: Core, connection: AsyncConnection) -> list[Finding]:
+    """Connections whose calls failed at RENKEI_ALERT_FAILURE_RATE or more over the window
+    (whole minutes, the oldest one included), counting those with
+    RENKEI_ALERT_FAILURE_MIN_COUNT calls or more: a connection that fails now and then
+    never makes the ``connection.failing`` streak, this says most of its calls fail."""
+    settings = hub.settings
+    window = settings.alert_failure_window_seconds
+    since = minute_of(hub.clock.now() - timedelta(seconds=window))
+    failed = func.sum(connection_calls.c.failures)
+    total = func.sum(connection_calls.c.calls)
+    rows = await connection.execute(
+        select(connection_calls.c.connection_id, failed, total)
+        .where(
+            connection_calls.c.minute >= since,
+            # A deleted connection's last minutes say nothing anyone can act on.
+            connection_calls.c.connection_id.in_(select(connections.c.id)),
+        )
+        .group_by(connection_calls.c.connection_id)
+        .having(total >= settings.alert_failure_min_count)
+        .having(failed >= total * settings.alert_failure_rate)
+        .order_by(connection_calls.c.connection_id)
+        .limit(MAX_SUBJECTS)
+    )
+    return [
+        (
+            "connection_failure_rate",
+            "connection",
+            connection_id,
+            {
+                "failed": int(failures),
+                "calls": int(calls),
+                "window_seconds": window,
+                "reason": f"{int(failures)} of {int(calls)} calls failed",
+            },
+        )
+        for connection_id, failures, calls in rows.tuples()
     ]
 
 

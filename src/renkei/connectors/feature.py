@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from renkei.connectors.batching import CALL_TASK, SWEEP_TASK, run_call, sweep
+from renkei.connectors.call_buckets import CallCountFlusher
 from renkei.connectors.resource import ConnectionsResource
 from renkei.queue import JobContext, Periodic
 
@@ -21,6 +22,10 @@ QUEUE = "connectors"
 
 def install(hub: Core, service: ConnectorService) -> None:
     hub.closers.append(service.runtime.pools.close_pools)
+    # Calls counted per connection reach the database every few seconds and at the end.
+    flusher = CallCountFlusher(hub, service.runtime.counts)
+    hub.openers.append(flusher.start)
+    hub.closers.append(flusher.stop)
 
     async def call(ctx: JobContext) -> None:
         await run_call(service.runtime, ctx)

@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.connectors.errors import (
-    ConfigurationError,
-    ConnectorError,
-    RateLimitedError,
-    ReauthenticateError,
-    RetryableError,
-)
+from renkei.connectors.call_counts import counts_as_failing
+from renkei.connectors.errors import ConnectorError
 from renkei.events.log import record_events
 from renkei.events.system import (
     CONNECTION_FAILING,
@@ -35,14 +30,6 @@ if TYPE_CHECKING:
     from renkei.core import Core
 
 __all__ = ["ConnectionHealth", "counts_as_failing"]
-
-
-def counts_as_failing(error: ConnectorError) -> bool:
-    """The vendor or the credentials fail; a limit that holds calls back, or one record the
-    vendor refused, says nothing about the connection."""
-    if isinstance(error, RateLimitedError):
-        return False
-    return isinstance(error, RetryableError | ReauthenticateError | ConfigurationError)
 
 
 class ConnectionHealth:

@@ -3,9 +3,11 @@
 :class:`ConnectorHTTP` builds the request, applies the connection's auth, takes a daily-quota
 unit and a rate-limit slot, sends through an ``httpx.AsyncClient`` whose wire is the egress
 session (``egress/transport.py``: aiohttp, the SSRF policy at connect time; tests and
-sandboxes replace the transport), logs request and response with secrets redacted, records metrics, turns
-every failure into the :mod:`renkei.connectors.errors` taxonomy, re-authenticates once when the
-vendor rejects a token, and retries retryable failures with :class:`Backoff`.
+sandboxes replace the transport), logs request and response with secrets redacted, records
+metrics (and, on the runtime's connections, counts each attempt's outcome for the
+failure-rate alert: ``call_counts.py``), turns every failure into the
+:mod:`renkei.connectors.errors` taxonomy, re-authenticates once when the vendor rejects a
+token, and retries retryable failures with :class:`Backoff`.
 
 Vendors that report errors inside a 200 (Marketo's ``{"success": false, "errors": [...]}``)
 pass a ``classify`` hook; it sees every response first, and :func:`classify_response` (the
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -28,6 +30,7 @@ import structlog
 
 from renkei.clock import Clock, SystemClock
 from renkei.connectors.auth import Auth, NoAuth
+from renkei.connectors.call_counts import CallCounts
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -153,6 +156,10 @@ class ConnectorHTTP:
         self._metrics = metrics or default_metrics()
         self._rng = rng
         self._policy = policy
+        # Where each attempt's outcome is counted, and under which connection id (set by
+        # the runtime: a client built by hand counts nothing).
+        self._counts: CallCounts | None = None
+        self._counted_as = ""
         self._client = httpx.AsyncClient(
             base_url=base_url,
             transport=transport or EgressPools(shared=False),
@@ -208,9 +215,16 @@ class ConnectorHTTP:
                 error=exc.message,
             )
 
+        counts = self._counts
+
+        def attempt() -> Awaitable[httpx.Response]:
+            if counts is None:
+                return self._call(build, operation, limiter, quota)
+            return self._counted_call(counts, build, operation, limiter, quota)
+
         try:
             return await retry(
-                lambda: self._call(build, operation, limiter, quota),
+                attempt,
                 backoff=self._backoff,
                 clock=self._clock,
                 rng=self._rng,
@@ -231,6 +245,11 @@ class ConnectorHTTP:
         """Replace the rate-limit pools (the runtime swaps in database-backed ones)."""
         self._pools = dict(pools)
 
+    def count_calls(self, counts: CallCounts, connection_id: str) -> None:
+        """Count every attempt's outcome in ``counts`` (for the failure-rate alert)."""
+        self._counts = counts
+        self._counted_as = connection_id
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -244,6 +263,24 @@ class ConnectorHTTP:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    async def _counted_call(
+        self,
+        counts: CallCounts,
+        build: Callable[[], httpx.Request],
+        operation: str,
+        limiter: RateLimiter | None,
+        quota: DailyQuota | None,
+    ) -> httpx.Response:
+        """:meth:`_call`, its outcome counted: one attempt (with its re-authentication, if
+        any) is one call, whether it is retried afterwards or not."""
+        try:
+            response = await self._call(build, operation, limiter, quota)
+        except ConnectorError as exc:
+            counts.error(self._counted_as, exc)
+            raise
+        counts.succeeded(self._counted_as)
+        return response
 
     async def _call(
         self,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import update
 
+from renkei.connectors.call_counts import CallCounts
 from renkei.connectors.connections import (
     ConnectionNotFound,
     ConnectionRow,
@@ -56,6 +57,9 @@ class ConnectorRuntime:
         # Every call's client borrows these: calls to a host reuse its idle connections.
         self.pools = EgressPools()
         self.health = ConnectionHealth(hub)
+        # Every call's outcome, per connection, until the flusher adds them to the
+        # database (``call_buckets.py``).
+        self.counts = CallCounts()
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -128,6 +132,7 @@ class ConnectorRuntime:
             transport=self.pools,
         )
         ctx.http.use_pools({str(name): limiter for name, limiter in limiters.items()})
+        ctx.http.count_calls(self.counts, row.id)
         return connector, ctx
 
     async def call(self, row: ConnectionRow, operation: str, input: Any) -> OperationResult:

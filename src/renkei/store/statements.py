@@ -46,17 +46,22 @@ def upsert(
     keys: Sequence[str],
     values: Rows | None = None,
     update: Iterable[str] = (),
+    add: Iterable[str] = (),
     set_: Mapping[str, Any] | None = None,
     where: ColumnElement[bool] | None = None,
 ) -> Insert:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE``: a row whose ``keys`` are taken updates
     the stored row instead. ``update`` names the columns that take the offered row's value;
-    ``set_`` gives others an expression; ``where`` limits which stored rows change (a row
-    it refuses is neither inserted nor updated). Without ``values``, execute it with rows."""
+    ``add`` those that add it to the stored value (counters: the database adds, so writers
+    racing on one row lose no count); ``set_`` gives others an expression; ``where`` limits
+    which stored rows change (a row it refuses is neither inserted nor updated). Without
+    ``values``, execute it with rows."""
     statement = _insert(on, table)
     if values is not None:
         statement = statement.values(values)
     changes: dict[str, Any] = {name: statement.excluded[name] for name in update}
+    for name in add:
+        changes[name] = table.c[name] + statement.excluded[name]
     changes.update(set_ or {})
     return statement.on_conflict_do_update(
         index_elements=[table.c[key] for key in keys], set_=changes, where=where
