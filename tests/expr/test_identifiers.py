@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from renkei.expr import compile_mapping, validate_mapping
 from renkei.expr.identifiers import (
     hash_email,
     hash_phone,
@@ -79,3 +80,42 @@ def test_values_already_hashed_pass_through_lowercased() -> None:
     assert hash_phone(f" {PLUS_16505551212} ", "google") == PLUS_16505551212
     assert is_sha256_hex(META_EXAMPLE_EM) and not is_sha256_hex(META_EXAMPLE_EM[:-1])
     assert not is_sha256_hex("z" * 64)
+
+
+def test_mapping_conversions_hash_as_each_vendor_matches() -> None:
+    mapping = compile_mapping(
+        [
+            {"target": "google_em", "source": "email", "convert": [{"hash_email": "google"}]},
+            {"target": "meta_em", "source": "email", "convert": ["hash_email"]},
+            {"target": "meta_ph", "source": "phone", "convert": [{"hash_phone": "meta"}]},
+            {
+                "target": "jp",
+                "source": "mobile",
+                "convert": [{"hash_phone": {"vendor": "google", "country_code": "81"}}],
+            },
+            {"target": "bad", "source": "broken", "convert": [{"hash_email": "google"}]},
+        ]
+    )
+    result = mapping.apply(
+        {
+            "email": " Jane.Doe@gmail.com",
+            "phone": "+1 (650) 555-1212",
+            "mobile": "090-1234-5678",
+            "broken": "nobody",
+        }
+    )
+    assert result.record["google_em"] == JANEDOE_AT_GMAIL
+    assert result.record["meta_em"] != JANEDOE_AT_GMAIL  # the dots stay for everyone else
+    assert result.record["meta_ph"] == DIGITS_16505551212
+    assert len(str(result.record["jp"])) == 64
+    assert "bad" not in result.record
+    assert [p.conversion for p in result.problems] == ["hash_email"]
+
+
+@pytest.mark.parametrize(
+    "conversion",
+    [{"hash_email": "yahoo"}, {"hash_phone": {"vendor": "meta", "country_code": "x"}}],
+)
+def test_bad_hash_options_are_spec_problems(conversion: dict[str, object]) -> None:
+    problems = validate_mapping([{"target": "x", "source": "y", "convert": [conversion]}])
+    assert len(problems) == 1

@@ -336,7 +336,7 @@ class TestInvalidSpecs:
         [
             (
                 [{"target": "x", "source": "a", "convert": ["to_dat"]}],
-                "unknown conversion 'to_dat' (known: default, join,",
+                "unknown conversion 'to_dat' (known: default, hash_email, hash_phone, join,",
             ),
             (
                 [{"target": "x", "source": "a", "convert": ["to_date"], "format": "%Q"}],
@@ -443,6 +443,8 @@ def test_every_conversion_is_documented_in_the_registry() -> None:
         "trim",
         "md5",
         "sha256",
+        "hash_email",
+        "hash_phone",
         "default",
         "join",
         "split",

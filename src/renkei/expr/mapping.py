@@ -30,6 +30,11 @@ digit strings; ``unit`` is ``s``, ``ms`` or ``auto``, where ``auto`` takes magni
 1e11 up as milliseconds) and ISO-8601. ``output`` is ``date``, ``datetime``, ``unix``,
 ``unix_ms`` or ``auto``: a date when the input had no time of day, else a datetime.
 Naive datetimes are taken as UTC.
+
+``hash_email`` and ``hash_phone`` normalise and SHA-256 an identifier as an ad platform
+matches it (``renkei.expr.identifiers``): ``{"hash_email": "google"}`` (``vendor``:
+``google``, ``meta``, ``linkedin`` or ``plain``), ``{"hash_phone": {"vendor": "meta",
+"country_code": "81"}}``; a value already hashed passes through.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from renkei.expr import identifiers
 from renkei.expr.errors import FieldProblem, MappingError, PathError, SpecProblem
 from renkei.expr.paths import MISSING, Getter, compile_path, get_path, parse_path, set_path
 
@@ -527,6 +533,47 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_VENDORS: Final = ("google", "meta", "linkedin", "plain")
+
+
+def _vendor(options: Options) -> identifiers.Vendor:
+    vendor = options.get("vendor", "plain")
+    if vendor not in _VENDORS:
+        raise _BadOption(f"vendor must be one of {', '.join(_VENDORS)}")
+    return vendor  # type: ignore[return-value]
+
+
+def _hash_email(options: Options) -> Convert:
+    vendor = _vendor(options)
+
+    def convert(value: object) -> object:
+        if not isinstance(value, str):
+            raise _Unconvertible(f"expected a string, got {_kind(value)}")
+        try:
+            return identifiers.hash_email(value, vendor)
+        except ValueError as exc:
+            raise _Unconvertible(str(exc)) from None
+
+    return convert
+
+
+def _hash_phone(options: Options) -> Convert:
+    vendor = _vendor(options)
+    country = options.get("country_code")
+    if country is not None and not (isinstance(country, str) and country.lstrip("+").isdigit()):
+        raise _BadOption('country_code must be digits, e.g. "81"')
+
+    def convert(value: object) -> object:
+        if not isinstance(value, str):
+            raise _Unconvertible(f"expected a string, got {_kind(value)}")
+        try:
+            return identifiers.hash_phone(value, vendor, default_country_code=country)
+        except ValueError as exc:
+            raise _Unconvertible(str(exc)) from None
+
+    return convert
+
+
 def _separator(options: Options) -> str:
     separator = options.get("separator", ",")
     if not isinstance(separator, str) or not separator:
@@ -672,6 +719,8 @@ CONVERSIONS: Final[dict[str, _Kind]] = {
     "trim": _Kind(_text(str.strip)),
     "md5": _Kind(_text(_md5)),
     "sha256": _Kind(_text(_sha256)),
+    "hash_email": _Kind(_hash_email, frozenset({"vendor"}), "vendor"),
+    "hash_phone": _Kind(_hash_phone, frozenset({"vendor", "country_code"}), "vendor"),
     "join": _Kind(_join, frozenset({"separator"}), "separator"),
     "split": _Kind(_split, frozenset({"separator"}), "separator"),
     "default": _Kind(_default, frozenset({"value"}), "value", accepts_null=True),
