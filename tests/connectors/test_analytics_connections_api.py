@@ -96,7 +96,7 @@ async def test_test_connection_and_submissions_for_each(
     assert [c.path for c in ga4.requests] == ["/debug/mp/collect"]  # GA4's validation server
     assert ga4.events == []
 
-    submissions = {
+    submissions: dict[str, tuple[str, list[dict[str, Any]]]] = {
         "ga4": ("send_events", [{"client_id": f"{n}.1", "name": "sign_up"} for n in range(30)]),
         "amplitude": (
             "upload_events",
