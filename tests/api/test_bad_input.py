@@ -32,6 +32,8 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("/api/v1/event-types", "description", {"name": "receipt.validated", "description": MARKER}),
     ("/api/v1/tokens", "name", {"name": MARKER, "scope": "read"}),
     ("/api/v1/events", "type", {"type": MARKER, "data": {"receipt_id": "r-1"}}),
+    ("/api/v1/suppressions", "value", {"kind": "email", "value": MARKER}),
+    ("/api/v1/privacy-requests", "email", {"kind": "delete", "email": MARKER}),
     (
         "/api/v1/flows",
         "name",

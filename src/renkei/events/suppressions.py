@@ -53,6 +53,7 @@ __all__ = [
     "identity_hash",
     "lift_suppression",
     "list_suppressions",
+    "suppressed_profiles",
     "suppression_set",
 ]
 
@@ -268,3 +269,21 @@ async def hash_of(
     """The keyed hash of an identity (None while no key exists: nothing was ever suppressed)."""
     key = await _read_key(connection, keyring)
     return identity_hash(key, kind, value) if key else None
+
+
+async def suppressed_profiles(
+    hub: Core, connection: AsyncConnection, profiles: Sequence[Any]
+) -> set[str]:
+    """The ids of the profiles (``events.profiles.Profile``) a suppression covers: syncs
+    leave them out, so nothing is sent about a suppressed person."""
+    checker = suppression_set(hub)
+    found: set[str] = set()
+    for profile in profiles:
+        keys = [
+            (identity.kind, identity.value)
+            for identity in profile.identities
+            if identity.kind in SUPPRESSION_KINDS
+        ]
+        if keys and await checker.is_suppressed(connection, keys):
+            found.add(profile.id)
+    return found

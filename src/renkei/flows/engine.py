@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp
 from renkei.events.history import event_dict, get_event
+from renkei.events.suppressions import SUPPRESSION_KINDS, suppression_set
 from renkei.expr.paths import MISSING
 from renkei.flows.catalog import FlowCatalog
 from renkei.flows.effects import LiveEffects, StepFailed
@@ -509,6 +510,8 @@ class FlowEngine:
             context = dict(run.context)
             event = context["event"]
             profile = await load_profile(connection, event)
+            keys = [(k, v) for k in SUPPRESSION_KINDS if isinstance(v := event.get(k), str) and v]
+            suppressed = bool(keys) and await suppression_set(hub).is_suppressed(connection, keys)
         node = compiled.nodes[node_index]
         now = hub.clock.now()
         state = RunState(
@@ -524,6 +527,11 @@ class FlowEngine:
             now=now,
             signing_secret=flow.secret,
         )
+        if suppressed:  # suppressed since the run started: nothing more is sent about them
+            outcome = Outcome("stopped", None, {"suppressed": True})
+            return await self._record(
+                run_id, node, state, outcome, ctx.job.attempts, flow.secret, context
+            )
         if not tracing.ENABLED:
             return await self._run_step(ctx, run_id, node, state, flow, context)
         attributes = {

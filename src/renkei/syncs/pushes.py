@@ -27,6 +27,7 @@ from renkei.events.profiles import (
     vendor_identity,
     vendor_ids,
 )
+from renkei.events.suppressions import suppressed_profiles
 from renkei.queue import RetryLater
 from renkei.store.tables.core import events as events_table
 from renkei.store.tables.syncs import sync_pending
@@ -100,6 +101,8 @@ async def push_profile(
     the quota spent, the change waits for the batch after the reset."""
     async with engine.hub.database.read() as connection:
         profile = await profile_with(connection, "email", subject)
+        if profile is not None and await suppressed_profiles(engine.hub, connection, [profile]):
+            profile = None  # a suppressed person: nothing is sent about them
     tally = Tally()
     record = None if profile is None else _profile_record(sync, profile, tally)
     outcomes: list[Any] = []
@@ -227,7 +230,13 @@ async def _send(
 ) -> None:
     tally = Tally()
     tally.add("read", len(found))
-    pairs = [(p, r) for p in found if (r := _profile_record(sync, p, tally)) is not None]
+    async with engine.hub.database.read() as connection:
+        suppressed = await suppressed_profiles(engine.hub, connection, found)
+    pairs = [
+        (p, r)
+        for p in found
+        if p.id not in suppressed and (r := _profile_record(sync, p, tally)) is not None
+    ]
     outcomes: list[Any] = []
     if pairs:
         result = await engine.call(sync, declared.write, [r for _, r in pairs], tally)
