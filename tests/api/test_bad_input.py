@@ -260,3 +260,67 @@ def test_a_connection_url_that_is_no_url_is_a_422_naming_the_field(
         assert error["code"] == "invalid_url", error
         assert f"config {path} " in error["message"], error
         assert client.get("/api/v1/connections").json()["data"] == []
+
+
+# (method, path, body, status, code, what the message names): the tracking plan's inputs
+# (issue 20). The types and sources named here exist first (see the test).
+BAD_PLAN_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
+    ("POST", "/api/v1/sources", {"kind": "tracking", "name": MARKER, "plan_mode": "strict"},
+     422, "validation_failed", "plan_mode"),
+    ("POST", "/api/v1/sources", {"kind": "tracking", "name": MARKER, "plan_mode": ["block"]},
+     422, "validation_failed", "plan_mode"),
+    ("POST", "/api/v1/sources", {"kind": "webhook", "name": MARKER, "plan_mode": "block"},
+     422, "invalid_source", "tracking sources only"),
+    ("PATCH", "/api/v1/sources/{source}", {"plan_mode": "Block"},
+     422, "validation_failed", "plan_mode"),
+    ("POST", "/api/v1/event-types", {"name": "t1", "description": MARKER, "planned": "yes"},
+     422, "validation_failed", "planned"),
+    # Python's re takes \Z, the plan's Rust validator does not: refused when planned.
+    ("POST", "/api/v1/event-types",
+     {"name": "t2", "description": MARKER, "planned": True, "schema": {"pattern": "a\\Z"}},
+     422, "validation_failed", "schema"),
+    ("PATCH", "/api/v1/event-types/loose", {"planned": True},
+     422, "validation_failed", "schema"),
+    ("GET", "/api/v1/violations?limit=0", None, 400, "invalid_limit", "limit"),
+    ("GET", "/api/v1/violations?cursor=%21%21", None, 400, "invalid_cursor", "cursor"),
+    ("GET", "/api/v1/violations?source=nope", None, 404, "not_found", "nope"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "names"),
+    BAD_PLAN_INPUTS,
+    ids=[f"{method} {path} {body}" for method, path, body, *_ in BAD_PLAN_INPUTS],
+)
+def test_bad_tracking_plan_input_is_a_clear_4xx_and_changes_nothing(
+    served: tuple[str, Hub],
+    database_url: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    code: str,
+    names: str,
+) -> None:
+    base_url, _ = served
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        source = client.post("/api/v1/sources", json={"kind": "tracking", "name": "app"})
+        loose = {"name": "loose", "schema": {"pattern": "a\\Z"}}  # fine while not planned
+        assert client.post("/api/v1/event-types", json=loose).status_code == 201
+        url = path.format(source=source.json()["id"])
+        response = client.request(method, url, json=body)
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert error["code"] == code and names in str(error), error
+        assert client.get(f"/api/v1/sources/{source.json()['id']}").json()["plan_mode"] is None
+        assert client.get("/api/v1/event-types/loose").json()["planned"] is False
+
+    async def stored() -> str:
+        database = Database(database_url)
+        try:
+            return await dump_all_rows(database)
+        finally:
+            await database.dispose()
+
+    assert MARKER not in asyncio.run(stored())

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from renkei.api.auth import require
 from renkei.api.pagination import Page
@@ -36,7 +36,7 @@ class EventTypeIn(BaseModel):
     description: str = Field("", max_length=2000)
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     example: Any = None
-    planned: bool = Field(False, description=_PLANNED)
+    planned: StrictBool = Field(False, description=_PLANNED)  # "yes" is no answer
 
 
 class EventTypePatch(PatchBody):
@@ -47,7 +47,7 @@ class EventTypePatch(PatchBody):
     schema_: dict[str, Any] | None = Field(None, alias="schema")
     example: Any = None
     archived: bool | None = None
-    planned: bool | None = Field(None, description=_PLANNED)
+    planned: StrictBool | None = Field(None, description=_PLANNED)
 
 
 class EventTypeOut(BaseModel):
