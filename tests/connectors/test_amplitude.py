@@ -216,3 +216,19 @@ async def test_a_wrong_key_is_a_configuration_error_without_the_key(amplitude: S
     async with a.open() as ctx:
         assert (await connector.test_call(ctx))["api_key"] == "accepted"
     assert a.sandbox.users == {}
+
+
+async def test_resending_after_400s_stops_after_three_requests(amplitude: Start) -> None:
+    a = amplitude()
+    naming_the_first = {
+        "code": 400,
+        "error": "Invalid",
+        "events_with_invalid_fields": {"time": [0]},
+    }
+    a.sandbox.fail_next(5, 400, body=naming_the_first, path="/2/httpapi")
+    async with a.open() as ctx:
+        result = await connector.call("upload_events", [event(n) for n in range(5)], ctx)
+    assert [r.ok for r in result.records] == [False] * 5
+    assert [r.message for r in result.failed[:3]] == ["invalid field 'time'"] * 3
+    assert all("3 times" in r.message for r in result.failed[3:])
+    assert calls(a.sandbox, "POST", "/2/httpapi") == 3

@@ -66,7 +66,8 @@ EVENTS_PER_REQUEST = 2000
 MAX_REQUEST_BYTES = 1_000_000
 USER_ID = "amplitude_user_id"
 _HTTPAPI_WAIT = 30.0  # "stop sending events for 30 seconds" after a 429
-_IDENTIFY_WAIT = 15.0  # "pause ... for 15 seconds" after a 429 of /identify
+_IDENTIFY_WAIT = 15.0
+_ATTEMPTS = 3  # a 400 names bad events; the rest is sent again, at most this often  # "pause ... for 15 seconds" after a 429 of /identify
 _ID = {"type": "string", "minLength": 5}
 _IDENTIFIED = [{"required": ["user_id"]}, {"required": ["device_id"]}]
 EVENT_RECORD: dict[str, Any] = {
@@ -328,7 +329,7 @@ class AmplitudeConnector(Connector):
             out: dict[int, RecordResult] = {}
             sending = list(chunk)
             # A 400 names the bad items and rejects the rest with them: send the rest again.
-            for _ in range(2):
+            for _ in range(_ATTEMPTS):
                 try:
                     await post([items[i] for i in sending])
                 except AmplitudeRejected as exc:
@@ -342,7 +343,10 @@ class AmplitudeConnector(Connector):
                     continue
                 out.update({i: RecordOk(i, status="accepted") for i in sending})
                 return out
-            raise PermanentError("Amplitude rejected the request twice", code="400")
+            # Each answer named other events: give up on the rest rather than loop on.
+            reason = f"not sent: Amplitude rejected the request {_ATTEMPTS} times"
+            out.update({i: RecordError(i, "amplitude_rejected", reason) for i in sending})
+            return out
 
         results = await run_chunks(chunks, send)
         return OperationResult(
