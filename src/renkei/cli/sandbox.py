@@ -1,4 +1,5 @@
-"""``renkei sandbox marketo|hubspot|braze|mailchimp|klaviyo|slack --port N``: run a local simulator of a vendor API.
+"""``renkei sandbox NAME --port N`` (marketo, hubspot, braze, mailchimp, klaviyo, slack, ga4,
+amplitude, onesignal): run a local simulator of a vendor API.
 
 Thresholds are the vendor's documented ones unless ``--set NAME=VALUE`` changes them
 (``--set rate_limit_calls=5 --set seed_leads=100``); see
