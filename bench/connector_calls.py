@@ -15,6 +15,9 @@ the internet each handshake also costs one or two round trips to the vendor.
 - ``pooled_counted``: as ``pooled``, every call's outcome counted in a
   :class:`renkei.connectors.call_counts.CallCounts` as the runtime's connections do; the
   rounds alternate (pooled, counted, pooled, counted...) so a busy machine weighs on both;
+- ``in_process``/``in_process_counted``: the same two, interleaved, against an
+  ``httpx.MockTransport`` answering 200 in process, through one client: no socket, so
+  what is left is the client's own CPU per call, where the count's share shows best;
 - ``count_ns``: what one count costs alone (``CallCounts.succeeded``, a million times).
 
     .venv/bin/python bench/connector_calls.py [--calls 500]
@@ -39,6 +42,8 @@ import tempfile
 import time
 import timeit
 from typing import Any
+
+import httpx
 
 from renkei.connectors.call_counts import CallCounts
 from renkei.connectors.http import ConnectorHTTP
@@ -72,6 +77,23 @@ async def sequential_calls(
         async with http:
             await http.request("GET", "/ping", operation="ping")
     return time.perf_counter() - started
+
+
+async def one_client_calls(
+    transport: httpx.AsyncBaseTransport, calls: int, counts: CallCounts | None
+) -> float:
+    """``calls`` requests through one client (building a client costs a millisecond: it
+    would hide the rest)."""
+    http = ConnectorHTTP(
+        "http://vendor.test", connector="bench", connection="bench", transport=transport
+    )
+    if counts is not None:
+        http.count_calls(counts, "conn_bench")
+    async with http:
+        started = time.perf_counter()
+        for _ in range(calls):
+            await http.request("GET", "/ping", operation="ping")
+        return time.perf_counter() - started
 
 
 def main() -> None:
@@ -111,6 +133,22 @@ def main() -> None:
                         "ms_per_call": round(1000 * median, 3),
                     }
                 await pools.close_pools()
+                # No socket at all: the client's CPU per call, counted or not.
+                answer = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+                rounds = {"in_process": [], "in_process_counted": []}
+                for _ in range(5):
+                    for mode, counts in (
+                        ("in_process", None),
+                        ("in_process_counted", CallCounts()),
+                    ):
+                        seconds = await one_client_calls(answer, calls * 4, counts)
+                        rounds[mode].append(seconds / (calls * 4))
+                for mode, per_call in rounds.items():
+                    median = statistics.median(per_call)
+                    results[mode] = {
+                        "calls_per_s": round(1 / median),
+                        "us_per_call": round(1_000_000 * median, 1),
+                    }
                 return results
 
             tally = CallCounts()
