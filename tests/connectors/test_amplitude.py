@@ -58,7 +58,9 @@ def event(n: int, user: str = "user-0001", **extra: Any) -> dict[str, Any]:
     }
 
 
-async def test_events_are_uploaded_with_the_key_in_the_body(amplitude: Start) -> None:
+async def test_events_are_uploaded_with_the_key_in_the_body(
+    amplitude: Start, capsys: pytest.CaptureFixture[str]
+) -> None:
     a = amplitude()
     async with a.open() as ctx:
         result = await connector.call("upload_events", [event(1)], ctx)
@@ -69,6 +71,8 @@ async def test_events_are_uploaded_with_the_key_in_the_body(amplitude: Start) ->
     body = json.loads(call.body)
     assert body["api_key"] == DEFAULT_API_KEY and "authorization" not in call.headers
     assert body["events"][0]["insert_id"]  # filled in: a retry is not counted twice
+    logged = capsys.readouterr()
+    assert "/2/httpapi" in logged.out and DEFAULT_API_KEY not in logged.out + logged.err
 
 
 def test_requests_hold_fewer_than_2000_events_and_under_1_mb() -> None:

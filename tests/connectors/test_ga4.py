@@ -69,7 +69,9 @@ def purchase(n: int, client: str = "555.1", **extra: Any) -> dict[str, Any]:
     }
 
 
-async def test_events_reach_the_stream_with_client_user_and_params(ga4: Start) -> None:
+async def test_events_reach_the_stream_with_client_user_and_params(
+    ga4: Start, capsys: pytest.CaptureFixture[str]
+) -> None:
     g = ga4()
     ctx = g.open()
     record = purchase(1, user_id="u-1", user_properties={"plan": {"value": "pro"}})
@@ -84,6 +86,8 @@ async def test_events_reach_the_stream_with_client_user_and_params(ga4: Start) -
     [call] = g.sandbox.requests
     assert call.query["api_secret"] == DEFAULT_API_SECRET
     assert DEFAULT_API_SECRET.encode() not in call.body
+    logged = capsys.readouterr()
+    assert "/mp/collect" in logged.out and DEFAULT_API_SECRET not in logged.out + logged.err
 
 
 def test_requests_group_events_per_client_25_at_a_time() -> None:
