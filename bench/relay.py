@@ -469,6 +469,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
             )
             created.raise_for_status()
             time.sleep(2)  # every process sees the endpoint (endpoint_refresh_seconds)
+            profiler = start_profiler(args, serve.pid, workdir)
             with MemorySampler(serve.pid) as memory:
                 cpu_before = cpu_seconds(descendants(serve.pid))
                 delivered_before = receiver.received()
@@ -484,6 +485,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
                     )
                     duration = load["wall_s"]
                 delivered_during = receiver.received() - delivered_before
+                profile = finish_profiler(profiler, args)
                 cpu_during = cpu_seconds(descendants(serve.pid)) - cpu_before
                 rss_at_end = rss_mb(descendants(serve.pid))
                 accepted = count_events(url)
@@ -524,7 +526,65 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
         "latency": {"from": latency_from, **percentiles(sorted(latencies))},
         "server_cpu_percent_during_load": round(100 * cpu_during / duration, 1),
         "rss_mb": {"peak_all_processes": peak, "at_end_of_load": rss_at_end},
+        **({"profile": profile} if profile else {}),
     }
+
+
+# -- profile (py-spy) ---------------------------------------------------------------------------
+
+
+def start_profiler(
+    args: argparse.Namespace, pid: int, workdir: Path
+) -> subprocess.Popen[bytes] | None:
+    """``py-spy record`` of every renkei process for the length of the load (``--profile``)."""
+    if not args.profile:
+        return None
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    seconds = args.seconds if args.rate else args.duration
+    return subprocess.Popen(
+        [py_spy, "record", "--subprocesses", "--gil", "--rate", "200", "--format", "raw",
+         "--duration", str(int(seconds)), "--pid", str(pid), "--output", args.profile],
+        stdout=(workdir / "py-spy.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _frame(frame: str) -> str:
+    """``function (path/to/package/module.py:123)`` → ``function (package/module.py)``."""
+    return re.sub(r"^(.*) \((?:.*/)?((?:[^/]+/)?[^/:]+)(?::\d+)?\)$", r"\1 (\2)", frame)
+
+
+def finish_profiler(
+    profiler: subprocess.Popen[bytes] | None, args: argparse.Namespace
+) -> dict[str, Any] | None:
+    """The top functions of the profile: by own samples, and by samples under them."""
+    if profiler is None:
+        return None
+    profiler.wait(120)
+    own: dict[str, int] = {}
+    under: dict[str, int] = {}
+    total = 0
+    for line in Path(args.profile).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        samples = int(count)
+        # Frames are "function (path:line)"; with --subprocesses, "process N:..." come first.
+        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]
+        if not frames:
+            continue
+        total += samples
+        leaf = _frame(frames[-1])
+        own[leaf] = own.get(leaf, 0) + samples
+        # Under: Renkei's own functions only (the entry frames above them are under all).
+        for frame in {_frame(frame) for frame in frames if "(renkei/" in frame}:
+            under[frame] = under.get(frame, 0) + samples
+
+    def top(counts: dict[str, int]) -> list[str]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[: args.profile_top]
+        return [f"{100 * n / total:5.1f}%  {name}" for name, n in ranked]
+
+    return {"file": args.profile, "samples": total, "own": top(own), "under": top(under)}
 
 
 # -- Node-RED -----------------------------------------------------------------------------------
@@ -614,6 +674,10 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server (admin URL); default SQLite")
     parser.add_argument("--peer", choices=["node-red"], help="also relay through this peer")
     parser.add_argument("--drain-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--profile", help="py-spy record every renkei process during the load into this file"
+    )
+    parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument(
         "--nice",
         type=int,
