@@ -12,7 +12,8 @@ One ``renkei serve`` on a fresh database, three tracking sources, the same bodie
 
 The variants are interleaved, round after round (their order rotated, as the database
 grows), against the same server, so a busy machine weighs on all of them alike; each figure
-is the median of the rounds. wrk on
+is the median of the rounds. Besides rates and p99 it reports the server's CPU time per
+event (all its processes), which a busy machine disturbs less than a rate. wrk on
 127.0.0.1, as ``bench/ingest.py`` drives it (its helpers are reused).
 
     .venv/bin/python bench/tracking_plan.py                    # SQLite, 3 rounds of 5 s
@@ -218,6 +219,15 @@ def main() -> None:
         values = [run[key] for run in runs[variant, kind]]
         return round(statistics.median(values), 1)
 
+    def cpu_us_per_event(variant: str, kind: str) -> float:
+        """The server's CPU per event stored: steadier than a rate on a shared machine."""
+        per_request = bench.BATCH_SIZE if kind == "batch" else 1
+        values = [
+            run["server_cpu_percent"] / 100 * 1e6 / (run["requests_per_s"] * per_request)
+            for run in runs[variant, kind]
+        ]
+        return round(statistics.median(values), 1)
+
     def p99(variant: str, kind: str) -> float:
         return round(statistics.median(r["latency_ms"]["p99"] for r in runs[variant, kind]), 2)
 
@@ -226,10 +236,12 @@ def main() -> None:
         figures[variant] = {
             "track_requests_per_s": median(variant, "track", "requests_per_s"),
             "track_p99_ms": p99(variant, "track"),
+            "track_server_cpu_us_per_event": cpu_us_per_event(variant, "track"),
             "batch_events_per_s": round(
                 median(variant, "batch", "requests_per_s") * bench.BATCH_SIZE
             ),
             "batch_p99_ms": p99(variant, "batch"),
+            "batch_server_cpu_us_per_event": cpu_us_per_event(variant, "batch"),
             "non_2xx": sum(
                 r["non_2xx"] for kind in ("track", "batch") for r in runs[variant, kind]
             ),

@@ -171,6 +171,9 @@ def test_sources_show_snippets_reveal_the_key_to_admins_and_replay_requests(
         assert f"host=&#34;{url}&#34;" in page.text  # analytics-python, at this server
         assert f"dataPlaneUrl: &#34;{url}&#34;" in page.text  # rudder-sdk-node
         assert "YOUR_WRITE_KEY" in page.text
+        assert "not checked" in page.text  # no tracking plan mode (issue 20)
+        admin.patch(f"/api/v1/sources/{tracking.json()['id']}", json={"plan_mode": "block"})
+        assert "<code>block</code>" in client.get(f"/ui/sources/{tracking.json()['id']}").text
         revealed = client.post(
             f"/ui/sources/{tracking.json()['id']}/secret",
             data={"csrf_token": hidden_csrf(page.text)},
