@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select
 
 from renkei.events.envelope import Event
 from renkei.events.plan import Plan, Problem, compile_plan_schema, enforce
-from renkei.events.violations import ViolationRecorder, list_violations
+from renkei.events.violations import ViolationRecorder, list_violations, scrub_samples
 from renkei.hub import Hub
 from renkei.store import Database
 from renkei.store.tables.plans import plan_violations
@@ -88,6 +88,20 @@ async def test_a_failed_flush_keeps_its_counts_for_the_next(hub: Hub, tmp_path: 
     async with hub.database.read() as connection:
         counts = [row.count for row in await list_violations(connection, limit=10)]
     assert counts == [4]
+
+
+async def test_a_deleted_persons_samples_are_scrubbed_and_the_counts_kept(hub: Hub) -> None:
+    recorder = ViolationRecorder(hub)
+    recorder.record("src_1", _event(1), "properties", MISSING, "allowed")
+    recorder.record("src_1", _event(2, name="Other"), "properties", MISSING, "allowed")
+    await recorder.flush()
+    async with hub.database.transaction() as tx:
+        assert await scrub_samples(tx, ["e-1", "e-unknown"]) == 1
+    async with hub.database.read() as connection:
+        rows = {row.event_name: row for row in await list_violations(connection, limit=10)}
+    assert rows["Order Completed"].sample == {"scrubbed": True}
+    assert rows["Order Completed"].count == 1
+    assert rows["Other"].sample == {"event_id": "e-2", "properties": {"n": 2}}
 
 
 async def test_waiting_groups_are_bounded(hub: Hub) -> None:

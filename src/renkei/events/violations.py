@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import ColumnElement, literal_column, select
+from sqlalchemy import ColumnElement, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp
@@ -32,7 +33,7 @@ from renkei.store.tables.plans import PLAN_ACTIONS, plan_violations
 if TYPE_CHECKING:
     from renkei.core import Core
 
-__all__ = ["PLAN_VIOLATIONS", "Violation", "ViolationRecorder", "list_violations"]
+__all__ = ["PLAN_VIOLATIONS", "Violation", "ViolationRecorder", "list_violations", "scrub_samples"]
 
 log = structlog.get_logger("renkei.plan")
 
@@ -194,7 +195,7 @@ class ViolationRecorder:
                         tx,
                         plan_violations,
                         keys=["id"],
-                        update=("message", "action", "last_seen", "sample"),
+                        update=("message", "action", "last_seen", "sample", "sample_event_id"),
                         set_={"count": plan_violations.c.count + _OFFERED_COUNT},
                     )
                     await tx.execute(statement, rows)
@@ -236,7 +237,25 @@ def _row(key: GroupKey, group: _Pending) -> dict[str, Any]:
         "first_seen": group.first_seen,
         "last_seen": group.last_seen,
         "sample": _sample(group.event_id, group.field, group.payload),
+        "sample_event_id": group.event_id,
     }
+
+
+async def scrub_samples(connection: AsyncConnection, event_ids: Collection[str]) -> int:
+    """Replace the samples taken from these events (a person deleted: their properties
+    or traits may be personal data) with ``{"scrubbed": true}``; returns how many. The
+    counts stay: they say nothing about the person."""
+    scrubbed = 0
+    ids = list(event_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        result = await connection.execute(
+            update(plan_violations)
+            .where(plan_violations.c.sample_event_id.in_(chunk))
+            .values(sample={"scrubbed": True})
+        )
+        scrubbed += result.rowcount or 0
+    return scrubbed
 
 
 async def list_violations(

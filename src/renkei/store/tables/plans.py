@@ -37,5 +37,7 @@ plan_violations = Table(
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
     Column("sample", JSONDocument, nullable=False),
+    # The sample's event: a person's deletion scrubs the samples of their events by it.
+    Column("sample_event_id", String(255), nullable=False),
     Index("ix_plan_violations_source_id", "source_id", "id"),
 )

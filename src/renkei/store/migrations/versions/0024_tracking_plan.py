@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("first_seen", UTCDateTime, nullable=False),
         sa.Column("last_seen", UTCDateTime, nullable=False),
         sa.Column("sample", JSONDocument, nullable=False),
+        sa.Column("sample_event_id", sa.String(255), nullable=False),
     )
     op.create_index("ix_plan_violations_source_id", "plan_violations", ["source_id", "id"])
 
