@@ -28,6 +28,7 @@ connector = GoogleAdsConnector()
 # printf %s janedoe@gmail.com | sha256sum, and +16505551212 (Google keeps the +).
 JANEDOE_AT_GMAIL = "d6117306485ed0e50afab3ac871e98f81699151f30281527d63ff5f233656c69"
 PLUS_16505551212 = "1e231c66011e7a2d867a9cfae267a6aff103cf4913640b6e71a99850fc0ffbc8"
+PLUS_819012345678 = "3d06a39d40790f11761295e053029378ae28c4b4f6f301693005e079f3d4ca64"
 CREDENTIALS = {
     "developer_token": DEFAULT_DEVELOPER_TOKEN,
     "client_id": DEFAULT_CLIENT_ID,
@@ -321,3 +322,17 @@ async def test_test_call_lists_the_accessible_customers(google_ads: Start) -> No
         "accessible_customers": 1,
     }
     assert g.sandbox.conversions == []
+
+
+async def test_national_phone_numbers_take_the_connections_country_code(
+    google_ads: Start,
+) -> None:
+    g = google_ads()
+    member = {"user_list": 2001, "phone": "090-1234-5678"}
+    async with g.open() as ctx:
+        refused = await connector.call("add_customer_match_members", [member], ctx)
+        assert refused.records[0].code == "invalid_input"  # type: ignore[union-attr]
+    async with g.open(default_phone_country_code="81") as ctx:
+        assert (await connector.call("add_customer_match_members", [member], ctx)).ok
+    # printf %s +819012345678 | sha256sum
+    assert g.sandbox.list_members("2001") == {PLUS_819012345678}

@@ -27,6 +27,7 @@ NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 # printf %s test@example.com | sha256sum, and 16505551212 (Meta: digits, no +).
 TEST_AT_EXAMPLE = "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
 DIGITS_16505551212 = "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+DIGITS_819012345678 = "0ad07193350775c6d4377f8b039d32877e66c69a454ed886b05279771c0fca0b"
 
 
 @dataclass
@@ -211,3 +212,12 @@ async def test_test_call_reads_the_pixel(meta: Start) -> None:
         with pytest.raises(ConfigurationError):
             await connector.test_call(ctx)
     assert m.sandbox.events == []
+
+
+async def test_national_phone_numbers_take_the_connections_country_code(meta: Start) -> None:
+    m = meta()
+    event = purchase(1, user_data={"ph": "090-1234-5678"})
+    async with m.open(default_phone_country_code="81") as ctx:
+        assert (await connector.call("send_events", [event], ctx)).ok
+    # printf %s 819012345678 | sha256sum (Meta: digits, no +)
+    assert m.sandbox.events[0]["user_data"]["ph"] == [DIGITS_819012345678]

@@ -155,6 +155,11 @@ class GoogleAdsConnector(Connector):
                 "Manager account id when access goes through a manager (login-customer-id)",
                 required=False,
             ),
+            Field(
+                "default_phone_country_code",
+                "Country calling code for phone numbers written without one (e.g. 81)",
+                required=False,
+            ),
             Field("api_version", "Google Ads API version", required=False, default="v22"),
             Field(
                 "base_url",
@@ -281,7 +286,7 @@ class GoogleAdsConnector(Connector):
         body_of: dict[int, dict[str, Any]] = {}
         for index, record in enumerate(records):
             try:
-                body_of[index] = _click_conversion(record, customer)
+                body_of[index] = _click_conversion(record, customer, _country(ctx.config))
             except ValueError as exc:
                 results[index] = RecordError(index, "invalid_input", str(exc))
         valid = sorted(body_of)
@@ -332,7 +337,7 @@ class GoogleAdsConnector(Connector):
         for index, record in enumerate(records):
             try:
                 user_list = _resource(record["user_list"], customer, "userLists")
-                identifiers = _user_identifiers(record)
+                identifiers = _user_identifiers(record, _country(ctx.config))
             except ValueError as exc:
                 results[index] = RecordError(index, "invalid_input", str(exc))
                 continue
@@ -426,16 +431,24 @@ def _resource(value: Any, customer: str, collection: str) -> str:
     raise ValueError(f"not a {collection} id or resource name: {text!r}")
 
 
-def _user_identifiers(record: Mapping[str, Any]) -> list[dict[str, str]]:
+def _user_identifiers(record: Mapping[str, Any], country: str | None) -> list[dict[str, str]]:
     identifiers: list[dict[str, str]] = []
     if record.get("email"):
         identifiers.append({"hashedEmail": hash_email(str(record["email"]), "google")})
     if record.get("phone"):
-        identifiers.append({"hashedPhoneNumber": hash_phone(str(record["phone"]), "google")})
+        phone = hash_phone(str(record["phone"]), "google", default_country_code=country)
+        identifiers.append({"hashedPhoneNumber": phone})
     return identifiers
 
 
-def _click_conversion(record: Mapping[str, Any], customer: str) -> dict[str, Any]:
+def _country(config: Mapping[str, Any]) -> str | None:
+    code = config.get("default_phone_country_code")
+    return str(code) if code not in (None, "") else None
+
+
+def _click_conversion(
+    record: Mapping[str, Any], customer: str, country: str | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "conversionAction": _resource(record["conversion_action"], customer, "conversionActions"),
         "conversionDateTime": google_datetime(record["conversion_date_time"]),
@@ -443,7 +456,7 @@ def _click_conversion(record: Mapping[str, Any], customer: str) -> dict[str, Any
     for key in ("gclid", "gbraid", "wbraid"):
         if record.get(key):
             body[key] = record[key]
-    if identifiers := _user_identifiers(record):
+    if identifiers := _user_identifiers(record, country):
         body["userIdentifiers"] = identifiers
     if "conversion_value" in record:
         body["conversionValue"] = record["conversion_value"]

@@ -122,6 +122,11 @@ class MetaConversionsConnector(Connector):
             Field("pixel_id", "Pixel (dataset) id the events belong to"),
             Field("api_version", "Graph API version", required=False, default="v24.0"),
             Field(
+                "default_phone_country_code",
+                "Country calling code for phone numbers written without one (e.g. 81)",
+                required=False,
+            ),
+            Field(
                 "test_event_code",
                 "Events Manager test event code: events show in Test Events, not in reports",
                 required=False,
@@ -197,7 +202,7 @@ class MetaConversionsConnector(Connector):
         events: dict[int, dict[str, Any]] = {}
         for index, record in enumerate(records):
             try:
-                events[index] = _server_event(record)
+                events[index] = _server_event(record, ctx.config.get("default_phone_country_code"))
             except ValueError as exc:
                 results[index] = RecordError(index, "invalid_input", str(exc))
         valid = sorted(events)
@@ -249,14 +254,17 @@ def _about_one_event(exc: PermanentError) -> bool:
     return subcode.startswith("2804") and len(subcode) == 7
 
 
-def _server_event(record: Mapping[str, Any]) -> dict[str, Any]:
+def _server_event(record: Mapping[str, Any], country: Any = None) -> dict[str, Any]:
     event = dict(record)
     event["event_time"] = unix_seconds(record["event_time"])
     user = dict(record["user_data"])
     if "em" in user:
         user["em"] = [hash_email(v, "meta") for v in _strings(user["em"])]
     if "ph" in user:
-        user["ph"] = [hash_phone(v, "meta") for v in _strings(user["ph"])]
+        code = str(country) if country not in (None, "") else None
+        user["ph"] = [
+            hash_phone(v, "meta", default_country_code=code) for v in _strings(user["ph"])
+        ]
     event["user_data"] = user
     return event
 
