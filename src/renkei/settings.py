@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     retention_sync_runs_days: float = Field(30.0, gt=0)
     # Per event type: ``type=days`` pairs, comma-separated (``page=7,order.paid=365``).
     retention_event_types: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
-    retention_batch_size: int = Field(5000, gt=0)
+    retention_batch_size: int = Field(1000, gt=0)
     retention_interval_seconds: float = Field(3600.0, gt=0)
 
     max_body_bytes: int = Field(1_048_576, gt=0)

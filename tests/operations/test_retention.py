@@ -146,8 +146,12 @@ def test_expiry_while_ingest_and_delivery_go_on(database_url: str) -> None:
 
         # Past the deliveries' own retention they go too, with their attempts.
         clock.advance(days=30)  # old deliveries: 61 days
-        wait_until(lambda: admin.get(f"/api/v1/deliveries/{sent['id']}").status_code == 404, 60)
-        assert admin.get(f"/api/v1/deliveries/{parked['id']}").status_code == 404
+
+        def aged_out() -> bool:
+            ids = [sent["id"], parked["id"], *(d["id"] for d in deliveries(admin, kept[0]))]
+            return all(admin.get(f"/api/v1/deliveries/{i}").status_code == 404 for i in ids)
+
+        wait_until(aged_out, 60)
         # young's event (36 days) expired meanwhile; its delivery (60 days) stays.
         assert not stored(admin, young)
         of_young = {d["endpoint_id"]: d for d in deliveries(admin, young)}
@@ -159,12 +163,13 @@ def test_expiry_while_ingest_and_delivery_go_on(database_url: str) -> None:
         assert stored(admin, kept[0]) and deliveries(admin, kept[0]) == []
 
 
-def test_flow_runs_and_sync_runs_expire_but_not_while_under_way(database_url: str) -> None:
+def test_flow_runs_sync_runs_and_tracked_events_expire_by_their_rules(database_url: str) -> None:
     import asyncio
 
     from sqlalchemy import insert, select
 
     from renkei.operations.retention import expire
+    from renkei.store.tables.core import events
     from renkei.store.tables.flows import flow_run_steps, flow_runs
     from renkei.store.tables.syncs import sync_runs
 
@@ -174,6 +179,9 @@ def test_flow_runs_and_sync_runs_expire_but_not_while_under_way(database_url: st
             database_url,
             flow_run_retention_days=10,
             retention_sync_runs_days=20,
+            retention_events_days=30,
+            # A message type, and a track event's name (as the tracking plan names them).
+            retention_event_types={"page": 1, "Order Completed": 365},
             retention_batch_size=2,
         ),
         clock=clock,
@@ -203,6 +211,17 @@ def test_flow_runs_and_sync_runs_expire_but_not_while_under_way(database_url: st
             "started_at": START - timedelta(days=40),
             "finished_at": finished,
             **counts,
+        }
+
+    def tracked(event_id: str, kind: str, name: str | None, days_ago: float) -> dict[str, Any]:
+        at = START - timedelta(days=days_ago)
+        return {
+            "id": event_id,
+            "type": kind,
+            "name": name,
+            "data": {},
+            "occurred_at": at,
+            "received_at": at,
         }
 
     async def scenario() -> tuple[set[str], set[str], set[str], dict[str, int]]:
@@ -235,15 +254,31 @@ def test_flow_runs_and_sync_runs_expire_but_not_while_under_way(database_url: st
                     sync_run("sr_running", None),
                 ],
             )
+        async with hub.database.transaction() as tx:
+            await tx.execute(
+                insert(events),
+                [
+                    tracked("e_page", "page", None, 2),
+                    tracked("e_completed", "track", "Order Completed", 200),
+                    tracked("e_signed_up", "track", "Signed Up", 40),
+                    tracked("e_identify", "identify", None, 40),
+                    tracked("e_page_today", "page", None, 0.5),
+                    tracked("e_signed_up_lately", "track", "Signed Up", 20),
+                ],
+            )
         counts = await expire(hub)
         async with hub.database.read() as connection:
             runs = set((await connection.execute(select(flow_runs.c.id))).scalars())
             steps = set((await connection.execute(select(flow_run_steps.c.run_id))).scalars())
             syncs = set((await connection.execute(select(sync_runs.c.id))).scalars())
+            left = set((await connection.execute(select(events.c.id))).scalars())
         await hub.stop()
-        return runs, steps, syncs, counts
+        return runs, steps, syncs | left, counts
 
-    runs, steps, syncs, counts = asyncio.run(scenario())
+    runs, steps, kept, counts = asyncio.run(scenario())
+    syncs = {name for name in kept if name.startswith("sr_")}
+    assert kept - syncs == {"e_completed", "e_page_today", "e_signed_up_lately"}
+    assert counts["events"] == 3
     assert runs == {"run_recent", "run_waiting"} and steps == set()
     assert syncs == {"sr_mid", "sr_running"}
     assert (counts["flow_runs"], counts["sync_runs"]) == (5, 1)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.store.tables.core import events
@@ -25,6 +25,23 @@ class Expired:
 
     ids: list[str]
     last_seq: int | None
+
+
+def _of_types(names: Sequence[str]) -> ColumnElement[bool]:
+    """An event "of type" ``name``: its type is the name (``order.paid``, ``page``), or it is
+    a ``track`` of that event name (``Order Completed``), as the tracking plan names them."""
+    return or_(
+        events.c.type.in_(list(names)),
+        and_(events.c.type == "track", events.c.name.in_(list(names))),
+    )
+
+
+def _not_of_types(names: Sequence[str]) -> ColumnElement[bool]:
+    # Spelt out rather than not_(_of_types(...)): a NULL name must not hide the event.
+    return and_(
+        events.c.type.not_in(list(names)),
+        or_(events.c.type != "track", events.c.name.is_(None), events.c.name.not_in(list(names))),
+    )
 
 
 async def first_seq_at(connection: AsyncConnection, moment: datetime) -> int | None:
@@ -53,7 +70,7 @@ async def expire_events(
     skip_types: Sequence[str] = (),
 ) -> Expired:
     """Delete up to ``limit`` events received before ``before`` (of ``only_types`` when
-    given, none of ``skip_types``), oldest first from ``after_seq``."""
+    given, of none of ``skip_types``), oldest first from ``after_seq``."""
     query = (
         select(events.c.seq, events.c.id)
         .where(events.c.received_at < before, events.c.seq > after_seq)
@@ -63,9 +80,9 @@ async def expire_events(
     if below_seq is not None:
         query = query.where(events.c.seq < below_seq)
     if only_types:
-        query = query.where(events.c.type.in_(list(only_types)))
+        query = query.where(_of_types(only_types))
     if skip_types:
-        query = query.where(events.c.type.not_in(list(skip_types)))
+        query = query.where(_not_of_types(skip_types))
     rows = (await tx.execute(query)).all()
     if not rows:
         return Expired([], None)
