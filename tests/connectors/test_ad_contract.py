@@ -67,6 +67,9 @@ USER_IDENTIFIER = {
         ),
     ]
 }
+# common/consent.proto: Consent, ConsentStatusEnum.
+_STATUS = {"enum": ["UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"]}
+CONSENT = _object({"adUserData": _STATUS, "adPersonalization": _STATUS})
 # services/conversion_upload_service.proto: ClickConversion.
 CLICK_CONVERSION = _object(
     {
@@ -86,7 +89,7 @@ CLICK_CONVERSION = _object(
         "cartData": {"type": "object"},
         "userIdentifiers": {"type": "array", "items": USER_IDENTIFIER, "maxItems": 5},
         "conversionEnvironment": {"type": "string"},
-        "consent": {"type": "object"},
+        "consent": CONSENT,
         "customerType": {"type": "string"},
     },
     ("conversionAction", "conversionDateTime"),
@@ -115,7 +118,7 @@ CREATE_JOB = _object(
                 "customerMatchUserListMetadata": _object(
                     {
                         "userList": {"type": "string", "pattern": r"^customers/\d+/userLists/\d+$"},
-                        "consent": {"type": "object"},
+                        "consent": CONSENT,
                     },
                     ("userList",),
                 ),
@@ -311,6 +314,8 @@ async def test_google_ads_requests_follow_the_v22_protos(
             "base_url": url,
             "token_url": f"{url}/token",
             "login_customer_id": "111-222-3333",
+            "consent_ad_user_data": "GRANTED",
+            "consent_ad_personalization": "DENIED",
         },
     )
     async with ctx:
@@ -359,6 +364,12 @@ async def test_google_ads_requests_follow_the_v22_protos(
         [suffix] = [s for s in schemas if call.path.endswith(s)]
         _check(schemas[suffix], call)
         seen.add(suffix)
+        body = json.loads(call.body)
+        if suffix == ":uploadClickConversions":
+            assert {c["consent"]["adUserData"] for c in body["conversions"]} == {"GRANTED"}
+        if suffix == "/offlineUserDataJobs:create":
+            consent = body["job"]["customerMatchUserListMetadata"]["consent"]
+            assert consent == {"adUserData": "GRANTED", "adPersonalization": "DENIED"}
     assert seen == set(schemas)
 
 

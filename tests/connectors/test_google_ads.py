@@ -336,3 +336,20 @@ async def test_national_phone_numbers_take_the_connections_country_code(
         assert (await connector.call("add_customer_match_members", [member], ctx)).ok
     # printf %s +819012345678 | sha256sum
     assert g.sandbox.list_members("2001") == {PLUS_819012345678}
+
+
+async def test_consent_settings_go_with_conversions_and_customer_match_jobs(
+    google_ads: Start,
+) -> None:
+    g = google_ads()
+    async with g.open(consent_ad_user_data="granted", consent_ad_personalization="DENIED") as ctx:
+        assert (await connector.call("upload_click_conversions", [click(1)], ctx)).ok
+        member = {"user_list": 2001, "email": "ann@example.com"}
+        assert (await connector.call("add_customer_match_members", [member], ctx)).ok
+    assert g.sandbox.conversions[0]["consent"] == {"adUserData": "GRANTED"}
+    [job] = g.sandbox.jobs.values()
+    assert job.consent == {"adUserData": "GRANTED", "adPersonalization": "DENIED"}
+    async with g.open(consent_ad_user_data="maybe") as ctx:
+        with pytest.raises(ConfigurationError, match="GRANTED or DENIED"):
+            await connector.call("upload_click_conversions", [click(2)], ctx)
+    assert len(g.sandbox.conversions) == 1

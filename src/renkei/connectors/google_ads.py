@@ -160,6 +160,17 @@ class GoogleAdsConnector(Connector):
                 "Country calling code for phone numbers written without one (e.g. 81)",
                 required=False,
             ),
+            Field(
+                "consent_ad_user_data",
+                "GRANTED or DENIED: the users' consent to send their data to Google for "
+                "advertising (required for EEA users), sent with conversions and Customer Match",
+                required=False,
+            ),
+            Field(
+                "consent_ad_personalization",
+                "GRANTED or DENIED: consent to personalised advertising, sent with Customer Match",
+                required=False,
+            ),
             Field("api_version", "Google Ads API version", required=False, default="v22"),
             Field(
                 "base_url",
@@ -286,7 +297,10 @@ class GoogleAdsConnector(Connector):
         body_of: dict[int, dict[str, Any]] = {}
         for index, record in enumerate(records):
             try:
-                body_of[index] = _click_conversion(record, customer, _country(ctx.config))
+                body_of[index] = {
+                    **_click_conversion(record, customer, _country(ctx.config)),
+                    **_consent(ctx.config, personalization=False),
+                }
             except ValueError as exc:
                 results[index] = RecordError(index, "invalid_input", str(exc))
         valid = sorted(body_of)
@@ -374,7 +388,10 @@ class GoogleAdsConnector(Connector):
             json={
                 "job": {
                     "type": "CUSTOMER_MATCH_USER_LIST",
-                    "customerMatchUserListMetadata": {"userList": user_list},
+                    "customerMatchUserListMetadata": {
+                        "userList": user_list,
+                        **_consent(ctx.config, personalization=True),
+                    },
                 }
             },
             idempotent=False,
@@ -439,6 +456,25 @@ def _user_identifiers(record: Mapping[str, Any], country: str | None) -> list[di
         phone = hash_phone(str(record["phone"]), "google", default_country_code=country)
         identifiers.append({"hashedPhoneNumber": phone})
     return identifiers
+
+
+def _consent(config: Mapping[str, Any], *, personalization: bool) -> dict[str, Any]:
+    """``{"consent": {...}}`` from the connection's consent settings, or nothing."""
+    fields = [("adUserData", "consent_ad_user_data")]
+    if personalization:
+        fields.append(("adPersonalization", "consent_ad_personalization"))
+    consent: dict[str, str] = {}
+    for key, setting in fields:
+        value = config.get(setting)
+        if value in (None, ""):
+            continue
+        status = str(value).upper()
+        if status not in ("GRANTED", "DENIED"):
+            raise ConfigurationError(
+                f"google_ads: {setting} must be GRANTED or DENIED", code="invalid_settings"
+            )
+        consent[key] = status
+    return {"consent": consent} if consent else {}
 
 
 def _country(config: Mapping[str, Any]) -> str | None:

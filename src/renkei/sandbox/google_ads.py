@@ -80,6 +80,7 @@ class OfflineUserDataJob:
     user_list: str
     status: str = "PENDING"
     operations: list[dict[str, Any]] = field(default_factory=list)
+    consent: dict[str, str] | None = None
 
 
 class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
@@ -304,6 +305,8 @@ class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
             return ("conversionUploadError", "UNPARSEABLE_GCLID", "the click id cannot be parsed")
         if problem := _identifiers_problem(identifiers, limit=5):
             return problem
+        if problem := _consent_problem(conversion.get("consent")):
+            return problem
         key = (str(clicks[0] if clicks else conversion.get("orderId")), action, when)
         if key in seen:
             return (
@@ -341,8 +344,11 @@ class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
                 "INVALID_USER_LIST_ID",
                 f"{user_list!r}",
             )
+        consent = metadata.get("consent") if isinstance(metadata, dict) else None
+        if problem := _consent_problem(consent):
+            return _error(400, "INVALID_ARGUMENT", *problem)
         name = f"customers/{customer}/offlineUserDataJobs/{next(self._ids)}"
-        self.jobs[name] = OfflineUserDataJob(name, user_list)
+        self.jobs[name] = OfflineUserDataJob(name, user_list, consent=consent)
         return JSONResponse({"resourceName": name})
 
     def _add_operations(self, job: OfflineUserDataJob, version: str, body: Any) -> Response:
@@ -438,6 +444,20 @@ def _identifiers_problem(identifiers: Any, *, limit: int) -> tuple[str, str, str
                 "INVALID_SHA256_FORMAT",
                 f"{kind} must be a SHA-256 digest in lowercase hex",
             )
+    return None
+
+
+_CONSENT_STATUSES = frozenset({"UNSPECIFIED", "UNKNOWN", "GRANTED", "DENIED"})
+
+
+def _consent_problem(consent: Any) -> tuple[str, str, str] | None:
+    """``Consent``: ``adUserData`` and ``adPersonalization``, each a ConsentStatus."""
+    if consent is None:
+        return None
+    if not isinstance(consent, dict) or not set(consent) <= {"adUserData", "adPersonalization"}:
+        return ("requestError", "INVALID_INPUT", "consent has adUserData and adPersonalization")
+    if any(value not in _CONSENT_STATUSES for value in consent.values()):
+        return ("requestError", "INVALID_ENUM_VALUE", "consent status must be GRANTED or DENIED")
     return None
 
 
