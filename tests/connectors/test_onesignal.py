@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from renkei.clock import ManualClock
 from renkei.connectors import (
     CallContext,
     ConfigurationError,
@@ -18,6 +19,7 @@ from renkei.connectors import (
     RecordError,
 )
 from renkei.connectors.onesignal import OneSignalConnector
+from renkei.sandbox import serve_in_thread
 from renkei.sandbox.onesignal import (
     DEFAULT_API_KEY,
     DEFAULT_APP_ID,
@@ -26,6 +28,7 @@ from renkei.sandbox.onesignal import (
 )
 
 from .conftest import RecordingClock
+from .harness import START, rig
 from .vendor_support import calls, open_ctx, serve
 
 connector = OneSignalConnector()
@@ -250,3 +253,31 @@ async def test_a_refused_key_is_a_configuration_error(onesignal: Start) -> None:
     async with o.open() as ctx:
         assert (await connector.test_call(ctx))["rest_api_key"] == "accepted"
     assert o.sandbox.users == {}
+
+
+# --- through the queue -------------------------------------------------------------------
+
+
+async def test_a_message_whose_answer_was_lost_is_sent_once_by_the_queues_retry(
+    database_url: str,
+) -> None:
+    clock = ManualClock(START)
+    sandbox = OneSignalSandbox(OneSignalSandboxConfig(), clock)
+    sandbox.add_user("u-1")
+    sandbox.lose_answers(1)  # sent, but the 503 makes Renkei think it was not
+    with serve_in_thread(sandbox.app) as base_url:
+        async with rig(database_url, clock) as r:
+            await r.connect(
+                "onesignal",
+                "onesignal",
+                config={"base_url": base_url, "app_id": DEFAULT_APP_ID},
+                credentials={"rest_api_key": DEFAULT_API_KEY},
+            )
+            submission_id = await r.submit("onesignal", "create_notification", [push("u-1")])
+            await r.drive()
+            outcome = await r.submission(submission_id)
+    assert outcome.done and outcome.counts.get("ok") == 1, outcome
+    assert calls(sandbox, "POST", "/notifications") == 2  # the retry went out...
+    assert len(sandbox.notifications) == 1  # ...and OneSignal sent the message once
+    keys = {json.loads(c.body)["idempotency_key"] for c in sandbox.requests}
+    assert len(keys) == 1

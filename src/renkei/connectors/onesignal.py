@@ -157,6 +157,9 @@ class OneSignalConnector(Connector):
                 "Send a message to users by External ID (include_aliases + target_channel) or "
                 "to segments; more than 2,000 External IDs go out as several requests",
                 NOTIFICATION_INPUT,
+                # Filled in when the message is submitted and stored with it, so the
+                # queue's retry of a message whose answer was lost sends it once.
+                id_field="idempotency_key",
             ),
             Operation(
                 "upsert_users",

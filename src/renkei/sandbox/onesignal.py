@@ -16,6 +16,8 @@
   free plan), ``user_rate`` user requests a second per app (1,000) and one a second per
   user; past any of them a 429 ``{"errors": ["API rate limit exceeded."]}`` with
   ``Retry-After`` and a recorded ``rate_limit`` violation.
+- ``lose_answers(n)``: the next messages are sent but answered 503, as when a response is
+  lost after OneSignal sent the message (what ``idempotency_key`` protects against).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class OneSignalSandbox(VendorSandbox[OneSignalSandboxConfig]):
         self.users: dict[str, OneSignalUser] = {}
         self.notifications: list[OneSignalNotification] = []
         self._idempotent: dict[str, dict[str, Any]] = {}
+        self._answers_to_lose = 0
         self._notification_window = FixedWindow(config.notification_rate, 1.0)
         self._user_window = FixedWindow(config.user_rate, 1.0)
         self._per_user: dict[str, FixedWindow] = {}
@@ -106,6 +109,11 @@ class OneSignalSandbox(VendorSandbox[OneSignalSandboxConfig]):
             user.tags.update(tags)
         self.users[external_id] = user
         return user
+
+    def lose_answers(self, count: int = 1) -> None:
+        """The next ``count`` create-message requests are served, then answered 503: the
+        message went out but the client never heard (a timeout after the send)."""
+        self._answers_to_lose += count
 
     def user(self, external_id: str) -> OneSignalUser | None:
         return self.users.get(external_id)
@@ -178,6 +186,9 @@ class OneSignalSandbox(VendorSandbox[OneSignalSandboxConfig]):
         answer = self._deliver(body, aliases)
         if key is not None:
             self._idempotent[str(key)] = answer
+        if self._answers_to_lose > 0:
+            self._answers_to_lose -= 1
+            return _answer(503, {"errors": ["Service Unavailable"]})
         return _answer(200, answer)
 
     def _notification_problem(self, body: dict[str, Any]) -> str | None:
