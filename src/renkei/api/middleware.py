@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -30,8 +30,13 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+                break
+        # 32 hex characters, as uuid4().hex gave, without building a UUID per request.
+        request_id = given.decode("latin-1")[:64] or os.urandom(16).hex()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
@@ -50,9 +55,28 @@ class RequestContext:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
+            counted, timed = _metrics(scope["method"], path, status)
+            counted.inc()
+            timed.observe(elapsed)
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+_METRICS: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _metrics(method: str, path: str, status: int) -> tuple[Any, Any]:
+    """The labelled request counter and latency histogram, looked up once per route and
+    status: ``labels()`` costs several times what counting does. Bounded: ``path`` is a
+    route template (or ``unmatched``), never the raw path."""
+    found = _METRICS.get((method, path, status))
+    if found is None:
+        found = (
+            HTTP_REQUESTS.labels(method, path, str(status)),
+            HTTP_LATENCY.labels(method, path),
+        )
+        if len(_METRICS) < 10_000:  # methods are the client's to choose
+            _METRICS[(method, path, status)] = found
+    return found
 
 
 class BodyLimit:
