@@ -60,6 +60,7 @@ __all__ = [
 SUPPRESSION_KINDS = ("user_id", "anonymous_id", "email")
 _CONTEXT = "privacy_keys.hmac_key"  # the column, as the keyring's associated data
 _REFRESH_SECONDS = 1.0
+_SEEN_MAX = 65_536  # identities remembered per process, per snapshot of the suppressions
 
 
 def normalize(kind: str, value: str) -> str:
@@ -113,6 +114,8 @@ class SuppressionSet:
         self._snapshot: _Snapshot | None = None
         self._checked_at = 0.0
         self._dirty = True
+        self._seen: dict[tuple[str, str], bool] = {}
+        self._seen_for: _Snapshot | None = None
         database.on_commit(CHANGED_FLAG, self.invalidate)
 
     def invalidate(self) -> None:
@@ -141,16 +144,29 @@ class SuppressionSet:
         self._snapshot = _Snapshot(version, key, frozenset(hashes))
         return self._snapshot
 
+    def _covered(self, snapshot: _Snapshot, kind: str, value: str) -> bool:
+        """Whether one identity is suppressed; remembered per snapshot (most events come
+        from people seen a moment ago, and a dict lookup is cheaper than an HMAC)."""
+        if self._seen_for is not snapshot or len(self._seen) >= _SEEN_MAX:
+            self._seen = {}
+            self._seen_for = snapshot
+        found = self._seen.get((kind, value))
+        if found is None:
+            assert snapshot.key is not None
+            found = self._seen[(kind, value)] = (
+                identity_hash(snapshot.key, kind, value) in snapshot.hashes
+            )
+        return found
+
     async def drop(self, connection: AsyncConnection, events: Sequence[Event]) -> list[Event]:
         """``events`` without those of a suppressed person (counted, not stored)."""
         snapshot = await self.snapshot(connection)
         if not snapshot.hashes or snapshot.key is None:
             return list(events)
-        key, hashes = snapshot.key, snapshot.hashes
         kept = [
             event
             for event in events
-            if not any(identity_hash(key, k, v) in hashes for k, v in event_keys(event))
+            if not any(self._covered(snapshot, k, v) for k, v in event_keys(event))
         ]
         if len(kept) != len(events):
             SUPPRESSED_EVENTS.inc(len(events) - len(kept))
@@ -162,7 +178,7 @@ class SuppressionSet:
         snapshot = await self.snapshot(connection)
         if not snapshot.hashes or snapshot.key is None:
             return False
-        return any(identity_hash(snapshot.key, k, v) in snapshot.hashes for k, v in keys)
+        return any(self._covered(snapshot, k, v) for k, v in keys)
 
 
 _SETS: weakref.WeakKeyDictionary[Database, SuppressionSet] = weakref.WeakKeyDictionary()

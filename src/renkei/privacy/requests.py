@@ -167,8 +167,11 @@ class PrivacyRequests:
             await self._save(request_id, "running", systems)
         retry: list[str] = []
         for connection in await self._connections():
-            if systems.get(connection.name, {}).get("status") in ("done", "not_applicable"):
-                continue
+            before = systems.get(connection.name, {})
+            if before.get("status") in ("done", "not_applicable") or (
+                before.get("status") == "failed" and not before.get("retrying")
+            ):
+                continue  # final: a refusal for good is not asked again
             outcome = await self._forget_there(connection, person)
             systems[connection.name] = outcome
             if outcome.get("retrying"):
