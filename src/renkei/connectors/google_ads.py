@@ -194,7 +194,6 @@ class GoogleAdsConnector(Connector):
                 CLICK_CONVERSION,
                 batchable=True,
                 max_batch_size=CONVERSIONS_PER_REQUEST,
-                id_field=None,
             ),
             Operation(
                 "add_customer_match_members",

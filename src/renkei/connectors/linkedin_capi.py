@@ -133,6 +133,7 @@ class LinkedInConversionsConnector(Connector):
                 CONVERSION_EVENT,
                 batchable=True,
                 max_batch_size=EVENTS_PER_BATCH,
+                id_field="eventId",  # LinkedIn deduplicates on it
             ),
         ),
     )

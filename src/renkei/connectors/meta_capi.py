@@ -147,6 +147,9 @@ class MetaConversionsConnector(Connector):
                 SERVER_EVENT,
                 batchable=True,
                 max_batch_size=EVENTS_PER_REQUEST,
+                # Meta deduplicates on event_name + event_id: a batch resent after a
+                # timeout is not counted twice.
+                id_field="event_id",
             ),
         ),
     )
