@@ -155,3 +155,42 @@ async def test_marketo_read_leads_follows_adobes_swagger(
     assert usage["daily_quota"]["used"] >= 2  # the upsert and the read both count
     for call in recorder.requests:
         check_marketo(call)
+
+
+async def test_the_deletions_follow_the_vendors_descriptions(
+    database_url: str,
+    clock: ManualClock,
+    marketo: tuple[Recorder, str],
+    hubspot: tuple[Recorder, str],
+) -> None:
+    """Privacy deletions (issue 20): Marketo's Delete Leads (after a lookup by email) and
+    HubSpot's GDPR delete validate against the vendors' specs; a person the vendor does not
+    hold is deleted 0 times, not an error."""
+    (marketo_recorder, marketo_url), (hubspot_recorder, hubspot_url) = marketo, hubspot
+    async with rig(database_url, clock) as r:
+        await r.connect(
+            "mkto", "marketo", config={"base_url": marketo_url}, credentials=MARKETO_CREDENTIALS
+        )
+        await r.connect(
+            "hs", "hubspot", config={"base_url": hubspot_url}, credentials=HUBSPOT_CREDENTIALS
+        )
+        by_email = await r.service.call(
+            "mkto", "delete_leads", {"emails": ["lead1@example.com", "nobody@example.com"]}
+        )
+        by_id = await r.service.call("mkto", "delete_leads", {"ids": [2, 1]})
+        contact = await r.service.call(
+            "hs", "gdpr_delete_contacts", {"emails": ["Contact3@example.com", "nobody@x.co"]}
+        )
+    assert by_email.data == {"deleted": 1, "ids": [1]}
+    assert by_id.data == {"deleted": 1, "ids": [2]}  # lead 1 is gone already: skipped
+    assert contact.data == {"deleted": 1}
+    assert ("POST", "/rest/v1/leads/delete.json") in {
+        (c.method, c.path) for c in marketo_recorder.requests
+    }
+    for call in marketo_recorder.requests:
+        check_marketo(call)
+    assert [c.path for c in hubspot_recorder.requests].count(
+        "/crm/v3/objects/contacts/gdpr-delete"
+    ) == 2
+    for call in hubspot_recorder.requests:
+        check_hubspot(call)
