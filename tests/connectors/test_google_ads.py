@@ -353,3 +353,23 @@ async def test_consent_settings_go_with_conversions_and_customer_match_jobs(
         with pytest.raises(ConfigurationError, match="GRANTED or DENIED"):
             await connector.call("upload_click_conversions", [click(2)], ctx)
     assert len(g.sandbox.conversions) == 1
+
+
+async def test_a_list_that_keeps_failing_leaves_the_lists_already_sent_alone(
+    google_ads: Start,
+) -> None:
+    g = google_ads()
+    # The second job (id 2) never takes operations: Google keeps answering 503.
+    g.sandbox.fail_next(
+        10, 503, path=f"/v22/customers/{DEFAULT_CUSTOMER_ID}/offlineUserDataJobs/2:"
+    )
+    members = [
+        {"user_list": 2001, "email": "one@example.com"},
+        {"user_list": 2002, "email": "two@example.com"},
+    ]
+    async with g.open() as ctx:
+        result = await connector.call("add_customer_match_members", members, ctx)
+    first, second = result.records
+    assert first.ok and len(g.sandbox.list_members("2001")) == 1
+    assert isinstance(second, RecordError) and second.retryable and second.code == "503"
+    assert g.sandbox.list_members("2002") == set()

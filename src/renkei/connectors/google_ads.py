@@ -356,21 +356,18 @@ class GoogleAdsConnector(Connector):
                 continue
             operation = {action: {"userIdentifiers": identifiers}}
             by_list.setdefault(user_list, []).append((index, operation))
-        jobs = 0
-        for user_list, members in by_list.items():
-            chunk = [index for index, _ in members]
+        list_of = {index: name for name, members in by_list.items() for index, _ in members}
 
-            async def send(
-                chunk: Sequence[int],
-                user_list: str = user_list,
-                members: list[tuple[int, dict[str, Any]]] = members,
-            ) -> dict[int, RecordResult]:
-                return await self._run_job(customer, user_list, members, ctx)
+        async def send(chunk: Sequence[int]) -> dict[int, RecordResult]:
+            user_list = list_of[chunk[0]]
+            return await self._run_job(customer, user_list, by_list[user_list], ctx)
 
-            results.update(await run_chunks([chunk], send))
-            jobs += 1
+        # One job per list, in one run: a list that fails for good fails its own members,
+        # a transient failure after the first list marks only the lists not yet sent.
+        chunks = [[index for index, _ in members] for members in by_list.values()]
+        results.update(await run_chunks(chunks, send))
         return OperationResult(
-            records=tuple(results[i] for i in sorted(results)), data={"jobs": jobs}
+            records=tuple(results[i] for i in sorted(results)), data={"jobs": len(chunks)}
         )
 
     async def _run_job(

@@ -93,6 +93,7 @@ class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
         self.operations_today = 0
         self._day = -1
         self._ids = itertools.count(1)
+        self._job_ids = itertools.count(1)  # jobs are numbered 1, 2, ... per sandbox
 
     def connection_help(self, base_url: str) -> str:
         c = self.config
@@ -347,7 +348,7 @@ class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
         consent = metadata.get("consent") if isinstance(metadata, dict) else None
         if problem := _consent_problem(consent):
             return _error(400, "INVALID_ARGUMENT", *problem)
-        name = f"customers/{customer}/offlineUserDataJobs/{next(self._ids)}"
+        name = f"customers/{customer}/offlineUserDataJobs/{next(self._job_ids)}"
         self.jobs[name] = OfflineUserDataJob(name, user_list, consent=consent)
         return JSONResponse({"resourceName": name})
 
