@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".")
     host: str = "127.0.0.1"
     port: int = Field(8787, ge=0, le=65535)
+    # Processes `renkei serve` runs on its port, each with a worker; None: one per core.
+    processes: int | None = Field(None, ge=1, le=64)
 
     admin_token: str | None = None
     secret_key: Annotated[list[str], NoDecode] = Field(default_factory=list)

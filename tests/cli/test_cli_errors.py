@@ -128,6 +128,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["endpoints", "pausee", "crm"], "No such command 'pausee'"),
     (["nope"], "No such command 'nope'"),
     (["deliveries", "list", "--limit", "many"], "Invalid value for '--limit'"),
+    (["serve", "--processes", "0"], "Invalid value for '--processes'"),
+    (["serve", "--processes", "many"], "Invalid value for '--processes'"),
 ]
 
 

@@ -129,6 +129,12 @@ def env(database_url: str) -> Iterator[dict[str, str]]:
     }
 
 
+def serving_pids(pid: int) -> list[str]:
+    """The processes of a ``renkei serve`` that run workers: its children, or itself alone."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return children or [str(pid)]
+
+
 def make_endpoint(base_url: str, receiver: Receiver) -> str:
     with httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
@@ -162,6 +168,7 @@ def test_sigkill_of_serve_the_restart_takes_the_jobs_back_at_once(
         publisher = Publisher(base_url)
         threads = publisher.start()
         wait_until(lambda: len(receiver.requests) >= EVENTS // 3, timeout=120, interval=0.005)
+        killed_pids = serving_pids(first.process.pid)
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=30)
         for thread in threads:
@@ -186,10 +193,14 @@ def test_sigkill_of_serve_the_restart_takes_the_jobs_back_at_once(
         declared = second.events("worker.declared_dead")
         duplicates = check_deliveries(receiver, secret, publisher.acknowledged)
 
-    # The restarted process declared its previous incarnation dead (its process is gone)
-    # and took its jobs back; no job waited for its lease.
+    # The restarted processes declared their previous incarnations dead (their processes
+    # are gone: one worker per process of the default `renkei serve`), each once, and took
+    # their jobs back; no job waited for its lease.
     reclaimed = sum(int(str(record["reclaimed"])) for record in declared)
-    assert len(declared) == 1 and reclaimed > 0
+    assert sorted(str(record["dead_worker_id"]).split(":")[1] for record in declared) == sorted(
+        killed_pids
+    )
+    assert reclaimed > 0
     assert second.events("worker.reclaimed_expired_jobs") == []
     assert duplicates <= reclaimed
     print(

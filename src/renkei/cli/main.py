@@ -39,11 +39,13 @@ from renkei.config import ConfigError, Plan, apply_plan, export_state, load_conf
 from renkei.hub import Hub
 from renkei.process import listening_socket, tune_long_running_process
 from renkei.queue.runner import run_worker
+from renkei.queue.wakeup import wake_other_processes
 from renkei.security.keyring import generate_key, read_key_file, write_key_file
 from renkei.security.rotation import rotate_keys
 from renkei.security.tokens import SCOPES, Scope, count_tokens
 from renkei.store import migrate as run_migrations
 from renkei.store.migrate import current_revision
+from renkei.supervisor import MAX_PROCESSES, default_process_count, supervise
 from renkei.usecases import LOCAL
 from renkei.usecases import tokens as token_cases
 
@@ -114,14 +116,19 @@ def serve(
         None, min=0, max=65535, help="Port to listen on (RENKEI_PORT)."
     ),
     no_worker: bool = typer.Option(False, "--no-worker", help="API only; run workers elsewhere."),
+    processes: int | None = typer.Option(
+        None,
+        min=1,
+        max=MAX_PROCESSES,
+        help="Processes serving the port, each with a worker (RENKEI_PROCESSES; "
+        "default: one per core). 1: everything in this process.",
+    ),
 ) -> None:
-    """Run the API, ingest, worker and scheduler in one process."""
-    from renkei.api.app import create_app
-    from renkei.dashboard import with_dashboard
-
+    """Run the API, ingest, workers and scheduler: one process per core, one port."""
     settings = load_settings(creating=True, quiet=True)
     host = host or settings.host
     port = port or settings.port
+    count = processes or settings.processes or default_process_count()
     try:
         sock = listening_socket(host, port)
     except OSError as exc:
@@ -133,11 +140,12 @@ def serve(
         async with hub.database.read() as connection:
             return await count_tokens(connection)
 
+    # Migrations run here, once, before any child starts serving.
     tokens = with_hub(prepare, settings=settings)
     _record(settings)
-    hub = Hub(settings)
     console.print(f"[bold]Renkei {__version__}[/bold] listening on http://{host}:{port}")
     console.print(f"  database   {safe_url(settings.database_url)}")
+    console.print(f"  processes  {count}")
     console.print(f"  API docs   http://{host}:{port}/docs")
     console.print(f"  dashboard  http://{host}:{port}/ui/")
     if not tokens and not settings.admin_token:
@@ -146,11 +154,25 @@ def serve(
             "[bold]renkei token create --name admin --scope admin[/bold] "
             "or set RENKEI_ADMIN_TOKEN."
         )
+    if count == 1:
+        code = _serve_on(sock, settings, with_worker=not no_worker)
+    else:
+        code = supervise(count, lambda _slot: _serve_on(sock, settings, with_worker=not no_worker))
+    if code:
+        raise typer.Exit(code)
+
+
+def _serve_on(sock: Any, settings: Any, *, with_worker: bool) -> int:
+    """Serve the API (and a worker) on ``sock`` until SIGTERM/SIGINT; 3 when it never started."""
+    from renkei.api.app import create_app
+    from renkei.dashboard import with_dashboard
+
+    hub = Hub(settings)
+    if not with_worker:
+        wake_other_processes(hub.database)  # the workers are elsewhere
     server = uvicorn.Server(
         uvicorn.Config(
-            with_dashboard(create_app(hub, with_worker=not no_worker, long_running=True), hub),
-            host=host,
-            port=port,
+            with_dashboard(create_app(hub, with_worker=with_worker, long_running=True), hub),
             log_config=None,
             access_log=False,
             loop="uvloop",
@@ -159,13 +181,15 @@ def serve(
         )
     )
     server.run(sockets=[sock])
-    if not server.started:
-        raise typer.Exit(3)
+    return 0 if server.started else 3
 
 
 @app.command()
 def worker(
     burst: bool = typer.Option(False, help="Run what is due now, then exit."),
+    processes: int = typer.Option(
+        1, min=1, max=MAX_PROCESSES, help="Worker processes, supervised (not with --burst)."
+    ),
 ) -> None:
     """Run a delivery/sync worker (scale-out nodes)."""
 
@@ -179,7 +203,17 @@ def worker(
         else:
             await run_worker(node)
 
-    with_hub(run)
+    if processes == 1 or burst:
+        with_hub(run)
+        return
+
+    def one_worker(_slot: int) -> int:
+        with_hub(run)
+        return 0
+
+    code = supervise(processes, one_worker)
+    if code:
+        raise typer.Exit(code)
 
 
 @token_app.command("create")

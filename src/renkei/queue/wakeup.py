@@ -1,5 +1,5 @@
-"""Waking workers early: an in-process signal on commit, and the database's notifications
-between processes (:func:`listen_for_jobs`, where the database has them).
+"""Waking workers early: an in-process signal on commit, and notifications between
+processes (:func:`listen_for_jobs`, through ``store.notifications``).
 
 Polling remains the guarantee: a lost notification only delays a job by one poll interval.
 """
@@ -11,7 +11,7 @@ import contextlib
 
 from renkei.queue.manager import NOTIFY_CHANNEL, WAKE_FLAG
 from renkei.store.database import Database
-from renkei.store.notifications import ChannelListener
+from renkei.store.notifications import ChannelListener, notify_after_commit
 
 
 class Wakeup:
@@ -44,8 +44,23 @@ def listen_for_jobs(database: Database, wakeup: Wakeup) -> ChannelListener:
 
 
 def wake_on_commit(database: Database, wakeup: Wakeup) -> None:
-    """Poke the in-process worker after any transaction that enqueued jobs."""
+    """Poke the in-process worker after any transaction that enqueued jobs, and the other
+    processes' workers where the database cannot do it in the transaction."""
     database.on_commit(WAKE_FLAG, wakeup.notify)
+    wake_other_processes(database)
 
 
-__all__ = ["WAKE_FLAG", "Wakeup", "listen_for_jobs", "wait_for_event", "wake_on_commit"]
+def wake_other_processes(database: Database) -> None:
+    """Poke the other processes' workers after any transaction that enqueued jobs, where
+    the database cannot do it in the transaction; for processes without a worker."""
+    notify_after_commit(database, WAKE_FLAG, NOTIFY_CHANNEL)
+
+
+__all__ = [
+    "WAKE_FLAG",
+    "Wakeup",
+    "listen_for_jobs",
+    "wait_for_event",
+    "wake_on_commit",
+    "wake_other_processes",
+]

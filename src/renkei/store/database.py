@@ -22,6 +22,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Literal
 
 import orjson
@@ -37,6 +38,9 @@ from sqlalchemy.util import await_
 from renkei.store import inline_sqlite
 from renkei.store.checkpoints import WalCheckpointer
 from renkei.store.errors import DatabaseUnavailable, is_unavailable
+from renkei.store.local_channels import rendezvous
+from renkei.store.urls import database_file
+from renkei.store.write_gate import WriteGate
 
 Dialect = Literal["sqlite", "postgresql"]
 log = structlog.get_logger("renkei.store")
@@ -143,6 +147,7 @@ def _sqlite_engine(
             busy_timeout=_BUSY_TIMEOUT_SECONDS,
             pragmas=pragmas,
             on_open=None if checkpointer is None else checkpointer.start,
+            gate=partial(_write_gate, url),
         )
     engine = create_async_engine(
         url,
@@ -176,6 +181,19 @@ def _sqlite_engine(
         await_(connection.connection.driver_connection.execute(begin))
 
     return engine
+
+
+def _write_gate(url: str) -> WriteGate | None:
+    """The write gate of a file database (store/write_gate.py); none for ``:memory:``, or
+    where the gate's file cannot be made (SQLite's own wait still applies)."""
+    file = database_file(url)
+    if file is None:
+        return None
+    try:
+        return WriteGate(rendezvous(file) / "write.lock")
+    except OSError:
+        log.warning("store.write_gate_unavailable", exc_info=True)
+        return None
 
 
 class Database:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from renkei.backoff import Backoff
+from renkei.store.write_gate import WriteGate
 
 __all__ = ["InlineConnection", "connect"]
 
@@ -113,9 +114,16 @@ class InlineConnection:
     """aiosqlite's ``Connection`` interface over a ``sqlite3.Connection`` in autocommit
     mode: transactions are whatever ``BEGIN ...`` the caller sends."""
 
-    def __init__(self, connection: sqlite3.Connection, *, busy_timeout: float) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        busy_timeout: float,
+        gate: WriteGate | None = None,
+    ) -> None:
         self._conn = connection
         self._busy_timeout = busy_timeout
+        self._gate = gate  # held from BEGIN to COMMIT/ROLLBACK (store/write_gate.py)
         self._heavy = False  # an offloaded statement ran: its commit has many pages to write
 
     @property
@@ -181,6 +189,16 @@ class InlineConnection:
 
     async def _begin(self, sql: str) -> None:
         """``BEGIN``, waiting for another process's write lock without blocking the loop."""
+        if self._gate is not None:
+            await self._gate.enter()
+        try:
+            await self._begin_unguarded(sql)
+        except BaseException:
+            if self._gate is not None:
+                self._gate.leave()
+            raise
+
+    async def _begin_unguarded(self, sql: str) -> None:
         deadline = time.monotonic() + self._busy_timeout
         failures = 0
         while True:
@@ -200,9 +218,16 @@ class InlineConnection:
         await self._end("ROLLBACK")
 
     async def _end(self, sql: str) -> None:
+        try:
+            await self._end_transaction(sql)
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
+
+    async def _end_transaction(self, sql: str) -> None:
         heavy, self._heavy = self._heavy, False
         if not self._conn.in_transaction:
-            return
+            return  # committed already (execute_many_then)
         if heavy:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(_offload_thread(), self._conn.execute, sql)
@@ -213,10 +238,12 @@ class InlineConnection:
         self._conn.create_function(*args, **kwargs)
 
     async def close(self) -> None:
-        self._conn.close()
+        self.stop()
 
     def stop(self) -> None:
         self._conn.close()
+        if self._gate is not None:
+            self._gate.close()
 
 
 def connect(
@@ -225,9 +252,11 @@ def connect(
     busy_timeout: float,
     pragmas: Sequence[str],
     on_open: Callable[[], None] | None = None,
+    gate: Callable[[], WriteGate | None] | None = None,
 ) -> Callable[[], Any]:
     """An ``async_creator`` for ``create_async_engine``: opens ``path`` inline, then calls
-    ``on_open``."""
+    ``on_open``; ``gate`` opens the connection's write gate, if any (in the process that
+    uses the connection)."""
 
     async def creator() -> InlineConnection:
         connection = sqlite3.connect(
@@ -238,6 +267,8 @@ def connect(
         connection.execute(f"PRAGMA busy_timeout={_STATEMENT_BUSY_MS}")
         if on_open is not None:
             on_open()
-        return InlineConnection(connection, busy_timeout=busy_timeout)
+        return InlineConnection(
+            connection, busy_timeout=busy_timeout, gate=None if gate is None else gate()
+        )
 
     return creator
