@@ -361,14 +361,18 @@ def _open_loop(port: int, rate: float, seconds: float, token: str, out: str) -> 
         ).encode() + body
 
     async def one(n: int) -> None:
-        connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
-        reader, writer = connection
         sent = time.time()
-        writer.write(request(n))
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = int(head.split(b" ", 2)[1])
-        length = re.search(rb"(?i)content-length: *(\d+)", head)
-        await reader.readexactly(int(length.group(1)) if length else 0)
+        try:
+            connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
+            writer.write(request(n))
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            results.append((n, sent, 0))  # status 0: no answer (connection refused or cut)
+            return
         results.append((n, sent, status))
         idle.append(connection)
 
@@ -412,7 +416,8 @@ def open_loop(
     return sent, {
         "rate_per_s": rate,
         "requests": int(rate * seconds),
-        "statuses": statuses,
+        "statuses": statuses,  # 0: no answer (connection refused or cut)
+        "lost_by_the_client": int(rate * seconds) - sum(statuses.values()),
         "load_generator": "uvloop open-loop client (bench/relay.py)",
         "load_generator_cpu_percent": round(100 * cpu / wall, 1),
     }
