@@ -49,3 +49,25 @@ def test_ids_of_every_prefix_come_from_one_clock_and_sort_together() -> None:
     made = [new_id(prefix) for _ in range(1000) for prefix in ("evt", "dlv")]
     bodies = [made_id.split("_", 1)[1] for made_id in made]
     assert len(set(bodies)) == len(bodies) and bodies == sorted(bodies)
+
+
+def test_a_forked_child_does_not_make_its_parents_next_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``renkei serve`` forks its processes: a child in the parent's millisecond must not
+    count on from the parent's random part (the parent's next id would be the child's)."""
+    import os
+
+    new_id("evt")
+    # The clock stands still in the parent's millisecond (a future one, to be sure).
+    monkeypatch.setattr(generator, "_last_ms", time.time_ns() // 1_000_000 + 3_600_000)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, new_id("evt").encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        childs = pipe.read()
+    assert childs != new_id("evt")

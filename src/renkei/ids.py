@@ -26,6 +26,17 @@ _head_bits = -1  # the random part's top 60 bits that ``_head`` encodes
 _head = ""  # time + those 60 bits: the first 22 of the body's 26 characters
 
 
+def _forget_after_fork() -> None:
+    """A forked child (``renkei serve``'s processes) must not count on from its parent's
+    last id: within the parent's millisecond, both would make the same ids."""
+    global _lock, _last_ms
+    _lock = threading.Lock()
+    _last_ms = 0
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def new_id(prefix: str) -> str:
     global _last_ms, _last_random, _time_part, _head_bits, _head
     with _lock:
