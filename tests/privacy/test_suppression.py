@@ -4,6 +4,7 @@ audited and lets the person's events in again. Real HTTP on loopback, SQLite and
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from renkei.store import Database
 from tests.delivery.webhook_receiver import Receiver, wait_until
+from tests.events.test_hook_replays import WHSEC, _standard
 from tests.support.rawscan import assert_not_in_files, assert_not_stored
 from tests.support.server import admin_client, running_hub
 
@@ -163,3 +165,40 @@ def test_bad_suppressions_and_requests_are_refused_in_json(database_url: str) ->
         assert admin.get("/api/v1/profiles/prof_nope/export").status_code == 404
         assert admin.get("/api/v1/privacy-requests", params={"limit": 0}).status_code == 400
         assert admin.get("/api/v1/suppressions", params={"cursor": "%%"}).status_code == 400
+
+
+async def test_a_suppressed_persons_inbound_webhook_is_dropped_and_its_body_not_kept(
+    database_url: str, database: Database
+) -> None:
+    with (
+        running_hub(database_url, worker_poll_interval=0.05) as (base_url, _),
+        admin_client(base_url) as admin,
+    ):
+        source = admin.post(
+            "/api/v1/sources",
+            json={
+                "kind": "webhook",
+                "name": "mailchimp-hooks",
+                "verification": {"scheme": "standard_webhooks", "secret": WHSEC},
+                "mapping": {"type": "type", "email": "data.email"},
+            },
+        ).json()
+        assert (
+            admin.post(
+                "/api/v1/suppressions", json={"kind": "email", "value": NEVER_SEEN}
+            ).status_code
+            == 201
+        )
+        body = json.dumps({"type": "unsubscribe", "data": {"email": NEVER_SEEN}}).encode()
+        headers = {"Content-Type": "application/json", **_standard("webhook")(body)}
+        answer = httpx.post(source["url"], content=body, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        requests = admin.get(f"/api/v1/sources/{source['id']}/requests").json()["data"]
+        assert [r["status"] for r in requests] == ["suppressed"]
+        assert requests[0]["event_ids"] == []
+        replay = admin.post(f"/api/v1/sources/{source['id']}/requests/{requests[0]['id']}/replay")
+        assert replay.status_code == 410, replay.text
+        assert admin.get("/api/v1/events").json()["data"] == []
+    await assert_not_stored(database, NEVER_SEEN)
+    await database.dispose()
+    assert_not_in_files(database_url, NEVER_SEEN)

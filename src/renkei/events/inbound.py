@@ -9,16 +9,16 @@ be inspected and replayed once the mapping is fixed (:func:`replay_request`).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.errors import NotFound
+from renkei.errors import Gone, NotFound
 from renkei.events.envelope import Event, format_timestamp, json_size
 from renkei.events.errors import (
     BadRequest,
@@ -30,10 +30,14 @@ from renkei.events.errors import (
 from renkei.events.ingest import IngestService, StoreExtra, check_storable, new_event_id
 from renkei.events.metrics import VERIFICATION_FAILURES, WEBHOOK_EVENTS
 from renkei.events.sources import HookSource, SourceNotFound
+from renkei.events.suppressions import event_keys, suppression_set
 from renkei.events.webhook_mapping import parse_body
 from renkei.ids import new_id
 from renkei.security.redaction import REDACTED, is_secret_name, redact
 from renkei.store.tables.ingest import webhook_requests
+
+if TYPE_CHECKING:
+    from renkei.core import Core
 
 __all__ = [
     "InboundRequest",
@@ -97,7 +101,7 @@ async def receive(
         await service.committer.store([], _insert(row))
         raise
     row |= {"status": "accepted", "error": None, "event_ids": [event.id for event in events]}
-    await service.committer.store(events, _insert(row))
+    await service.committer.store(events, _insert(row, service.hub, events))
     WEBHOOK_EVENTS.inc(len(events))
     return events
 
@@ -158,9 +162,24 @@ def _decoded(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes
     return bytes(out)
 
 
-def _insert(row: dict[str, Any]) -> StoreExtra:
+def _insert(
+    row: dict[str, Any], hub: Core | None = None, events: Sequence[Event] = ()
+) -> StoreExtra:
     async def insert_row(connection: AsyncConnection, _: frozenset[str]) -> None:
-        await connection.execute(insert(webhook_requests).values(**row))
+        values = row
+        if hub is not None and events:
+            # A suppressed person's events were dropped: their raw request is not kept
+            # either, only that it came (docs/privacy.md).
+            checker = suppression_set(hub)
+            held = {
+                event.id
+                for event in events
+                if await checker.is_suppressed(connection, list(event_keys(event)))
+            }
+            if held:
+                kept = [event.id for event in events if event.id not in held]
+                values = {**row, "status": "suppressed", "body": b"", "event_ids": kept}
+        await connection.execute(insert(webhook_requests).values(**values))
 
     return insert_row
 
@@ -256,6 +275,11 @@ async def replay_request(
         raise SourceNotFound(source_id)
     async with service.hub.database.read() as connection:
         row = await get_request(connection, source_id, request_id)
+    if row.status == "suppressed":
+        raise Gone(
+            "this request came from a suppressed person: its body was not kept",
+            code="suppressed",
+        )
     _, _, query_string = row.path.partition("?")
     query = dict(parse_qsl(query_string, keep_blank_values=True))
     events = _to_events(

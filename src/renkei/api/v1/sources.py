@@ -105,7 +105,7 @@ class RequestOut(BaseModel):
     method: str
     path: str
     headers: dict[str, str]
-    status: Literal["accepted", "rejected"]
+    status: Literal["accepted", "rejected", "suppressed"]
     error: dict[str, Any] | None
     event_ids: list[str]
     size: int
