@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import sqlite3
 import sys
 import time
@@ -40,12 +41,16 @@ _LOCK_BACKOFF = Backoff(attempts=sys.maxsize, base=0.0005, cap=0.02, jitter=0.5,
 
 
 _offload: ThreadPoolExecutor | None = None
+_offload_pid = 0
 
 
 def _offload_thread() -> ThreadPoolExecutor:
-    global _offload
-    if _offload is None:
+    """The helper thread of this process: one inherited across ``fork`` has no thread
+    behind it in the child, and work handed to it would wait for ever."""
+    global _offload, _offload_pid
+    if _offload is None or _offload_pid != os.getpid():
         _offload = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renkei-sqlite")
+        _offload_pid = os.getpid()
     return _offload
 
 
