@@ -76,7 +76,7 @@ def _serve(name: str, *settings: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _wait(process: subprocess.Popen[bytes], send: object) -> httpx.Response:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a busy machine imports slowly
     while True:
         try:
             return send()  # type: ignore[operator,no-any-return]
@@ -86,7 +86,7 @@ def _wait(process: subprocess.Popen[bytes], send: object) -> httpx.Response:
             time.sleep(0.1)
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(400)
 def test_renkei_sandbox_serves_each_of_them() -> None:
     started = [
         _serve("ga4"),
