@@ -146,7 +146,7 @@ class OneSignalConnector(Connector):
             ),
             Field(
                 "base_url",
-                "https://api.onesignal.com",
+                "The API host, https://api.onesignal.com",
                 required=False,
                 default="https://api.onesignal.com",
             ),
