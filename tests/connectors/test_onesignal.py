@@ -189,11 +189,15 @@ async def test_upsert_users_updates_known_users_and_creates_the_others(onesignal
 async def test_a_user_named_twice_in_a_batch_is_one_request(onesignal: Start) -> None:
     o = onesignal()
     o.sandbox.add_user("u-1")
-    records = [{"external_id": "u-1", "tags": {"a": 1}}, {"external_id": "u-1", "tags": {"b": 2}}]
+    records = [
+        {"external_id": "u-1", "properties": {"tags": {"a": 1}}},
+        {"external_id": "u-1", "tags": {"b": 2}},
+    ]
     async with o.open() as ctx:
         result = await connector.call("upsert_users", records, ctx)
     assert result.ok and calls(o.sandbox, "PATCH", "/apps/") == 1
     assert o.sandbox.user("u-1").tags == {"a": "1", "b": "2"}  # type: ignore[union-attr]
+    assert records[0] == {"external_id": "u-1", "properties": {"tags": {"a": 1}}}  # untouched
     assert o.sandbox.violations == []  # one request a second per user
 
 

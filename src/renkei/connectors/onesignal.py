@@ -291,10 +291,12 @@ class OneSignalConnector(Connector):
         for index, record in enumerate(records):
             external_id = str(record["external_id"])
             properties = merged.setdefault(external_id, {})
-            properties.update(record.get("properties") or {})
-            if record.get("tags"):
-                tags = properties.setdefault("tags", {})
-                tags.update({k: _tag(v) for k, v in record["tags"].items()})
+            given = dict(record.get("properties") or {})
+            tags = {**(properties.get("tags") or {}), **(given.pop("tags", None) or {})}
+            tags.update({k: _tag(v) for k, v in (record.get("tags") or {}).items()})
+            properties.update(given)
+            if tags:
+                properties["tags"] = tags  # a copy: the caller's records stay as they were
             owners.setdefault(external_id, []).append(index)
         results: dict[int, RecordResult] = {}
         failed: ConnectorError | None = None
