@@ -11,6 +11,8 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from standardwebhooks import Webhook
 
 from renkei.events import ConfigError, VerificationFailed, build_verifier
@@ -341,6 +343,11 @@ def test_klaviyo(timestamp: str) -> None:
         ({"scheme": "standard_webhooks", "secret": "whsec_not*base64!"}, ""),
         ({"scheme": "basic_auth", "password": "topsecret-1"}, "username"),
         ({"scheme": "hubspot_v3", "secret": "topsecret-1"}, "client_secret"),
+        ({"scheme": "hmac", "secret": "s", "header": "X", "algorithm": "md5"}, "algorithm"),
+        ({"scheme": "twilio"}, "secret"),
+        ({"scheme": "sendgrid"}, "public_key"),
+        ({"scheme": "sendgrid", "public_key": "bm90IGEga2V5"}, ""),
+        ({"scheme": "sendgrid", "public_key": "not base64!"}, ""),
     ],
 )
 def test_invalid_configs(config: dict[str, Any], field: str) -> None:
@@ -364,9 +371,19 @@ def test_every_scheme_is_buildable_and_hides_its_secret() -> None:
         "stripe": {"secret": "hidden-secret-1"},
         "shopify": {"secret": "hidden-secret-1"},
         "klaviyo": {"secret": "hidden-secret-1"},
+        "twilio": {"secret": "hidden-secret-1"},
+        "sendgrid": {"public_key": _sendgrid_public_key()},  # public: nothing to hide
     }
     assert set(configs) == set(SCHEMES)
     for scheme, options in configs.items():
         verifier = build_verifier({"scheme": scheme, **options})
         assert "hidden-secret" not in repr(verifier)
         assert WHSEC not in repr(verifier)
+
+
+def _sendgrid_public_key() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()

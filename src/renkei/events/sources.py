@@ -79,6 +79,8 @@ _SECRET_HEADERS = {
     "klaviyo": ("klaviyo-signature",),
     "standard_webhooks": ("webhook-signature", "svix-signature"),
     "basic_auth": ("authorization",),
+    "twilio": ("x-twilio-signature",),
+    "sendgrid": ("x-twilio-email-event-webhook-signature",),
 }
 
 

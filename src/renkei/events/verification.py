@@ -22,8 +22,12 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from renkei.events.envelope import parse_timestamp
@@ -38,10 +42,12 @@ __all__ = [
     "HubSpotV3",
     "Klaviyo",
     "NoVerification",
+    "SendGrid",
     "SharedSecret",
     "Shopify",
     "StandardWebhooks",
     "Stripe",
+    "Twilio",
     "Verifier",
     "build_verifier",
 ]
@@ -133,11 +139,14 @@ class BasicAuth(_Scheme):
 
 
 class HmacSignature(_Scheme):
-    """Generic HMAC-SHA256 of the body, or of ``timestamp + separator + body``."""
+    """Generic HMAC-SHA256 (or SHA-1) of the body, or of ``timestamp + separator + body``."""
 
     scheme: Literal["hmac"] = "hmac"
     secret: Secret
     header: str = Field(min_length=1)
+    algorithm: Literal["sha256", "sha1"] = Field(
+        default="sha256", description="sha1 for older senders (Segment's X-Signature)"
+    )
     encoding: Literal["hex", "base64"] = "hex"
     prefix: str = Field(default="", description='e.g. "sha256=" before the signature')
     timestamp_header: str | None = Field(default=None, min_length=1)
@@ -153,7 +162,7 @@ class HmacSignature(_Scheme):
             timestamp = _required_header(headers, self.timestamp_header)
             _check_window(_unix_seconds(timestamp), now, self.tolerance)
             message = f"{timestamp}{self.separator}".encode() + body
-        digest = _hmac(self.secret, message)
+        digest = _hmac(self.secret, message, self.algorithm)
         if self.encoding == "hex":
             matches = _same(provided.lower(), (self.prefix + digest.hex()).lower())
         else:
@@ -212,6 +221,8 @@ MESSAGE_IDS: Mapping[str, tuple[FieldSource, ...]] = {
         FieldSource(header="X-Shopify-Event-Id"),
     ),
     "hubspot_v3": (FieldSource(path="eventId"),),  # per item, with "items": "$"
+    "twilio": (FieldSource(header="I-Twilio-Idempotency-Token"),),
+    "sendgrid": (FieldSource(path="sg_event_id"),),  # per item, with "items": "$"
 }
 
 
@@ -297,6 +308,81 @@ class Klaviyo(_Scheme):
             raise VerificationFailed("signature does not match")
 
 
+class Twilio(_Scheme):
+    """``X-Twilio-Signature``: base64 HMAC-SHA1 of the URL followed by every form parameter
+    (sorted by name, ``name + value``); a JSON body is instead hashed into the URL's
+    ``bodySHA256`` parameter. ``X-Twilio-Webhooks-Signature-Settings`` may ask for SHA-256."""
+
+    scheme: Literal["twilio"] = "twilio"
+    secret: Secret = Field(description="the account's Auth Token (or the webhook SharedKey)")
+
+    def verify(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> None:
+        signature = _required_header(headers, "X-Twilio-Signature")
+        algorithm = "sha1"
+        for part in (_header(headers, "X-Twilio-Webhooks-Signature-Settings") or "").split(","):
+            name, _, value = part.partition("=")
+            if name.strip() == "algorithm" and value.strip():
+                algorithm = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}.get(
+                    value.strip().upper(), ""
+                )
+        if not algorithm:
+            raise VerificationFailed("unsupported signature algorithm")
+        body_hash = _query_param(url, "bodySHA256")
+        signed = ""
+        if body_hash is not None:
+            if not _same(body_hash.lower(), hashlib.sha256(body).hexdigest()):
+                raise VerificationFailed("bodySHA256 does not match the body")
+        else:
+            pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+            for name in sorted({name for name, _ in pairs}):
+                for value in sorted({value for key, value in pairs if key == name}):
+                    signed += name + value
+        # Twilio signs the URL with or without an explicit port, depending on the product.
+        for candidate in dict.fromkeys((url, *_port_variants(url))):
+            digest = _hmac(self.secret, (candidate + signed).encode(), algorithm)
+            if _same(signature, _b64(digest)):
+                return
+        raise VerificationFailed("signature does not match")
+
+
+class SendGrid(_Scheme):
+    """SendGrid's signed Event Webhook: an ECDSA (P-256, SHA-256) signature of
+    ``timestamp + body`` in ``X-Twilio-Email-Event-Webhook-Signature`` (base64 DER), checked
+    with the public key SendGrid shows in its Mail Settings."""
+
+    scheme: Literal["sendgrid"] = "sendgrid"
+    public_key: str = Field(min_length=1, description="the verification key (base64 DER)")
+    tolerance: Tolerance = 300
+
+    @model_validator(mode="after")
+    def _loadable(self) -> Self:
+        self.key()
+        return self
+
+    def key(self) -> ec.EllipticCurvePublicKey:
+        try:
+            key = load_der_public_key(base64.b64decode(self.public_key.strip(), validate=True))
+        except (binascii.Error, ValueError, UnsupportedAlgorithm) as exc:
+            raise ValueError("public_key must be the base64 DER key SendGrid shows") from exc
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError("public_key must be an elliptic curve key")
+        return key
+
+    def verify(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> None:
+        signature = _required_header(headers, "X-Twilio-Email-Event-Webhook-Signature")
+        timestamp = _required_header(headers, "X-Twilio-Email-Event-Webhook-Timestamp")
+        _check_window(_unix_seconds(timestamp), now, self.tolerance)
+        try:
+            decoded = base64.b64decode(signature.strip(), validate=True)
+            self.key().verify(decoded, timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        except (binascii.Error, InvalidSignature) as exc:
+            raise VerificationFailed("signature does not match") from exc
+
+
 SCHEMES: Mapping[str, type[_Scheme]] = {
     scheme.model_fields["scheme"].default: scheme
     for scheme in (
@@ -309,6 +395,8 @@ SCHEMES: Mapping[str, type[_Scheme]] = {
         Stripe,
         Shopify,
         Klaviyo,
+        Twilio,
+        SendGrid,
     )
 }
 
@@ -371,8 +459,19 @@ def _check_window(sent_at: float | None, now: datetime, tolerance: int) -> None:
         raise VerificationFailed("timestamp is outside the tolerance window")
 
 
-def _hmac(secret: SecretStr, message: bytes) -> bytes:
-    return hmac.new(secret.get_secret_value().encode(), message, hashlib.sha256).digest()
+def _hmac(secret: SecretStr, message: bytes, algorithm: str = "sha256") -> bytes:
+    return hmac.new(secret.get_secret_value().encode(), message, algorithm).digest()
+
+
+def _port_variants(url: str) -> tuple[str, ...]:
+    """``url`` without its port, or with the scheme's default port when it has none."""
+    parts = urlsplit(url)
+    if parts.port is not None:
+        return (parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl(),)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    if default is None or not parts.netloc:
+        return ()
+    return (parts._replace(netloc=f"{parts.netloc}:{default}").geturl(),)
 
 
 def _b64(digest: bytes) -> str:

@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.errors import Unavailable
+from renkei.delivery import event_types as catalog
+from renkei.errors import NotFound, Unavailable
 from renkei.events import inbound
 from renkei.events import sources as service
 from renkei.events.ingest import Overloaded, StorageUnavailable
+from renkei.events.preset_catalog import PRESETS
+from renkei.events.presets import EventTypeSpec, InvalidPreset, Preset, configure
 from renkei.events.sources import PLAN_OFF, CreatedSource, Source, SourceChanges
 from renkei.usecases.access import Actor, require
 from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
@@ -30,8 +33,10 @@ __all__ = [
     "Replayed",
     "create_source",
     "delete_source",
+    "get_preset",
     "get_request",
     "get_source",
+    "list_presets",
     "list_requests",
     "list_sources",
     "replay_request",
@@ -43,6 +48,11 @@ __all__ = [
 ]
 
 DATABASE_RETRY_SECONDS = 5
+
+
+class PresetNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__("preset", name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +80,30 @@ async def create_source(
     verification: Mapping[str, Any] | None = None,
     mapping: Mapping[str, Any] | None = None,
     plan_mode: str | None = None,
+    preset: str | None = None,
+    settings: Mapping[str, Any] | None = None,
     via: str | None = None,
 ) -> CreatedSource:
-    """A new source; its write key (tracking) or generated secret (webhook) is shown once."""
+    """A new source; its write key (tracking) or generated secret (webhook) is shown once.
+
+    ``preset`` (a webhook source) sets the verification and mapping for that vendor from
+    ``settings`` (see ``list_presets``); ``mapping`` may still replace the preset's. The
+    preset's event types that are not registered yet are, in the same transaction.
+    """
     require(actor, "write")
+    chosen: Preset | None = None
+    if preset is not None:
+        if kind != "webhook":
+            raise InvalidPreset("a preset makes a webhook source", details={"field": "kind"})
+        if verification is not None:
+            raise InvalidPreset(
+                "a preset sets the verification: give its settings instead",
+                details={"field": "verification"},
+            )
+        chosen, verification, preset_mapping = configure(PRESETS, preset, settings)
+        mapping = preset_mapping if mapping is None else mapping
+    elif settings:
+        raise InvalidPreset("settings are given with a preset", details={"field": "settings"})
     async with hub.database.transaction() as tx:
         created = await service.create_source(
             tx,
@@ -87,16 +117,57 @@ async def create_source(
             plan_mode=plan_mode,
             now=hub.clock.now(),
         )
+        details: dict[str, Any] = {"name": created.source.name, "kind": created.source.kind}
+        if chosen is not None:
+            details["preset"] = chosen.name
+            details["event_types"] = await _register(hub, tx, chosen.event_types)
         await hub.audit(
             tx,
             actor,
             "source.created",
             target_type="source",
             target_id=created.source.id,
-            details=with_via(via, {"name": created.source.name, "kind": created.source.kind}),
+            details=with_via(via, details),
         )
     hub.ingest.invalidate()
     return created
+
+
+async def _register(
+    hub: Hub, connection: AsyncConnection, kinds: tuple[EventTypeSpec, ...]
+) -> list[str]:
+    """Register the event types that do not exist yet; returns their names."""
+    added: list[str] = []
+    for kind in kinds:
+        try:
+            await catalog.get_event_type(connection, kind.name)
+            continue
+        except NotFound:
+            pass
+        await catalog.create_event_type(
+            connection,
+            name=kind.name,
+            description=kind.description,
+            schema=dict(kind.schema),
+            example=None,
+            now=hub.clock.now(),
+        )
+        added.append(kind.name)
+    return added
+
+
+def get_preset(actor: Actor, name: str) -> Preset:
+    require(actor, "read")
+    preset = PRESETS.get(name)
+    if preset is None:
+        raise PresetNotFound(name)
+    return preset
+
+
+def list_presets(actor: Actor) -> list[Preset]:
+    """The inbound presets, by name, with what each needs from the user."""
+    require(actor, "read")
+    return [PRESETS[name] for name in sorted(PRESETS)]
 
 
 async def list_sources(

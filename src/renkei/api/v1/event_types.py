@@ -109,12 +109,12 @@ async def list_all(
     return Page(data=[_out(kind) for kind in listed], next_cursor=listed.next_cursor)
 
 
-@router.get("/{name}")
+@router.get("/{name:path}")
 async def get_one(name: str, request: Request, principal: Reader) -> EventTypeOut:
     return _out(await webhooks.get_event_type(_hub(request), principal, name))
 
 
-@router.patch("/{name}")
+@router.patch("/{name:path}")
 async def patch(
     name: str, body: EventTypePatch, request: Request, principal: Writer
 ) -> EventTypeOut:
@@ -122,7 +122,7 @@ async def patch(
     return _out(await webhooks.update_event_type(_hub(request), principal, name, changes))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name:path}", status_code=204)
 async def archive(name: str, request: Request, principal: Writer) -> None:
     """Archive: the type disappears from listings; events already published keep it."""
     await webhooks.archive_event_type(_hub(request), principal, name)

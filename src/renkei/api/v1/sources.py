@@ -41,12 +41,20 @@ class SourceIn(BaseModel):
     verification: dict[str, Any] | None = Field(
         default=None,
         description='webhook: {"scheme": "none|shared_secret|basic_auth|hmac|standard_webhooks'
-        '|hubspot_v3|stripe|shopify|klaviyo", ...options}',
+        '|hubspot_v3|stripe|shopify|klaviyo|twilio|sendgrid", ...options}',
     )
     mapping: dict[str, Any] | None = Field(
         default=None, description='webhook: {"type": ..., "id": ..., "user_id": ...}'
     )
     plan_mode: PlanMode | None = Field(default=None, description=_PLAN_MODE)
+    preset: str | None = Field(
+        default=None,
+        description="webhook: a vendor preset (GET /api/v1/source-presets) that sets "
+        "verification and mapping; mapping may still be given to replace the preset's",
+    )
+    settings: dict[str, Any] | None = Field(
+        default=None, description="with preset: the values it needs, e.g. the signing secret"
+    )
 
 
 class SourcePatch(PatchBody):
@@ -142,6 +150,8 @@ async def create(body: SourceIn, request: Request, principal: Writer) -> Created
         verification=body.verification,
         mapping=body.mapping,
         plan_mode=body.plan_mode,
+        preset=body.preset,
+        settings=body.settings,
     )
     secret = next(iter(created.generated_secrets.values()), None)
     return CreatedSourceOut(
