@@ -17,6 +17,7 @@ from renkei.events.profiles import (
     vendor_identity,
     vendor_ids,
 )
+from renkei.events.suppressions import SUPPRESSION_KINDS, suppression_set
 from renkei.queue import GiveUp
 from renkei.store.tables.core import events as events_table
 from renkei.syncs import model
@@ -41,8 +42,14 @@ async def push_event(engine: SyncEngine, sync: Sync, declared: PushEvents, event
             profile = await profile_with(connection, "email", str(row.email).lower())
         if profile is None and row is not None and row.user_id:
             profile = await profile_with(connection, "user_id", row.user_id)
+        keys = [] if row is None else [(k, v) for k in SUPPRESSION_KINDS if (v := row._mapping[k])]
+        suppressed = bool(keys) and await suppression_set(engine.hub).is_suppressed(
+            connection, keys
+        )
     if row is None:
         raise GiveUp(f"sync {sync.id} or event {event_id} is gone")
+    if suppressed:
+        return  # suppressed since the push was queued: nothing is sent about them
     tally = Tally()
     tally.add("read")
     kind = declared.identity
