@@ -284,6 +284,18 @@ BAD_PLAN_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
     ("GET", "/api/v1/violations?limit=0", None, 400, "invalid_limit", "limit"),
     ("GET", "/api/v1/violations?cursor=%21%21", None, 400, "invalid_cursor", "cursor"),
     ("GET", "/api/v1/violations?source=nope", None, 404, "not_found", "nope"),
+    # Inbound presets (issue 19): an unknown one names the others; a missing setting is named.
+    ("POST", "/api/v1/sources", {"kind": "webhook", "name": MARKER, "preset": "paypal"},
+     422, "invalid_preset", "onesignal"),
+    ("POST", "/api/v1/sources", {"kind": "webhook", "name": MARKER, "preset": "stripe"},
+     422, "invalid_preset", "secret"),
+    ("POST", "/api/v1/sources",
+     {"kind": "webhook", "name": MARKER, "preset": "stripe", "settings": {"secret": [MARKER]}},
+     422, "invalid_preset", "secret"),
+    ("POST", "/api/v1/sources",
+     {"kind": "webhook", "name": MARKER, "preset": "stripe", "settings": "whsec_x"},
+     422, "validation_failed", "settings"),
+    ("GET", "/api/v1/source-presets/nope", None, 404, "not_found", "nope"),
 ]  # fmt: skip
 
 

@@ -86,6 +86,13 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["sources", "plan", "nope", "block"], "source nope does not exist"),
     (["violations", "--source", "nope"], "source nope does not exist"),
     (["sources", "create", "--name", "x", "--kind", "webhook", "--mapping", "[1]"], "JSON object"),
+    (["sources", "presets", "paypal"], "preset paypal does not exist"),
+    (["sources", "create", "--name", "x", "--preset", "paypal"], "presets: braze_currents"),
+    (["sources", "create", "--name", "x", "--preset", "stripe"], "needs secret"),
+    (
+        ["sources", "create", "--name", "x", "--preset", "stripe", "--setting", "secret"],
+        "NAME=VALUE",
+    ),
     (["flows", "show", "nope"], "nope"),
     (["flows", "disable", "nope"], "nope"),
     (["flows", "validate", "-f", str(README)], "not valid YAML"),

@@ -1,4 +1,4 @@
-"""``renkei sources list|create|show|secret|rotate|enable|disable|plan|delete``."""
+"""``renkei sources list|presets|create|show|secret|rotate|enable|disable|plan|delete``."""
 
 from __future__ import annotations
 
@@ -96,10 +96,19 @@ def create_command(
     plan_mode: str | None = typer.Option(
         None, help="tracking: allow, omit_properties or block (docs/tracking-plans.md)"
     ),
+    preset: str | None = typer.Option(
+        None, help="webhook: a vendor preset (renkei sources presets); implies --kind webhook"
+    ),
+    setting: list[str] = typer.Option(
+        [], help="with --preset: NAME=VALUE, e.g. secret=whsec_... (repeatable)"
+    ),
 ) -> None:
     """Create a source: prints its write key (tracking) or URL (webhook)."""
     verification_config = _json_option(verification, "verification")
     mapping_config = _json_option(mapping, "mapping")
+    settings = _settings(setting)
+    if preset is not None and kind == "tracking":
+        kind = "webhook"
 
     async def run(hub: Hub) -> dict[str, Any]:
         created = await sources.create_source(
@@ -111,6 +120,8 @@ def create_command(
             verification=verification_config,
             mapping=mapping_config,
             plan_mode=plan_mode,
+            preset=preset,
+            settings=settings,
             via=VIA,
         )
         shown = created.source.to_dict(_base_url(hub))
@@ -120,6 +131,43 @@ def create_command(
         return shown
 
     _print(_run(run))
+
+
+def _settings(pairs: list[str]) -> dict[str, str] | None:
+    settings: dict[str, str] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name.strip():
+            raise CliError(f"--setting must be NAME=VALUE, got {pair.split('=')[0]!r}")
+        settings[name.strip()] = value
+    return settings or None
+
+
+@sources_app.command("presets")
+def presets_command(
+    name: str | None = typer.Argument(None, help="One preset: show it whole."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The inbound presets (a vendor's webhook in one step) and what each needs."""
+    if name is not None:
+        _print(sources.get_preset(LOCAL, name).to_dict())
+        return
+    found = [preset.to_dict() for preset in sources.list_presets(LOCAL)]
+    rows = [
+        [
+            preset["name"],
+            preset["scheme"],
+            ", ".join(
+                setting["name"] + ("" if setting["required"] else " (optional)")
+                for setting in preset["settings"]
+            ),
+            preset["title"],
+        ]
+        for preset in found
+    ]
+    print_rows(
+        ["name", "scheme", "settings", "vendor"], rows, as_json=as_json, objects=found, empty=""
+    )
 
 
 @sources_app.command("show")
