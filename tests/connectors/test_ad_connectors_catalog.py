@@ -28,7 +28,7 @@ from tests.support.server import free_port
 
 from .test_catalog import assert_entry_is_complete
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)
 ADS = ("google_ads", "meta_capi", "linkedin_capi")
 
 
@@ -110,7 +110,7 @@ def test_renkei_sandbox_serves_each_vendor(name: str) -> None:
         env={**os.environ},
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy machine starts Python slowly
         while True:
             try:
                 response = PROBES[name](f"http://127.0.0.1:{port}")
