@@ -42,15 +42,16 @@ def _hub(request: Request) -> Hub:
     return hub
 
 
-@router.get("")
+@router.get("", responses={404: {}})
 async def list_all(
     request: Request,
     principal: Reader,
-    source: Annotated[str | None, Query(max_length=200, description="Id or name")] = None,
+    source: Annotated[str | None, Query(min_length=1, max_length=200, description="Id or name")] = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[ViolationOut]:
-    """Violation groups with counts, first and last seen and a sample."""
+    """Violation groups with counts, first and last seen and a sample; 404 for a source
+    that does not exist."""
     listed = await violations.list_violations(
         _hub(request), principal, source=source, limit=limit, cursor=cursor
     )
