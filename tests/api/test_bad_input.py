@@ -284,6 +284,7 @@ BAD_PLAN_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
     ("GET", "/api/v1/violations?limit=0", None, 400, "invalid_limit", "limit"),
     ("GET", "/api/v1/violations?cursor=%21%21", None, 400, "invalid_cursor", "cursor"),
     ("GET", "/api/v1/violations?source=nope", None, 404, "not_found", "nope"),
+    ("GET", "/api/v1/violations?source=", None, 422, "validation_failed", "source"),
     # Inbound presets (issue 19): an unknown one names the others; a missing setting is named.
     ("POST", "/api/v1/sources", {"kind": "webhook", "name": MARKER, "preset": "paypal"},
      422, "invalid_preset", "onesignal"),
