@@ -221,7 +221,7 @@ async def test_an_expired_access_token_is_refreshed_once(
         clock.advance(60)  # the connector renews early; the sandbox's token would still live
         assert (await connector.call("upload_click_conversions", [click(2)], ctx)).ok
         assert g.sandbox.counters.tokens_issued == 2
-        g.sandbox.tokens.clear()  # Google revoked the access token: 401, refresh, retry
+        g.sandbox.oauth.forget_access_tokens()  # 401: refresh, retry
         assert (await connector.call("upload_click_conversions", [click(3)], ctx)).ok
     assert g.sandbox.counters.tokens_issued == 3
     assert len(g.sandbox.conversions) == 3
@@ -373,3 +373,13 @@ async def test_a_list_that_keeps_failing_leaves_the_lists_already_sent_alone(
     assert first.ok and len(g.sandbox.list_members("2001")) == 1
     assert isinstance(second, RecordError) and second.retryable and second.code == "503"
     assert g.sandbox.list_members("2002") == set()
+
+
+async def test_a_revoked_grant_is_a_configuration_error(google_ads: Start) -> None:
+    g = google_ads()
+    async with g.open() as ctx:
+        assert (await connector.call("upload_click_conversions", [click(1)], ctx)).ok
+        g.sandbox.oauth.revoke(DEFAULT_REFRESH_TOKEN)  # the user removed the app's access
+        with pytest.raises(ConfigurationError, match="invalid_grant"):
+            await connector.call("upload_click_conversions", [click(2)], ctx)
+    assert len(g.sandbox.conversions) == 1

@@ -3,7 +3,9 @@ what each vendor refuses, answered the way it documents, whatever the client."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,7 +75,7 @@ def test_google_issues_tokens_for_a_known_client_and_refresh_token(
 ) -> None:
     _, http = _google(exit_stack, clock)
     assert _token(http, client_secret="nope").json() == {"error": "invalid_client"}
-    assert _token(http, refresh_token="revoked").json() == {"error": "invalid_grant"}
+    assert _token(http, refresh_token="revoked").json()["error"] == "invalid_grant"
     assert _token(http, grant_type="password").json() == {"error": "unsupported_grant_type"}
     answer = _token(http).json()
     assert answer["expires_in"] == 3599 and answer["token_type"] == "Bearer"
@@ -265,3 +267,61 @@ def test_linkedin_batch_create_answers_a_status_per_element(
     statuses = [e["status"] for e in response.json()["elements"]]
     assert statuses == [201, 422, 422, 400, 400, 201]
     assert len(sandbox.events) == 2
+
+
+def test_google_oauth_consent_code_pkce_refresh_and_revoke(
+    exit_stack: contextlib.ExitStack, clock: ManualClock
+) -> None:
+    sandbox, http = _google(exit_stack, clock)
+    verifier = "v" * 50
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    consent = http.get(
+        "/o/oauth2/v2/auth",
+        params={
+            "client_id": DEFAULT_CLIENT_ID,
+            "redirect_uri": "http://127.0.0.1:8787/oauth/callback",
+            "response_type": "code",
+            "scope": "https://www.googleapis.com/auth/adwords",
+            "state": "st-1",
+            "code_challenge": challenge.rstrip(b"=").decode(),
+            "code_challenge_method": "S256",
+            "access_type": "offline",
+        },
+    )
+    assert consent.status_code == 302
+    location = httpx.URL(consent.headers["location"])
+    assert location.path == "/oauth/callback" and location.params["state"] == "st-1"
+    code = location.params["code"]
+
+    def exchange(**overrides: str) -> httpx.Response:
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "http://127.0.0.1:8787/oauth/callback",
+            "client_id": DEFAULT_CLIENT_ID,
+            "client_secret": DEFAULT_CLIENT_SECRET,
+            "code_verifier": verifier,
+            **overrides,
+        }
+        return http.post("/token", data=form)
+
+    assert exchange(code_verifier="w" * 50).json()["error"] == "invalid_grant"  # PKCE
+    # A failed exchange spent the code too (a code works once).
+    assert exchange().json()["error"] == "invalid_grant"
+    consent = http.get(consent.request.url)
+    code = httpx.URL(consent.headers["location"]).params["code"]
+    tokens = exchange().json()
+    assert tokens["refresh_token"] and tokens["access_token"].startswith("ya29.")
+    assert exchange().json()["error"] == "invalid_grant"  # replayed
+
+    refreshed = _token(http, refresh_token=tokens["refresh_token"]).json()
+    headers = {
+        "Authorization": f"Bearer {refreshed['access_token']}",
+        "developer-token": DEFAULT_DEVELOPER_TOKEN,
+    }
+    assert http.get("/v22/customers:listAccessibleCustomers", headers=headers).status_code == 200
+    assert http.post("/revoke", data={"token": tokens["refresh_token"]}).status_code == 200
+    assert http.get("/v22/customers:listAccessibleCustomers", headers=headers).status_code == 401
+    assert _token(http, refresh_token=tokens["refresh_token"]).json()["error"] == "invalid_grant"
+    assert http.post("/revoke", data={"token": "unknown"}).status_code == 400
+    assert sandbox.counters.tokens_issued == 2  # the exchange and the refresh

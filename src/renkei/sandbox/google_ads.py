@@ -2,8 +2,10 @@
 
 As Google documents it:
 
-- ``POST /token`` exchanges a refresh token (``grant_type=refresh_token`` with the OAuth
-  client's id and secret) for an access token valid ``token_lifetime_seconds``.
+- OAuth 2.0 as Google runs it: the consent page ``GET /o/oauth2/v2/auth`` (approves at once,
+  redirects with ``code`` and ``state``; PKCE), ``POST /token`` (``authorization_code``
+  with the verifier, or ``refresh_token``, with the OAuth client's id and secret) for an
+  access token valid ``token_lifetime_seconds``, ``POST /revoke``.
 - Every ``/{version}/...`` call needs ``Authorization: Bearer`` with a live token (401
   ``UNAUTHENTICATED`` otherwise), the ``developer-token`` header, and a customer the token
   may reach (403 ``PERMISSION_DENIED``).
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from renkei.clock import Clock, SystemClock
 from renkei.sandbox._base import BadBody, VendorSandbox, json_body
 from renkei.sandbox._common import Call, ViolationKind, bearer_token
+from renkei.sandbox._oauth import OAuthServer
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -86,7 +88,16 @@ class OfflineUserDataJob:
 class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
     def __init__(self, config: GoogleAdsSandboxConfig, clock: Clock) -> None:
         super().__init__(config, clock)
-        self.tokens: dict[str, float] = dict.fromkeys(config.access_tokens, float("inf"))
+        self.oauth = OAuthServer(
+            config.client_id,
+            config.client_secret,
+            clock,
+            token_lifetime=config.token_lifetime_seconds,
+            access_prefix="ya29.sandbox-",
+            refresh_tokens=set(config.refresh_tokens),
+        )
+        for token in config.access_tokens:
+            self.oauth.add_static(token)
         self.conversions: list[dict[str, Any]] = []
         self.jobs: dict[str, OfflineUserDataJob] = {}
         self.members: dict[str, set[str]] = {}  # user list resource → identifier hashes
@@ -122,14 +133,14 @@ class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
         return {}  # Google says how long to wait in the body (retryDelay), not Retry-After
 
     async def handle(self, call: Call) -> Response:
-        if call.path == "/token" and call.method == "POST":
-            return self._token(call)
+        if (answer := self._oauth_endpoint(call)) is not None:
+            return answer
         match = _PATH.match(call.path)
         if match is None:
             return _error(404, "NOT_FOUND", "requestError", "UNKNOWN_PATH", "no such method")
         version, customer, rest = match.groups()
         token = bearer_token(call)
-        if token is None or self.tokens.get(token, 0.0) <= self.clock.time():
+        if not self.oauth.valid(token):
             return _error(
                 401,
                 "UNAUTHENTICATED",
@@ -185,27 +196,20 @@ class GoogleAdsSandbox(VendorSandbox[GoogleAdsSandboxConfig]):
 
     # --- OAuth -------------------------------------------------------------------------
 
-    def _token(self, call: Call) -> Response:
+    def _oauth_endpoint(self, call: Call) -> Response | None:
+        """Google's OAuth 2.0 endpoints: the consent page (accounts.google.com
+        ``/o/oauth2/v2/auth``), ``/token`` and ``/revoke`` (oauth2.googleapis.com)."""
+        if call.method == "GET" and call.path == "/o/oauth2/v2/auth":
+            return self.oauth.authorize(dict(call.query))
+        if call.method != "POST" or call.path not in ("/token", "/revoke"):
+            return None
         form = {k: v[-1] for k, v in parse_qs(call.body.decode("utf-8", "replace")).items()}
-        if form.get("client_id") != self.config.client_id or (
-            form.get("client_secret") != self.config.client_secret
-        ):
-            return JSONResponse({"error": "invalid_client"}, status_code=401)
-        if form.get("grant_type") != "refresh_token":
-            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        if form.get("refresh_token") not in self.config.refresh_tokens:
-            return JSONResponse({"error": "invalid_grant"}, status_code=400)
-        token = "ya29.sandbox-" + secrets.token_urlsafe(16)
-        self.tokens[token] = self.clock.time() + self.config.token_lifetime_seconds
-        self.counters.tokens_issued += 1
-        return JSONResponse(
-            {
-                "access_token": token,
-                "expires_in": int(self.config.token_lifetime_seconds),
-                "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/adwords",
-            }
-        )
+        if call.path == "/revoke":
+            return self.oauth.revoke(form.get("token") or call.query.get("token"))
+        response = self.oauth.token(form, call.headers.get("authorization"))
+        if response.status_code == 200:
+            self.counters.tokens_issued += 1
+        return response
 
     def _over_quota(self) -> bool:
         day = int(self.clock.time() // 86400)
