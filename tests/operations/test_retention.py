@@ -282,3 +282,43 @@ def test_flow_runs_sync_runs_and_tracked_events_expire_by_their_rules(database_u
     assert runs == {"run_recent", "run_waiting"} and steps == set()
     assert syncs == {"sr_mid", "sr_running"}
     assert (counts["flow_runs"], counts["sync_runs"]) == (5, 1)
+
+
+def test_a_run_stops_at_its_time_budget_and_the_next_carries_on(database_url: str) -> None:
+    """A backlog is worked off tick after tick: a run stops after most of the interval
+    (here a fraction of a millisecond: one batch), the next run goes on from there."""
+    import asyncio
+
+    from sqlalchemy import func, insert, select
+
+    from renkei.operations.retention import expire
+    from renkei.store.tables.core import events
+
+    old = START - timedelta(days=100)
+    rows = [
+        {"id": f"e{n}", "type": "order.paid", "data": {}, "occurred_at": old, "received_at": old}
+        for n in range(5)
+    ]
+
+    async def scenario() -> list[dict[str, int]]:
+        results = []
+        for interval in (0.0001, 3600.0):
+            settings = make_settings(
+                database_url, retention_batch_size=1, retention_interval_seconds=interval
+            )
+            hub = Hub(settings, clock=ManualClock(START))
+            try:
+                if interval < 1:
+                    async with hub.database.transaction() as tx:
+                        await tx.execute(insert(events), rows)
+                results.append(await expire(hub))
+                async with hub.database.read() as connection:
+                    left = await connection.execute(select(func.count()).select_from(events))
+                    results[-1]["left"] = int(left.scalar_one())
+            finally:
+                await hub.stop()
+        return results
+
+    first, second = asyncio.run(scenario())
+    assert (first["events"], first["unfinished"], first["left"]) == (1, 1, 4)
+    assert (second["events"], second["unfinished"], second["left"]) == (4, 0, 0)

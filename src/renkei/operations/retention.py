@@ -86,31 +86,60 @@ def refuse_expired_window(
 # Elsewhere (PostgreSQL) deletes and inserts do not wait on each other, and half the
 # database's time left ingest level in the same bench.
 _REST_SINGLE_WRITER = 3.0
+_BUDGET_SHARE = 0.9
+_KINDS = (
+    "events",
+    "deliveries_cancelled",
+    "deliveries",
+    "attempts",
+    "flow_runs",
+    "sync_runs",
+    "unfinished",
+)
 _REST = 1.0
 _MAX_REST = 2.0
 
 
+class _OutOfTime(Exception):
+    """The run used its time: the next tick carries on where it stopped."""
+
+
 class _Pacer:
     """Real time, not the hub's clock: it paces work on the database, not anything a user
-    scheduled."""
+    scheduled. A run stops at ``budget`` seconds (most of the interval) so that a backlog
+    (retention shortened, or first enabled on a large database) is worked off tick after
+    tick by one run at a time rather than by runs piling up."""
 
-    def __init__(self, rest: float) -> None:
+    def __init__(self, rest: float, budget: float) -> None:
         self._rest = rest
         self._started = time.monotonic()
+        self._deadline = self._started + budget
 
     async def pause(self) -> None:
         took = time.monotonic() - self._started
         await asyncio.sleep(min(took * self._rest, _MAX_REST))
+        if time.monotonic() >= self._deadline:
+            raise _OutOfTime
         self._started = time.monotonic()
 
 
 async def expire(hub: Core) -> dict[str, int]:
-    """Delete everything past its retention, batch by batch; the counts by kind."""
+    """Delete everything past its retention, batch by batch; the counts by kind, and
+    ``unfinished`` 1 when the run stopped at its time budget with more to delete."""
+    counts = dict.fromkeys(_KINDS, 0)
+    rest = _REST_SINGLE_WRITER if hub.database.single_writer else _REST
+    pacer = _Pacer(rest, budget=hub.settings.retention_interval_seconds * _BUDGET_SHARE)
+    try:
+        await _expire(hub, counts, pacer)
+    except _OutOfTime:
+        counts["unfinished"] = 1
+    return counts
+
+
+async def _expire(hub: Core, counts: dict[str, int], pacer: _Pacer) -> None:
     settings = hub.settings
     now = hub.clock.now()
     limit = settings.retention_batch_size
-    counts = {"events": 0, "deliveries_cancelled": 0, "deliveries": 0, "attempts": 0}
-    pacer = _Pacer(_REST_SINGLE_WRITER if hub.database.single_writer else _REST)
     for rule in event_rules(settings):
         before = now - timedelta(days=rule.days)
         async with hub.database.read() as connection:
@@ -148,7 +177,6 @@ async def expire(hub: Core) -> dict[str, int]:
         after = last
         await pacer.pause()
     for name, prune, before in _simple(hub, now):
-        counts[name] = 0
         while True:
             async with hub.database.transaction() as tx:
                 deleted = await prune(tx, before=before, limit=limit)
@@ -156,7 +184,6 @@ async def expire(hub: Core) -> dict[str, int]:
             if deleted < limit:
                 break
             await pacer.pause()
-    return counts
 
 
 def _simple(hub: Core, now: datetime) -> Iterator[tuple[str, _Prune, datetime]]:
