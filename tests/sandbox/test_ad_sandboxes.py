@@ -26,6 +26,12 @@ from renkei.sandbox.linkedin_capi import (
     DEFAULT_ACCESS_TOKEN as LINKEDIN_TOKEN,
 )
 from renkei.sandbox.linkedin_capi import (
+    DEFAULT_CLIENT_ID as LINKEDIN_CLIENT_ID,
+)
+from renkei.sandbox.linkedin_capi import (
+    DEFAULT_CLIENT_SECRET as LINKEDIN_CLIENT_SECRET,
+)
+from renkei.sandbox.linkedin_capi import (
     LinkedInCapiSandbox,
     LinkedInCapiSandboxConfig,
 )
@@ -325,3 +331,42 @@ def test_google_oauth_consent_code_pkce_refresh_and_revoke(
     assert _token(http, refresh_token=tokens["refresh_token"]).json()["error"] == "invalid_grant"
     assert http.post("/revoke", data={"token": "unknown"}).status_code == 400
     assert sandbox.counters.tokens_issued == 2  # the exchange and the refresh
+
+
+def test_linkedin_oauth_consent_code_and_revoke(
+    exit_stack: contextlib.ExitStack, clock: ManualClock
+) -> None:
+    sandbox, http = _linkedin(exit_stack, clock)
+    consent = http.get(
+        "/oauth/v2/authorization",
+        params={
+            "response_type": "code",
+            "client_id": LINKEDIN_CLIENT_ID,
+            "redirect_uri": "https://hub.example.com/oauth/callback",
+            "state": "s-9",
+            "scope": "rw_conversions r_ads",
+        },
+        headers={"Authorization": ""},
+    )
+    location = httpx.URL(consent.headers["location"])
+    assert location.params["state"] == "s-9"
+    form = {
+        "grant_type": "authorization_code",
+        "code": location.params["code"],
+        "redirect_uri": "https://hub.example.com/oauth/callback",
+        "client_id": LINKEDIN_CLIENT_ID,
+        "client_secret": LINKEDIN_CLIENT_SECRET,
+    }
+    tokens = http.post("/oauth/v2/accessToken", data=form, headers={"Authorization": ""}).json()
+    assert tokens["expires_in"] == 60 * 86400
+    member = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (
+        http.post("/rest/conversionEvents", json=_conversion(), headers=member).status_code == 201
+    )
+    clock.advance(60 * 86400)  # the member token's 60 days are over
+    assert (
+        http.post("/rest/conversionEvents", json=_conversion(), headers=member).status_code == 401
+    )
+    revoke = {"token": tokens["refresh_token"]}
+    assert http.post("/oauth/v2/revoke", data=revoke, headers={"Authorization": ""}).is_success
+    assert len(sandbox.events) == 1

@@ -13,6 +13,9 @@
   ``SHA256_EMAIL`` being 64 lowercase hex digits, and, when given, a ``conversionValue``
   with a three-letter currency and the amount as a string.
 - ``GET /rest/adAccounts/{id}`` for the connector's test.
+- OAuth 2.0 (www.linkedin.com): ``GET /oauth/v2/authorization`` (approves at once and
+  redirects with ``code``), ``POST /oauth/v2/accessToken`` (authorization code with PKCE,
+  or a refresh token), ``POST /oauth/v2/revoke``.
 - ``rate_limit`` calls per ``rate_window_seconds`` (application throttle); past it, 429
   with ``Retry-After`` and a recorded violation.
 """
@@ -23,16 +26,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.responses import JSONResponse, Response
 
 from renkei.clock import Clock, SystemClock
 from renkei.sandbox._base import BadBody, FixedWindow, VendorSandbox, json_body, up
 from renkei.sandbox._common import Call, ViolationKind, bearer_token
+from renkei.sandbox._oauth import OAuthServer
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
     "DEFAULT_AD_ACCOUNT",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_REFRESH_TOKEN",
     "LinkedInCapiSandbox",
     "LinkedInCapiSandboxConfig",
     "create_linkedin_capi_app",
@@ -40,6 +48,9 @@ __all__ = [
 
 DEFAULT_ACCESS_TOKEN = "AQV-linkedin-capi-sandbox-token"
 DEFAULT_AD_ACCOUNT = "507404993"
+DEFAULT_CLIENT_ID = "linkedin-sandbox-client"
+DEFAULT_CLIENT_SECRET = "linkedin-sandbox-client-secret"
+DEFAULT_REFRESH_TOKEN = "AQX-linkedin-sandbox-refresh-token"
 ID_TYPES = frozenset(
     {"SHA256_EMAIL", "LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID", "ACXIOM_ID", "ORACLE_MOAT_ID"}
 )
@@ -51,7 +62,11 @@ _NINETY_DAYS_MS = 90 * 86400 * 1000
 
 @dataclass(frozen=True)
 class LinkedInCapiSandboxConfig:
-    access_tokens: tuple[str, ...] = (DEFAULT_ACCESS_TOKEN,)
+    access_tokens: tuple[str, ...] = (DEFAULT_ACCESS_TOKEN,)  # never expire
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    refresh_tokens: tuple[str, ...] = (DEFAULT_REFRESH_TOKEN,)
+    token_lifetime_seconds: float = 60 * 86400.0  # member tokens live 60 days
     ad_accounts: tuple[str, ...] = (DEFAULT_AD_ACCOUNT,)
     conversion_rules: tuple[str, ...] = ("104012", "104013")
     max_batch: int = 5000
@@ -64,6 +79,16 @@ class LinkedInCapiSandbox(VendorSandbox[LinkedInCapiSandboxConfig]):
         super().__init__(config, clock)
         self.events: list[dict[str, Any]] = []
         self.window = FixedWindow(config.rate_limit, config.rate_window_seconds)
+        self.oauth = OAuthServer(
+            config.client_id,
+            config.client_secret,
+            clock,
+            token_lifetime=config.token_lifetime_seconds,
+            access_prefix="AQV-sandbox-",
+            refresh_tokens=set(config.refresh_tokens),
+        )
+        for token in config.access_tokens:
+            self.oauth.add_static(token)
         self.event_requests = 0
 
     def connection_help(self, base_url: str) -> str:
@@ -80,11 +105,28 @@ class LinkedInCapiSandbox(VendorSandbox[LinkedInCapiSandboxConfig]):
     def fault_headers(self, status: int) -> dict[str, str]:
         return {"Retry-After": "2"} if status == 429 else {}
 
+    def _oauth_endpoint(self, call: Call) -> Response | None:
+        """LinkedIn's OAuth 2.0 endpoints (www.linkedin.com): the consent page
+        ``/oauth/v2/authorization``, ``/oauth/v2/accessToken`` and ``/oauth/v2/revoke``."""
+        if call.method == "GET" and call.path == "/oauth/v2/authorization":
+            return self.oauth.authorize(dict(call.query))
+        if call.method != "POST" or call.path not in ("/oauth/v2/accessToken", "/oauth/v2/revoke"):
+            return None
+        form = {k: v[-1] for k, v in parse_qs(call.body.decode("utf-8", "replace")).items()}
+        if call.path == "/oauth/v2/revoke":
+            return self.oauth.revoke(form.get("token"))
+        response = self.oauth.token(form, call.headers.get("authorization"))
+        if response.status_code == 200:
+            self.counters.tokens_issued += 1
+        return response
+
     async def handle(self, call: Call) -> Response:
+        if (answer := self._oauth_endpoint(call)) is not None:
+            return answer
         token = bearer_token(call)
         if token is None:
             return _error(401, "Empty oauth2 access token", "EMPTY_ACCESS_TOKEN", 65600)
-        if token not in self.config.access_tokens:
+        if not self.oauth.valid(token):
             return _error(401, "Invalid access token", "INVALID_ACCESS_TOKEN", 65600)
         if call.headers.get("x-restli-protocol-version") != "2.0.0":
             return _error(400, "X-Restli-Protocol-Version: 2.0.0 is required")
