@@ -453,6 +453,10 @@ def test_preset_source_accepts_what_the_vendor_signs(
         assert registered.status_code == 200, registered.text
         assert registered.json()["schema"] == dict(kind.schema)
 
+    # The stored raw request keeps no secret (headers and query parameters redacted).
+    requests = admin.get(f"/api/v1/sources/{source['id']}/requests").json()["data"]
+    assert requests and secret not in str(requests)
+
     tampered = _send(url, case, secret, body=_tampered(case.request.body))
     if case.preset in ("onesignal", "braze_currents", "marketo", "mailchimp"):
         # A shared token signs nothing: what is refused is a request without the token.
@@ -563,7 +567,10 @@ def test_source_presets_are_listed_with_what_they_need(admin: httpx.Client) -> N
         {"name": "secret", "description": "the endpoint's signing secret (whsec_...)",
          "required": True, "secret": True}
     ]  # fmt: skip
-    assert any(kind["name"] == "stripe.customer.created" for kind in stripe_preset["event_types"])
+    customer = next(
+        kind for kind in stripe_preset["event_types"] if kind["name"] == "stripe.customer.created"
+    )
+    assert customer["schema"]["required"] == ["data", "id", "type"]
     one = admin.get("/api/v1/source-presets/onesignal").json()
     assert one["settings"][0]["required"] is False  # Renkei generates the token
     assert "externalId" in one["body_template"]

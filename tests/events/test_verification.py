@@ -11,7 +11,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from standardwebhooks import Webhook
 
@@ -387,3 +387,61 @@ def _sendgrid_public_key() -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.b64encode(der).decode()
+
+
+def test_twilio_signature_with_and_without_port_and_sha256() -> None:
+    """What Twilio's own RequestValidator accepts: the URL with or without its port, and
+    HMAC-SHA256 when X-Twilio-Webhooks-Signature-Settings asks for it."""
+    from twilio.request_validator import RequestValidator
+
+    body = b"SmsStatus=received&Body=hi+there&From=%2B15551234567&Body=again"
+    verifier = build_verifier({"scheme": "twilio", "secret": "auth-token-1"})
+    url = "https://hub.example.com/hooks/src_1?x=1"
+    validator = RequestValidator("auth-token-1")
+    # Repeated parameters: each value once, sorted (a MultiDict-like getall).
+    multi = _MultiDict({"SmsStatus": ["received"], "Body": ["hi there", "again"],
+                        "From": ["+15551234567"]})  # fmt: skip
+    signature = validator.compute_signature(url, multi)
+    verifier.verify("POST", url, {"X-Twilio-Signature": signature}, body, NOW)
+    with_port = validator.compute_signature("https://hub.example.com:443/hooks/src_1?x=1", multi)
+    verifier.verify("POST", url, {"X-Twilio-Signature": with_port}, body, NOW)
+    sha256 = validator.compute_signature(url, multi, "HMAC_SHA256")
+    settings = {"X-Twilio-Webhooks-Signature-Settings": "key=wk_1,algorithm=HMAC_SHA256"}
+    verifier.verify("POST", url, {"X-Twilio-Signature": sha256, **settings}, body, NOW)
+    with pytest.raises(VerificationFailed):
+        verifier.verify("POST", url, {"X-Twilio-Signature": sha256}, body, NOW)
+    with pytest.raises(VerificationFailed):
+        verifier.verify("POST", url, {"X-Twilio-Signature": signature}, body + b"&x=2", NOW)
+    with pytest.raises(VerificationFailed):
+        verifier.verify("POST", url + "2", {"X-Twilio-Signature": signature}, body, NOW)
+
+
+class _MultiDict(dict[str, list[str]]):
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+
+def test_sendgrid_signature() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(
+        key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).decode()
+    verifier = build_verifier({"scheme": "sendgrid", "public_key": public})
+    body = b'[{"event": "open", "sg_event_id": "e1"}]'
+    stamp = str(int(NOW.timestamp()))
+    signature = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256())))
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": signature.decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+    }
+    verifier.verify("POST", "https://x/h", headers, body, NOW)
+    for bad_body, bad_headers, now in (
+        (body + b" ", headers, NOW),
+        (body, {**headers, "X-Twilio-Email-Event-Webhook-Signature": "bm90"}, NOW),
+        (body, {**headers, "X-Twilio-Email-Event-Webhook-Signature": "!!"}, NOW),
+        (body, headers, NOW + timedelta(seconds=301)),
+    ):
+        with pytest.raises(VerificationFailed):
+            verifier.verify("POST", "https://x/h", bad_headers, bad_body, now)
