@@ -224,6 +224,26 @@ def test_group_traits_are_checked_when_group_is_planned(
     assert set(_violations(admin, source_id)) == {("group", None, "required", "traits.name")}
 
 
+def test_an_omitted_email_trait_no_longer_names_the_person(
+    served: tuple[str, Hub], admin: httpx.Client
+) -> None:
+    base_url, _ = served
+    schema = {"type": "object", "properties": {"email": {"type": "string", "pattern": "@"}}}
+    admin.post("/api/v1/event-types", json={"name": "identify", "schema": schema, "planned": True})
+    _, write_key = _source(admin, "omit_properties")
+    traits = {"email": "not an address", "plan": "pro"}
+    _send(
+        base_url,
+        write_key,
+        [{"type": "identify", "messageId": "who", "userId": "u-7", "traits": traits}],
+    )
+    stored = admin.get("/api/v1/events/who").json()
+    assert stored["data"]["traits"] == {"plan": "pro"}
+    assert stored["email"] is None
+    profile = admin.get("/api/v1/profiles", params={"user_id": "u-7"}).json()["data"][0]
+    assert "email" not in {identity["kind"] for identity in profile["identities"]}
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.errors import Invalid
 from renkei.events.envelope import Event
+from renkei.events.segment import message_email
 from renkei.store.config_version import CHANGED_FLAG, read_version
 from renkei.store.tables.plans import PLAN_MODES
 from renkei.store.tables.webhooks import event_types
@@ -183,6 +184,8 @@ def enforce(
         if mode == "omit_properties":
             # A new dict: the parsed message may be shared with the request's other events.
             event.data = {**event.data, field: omitted(event.data.get(field), problems)}
+            # An omitted email trait (or property) must not still name the person.
+            event.email = message_email(event.data, event.type)
         kept.append(event)
     return kept
 

@@ -56,6 +56,7 @@ __all__ = [
     "decode_body",
     "example_message",
     "extract_write_key",
+    "message_email",
     "to_events",
 ]
 
@@ -389,7 +390,7 @@ class _Normalizer:
             source_id=self.source_id,
             user_id=user_id,
             anonymous_id=anonymous_id,
-            email=_email(data, msg_type),
+            email=message_email(data, msg_type),
         )
 
     def _message_id(self, data: dict[str, Any], index: int | None) -> str:
@@ -575,7 +576,8 @@ def _page_name_property(data: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) and name.strip() else None
 
 
-def _email(data: Mapping[str, Any], msg_type: str) -> str | None:
+def message_email(data: Mapping[str, Any], msg_type: str) -> str | None:
+    """The person's email a message carries (traits, context traits, properties)."""
     places: tuple[str, ...] = ("traits", "context", "properties")
     if msg_type == "group":  # a group's traits describe the group, not the person
         places = ("context",)
