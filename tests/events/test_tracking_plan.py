@@ -3,6 +3,7 @@ source, and the violations it records. Real HTTP on loopback, SQLite and Postgre
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import uuid
@@ -14,8 +15,11 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
 from renkei.hub import Hub
+from renkei.usecases import LOCAL, webhooks
 from tests.events.conftest import assert_error, query
 from tests.events.test_sdks_default_config import NODE_DIR
+from tests.support.server import admin_client, running_hub
+from tests.support.server import test_settings as hub_settings
 
 ORDER_SCHEMA = {
     "type": "object",
@@ -222,6 +226,31 @@ def test_group_traits_are_checked_when_group_is_planned(
     )
     assert set(_stored(admin, source_id)) == {"g-ok", "i"}
     assert set(_violations(admin, source_id)) == {("group", None, "required", "traits.name")}
+
+
+def test_a_plan_changed_by_another_process_applies_after_the_refresh(
+    database_url: str,
+) -> None:
+    """Another API node (here a second hub on the same database) plans a type: this one
+    sees it at its next version check (immediately with a 0 s cache)."""
+    with (
+        running_hub(database_url, ingest_source_cache_seconds=0) as (base_url, _),
+        admin_client(base_url) as admin,
+    ):
+        source_id, write_key = _source(admin, "block")
+        _send(base_url, write_key, [_track("before", "Signed Up", {})])
+        assert "before" not in _stored(admin, source_id)
+
+        async def plan_elsewhere() -> None:
+            other = Hub(hub_settings(database_url))
+            try:
+                await webhooks.create_event_type(other, LOCAL, name="Signed Up", planned=True)
+            finally:
+                await other.database.dispose()
+
+        asyncio.run(plan_elsewhere())
+        _send(base_url, write_key, [_track("after", "Signed Up", {})])
+        assert "after" in _stored(admin, source_id)
 
 
 def test_an_omitted_email_trait_no_longer_names_the_person(
