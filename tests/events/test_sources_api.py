@@ -274,3 +274,49 @@ def test_sources_as_configuration(database_url: str) -> None:
 
     asyncio.run(main())
     no_plaintext(database_url, SECRET)
+
+
+def test_a_preset_in_a_configuration_file(database_url: str) -> None:
+    """``preset`` + ``settings`` in the sources section: expanded into the preset's
+    verification and mapping, unchanged on a second plan, the secret never exported."""
+    hub = Hub(server.test_settings(database_url))
+    config = {
+        "sources": [
+            {"name": "pay", "preset": "stripe", "settings": {"secret": SECRET}},
+            {"name": "news", "preset": "mailchimp", "mapping": {"type": "type"}},
+        ]
+    }
+
+    async def run() -> None:
+        plan = await make_plan(hub, config)
+        assert [change.action for change in plan.changes] == ["create", "create"]
+        await apply_plan(hub, plan)
+        again = await make_plan(hub, config)
+        assert [change.action for change in again.changes] == ["unchanged", "unchanged"]
+        exported = {source["name"]: source for source in (await export_state(hub))["sources"]}
+        assert exported["pay"]["verification"] == {"scheme": "stripe"}
+        assert exported["pay"]["mapping"]["type_prefix"] == "stripe."
+        assert exported["news"]["verification"] == {"scheme": "shared_secret", "query": "key"}
+        assert exported["news"]["mapping"] == {"type": "type"}
+        assert SECRET not in orjson.dumps(exported).decode()
+        for bad, message in (
+            ({"name": "x", "preset": "paypal"}, "unknown preset 'paypal'"),
+            ({"name": "x", "preset": "stripe"}, "needs secret"),
+            ({"name": "x", "kind": "tracking", "preset": "stripe"}, "webhook source"),
+            ({"name": "x", "settings": {"secret": "s"}}, "settings go with a preset"),
+        ):
+            try:
+                await make_plan(hub, {"sources": [bad]})
+            except Exception as exc:
+                assert message in str(exc), (bad, exc)
+            else:
+                raise AssertionError(f"{bad} was accepted")
+
+    async def main() -> None:
+        try:
+            await run()
+        finally:
+            await hub.database.dispose()
+
+    asyncio.run(main())
+    no_plaintext(database_url, SECRET)

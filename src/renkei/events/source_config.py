@@ -9,7 +9,13 @@ sources:
     kind: webhook
     verification: {scheme: stripe, secret: "${env:STRIPE_WEBHOOK_SECRET}"}
     mapping: {type: type, type_prefix: "stripe.", id: id, occurred_at: created}
+  - name: newsletter
+    preset: mailchimp                  # a vendor preset (docs/presets.md): kind webhook,
+    settings: {secret: "${env:MAILCHIMP_HOOK_KEY}"}   # its verification and mapping
 ```
+
+A ``preset`` is expanded into ``verification`` and ``mapping`` (a ``mapping`` written next
+to it replaces the preset's); its event types are declared in ``event_types`` if wanted.
 
 Secrets are written in the file as ``${env:...}`` references and never exported; a
 changed secret alone does not show as a change (rotate it with
@@ -22,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from renkei.config.loader import ConfigError, refuse_unknown_fields
 from renkei.events.plan import InvalidPlan, check_plan_mode
+from renkei.events.preset_catalog import PRESETS
+from renkei.events.presets import InvalidPreset, configure
 from renkei.events.sources import (
     DEFAULT_MAPPING,
     DEFAULT_VERIFICATION,
@@ -44,8 +52,46 @@ if TYPE_CHECKING:
 __all__ = ["SourcesResource"]
 
 _FIELDS = frozenset(
-    {"name", "kind", "description", "enabled", "verification", "mapping", "plan_mode"}
+    {
+        "name",
+        "kind",
+        "description",
+        "enabled",
+        "verification",
+        "mapping",
+        "plan_mode",
+        "preset",
+        "settings",
+    }
 )
+
+
+def _expanded(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with its preset (if any) turned into kind, verification and mapping."""
+    if "preset" not in spec and "settings" not in spec:
+        return spec
+    name = spec["name"]
+    preset = spec.get("preset")
+    if not isinstance(preset, str):
+        raise ConfigError(f"sources.{name}: settings go with a preset (a preset name)")
+    if spec.get("kind", "webhook") != "webhook":
+        raise ConfigError(f"sources.{name}: a preset makes a webhook source")
+    if spec.get("verification") is not None:
+        raise ConfigError(f"sources.{name}: a preset sets the verification; give its settings")
+    settings = spec.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"sources.{name}: settings must be a mapping")
+    try:
+        _, verification, mapping = configure(PRESETS, preset, settings)
+    except InvalidPreset as exc:
+        raise ConfigError(f"sources.{name}: {exc.message}") from exc
+    expanded = {key: value for key, value in spec.items() if key not in ("preset", "settings")}
+    return {
+        **expanded,
+        "kind": "webhook",
+        "verification": verification,
+        "mapping": spec.get("mapping") or mapping,
+    }
 
 
 class SourcesResource:
@@ -67,6 +113,7 @@ class SourcesResource:
     ) -> None:
         name = spec["name"]
         refuse_unknown_fields("sources", spec, _FIELDS)
+        spec = _expanded(spec)
         kind = spec.get("kind", "tracking")
         if kind not in SOURCE_KINDS:
             raise ConfigError(f"sources.{name}: kind must be one of {', '.join(SOURCE_KINDS)}")
@@ -103,6 +150,7 @@ class SourcesResource:
             raise ConfigError(f"sources.{name}: {exc.message}") from exc
 
     def comparable(self, spec: dict[str, Any]) -> dict[str, Any]:
+        spec = _expanded(spec)
         kind = spec.get("kind", "tracking")
         wanted: dict[str, Any] = {
             "name": spec["name"],
@@ -123,6 +171,7 @@ class SourcesResource:
     async def apply(self, hub: Core, spec: dict[str, Any], current: dict[str, Any] | None) -> str:
         name = spec["name"]
         await self.validate(hub, spec, current, {})
+        spec = _expanded(spec)
         kind = spec.get("kind", "tracking")
         try:
             async with hub.database.transaction() as tx:
