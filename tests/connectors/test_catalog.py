@@ -79,6 +79,7 @@ def test_limits_read_as_short_lines() -> None:
         "bulk_import_job, bulk_import_profiles: 10/s burst, 150/min steady",
         "create_event, create_events: 350/s burst, 3,500/min steady",
         "list_profiles, upsert_profile, upsert_profiles: 75/s burst, 750/min steady",
+        "request_profile_deletion: 3/s burst, 60/min steady",
     ]
 
 
