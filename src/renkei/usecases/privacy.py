@@ -57,7 +57,8 @@ async def request_deletion(
     via: str | None = None,
 ) -> PrivacyRequest:
     """Start deleting the person with this profile id, user id or email: from Renkei, then
-    from every connection. 404 when Renkei holds nothing about them."""
+    from every connection. 404 for an unknown profile id; a user id or email that no
+    profile holds still makes a request (events and vendors may know it)."""
     require(actor, "write")
     kind, value = _one_subject(profile_id=profile_id, user_id=user_id, email=email)
     mode = events or hub.settings.privacy_events
