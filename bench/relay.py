@@ -490,15 +490,13 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
                     )
                     duration = load["wall_s"]
                 delivered_during = receiver.received() - delivered_before
-                profile = finish_profiler(profiler, args)
+                load_ended = time.time()
                 cpu_during = cpu_seconds(descendants(serve.pid)) - cpu_before
                 rss_at_end = rss_mb(descendants(serve.pid))
+                profile = finish_profiler(profiler, args)
                 accepted = count_events(url)
-                drained_at = None
-                drain_started = time.monotonic()
-                while time.monotonic() - drain_started < args.drain_timeout:
+                while time.time() - load_ended < args.drain_timeout:
                     if receiver.received() >= accepted:
-                        drained_at = time.monotonic() - drain_started
                         break
                     time.sleep(0.05)
                 cpu_relay = cpu_seconds(descendants(serve.pid)) - cpu_before
@@ -527,7 +525,10 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
         "delivered_per_s": round(delivered_during / duration, 1),
         "delivered_over_accepted": round(delivered_during / accepted, 3) if accepted else None,
         "backlog_at_end_of_load": accepted - delivered_during,
-        "drain_s": round(drained_at, 2) if drained_at is not None else f"> {args.drain_timeout}",
+        # From the end of the load to the last arrival (the receiver's clock).
+        "drain_s": round(max(0.0, max(at for _, at, _ in arrivals) - load_ended), 2)
+        if len(arrivals) >= accepted
+        else f"> {args.drain_timeout}",
         "delivered_total": len({i for i, _, _ in arrivals}),
         "latency": {"from": latency_from, **percentiles(sorted(latencies))},
         "server_cpu_percent_during_load": round(100 * cpu_during / duration, 1),
