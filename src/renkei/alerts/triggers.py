@@ -13,6 +13,7 @@ from renkei.alerts import model
 from renkei.events.envelope import Event
 from renkei.events.system import (
     CONNECTION_FAILING,
+    CONNECTION_NEEDS_REAUTH,
     CONNECTION_RECOVERED,
     FLOW_RUN_FAILED,
     SYNC_RUN_FAILED,
@@ -37,6 +38,7 @@ TRIGGERS: dict[str, Trigger] = {
     FLOW_RUN_FAILED: Trigger("flow_run_failed", "flow", "flow_id"),
     SYNC_RUN_FAILED: Trigger("sync_run_failed", "sync", "sync_id"),
     CONNECTION_FAILING: Trigger("connection_failing", "connection", "connection_id"),
+    CONNECTION_NEEDS_REAUTH: Trigger("connection_needs_reauth", "connection", "connection_id"),
     "message.attempt.exhausted": Trigger("delivery_exhausted", "endpoint", "endpoint_id", None),
     "endpoint.disabled": Trigger("endpoint_disabled", "endpoint", "endpoint_id"),
     "connection.quota.warning": Trigger("quota_warning", "connection", "connection", None),

@@ -20,6 +20,7 @@ import httpx
 from renkei.clock import Clock, SystemClock
 from renkei.connectors.errors import (
     ConfigurationError,
+    GrantRevoked,
     RateLimitedError,
     RetryableError,
 )
@@ -34,6 +35,8 @@ __all__ = [
     "NoAuth",
     "RefreshTokenAuth",
     "Send",
+    "TokenStyle",
+    "post_token_request",
 ]
 
 Send = Callable[[httpx.Request], Awaitable[httpx.Response]]
@@ -179,19 +182,15 @@ class _OAuth2(Auth):
         """Hook for grants that get more than an access token back."""
 
     async def _post_token_request(self, send: Send, grant: dict[str, str]) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
-        params: dict[str, str] = {"client_id": self._client_id, **grant}
-        if self._style == "basic":
-            params.pop("client_id")
-            headers["Authorization"] = _basic(self._client_id, self._client_secret)
-        else:
-            params["client_secret"] = self._client_secret
-        if self._style == "query":
-            request = httpx.Request("GET", self._token_url, params=params, headers=headers)
-        else:
-            request = httpx.Request("POST", self._token_url, data=params, headers=headers)
-        response = await send(request)
-        return _token_response(response, self._clock)
+        return await post_token_request(
+            send,
+            self._token_url,
+            self._client_id,
+            self._client_secret,
+            grant,
+            style=self._style,
+            clock=self._clock,
+        )
 
 
 class ClientCredentialsAuth(_OAuth2):
@@ -246,6 +245,8 @@ class RefreshTokenAuth(_OAuth2):
         margin: float = 60.0,
         default_expires_in: float = 1800.0,
         clock: Clock | None = None,
+        access_token: str | None = None,
+        expires_at: float | None = None,
     ) -> None:
         super().__init__(
             token_url,
@@ -258,6 +259,11 @@ class RefreshTokenAuth(_OAuth2):
         )
         self._refresh_token = refresh_token
         self._on_rotate = on_rotate
+        if access_token and expires_at is not None:
+            # A token obtained at Connect (or the last refresh), used until shortly before
+            # it expires rather than refreshed on the first call.
+            self._token = access_token
+            self._expires_at = expires_at - margin
 
     def secrets(self) -> tuple[str, ...]:
         return (*super().secrets(), self._refresh_token)
@@ -265,12 +271,55 @@ class RefreshTokenAuth(_OAuth2):
     def _grant(self) -> dict[str, str]:
         return {"grant_type": "refresh_token", "refresh_token": self._refresh_token}
 
+    async def _fetch(self, send: Send) -> None:
+        try:
+            await super()._fetch(send)
+        except GrantRevoked:
+            raise
+        except ConfigurationError as exc:
+            if exc.code != "invalid_grant":
+                raise
+            # RFC 6749 5.2: the refresh token is invalid, expired or revoked.
+            raise GrantRevoked(
+                "the OAuth grant was revoked or expired (token endpoint: invalid_grant); "
+                "connect the connection again",
+                code="invalid_grant",
+                status_code=exc.status_code,
+            ) from exc
+
     async def _received(self, body: Mapping[str, Any]) -> None:
         rotated = body.get("refresh_token")
         if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
             self._refresh_token = rotated
             if self._on_rotate is not None:
                 await self._on_rotate(rotated)
+
+
+async def post_token_request(
+    send: Send,
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    grant: Mapping[str, str],
+    *,
+    style: TokenStyle = "form",
+    clock: Clock,
+) -> dict[str, Any]:
+    """POST (or GET, ``style="query"``) one grant to a token endpoint with the client's
+    credentials; the JSON answer, or the error of :func:`_token_response`."""
+    headers = {"Accept": "application/json"}
+    params: dict[str, str] = {"client_id": client_id, **grant}
+    if style == "basic":
+        params.pop("client_id")
+        headers["Authorization"] = _basic(client_id, client_secret)
+    else:
+        params["client_secret"] = client_secret
+    if style == "query":
+        request = httpx.Request("GET", token_url, params=params, headers=headers)
+    else:
+        request = httpx.Request("POST", token_url, data=params, headers=headers)
+    response = await send(request)
+    return _token_response(response, clock)
 
 
 def _token_response(response: httpx.Response, clock: Clock) -> dict[str, Any]:

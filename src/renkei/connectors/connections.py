@@ -510,3 +510,33 @@ async def store_rotated_credential(
         .where(connections.c.id == connection_id)
         .values(credentials=_seal(keyring, secrets), credential_fields=sorted(secrets))
     )
+
+
+async def store_connected_credentials(
+    tx: AsyncConnection,
+    connection_id: str,
+    keyring: Keyring,
+    values: Mapping[str, str],
+    *,
+    now: datetime,
+) -> None:
+    """Merge tokens from OAuth Connect into the sealed credentials; the connection becomes
+    active again. A refresh token the vendor did not send again is kept; a stale expiry is
+    dropped when the new token has none."""
+    current = await find_connection(tx, connection_id)
+    if current is None:
+        raise ConnectionNotFound(connection_id)
+    secrets = current.decrypt(keyring)
+    secrets.pop("access_token_expires_at", None)
+    secrets |= dict(values)
+    await tx.execute(
+        update(connections)
+        .where(connections.c.id == connection_id)
+        .values(
+            credentials=_seal(keyring, secrets),
+            credential_fields=sorted(secrets),
+            status="active",
+            last_error=None,
+            updated_at=now,
+        )
+    )

@@ -11,7 +11,10 @@
     ├── QuotaExhaustedError(resets_at)    the daily quota is spent until resets_at
     └── PermanentError                    the same request can never succeed (4xx, invalid input)
         └── ConfigurationError            the connection itself is wrong: credentials refused,
-                                          missing settings; a human has to act
+            │                             missing settings; a human has to act
+            └── GrantRevoked              the OAuth grant is gone (refresh answered
+                                          invalid_grant, a token that cannot be refreshed
+                                          expired): the user must Connect again
 
     RecordError(index, code, message)     not raised: one failed record of a partly successful
                                           batch, carried in an OperationResult
@@ -33,6 +36,7 @@ from typing import ClassVar
 __all__ = [
     "ConfigurationError",
     "ConnectorError",
+    "GrantRevoked",
     "PermanentError",
     "QuotaExhaustedError",
     "RateLimitedError",
@@ -95,6 +99,11 @@ class PermanentError(ConnectorError):
 
 class ConfigurationError(PermanentError):
     """The connection's credentials or settings are wrong or refused."""
+
+
+class GrantRevoked(ConfigurationError):
+    """The user's OAuth grant no longer works: the connection needs to be authorized again
+    (``needs_reauth``), retrying cannot help."""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,13 @@ from renkei.connectors.errors import (
     ReauthenticateError,
     RecordError,
 )
+from renkei.connectors.oauth import (
+    EXPIRES_AT,
+    OAUTH_CLIENT_FIELDS,
+    OAUTH_CONFIG_FIELDS,
+    OAuthProvider,
+    token_url,
+)
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -125,7 +132,23 @@ class _GoogleAdsAuth(Auth):
         return (*self._inner.secrets(), self._developer_token)
 
 
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
 class GoogleAdsConnector(Connector):
+    # developers.google.com/identity/protocols/oauth2/web-server: access_type=offline and
+    # prompt=consent so a refresh token comes back on every Connect; PKCE (S256) supported.
+    oauth = OAuthProvider(
+        authorize_endpoint="https://accounts.google.com/o/oauth2/v2/auth",
+        exchange_endpoint="https://oauth2.googleapis.com/token",
+        scopes=("https://www.googleapis.com/auth/adwords",),
+        pkce=True,
+        authorize_params={"access_type": "offline", "prompt": "consent"},
+    )
     spec = ConnectorSpec(
         name="google_ads",
         title="Google Ads",
@@ -147,6 +170,7 @@ class GoogleAdsConnector(Connector):
                 secret=True,
                 required=False,
             ),
+            OAUTH_CLIENT_FIELDS[-1],  # access_token_expires_at, set by Connect
         ),
         config=(
             Field("customer_id", "The advertiser's customer id (digits, dashes allowed)"),
@@ -184,6 +208,7 @@ class GoogleAdsConnector(Connector):
                 required=False,
                 default="https://oauth2.googleapis.com/token",
             ),
+            OAUTH_CONFIG_FIELDS[0],  # oauth_authorize_url
         ),
         operations=(
             Operation(
@@ -232,14 +257,17 @@ class GoogleAdsConnector(Connector):
                     "google_ads: a refresh_token needs client_id and client_secret",
                     code="invalid_settings",
                 )
+            assert self.oauth is not None
             inner: Auth = RefreshTokenAuth(
-                str(config.get("token_url") or "https://oauth2.googleapis.com/token"),
+                token_url(self.oauth, config),
                 creds["client_id"],
                 creds["client_secret"],
                 creds["refresh_token"],
                 on_rotate=connection.rotation_callback("refresh_token"),
                 default_expires_in=3600.0,
                 clock=clock,
+                access_token=creds.get("access_token") or None,
+                expires_at=_float_or_none(creds.get(EXPIRES_AT)),
             )
         elif creds.get("access_token"):
             inner = BearerAuth(creds["access_token"])

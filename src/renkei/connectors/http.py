@@ -401,6 +401,11 @@ class ConnectorHTTP:
             # status mapping rather than escaping the taxonomy.
             return None
 
+    async def send_token_request(self, request: httpx.Request) -> httpx.Response:
+        """A request to a token endpoint (OAuth Connect's code exchange): logged redacted,
+        under the egress policy, outside the limits and the retries."""
+        return await self._send_token_request(request)
+
     async def _send_token_request(self, request: httpx.Request) -> httpx.Response:
         # Token endpoints don't count against vendor limits, so no quota or limiter here.
         return await self._send(request, "oauth_token")

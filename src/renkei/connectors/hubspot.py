@@ -47,6 +47,12 @@ from renkei.connectors.errors import (
     RecordError,
 )
 from renkei.connectors.hubspot_syncs import HUBSPOT_SYNC_OBJECTS
+from renkei.connectors.oauth import (
+    OAUTH_CLIENT_FIELDS,
+    OAUTH_CONFIG_FIELDS,
+    OAuthProvider,
+    oauth_refresh_auth,
+)
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -154,6 +160,19 @@ def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
 
 class HubSpotConnector(Connector):
     sync_objects = HUBSPOT_SYNC_OBJECTS
+    # developers.hubspot.com/docs/api/oauth-quickstart-guide: refresh tokens, access tokens
+    # for 30 minutes, client credentials in the token request's form body; no PKCE.
+    oauth = OAuthProvider(
+        authorize_endpoint="https://app.hubspot.com/oauth/authorize",
+        exchange_endpoint="https://api.hubapi.com/oauth/v1/token",
+        scopes=(
+            "oauth",
+            "crm.objects.contacts.read",
+            "crm.objects.contacts.write",
+            "analytics.behavioral_events.send",
+        ),
+        pkce=False,
+    )
     person_deletion = PersonDeletion("gdpr_delete_contacts", _deletion_input)
     spec = ConnectorSpec(
         name="hubspot",
@@ -163,9 +182,11 @@ class HubSpotConnector(Connector):
             Field(
                 "access_token",
                 "Private app access token (pat-...) with crm.objects.contacts.read/write "
-                "and analytics.behavioral_events.send",
+                "and analytics.behavioral_events.send; or leave it out and Connect (OAuth)",
                 secret=True,
+                required=False,
             ),
+            *OAUTH_CLIENT_FIELDS,
         ),
         config=(
             Field(
@@ -174,6 +195,7 @@ class HubSpotConnector(Connector):
                 required=False,
                 default="https://api.hubapi.com",
             ),
+            *OAUTH_CONFIG_FIELDS,
         ),
         operations=(
             Operation(
@@ -214,6 +236,15 @@ class HubSpotConnector(Connector):
         return str(config["base_url"]).rstrip("/")
 
     def auth(self, connection: Connection, clock: Clock) -> Auth:
+        assert self.oauth is not None
+        refreshing = oauth_refresh_auth(self.oauth, connection, clock)
+        if refreshing is not None:
+            return refreshing
+        if not connection.credentials.get("access_token"):
+            raise ConfigurationError(
+                "hubspot: give access_token (a private app's) or Connect with OAuth",
+                code="not_connected",
+            )
         return BearerAuth(connection.credentials["access_token"])
 
     def classify(self, response: httpx.Response, now: datetime) -> ConnectorError | None:

@@ -26,7 +26,14 @@ from renkei.clock import Clock
 from renkei.connectors._ads import unix_ms
 from renkei.connectors._vendor import run_chunks
 from renkei.connectors.auth import Auth, BearerAuth
-from renkei.connectors.errors import RecordError
+from renkei.connectors.errors import ConfigurationError, RecordError
+from renkei.connectors.oauth import (
+    OAUTH_CLIENT_FIELDS,
+    OAUTH_CONFIG_FIELDS,
+    ExpiringTokenAuth,
+    OAuthProvider,
+    oauth_refresh_auth,
+)
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -96,6 +103,15 @@ CONVERSION_EVENT: dict[str, Any] = {
 
 
 class LinkedInConversionsConnector(Connector):
+    # learn.microsoft.com/linkedin/shared/authentication/authorization-code-flow: client
+    # credentials in the form body; refresh tokens only for approved partner apps; PKCE is
+    # documented for native clients only.
+    oauth = OAuthProvider(
+        authorize_endpoint="https://www.linkedin.com/oauth/v2/authorization",
+        exchange_endpoint="https://www.linkedin.com/oauth/v2/accessToken",
+        scopes=("rw_conversions", "r_ads"),
+        pkce=False,
+    )
     spec = ConnectorSpec(
         name="linkedin_capi",
         title="LinkedIn Conversions API",
@@ -106,9 +122,12 @@ class LinkedInConversionsConnector(Connector):
         credentials=(
             Field(
                 "access_token",
-                "OAuth 2.0 member access token with rw_conversions (and r_ads)",
+                "OAuth 2.0 member access token with rw_conversions (and r_ads); or leave it "
+                "out and Connect",
                 secret=True,
+                required=False,
             ),
+            *OAUTH_CLIENT_FIELDS,
         ),
         config=(
             Field("ad_account_id", "Sponsored ad account id the conversion rules belong to"),
@@ -124,6 +143,7 @@ class LinkedInConversionsConnector(Connector):
                 required=False,
                 default="https://api.linkedin.com/rest",
             ),
+            *OAUTH_CONFIG_FIELDS,
         ),
         operations=(
             Operation(
@@ -148,7 +168,19 @@ class LinkedInConversionsConnector(Connector):
         return str(config["base_url"]).rstrip("/")
 
     def auth(self, connection: Connection, clock: Clock) -> Auth:
-        return BearerAuth(connection.credentials["access_token"])
+        assert self.oauth is not None
+        refreshing = oauth_refresh_auth(self.oauth, connection, clock)
+        if refreshing is not None:
+            return refreshing
+        if not connection.credentials.get("access_token"):
+            raise ConfigurationError(
+                "linkedin_capi: give access_token or Connect with OAuth", code="not_connected"
+            )
+        # Without a refresh token (apps not approved for programmatic refresh) the token
+        # from Connect lasts 60 days; past its end the user connects again.
+        return ExpiringTokenAuth(
+            BearerAuth(connection.credentials["access_token"]), connection.credentials, clock
+        )
 
     @staticmethod
     def _headers(ctx: CallContext, batch: bool = False) -> dict[str, str]:

@@ -37,6 +37,12 @@ from renkei.connectors.errors import (
     RecordError,
     RetryableError,
 )
+from renkei.connectors.oauth import (
+    OAUTH_CLIENT_FIELDS,
+    OAUTH_CONFIG_FIELDS,
+    ExpiringTokenAuth,
+    OAuthProvider,
+)
 from renkei.connectors.spec import (
     CallContext,
     Connection,
@@ -107,6 +113,20 @@ SERVER_EVENT: dict[str, Any] = {
 
 
 class MetaConversionsConnector(Connector):
+    # developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow and
+    # .../guides/access-tokens/get-long-lived: the code is exchanged with a GET on
+    # /oauth/access_token, the short-lived token then for a long-lived one
+    # (grant_type=fb_exchange_token); no refresh token. PKCE exists only in the OIDC flow
+    # Meta marks as "in testing", so it is not used.
+    oauth = OAuthProvider(
+        authorize_endpoint="https://www.facebook.com/v24.0/dialog/oauth",
+        exchange_endpoint="https://graph.facebook.com/v24.0/oauth/access_token",
+        scopes=("ads_management", "business_management"),
+        pkce=False,
+        scope_separator=",",
+        renewal="long_lived",
+        exchange_style="query",
+    )
     spec = ConnectorSpec(
         name="meta_capi",
         title="Meta Conversions API",
@@ -114,9 +134,12 @@ class MetaConversionsConnector(Connector):
         credentials=(
             Field(
                 "access_token",
-                "Conversions API access token (Events Manager or a system user)",
+                "Conversions API access token (Events Manager or a system user); or leave it "
+                "out and Connect (a long-lived user token, about 60 days)",
                 secret=True,
+                required=False,
             ),
+            *OAUTH_CLIENT_FIELDS,
         ),
         config=(
             Field("pixel_id", "Pixel (dataset) id the events belong to"),
@@ -137,6 +160,7 @@ class MetaConversionsConnector(Connector):
                 required=False,
                 default="https://graph.facebook.com",
             ),
+            *OAUTH_CONFIG_FIELDS,
         ),
         operations=(
             Operation(
@@ -163,8 +187,18 @@ class MetaConversionsConnector(Connector):
         return f"{str(config['base_url']).rstrip('/')}/{config['api_version']}"
 
     def auth(self, connection: Connection, clock: Clock) -> Auth:
-        token = connection.credentials["access_token"]
-        return APIKeyAuth(token, name="access_token", location="query")
+        token = connection.credentials.get("access_token")
+        if not token:
+            raise ConfigurationError(
+                "meta_capi: give access_token or Connect with OAuth", code="not_connected"
+            )
+        # A token from Connect carries its end (Meta issues no refresh token): past it the
+        # connection needs the user to connect again. A system user's token has no end.
+        return ExpiringTokenAuth(
+            APIKeyAuth(token, name="access_token", location="query"),
+            connection.credentials,
+            clock,
+        )
 
     def classify(self, response: httpx.Response, now: datetime) -> ConnectorError | None:
         status = response.status_code

@@ -30,7 +30,7 @@ from renkei.connectors.connections import (
     store_rotated_credential,
 )
 from renkei.connectors.db_limits import DatabaseDailyQuota, DatabaseRateLimiter, RateUsage
-from renkei.connectors.errors import ConfigurationError, ConnectorError
+from renkei.connectors.errors import ConfigurationError, ConnectorError, GrantRevoked
 from renkei.connectors.health import ConnectionHealth, counts_as_failing
 from renkei.connectors.metrics import default_metrics
 from renkei.connectors.registry import ConnectorRegistry, default_registry
@@ -38,6 +38,8 @@ from renkei.connectors.retry import Backoff
 from renkei.connectors.spec import CallContext, Connection, Connector, OperationResult
 from renkei.egress.ssrf import TargetPolicy
 from renkei.egress.transport import EgressPools
+from renkei.events.log import record_events
+from renkei.events.system import CONNECTION_NEEDS_REAUTH, short_reason, system_event
 from renkei.store.tables.connectors import connections
 
 if TYPE_CHECKING:
@@ -142,7 +144,9 @@ class ConnectorRuntime:
             async with ctx:
                 result = await connector.call(operation, input, ctx)
         except ConnectorError as exc:
-            if isinstance(exc, ConfigurationError):
+            if isinstance(exc, GrantRevoked):
+                await self.needs_reauth(row, exc)
+            elif isinstance(exc, ConfigurationError):
                 await self._mark(row, "failing", exc.message)
             if counts_as_failing(exc):
                 await self.health.failed(row.id, exc)
@@ -166,14 +170,14 @@ class ConnectorRuntime:
                 "ok": False,
                 "error": {"kind": type(exc).__name__, "code": exc.code, "message": exc.message},
             }
-            status, error = (
-                ("failing", exc.message)
-                if isinstance(exc, ConfigurationError)
-                else (
-                    row.status,
-                    row.last_error,
-                )
-            )
+            error: str | None
+            if isinstance(exc, GrantRevoked):
+                await self.needs_reauth(row, exc)
+                status, error = "needs_reauth", exc.message
+            elif isinstance(exc, ConfigurationError):
+                status, error = "failing", exc.message
+            else:
+                status, error = row.status, row.last_error
         else:
             outcome |= {"ok": True, "details": details}
             status, error = "active", None
@@ -208,6 +212,26 @@ class ConnectorRuntime:
         return {"rate_limit": rate, "daily_quota": daily, "limits": limits.as_dict()}
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def needs_reauth(self, row: ConnectionRow, error: GrantRevoked) -> None:
+        """The grant is gone: status ``needs_reauth`` and, once per loss (the first process
+        to see it), a ``connection.needs_reauth`` event, which opens an alert."""
+        now = self.hub.clock.now()
+        async with self.hub.database.transaction() as tx:
+            changed = await tx.execute(
+                update(connections)
+                .where(connections.c.id == row.id, connections.c.status != "needs_reauth")
+                .values(status="needs_reauth", last_error=error.message, updated_at=now)
+            )
+            if changed.rowcount:
+                data = {
+                    "connection_id": row.id,
+                    "connector": row.connector,
+                    "reason": short_reason(error.message),
+                }
+                event = system_event(CONNECTION_NEEDS_REAUTH, data, at=now)
+                await record_events(self.hub, tx, [event])
+        log.warning("connection.needs_reauth", connection=row.name, code=error.code)
 
     async def _mark(self, row: ConnectionRow, status: str, error: str | None) -> None:
         async with self.hub.database.transaction() as tx:

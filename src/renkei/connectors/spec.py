@@ -37,6 +37,7 @@ from renkei.connectors.limits import (
     next_reset,
 )
 from renkei.connectors.metrics import ConnectorMetrics
+from renkei.connectors.oauth_provider import OAuthProvider
 from renkei.connectors.retry import Backoff
 from renkei.egress.ssrf import TargetPolicy
 
@@ -342,6 +343,9 @@ class Connector(ABC):
     """What syncs may read and write through this connector (``connectors/sync_objects.py``)."""
     person_deletion: ClassVar[PersonDeletion | None] = None
     """How a person is deleted at the vendor (``connectors/deletion.py``); None: it cannot be."""
+    oauth: ClassVar[OAuthProvider | None] = None
+    """The vendor's OAuth authorization-code flow, for "Connect" (``connectors/oauth.py``);
+    None: credentials are given by hand."""
 
     def __init__(self) -> None:
         # Auth strategies by connection, so an OAuth2 token outlives one open() and is

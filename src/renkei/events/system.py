@@ -21,6 +21,7 @@ __all__ = [
     "ALERT_OPENED",
     "ALERT_RESOLVED",
     "CONNECTION_FAILING",
+    "CONNECTION_NEEDS_REAUTH",
     "CONNECTION_RECOVERED",
     "FLOW_RUN_FAILED",
     "SYNC_RUN_FAILED",
@@ -34,6 +35,7 @@ FLOW_RUN_FAILED = "flow.run.failed"
 SYNC_RUN_FAILED = "sync.run.failed"
 CONNECTION_FAILING = "connection.failing"
 CONNECTION_RECOVERED = "connection.recovered"
+CONNECTION_NEEDS_REAUTH = "connection.needs_reauth"
 ALERT_OPENED = "alert.opened"
 ALERT_RESOLVED = "alert.resolved"
 
@@ -102,6 +104,12 @@ SYSTEM_EVENT_TYPES: dict[str, SystemEventType] = {
             CONNECTION_RECOVERED,
             "A call to a connection that was failing succeeded.",
             _object({"connection_id": _ID, "failing_since": _TIME, "recovered_at": _TIME}),
+        ),
+        SystemEventType(
+            CONNECTION_NEEDS_REAUTH,
+            "An OAuth-connected connection lost its grant (revoked, or expired without a "
+            "refresh): someone must Connect it again.",
+            _object({"connection_id": _ID, "connector": _ID, "reason": _REASON}),
         ),
         SystemEventType(ALERT_OPENED, "An alert opened (once per alert).", _ALERT),
         SystemEventType(ALERT_RESOLVED, "An alert resolved (once per alert).", _ALERT),

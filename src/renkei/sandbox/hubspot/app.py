@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from renkei.clock import Clock, SystemClock
-from renkei.sandbox._common import Counters, Fault, Faults, Gate, Violation, read_call
-from renkei.sandbox.hubspot.auth import authenticate, authorize
+from renkei.sandbox._common import Call, Counters, Fault, Faults, Gate, Violation, read_call
+from renkei.sandbox._oauth import OAuthServer
+from renkei.sandbox.hubspot.auth import OAUTH_TOKEN_PREFIX, authenticate, authorize
 from renkei.sandbox.hubspot.config import HubSpotSandboxConfig
 from renkei.sandbox.hubspot.errors import HubSpotError, correlation_id
 from renkei.sandbox.hubspot.limits import HubSpotLimits, Policy, RateLimited
@@ -38,6 +40,16 @@ class HubSpotSandbox:
         self.faults = Faults()
         self.gate = Gate()
         self.in_flight = 0
+        # The OAuth app (developers.hubspot.com/docs/api/oauth-quickstart-guide): authorize
+        # at /oauth/authorize (app.hubspot.com in production), tokens at /oauth/v1/token,
+        # a refresh token deleted at DELETE /oauth/v1/refresh-tokens/{token}.
+        self.oauth = OAuthServer(
+            config.oauth_client_id,
+            config.oauth_client_secret,
+            clock,
+            token_lifetime=config.oauth_token_lifetime_seconds,
+            access_prefix=OAUTH_TOKEN_PREFIX,
+        )
         self.app = Starlette(routes=[Route("/{path:path}", self._dispatch, methods=_METHODS)])
         if config.seed_contacts:
             self.seed_contacts(config.seed_contacts)
@@ -102,6 +114,9 @@ class HubSpotSandbox:
 
     async def _dispatch(self, request: Request) -> Response:
         call = await read_call(request)
+        oauth = self._oauth(call)
+        if oauth is not None:
+            return oauth
         try:
             call, operation = resolve(call)
         except HubSpotError as exc:
@@ -112,7 +127,7 @@ class HubSpotSandbox:
         if fault is not None:
             return _fault_response(fault)
         try:
-            authenticate(self.config, call)
+            authenticate(self.config, call, self.oauth)
             authorize(self.config, operation.scope)
         except HubSpotError as exc:
             return _error_response(exc)
@@ -133,6 +148,18 @@ class HubSpotSandbox:
         if body is None:
             return Response(status_code=status, headers=headers)
         return JSONResponse(body, status_code=status, headers=headers)
+
+    def _oauth(self, call: Call) -> Response | None:
+        if call.path == "/oauth/authorize" and call.method == "GET":
+            return self.oauth.authorize(dict(call.query))
+        if call.path == "/oauth/v1/token" and call.method == "POST":
+            form = dict(parse_qsl(call.body.decode("utf-8", "replace")))
+            return self.oauth.token(form, call.headers.get("authorization"))
+        prefix = "/oauth/v1/refresh-tokens/"
+        if call.path.startswith(prefix) and call.method == "DELETE":
+            revoked = self.oauth.revoke(call.path.removeprefix(prefix))
+            return Response(status_code=204 if revoked.status_code == 200 else 404)
+        return None
 
     def _rate_headers(self, policy: Policy) -> dict[str, str]:
         # Search responses carry no rate-limit headers (usage guidelines).

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 DEFAULT_TOKEN = "pat-na1-00000000-0000-4000-8000-000000000000"
+DEFAULT_OAUTH_CLIENT_ID = "00000000-0000-4000-8000-00000000a99c"
+DEFAULT_OAUTH_CLIENT_SECRET = "hubspot-sandbox-oauth-client-secret"
 
 Tier = Literal["free", "starter", "professional", "enterprise"]
 
@@ -54,6 +56,11 @@ class HubSpotSandboxConfig:
     event_names: tuple[str, ...] | None = None
 
     seed_contacts: int = 0
+
+    # The public OAuth app Connect uses; HubSpot's OAuth access tokens last 30 minutes.
+    oauth_client_id: str = DEFAULT_OAUTH_CLIENT_ID
+    oauth_client_secret: str = DEFAULT_OAUTH_CLIENT_SECRET
+    oauth_token_lifetime_seconds: float = 1800.0
 
     @classmethod
     def for_tier(cls, tier: Tier, **overrides: Any) -> HubSpotSandboxConfig:
