@@ -24,6 +24,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 
 from renkei.events.preset_catalog import PRESETS
+from renkei.events.sources import SECRET_FIELDS
 from renkei.hub import Hub
 from tests.events.conftest import assert_error
 
@@ -388,6 +389,14 @@ def test_every_preset_has_a_case() -> None:
     assert sorted(case.preset for case in CASES) == sorted(PRESETS)
 
 
+def test_a_setting_said_secret_is_stored_encrypted() -> None:
+    """A preset's ``secret`` flag tells the user what the source keeps encrypted: it must be
+    what the sources service does (SECRET_FIELDS go encrypted, the rest stays readable)."""
+    for preset in PRESETS.values():
+        for setting in preset.settings:
+            assert setting.secret == (setting.name in SECRET_FIELDS), (preset.name, setting)
+
+
 def _send(
     url: str, case: Case, secret: str, *, body: bytes | None = None, age: int = 0
 ) -> httpx.Response:
@@ -531,6 +540,19 @@ def test_mailchimp_url_validation_get_answers_200(
     answer = httpx.get(created["url"], params={"key": created["secret"]})
     assert answer.status_code == 200
     assert httpx.get(f"{served[0]}/hooks/src_missing").status_code == 404
+    assert admin.get(f"/api/v1/sources/{created['id']}/requests").json()["data"] == []
+
+    # A second source from the same preset: its event types exist already, and stay.
+    second = admin.post(
+        "/api/v1/sources", json={"kind": "webhook", "name": "mc2", "preset": "mailchimp"}
+    )
+    assert second.status_code == 201, second.text
+    audit = admin.get("/api/v1/audit", params={"action": "source.created"}).json()["data"]
+    details = {entry["target_id"]: entry["details"] for entry in audit}
+    assert details[created["id"]]["preset"] == "mailchimp"
+    assert "mailchimp.unsubscribe" in details[created["id"]]["event_types"]
+    assert details[second.json()["id"]]["event_types"] == []
+    assert created["secret"] not in str(audit)
 
 
 def test_a_preset_mapping_can_be_edited(served: tuple[str, Hub], admin: httpx.Client) -> None:
