@@ -337,3 +337,59 @@ def test_bad_tracking_plan_input_is_a_clear_4xx_and_changes_nothing(
             await database.dispose()
 
     assert MARKER not in asyncio.run(stored())
+
+
+# (method, path, body, status, code, what the message names): OAuth connect (issue 19).
+# The connections named exist first (see the test); the callback is asked for JSON.
+BAD_OAUTH_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
+    ("POST", "/api/v1/connections/nope/oauth/start", None, 404, "not_found", "nope"),
+    ("POST", "/api/v1/connections/alerts/oauth/start", None, 422, "oauth_unsupported", "slack"),
+    ("POST", "/api/v1/connections/crm-bare/oauth/start", None,
+     422, "oauth_client_missing", "client_id"),
+    ("POST", "/api/v1/connections/crm/oauth/start", {"return_to": "elsewhere"},
+     422, "validation_failed", "return_to"),
+    ("POST", "/api/v1/connections/crm/oauth/start", {"return_to": ["json"]},
+     422, "validation_failed", "return_to"),
+    ("GET", "/oauth/callback", None, 400, "oauth_state_missing", "state"),
+    ("GET", "/oauth/callback?code=abc", None, 400, "oauth_state_missing", "state"),
+    ("GET", "/oauth/callback?error=access_denied", None, 400, "oauth_state_missing", "state"),
+    ("GET", f"/oauth/callback?code=abc&state={MARKER}", None, 400, "oauth_state_unknown", "unknown"),
+    ("GET", f"/oauth/callback?code=abc&state={'s' * 5000}", None,
+     422, "validation_failed", "state"),
+    ("GET", f"/oauth/callback?code={'c' * 5000}&state=x", None, 422, "validation_failed", "code"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "names"),
+    BAD_OAUTH_INPUTS,
+    ids=[f"{method} {path[:60]} {body}" for method, path, body, *_ in BAD_OAUTH_INPUTS],
+)
+def test_bad_oauth_input_is_a_clear_4xx_and_connects_nothing(
+    served: tuple[str, Hub],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    status: int,
+    code: str,
+    names: str,
+) -> None:
+    base_url, _ = served
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": "application/json"}
+    connections = [
+        {"name": "crm", "connector": "hubspot",
+         "credentials": {"client_id": "app", "client_secret": "app-secret"}},
+        {"name": "crm-bare", "connector": "hubspot"},
+        {"name": "alerts", "connector": "slack",
+         "credentials": {"webhook_url": "https://hooks.slack.com/services/T0/B0/x"}},
+    ]  # fmt: skip
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for connection in connections:
+            created = client.post("/api/v1/connections", json=connection)
+            assert created.status_code == 201, created.text
+        response = client.request(method, path, json=body)
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert error["code"] == code and names in str(error), error
+        crm = client.get("/api/v1/connections/crm").json()
+        assert crm["status"] == "active" and "access_token" not in crm["credentials_set"]
