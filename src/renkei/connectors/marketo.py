@@ -21,6 +21,9 @@ authentication, limits, error codes and paging tokens):
   ``activities.json`` or ``activities/leadchanges.json`` following ``nextPageToken`` until
   ``moreResult`` is false. The last page's token is where the next read starts.
 - ``GET /rest/v1/leads.json?filterType=id&filterValues=...`` reads up to 300 leads by id.
+- A Munchkin cookie (``_mkto_trk``) links a browser to a lead: ``filterType=cookies`` finds
+  the lead that holds it, ``POST /rest/v1/leads/{id}/associate.json?cookie=`` gives it to a
+  known lead (``link_cookies``; see ``munchkin.py``, also for ``marketo_hash``).
 
 What syncs read and write through this connector: ``marketo_syncs.py``.
 """
@@ -47,6 +50,7 @@ from renkei.connectors.errors import (
     RetryableError,
 )
 from renkei.connectors.marketo_syncs import MARKETO_SYNC_OBJECTS
+from renkei.connectors.munchkin import PRIVATE_KEY, is_munchkin_cookie
 from renkei.connectors.pagination import PageTokenPaginator, paginate
 from renkei.connectors.spec import (
     CallContext,
@@ -152,6 +156,15 @@ DELETE_LEADS: dict[str, Any] = {
     ],
     "additionalProperties": False,
 }
+LINK_COOKIE: dict[str, Any] = {
+    "type": "object",
+    "description": "A Munchkin cookie and lead fields to write to its lead; with an email, "
+    "a lead that has no such cookie yet is created or updated on email and given it",
+    "required": ["cookie"],
+    "properties": {"cookie": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
+    "additionalProperties": _SCALAR,
+}
 READ_LEAD_CHANGES: dict[str, Any] = {
     "type": "object",
     "required": ["fields"],
@@ -184,6 +197,13 @@ class MarketoConnector(Connector):
         credentials=(
             Field("client_id", "Client ID of the LaunchPoint custom service"),
             Field("client_secret", "Client Secret of the LaunchPoint custom service", secret=True),
+            Field(
+                PRIVATE_KEY,
+                "Munchkin API private key (Admin > Munchkin): pushes then set the profile "
+                "trait marketo_hash = sha1(key + email) for Munchkin's associateLead",
+                secret=True,
+                required=False,
+            ),
         ),
         config=(
             Field(
@@ -214,6 +234,14 @@ class MarketoConnector(Connector):
                 "Create or update leads (createOrUpdate on the lookup field); per-record "
                 "created, updated or skipped with Marketo's reason",
                 LEAD,
+                batchable=True,
+                max_batch_size=MAX_BATCH,
+            ),
+            Operation(
+                "link_cookies",
+                "Find the lead of each Munchkin cookie (filterType=cookies) and write the "
+                "fields to it; unknown cookie with an email: upsert the lead, associate it",
+                LINK_COOKIE,
                 batchable=True,
                 max_batch_size=MAX_BATCH,
             ),
@@ -315,6 +343,66 @@ class MarketoConnector(Connector):
         return OperationResult(
             records=tuple(_record_result(i, item) for i, item in enumerate(results))
         )
+
+    async def link_cookies(
+        self, records: Sequence[Mapping[str, Any]], ctx: CallContext
+    ) -> OperationResult:
+        """Per record: the lead holding ``cookie`` takes the other fields (updateOnly on id);
+        when none does, a record with an email is upserted on email and its lead associated
+        with the cookie, as Marketo documents for a known lead; else the record fails with
+        ``cookie_unknown`` (Munchkin creates the anonymous lead on its first tracked visit)."""
+        results: list[RecordResult] = []
+        for index, record in enumerate(records):
+            cookie = str(record.get("cookie") or "")
+            if not is_munchkin_cookie(cookie):
+                results.append(RecordError(index, "1012", "not a Munchkin _mkto_trk cookie"))
+                continue
+            fields = {k: v for k, v in record.items() if k != "cookie"}
+            response = await ctx.http.request(
+                "GET",
+                "/rest/v1/leads.json",
+                operation="link_cookies",
+                params={"filterType": "cookies", "filterValues": cookie, "fields": "id"},
+            )
+            found = response.json().get("result") or []
+            if found:
+                results.append(await self._update_lead(index, int(found[0]["id"]), fields, ctx))
+            elif fields.get("email"):
+                upserted = (await self.upsert_leads([fields], ctx)).records[0]
+                if isinstance(upserted, RecordOk) and upserted.id is not None:
+                    await ctx.http.request(
+                        "POST",
+                        f"/rest/v1/leads/{int(upserted.id)}/associate.json",
+                        operation="link_cookies",
+                        params={"cookie": cookie},
+                        idempotent=True,
+                    )
+                    upserted = RecordOk(index, id=upserted.id, status=upserted.status)
+                results.append(upserted)
+            else:
+                results.append(
+                    RecordError(index, "cookie_unknown", "no Marketo lead holds this cookie yet")
+                )
+        return OperationResult(records=tuple(results))
+
+    async def _update_lead(
+        self, index: int, lead_id: int, fields: Mapping[str, Any], ctx: CallContext
+    ) -> RecordResult:
+        writable = {k: v for k, v in fields.items() if k.lower() != "id" and v is not None}
+        if not writable:
+            return RecordOk(index, id=str(lead_id), status="updated")
+        response = await ctx.http.request(
+            "POST",
+            "/rest/v1/leads.json",
+            operation="link_cookies",
+            json={
+                "action": "updateOnly",
+                "lookupField": "id",
+                "input": [{"id": lead_id, **writable}],
+            },
+        )
+        results = response.json().get("result") or []
+        return _record_result(index, results[0] if results else None)
 
     async def add_activities(
         self, records: Sequence[Mapping[str, Any]], ctx: CallContext

@@ -6,7 +6,10 @@
   email with the identity ``marketo_lead_id``, as of the lead's ``updatedAt``;
 - pull ``activities``: lead activities of ``activity_type_ids`` become events
   (``event_type``, default ``marketo.activity``; id ``mkto_act_<marketoGUID>``);
-- push ``leads``: profiles to ``upsert_leads`` (createOrUpdate on email);
+- push ``leads``: profiles to ``upsert_leads`` (createOrUpdate on email); realtime, a
+  person known only by a Munchkin cookie (identify trait ``marketo_cookie``) through
+  ``link_cookies``; with the connection's ``munchkin_private_key``, every pushed profile
+  gets the trait ``marketo_hash``;
 - push ``activities``: events to custom activities (``activity_type_id``), the lead created
   first when the profile has none yet.
 """
@@ -18,7 +21,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
+from renkei.connectors.munchkin import (
+    COOKIE_IDENTITY,
+    PRIVATE_KEY,
+    is_munchkin_cookie,
+    marketo_hash,
+)
 from renkei.connectors.sync_objects import (
+    CookieLink,
     Page,
     PulledEvent,
     PullEvents,
@@ -125,10 +135,23 @@ def activity_record(event: Event, lead_id: str, config: Mapping[str, Any]) -> di
     return activity
 
 
+def munchkin_traits(credentials: Mapping[str, str], email: str) -> dict[str, Any]:
+    """``marketo_hash`` for the email, when the connection holds the Munchkin private key."""
+    key = credentials.get(PRIVATE_KEY)
+    return {"marketo_hash": marketo_hash(key, email)} if key else {}
+
+
 MARKETO_SYNC_OBJECTS: tuple[SyncObject, ...] = (
     PullProfiles("leads", read=read_lead_page, identity=LEAD_ID, modified="updatedAt"),
     PullEvents("activities", read=read_activity_page, event=activity_event),
-    PushProfiles("leads", write="upsert_leads", identity=LEAD_ID, batch_size=_BATCH),
+    PushProfiles(
+        "leads",
+        write="upsert_leads",
+        identity=LEAD_ID,
+        batch_size=_BATCH,
+        cookie_link=CookieLink(COOKIE_IDENTITY, write="link_cookies", valid=is_munchkin_cookie),
+        derived_traits=munchkin_traits,
+    ),
     PushEvents(
         "activities",
         write="add_activities",

@@ -15,7 +15,9 @@ A connector lists them in its ``sync_objects`` class attribute; the generic sync
 - :class:`PullEvents`: vendor records recorded as events (deduplicated by the id ``event``
   gives each one);
 - :class:`PushProfiles`: profiles sent to the batchable operation ``write``, the vendor id it
-  answers attached as ``identity``;
+  answers attached as ``identity``; optionally realtime links by a browser cookie
+  (:class:`CookieLink`, e.g. Marketo's Munchkin cookie) and traits the connection derives
+  from a pushed profile (``derived_traits``, e.g. ``marketo_hash``);
 - :class:`PushEvents`: each event sent to ``write`` for the vendor's person, created first
   with ``create`` when the profile has no ``identity`` yet.
 
@@ -35,6 +37,8 @@ from renkei.connectors.spec import Connector, OperationResult
 from renkei.events.envelope import Event
 
 __all__ = [
+    "CookieLink",
+    "DerivedTraits",
     "Page",
     "PullEvents",
     "PullProfiles",
@@ -107,6 +111,23 @@ class PullEvents:
 
 
 @dataclass(frozen=True, slots=True)
+class CookieLink:
+    """Realtime only: an event whose person has no email yet but carries the cookie
+    ``identity`` (an identify trait of that name) is pushed through ``write`` (a batchable
+    operation taking ``{"cookie": ..., **record}``); on success the profile gets the cookie
+    as an identity and the vendor id as the push's identity."""
+
+    identity: str
+    write: str
+    valid: Callable[[object], bool]
+    """Whether a trait value is such a cookie at all."""
+
+
+DerivedTraits = Callable[[Mapping[str, str], str], dict[str, Any]]
+"""``traits(credentials, email)``: traits a successful push sets on the profile."""
+
+
+@dataclass(frozen=True, slots=True)
 class PushProfiles:
     name: str
     write: str
@@ -114,6 +135,8 @@ class PushProfiles:
     identity: str
     """The identity kind the vendor id in each record's outcome is attached as."""
     batch_size: int = 300
+    cookie_link: CookieLink | None = None
+    derived_traits: DerivedTraits | None = None
     direction: Literal["push"] = "push"
 
 

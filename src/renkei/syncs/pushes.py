@@ -24,6 +24,7 @@ from renkei.events.profiles import (
     profile_owners,
     profile_with,
     profiles_by_email,
+    upsert_profile_traits,
     vendor_identity,
     vendor_ids,
 )
@@ -99,20 +100,31 @@ async def push_profile(
     """The realtime push of one user (``subject``: the email), counted in the day's
     realtime run and recorded as a change of ``event_id`` (the event that queued it); with
     the quota spent, the change waits for the batch after the reset."""
+    link = declared.cookie_link
+    cookie = None
+    if link is not None and subject.startswith(f"{link.identity}:"):
+        cookie = subject.removeprefix(f"{link.identity}:")
     async with engine.hub.database.read() as connection:
-        profile = await profile_with(connection, "email", subject)
+        if cookie is None:
+            profile = await profile_with(connection, "email", subject)
+        else:
+            profile = await _profile_of_event(connection, event_id)
         if profile is not None and await suppressed_profiles(engine.hub, connection, [profile]):
             profile = None  # a suppressed person: nothing is sent about them
     tally = Tally()
-    record = None if profile is None else _profile_record(sync, profile, tally)
+    record = None
+    if profile is not None:
+        record = _profile_record(sync, profile, tally, cookie=cookie)
     outcomes: list[Any] = []
     if record is not None and profile is not None:
+        write = declared.write if link is None or cookie is None else link.write
         try:
-            result = await engine.call(sync, declared.write, [record], tally)
+            result = await engine.call(sync, write, [record], tally)
         except RetryLater as exc:
             if exc.at is None:
                 raise
-            await engine.hold_back(sync, subject)
+            if cookie is None:  # a cookie link is realtime only: it is not held back
+                await engine.hold_back(sync, subject)
             return
         outcomes = list(result.records)
     async with engine.hub.database.transaction() as tx:
@@ -120,6 +132,9 @@ async def push_profile(
         tally.add("read", 0 if profile is None else 1)
         if profile is not None:
             await _record_outcomes(engine, tx, sync, declared, [profile], outcomes, tally)
+            if link is not None and cookie is not None and outcomes and outcomes[0].ok:
+                with contextlib.suppress(IdentityConflict, ValueError, LookupError):
+                    await attach_identity(tx, profile.id, link.identity, cookie, now=engine.now())
         if event_id is not None:
             await record_changes(
                 tx,
@@ -197,11 +212,34 @@ async def _identified(
             return list(ids), last
 
 
-def _profile_record(sync: Sync, profile: Profile, tally: Tally) -> dict[str, Any] | None:
-    """What a push sends for ``profile`` (None, counted skipped, without an email)."""
+async def _profile_of_event(connection: AsyncConnection, event_id: str | None) -> Profile | None:
+    """The profile the event that queued a cookie link resolved to."""
+    if event_id is None:
+        return None
+    row = (
+        await connection.execute(
+            select(events_table.c.user_id, events_table.c.email, events_table.c.anonymous_id).where(
+                events_table.c.id == event_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    keys = identities_of(row.user_id, row.email, row.anonymous_id)
+    owners = await profile_owners(connection, keys)
+    owner = next((owners[key] for key in keys if key in owners), None)
+    found = await load_profiles(connection, [owner]) if owner else []
+    return found[0] if found else None
+
+
+def _profile_record(
+    sync: Sync, profile: Profile, tally: Tally, *, cookie: str | None = None
+) -> dict[str, Any] | None:
+    """What a push sends for ``profile`` (None, counted skipped, without an email); a
+    cookie link sends the cookie, and the email only when the profile has one by now."""
     document = profile_document(profile)
     email = document["email"]
-    if not email:
+    if not email and cookie is None:
         tally.add("skipped")
         return None
     mapping = mapping_of(sync.config)
@@ -214,7 +252,11 @@ def _profile_record(sync: Sync, profile: Profile, tally: Tally) -> dict[str, Any
         record = dict(result.record)
         for problem in result.problems:
             tally.errors.append({"profile_id": profile.id, "problem": str(problem)})
-    record["email"] = email
+    record.pop("email", None)
+    if email:
+        record["email"] = email
+    if cookie is not None:
+        record["cookie"] = cookie
     return jsonable(record)  # type: ignore[no-any-return]
 
 
@@ -275,9 +317,25 @@ async def _record_outcomes(
                 _, value = vendor_identity(kind, connection_id, str(vendor_id))
                 with contextlib.suppress(IdentityConflict, ValueError, LookupError):
                     await attach_identity(tx, profile.id, kind, value, now=now)
+            await _derive_traits(engine, tx, sync, declared, profile)
         else:
             tally.error(
                 str(getattr(outcome, "message", "rejected")),
                 profile_id=profile.id,
                 code=str(getattr(outcome, "code", "")),
             )
+
+
+async def _derive_traits(
+    engine: SyncEngine, tx: AsyncConnection, sync: Sync, declared: PushProfiles, profile: Profile
+) -> None:
+    """The traits the connection derives from a pushed profile (e.g. ``marketo_hash`` from
+    the Munchkin private key), set on the profile so flows and templates can use them."""
+    email = profile_document(profile)["email"]
+    if declared.derived_traits is None or not email:
+        return
+    row = await engine.connection_row(tx, sync.connection)
+    traits = declared.derived_traits(row.decrypt(engine.hub.keyring), str(email))
+    if traits:
+        with contextlib.suppress(LookupError):
+            await upsert_profile_traits(tx, profile.id, traits, now=engine.now())

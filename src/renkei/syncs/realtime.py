@@ -7,6 +7,9 @@ For a push sync with ``trigger.events`` (e.g. ``[identify]``):
   (``trigger.suppress_seconds`` after any request, success or failure: KARTE's 24 h), or
   the quota planner holds realtime work back: then the change waits in ``sync_pending``
   for the next batch (one row per user, however many changes);
+- a person with no email whose identify carries the cookie of the object's ``cookie_link``
+  (Marketo's Munchkin cookie) is linked by that cookie instead (subject ``<kind>:<cookie>``,
+  suppressed the same way); realtime only: what the planner holds back is dropped;
 - an object of events (``PushEvents``): each matching event is pushed on its own (e.g. as a
   custom activity of the person).
 """
@@ -22,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.connectors.errors import PermanentError
-from renkei.connectors.sync_objects import PushEvents
+from renkei.connectors.sync_objects import CookieLink, PushEvents, PushProfiles
 from renkei.events.envelope import Event
 from renkei.queue import NewJob, scheduled_count
 from renkei.store.statements import insert_ignoring, upsert
@@ -34,7 +37,7 @@ from renkei.syncs.planner import QuotaStatus
 if TYPE_CHECKING:
     from renkei.core import Core
 
-__all__ = ["fanout_handler", "hold", "subject_of"]
+__all__ = ["cookie_of", "cookie_subject", "fanout_handler", "hold", "subject_of"]
 
 _CHUNK = 500
 
@@ -48,6 +51,26 @@ def subject_of(event: Event) -> str | None:
             email = traits["email"]
     email = (email or "").strip().lower()
     return email if "@" in email else None
+
+
+def cookie_of(event: Event, link: CookieLink) -> str | None:
+    """The cookie an identify carries as the trait ``link.identity`` (top level or in
+    ``context.traits``), if it is one."""
+    if event.type != "identify":
+        return None
+    context = event.data.get("context")
+    for traits in (
+        event.data.get("traits"),
+        context.get("traits") if isinstance(context, dict) else None,
+    ):
+        if isinstance(traits, dict) and link.valid(value := traits.get(link.identity)):
+            return str(value)
+    return None
+
+
+def cookie_subject(link: CookieLink, cookie: str) -> str:
+    """The subject of a cookie link (an email subject always has an ``@``, this never)."""
+    return f"{link.identity}:{cookie}"
 
 
 async def hold(hub: Core, tx: AsyncConnection, sync_id: str, subject: str) -> None:
@@ -112,9 +135,12 @@ def fanout_handler(hub: Core, engine: SyncEngine, syncs_in_force: LiveSyncs) -> 
                 )
                 continue
             causes: dict[str, str] = {}  # subject -> the first event that changed it
+            link = declared.cookie_link if isinstance(declared, PushProfiles) else None
             for event in matching:
                 if subject := subject_of(event):
                     causes.setdefault(subject, event.id)
+                elif link is not None and (cookie := cookie_of(event, link)):
+                    causes.setdefault(cookie_subject(link, cookie), event.id)
             if not causes:
                 continue
             planner = planners.get(sync.connection)
@@ -178,6 +204,7 @@ async def _profile_changes(
     held: list[str] = []
     for subject in subjects:
         (admitted if planner.admit() else held).append(subject)
+    held = [subject for subject in held if "@" in subject]  # cookie links: realtime only
     for start in range(0, len(held), _CHUNK):
         await tx.execute(
             insert_ignoring(tx, sync_pending).values(

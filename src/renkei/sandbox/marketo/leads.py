@@ -1,5 +1,6 @@
-"""Lead endpoints: Get Leads by Filter Type, Get Lead by Id, Sync Leads, Delete Leads,
-Describe Lead."""
+"""Lead endpoints: Get Leads by Filter Type (``filterType=cookies`` finds the lead a
+Munchkin cookie is associated with), Get Lead by Id, Sync Leads, Associate Lead, Delete
+Leads, Describe Lead."""
 
 from __future__ import annotations
 
@@ -235,6 +236,25 @@ def describe2(state: MarketoState, call: Call) -> dict[str, Any]:
         fields.append(item)
     searchable = [[lead_field.name] for lead_field in state.schema.searchable]
     return {"result": [{"name": "API Lead", "searchableFields": searchable, "fields": fields}]}
+
+
+# --- associate -------------------------------------------------------------------------
+
+
+def associate_lead(state: MarketoState, call: Call) -> dict[str, Any]:
+    """``POST /rest/v1/leads/{leadId}/associate.json?cookie=``: the lead takes the Munchkin
+    cookie (1004 for no such lead, 1012 for a value that is not a ``_mkto_trk`` cookie)."""
+    raw_id = call.path_params["leadId"]
+    if not raw_id.isdigit():
+        raise invalid_value(raw_id, "Long")
+    cookie = params.required_text(call, "cookie")
+    if "_mch-" not in cookie:
+        raise MarketoError("1012", message("1012", cookie))
+    lead = state.leads.get(int(raw_id))
+    if lead is None:
+        raise MarketoError("1004", message("1004"))
+    state.associate(lead, cookie)
+    return {"result": []}
 
 
 # --- delete ----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ ROUTES: tuple[RestRoute, ...] = (
         {"GET": leads.get_leads_by_filter, "POST": leads.sync_leads},
     ),
     RestRoute("/rest/v1/lead/{leadId}.json", {"GET": leads.get_lead_by_id}),
+    RestRoute("/rest/v1/leads/{leadId}/associate.json", {"POST": leads.associate_lead}),
     RestRoute("/rest/v1/leads/delete.json", {"POST": leads.delete_leads}),
     RestRoute("/rest/v1/leads/describe.json", {"GET": leads.describe}),
     RestRoute("/rest/v1/leads/describe2.json", {"GET": leads.describe2}),

@@ -72,6 +72,9 @@ class MarketoState:
         self.created_at = clock.now()
         self.leads: dict[int, Lead] = {}
         self.deleted_lead_ids: list[int] = []
+        # Munchkin cookies (``_mkto_trk`` values) by the lead they are associated with: a
+        # lead may hold several (one per browser), a cookie belongs to one lead.
+        self.cookies: dict[str, int] = {}
         # Lookups by field value, built on a field's first lookup and kept up to date by
         # create_lead/update_lead: {field name: {match key: {lead id: lead}}}.
         self._index: dict[str, dict[Any, dict[int, Lead]]] = {}
@@ -93,6 +96,9 @@ class MarketoState:
     def find_leads(self, field: LeadField, value: Any) -> list[Lead]:
         """The leads whose ``field`` matches ``value`` (case-insensitive text), by id."""
         wanted = _match_key(value)
+        if field.name == "cookies":
+            owner = self.leads.get(self.cookies.get(str(value).lower(), 0))
+            return [] if owner is None else [owner]
         if field.name == "id":
             lead = self.leads.get(wanted) if isinstance(wanted, int) else None
             return [] if lead is None else [lead]
@@ -139,6 +145,11 @@ class MarketoState:
             )
         return lead
 
+    def associate(self, lead: Lead, cookie: str) -> None:
+        """Associate a Munchkin cookie (and its web activity) with ``lead`` (Associate
+        Lead); a cookie held by another lead moves to this one."""
+        self.cookies[cookie.lower()] = lead.id
+
     def delete_lead(self, lead_id: int) -> bool:
         """Remove a lead, its index entries and its activities (Delete Leads); False when
         there is no such lead."""
@@ -149,6 +160,7 @@ class MarketoState:
             for matches in index.values():
                 matches.pop(lead_id, None)
         self.activities = [a for a in self.activities if a.lead_id != lead_id]
+        self.cookies = {c: owner for c, owner in self.cookies.items() if owner != lead_id}
         self.deleted_lead_ids.append(lead_id)
         return True
 
