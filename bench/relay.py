@@ -18,16 +18,18 @@ Everything runs on this machine, on 127.0.0.1, and every run is bounded in time:
   backlog = accepted - delivered when the load stops; drain = time until every accepted
   event has arrived (bounded by ``--drain-timeout``). Latency = arrival - the event's
   ``timestamp`` (the moment the server took the publish);
-- open loop (``--rate R``): a small uvloop client in its own process sends request n at
-  n / R s whatever became of the others (each with its own ``id``), ``--seconds`` long;
-  latency = arrival - the moment request n was sent;
+- open loop (``--rate R``): a small uvloop client in its own process: request n (its own
+  ``id``) is due at n / R s whatever became of the others and goes out on the first free
+  one of ``--open-connections`` (64) kept-alive connections, ``--seconds`` long;
+  latency = arrival - the moment request n was due (waiting for a connection counts);
 - ``--peer node-red``: Node-RED 4 (npm, installed once into ``~/.cache/renkei-bench/node-red``)
   with the flow ``http in`` (POST /relay) → ``http request`` (the receiver, keep-alive) →
   ``http response``, driven by the same wrk run; ``ratio`` = Renkei delivered/s ÷ Node-RED's.
 
 Also printed: the load generator's CPU (% of one core: on 2 cores it competes with the
-server), and the resident memory (RSS) of every Renkei process, sampled during the run
-(peak of the sum). Prints one JSON object.
+server), and the memory of every Renkei process, sampled during the run (peak of the sum):
+RSS, and PSS, which counts the pages forked children share with their parent once.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -207,6 +209,18 @@ def rss_mb(pids: list[int]) -> float:
     return round(total / 1024, 1)
 
 
+def pss_mb(pids: list[int]) -> float:
+    """Proportional set size: each shared page counted once across the processes (forked
+    children share their parent's pages, which a sum of RSS counts once per process)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    return round(total / 1024, 1)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -220,7 +234,7 @@ class MemorySampler:
     """The peak of the summed RSS of a process tree, sampled every 0.5 s in a thread."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self.processes = pid, 0.0, 0
+        self.pid, self.peak, self.peak_pss, self.processes = pid, 0.0, 0.0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -229,6 +243,7 @@ class MemorySampler:
             pids = descendants(self.pid)
             self.processes = max(self.processes, len(pids))
             self.peak = max(self.peak, rss_mb(pids))
+            self.peak_pss = max(self.peak_pss, pss_mb(pids))
 
     def __enter__(self) -> MemorySampler:
         self._thread.start()
@@ -344,14 +359,16 @@ def run_wrk(
 # -- load: open loop ----------------------------------------------------------------------------
 
 
-def _open_loop(port: int, rate: float, seconds: float, token: str, out: str) -> None:
-    """Request n leaves at n / rate s on a free keep-alive connection (a new one if none
-    is free); writes ``n sent_at status`` per request."""
+def _open_loop(
+    port: int, rate: float, seconds: float, connections: int, token: str, out: str
+) -> None:
+    """Request n is due at n / rate s and goes out on the first of ``connections`` kept-alive
+    connections that is free; its latency counts from when it was due, so time spent
+    waiting for a connection is in it (no coordinated omission). Writes ``n due status``."""
     import uvloop
 
     total = int(rate * seconds)
     results: list[tuple[int, float, int]] = []
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     def request(n: int) -> bytes:
         body = json.dumps({**EVENT, "id": f"evt_open_{n:08d}"}).encode()
@@ -360,43 +377,51 @@ def _open_loop(port: int, rate: float, seconds: float, token: str, out: str) -> 
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
 
-    async def one(n: int) -> None:
-        sent = time.time()
-        try:
-            connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
-            reader, writer = connection
-            writer.write(request(n))
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = re.search(rb"(?i)content-length: *(\d+)", head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            results.append((n, sent, 0))  # status 0: no answer (connection refused or cut)
-            return
-        results.append((n, sent, status))
-        idle.append(connection)
-
     async def main() -> None:
-        started = time.perf_counter()
+        pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None] = (
+            asyncio.Queue()
+        )
+        for _ in range(connections):
+            pool.put_nowait(None)  # opened on first use
+
+        async def one(n: int, due: float) -> None:
+            connection = await pool.get()
+            try:
+                if connection is None:
+                    connection = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = connection
+                writer.write(request(n))
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                results.append((n, due, 0))  # status 0: no answer (refused or cut)
+                pool.put_nowait(None)
+                return
+            results.append((n, due, status))
+            pool.put_nowait(connection)
+
+        started, wall = time.perf_counter(), time.time()
         tasks = []
         for n in range(total):
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(n)))
+            tasks.append(asyncio.create_task(one(n, wall + n / rate)))
         await asyncio.gather(*tasks, return_exceptions=True)
 
     uvloop.run(main())
     with open(out, "w") as file:
-        file.writelines(f"{n} {sent:.6f} {status}\n" for n, sent, status in results)
+        file.writelines(f"{n} {due:.6f} {status}\n" for n, due, status in results)
 
 
 def open_loop(
-    port: int, rate: float, seconds: float, workdir: Path
+    port: int, rate: float, seconds: float, connections: int, workdir: Path
 ) -> tuple[dict[str, float], dict[str, Any]]:
     out = workdir / "open-loop.log"
     process = multiprocessing.get_context("fork").Process(
-        target=_open_loop, args=(port, rate, seconds, ADMIN_TOKEN, str(out))
+        target=_open_loop, args=(port, rate, seconds, connections, ADMIN_TOKEN, str(out))
     )
     started = time.monotonic()
     process.start()
@@ -418,7 +443,7 @@ def open_loop(
         "requests": int(rate * seconds),
         "statuses": statuses,  # 0: no answer (connection refused or cut)
         "lost_by_the_client": int(rate * seconds) - sum(statuses.values()),
-        "load_generator": "uvloop open-loop client (bench/relay.py)",
+        "load_generator": f"uvloop open-loop client (bench/relay.py), {connections} connections",
         "load_generator_cpu_percent": round(100 * cpu / wall, 1),
     }
 
@@ -481,7 +506,9 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
                 sent: dict[str, float] = {}
                 if args.rate:
                     load_started = time.monotonic()
-                    sent, load = open_loop(port, args.rate, args.seconds, workdir)
+                    sent, load = open_loop(
+                        port, args.rate, args.seconds, args.open_connections, workdir
+                    )
                     duration = time.monotonic() - load_started
                 else:
                     script = wrk_script(workdir / "publish.lua", ADMIN_TOKEN)
@@ -501,7 +528,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
                     time.sleep(0.05)
                 cpu_relay = cpu_seconds(descendants(serve.pid)) - cpu_before
                 processes = memory.processes
-                peak = memory.peak
+                peak, peak_pss = memory.peak, memory.peak_pss
         finally:
             stop(serve)
         arrivals = receiver.stop()
@@ -510,7 +537,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
         for webhook_id, at, _ in arrivals:
             first.setdefault(webhook_id, at)
         latencies = [(first[i] - sent[i]) * 1000 for i in sent if i in first]
-        latency_from = "the publish request was sent"
+        latency_from = "the moment the publish request was due (open loop)"
     else:
         latencies = [(at - _stamp(stamp)) * 1000 for _, at, stamp in arrivals if stamp != "-"]
         latency_from = "the event's timestamp (the server took the publish)"
@@ -538,6 +565,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
         if accepted
         else None,
         "rss_mb": {"peak_all_processes": peak, "at_end_of_load": rss_at_end},
+        "pss_mb": {"peak_all_processes": peak_pss},
         **({"profile": profile} if profile else {}),
     }
 
@@ -658,7 +686,7 @@ def node_red_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> di
                 f"http://127.0.0.1:{port}/relay", script, args.connections, args.duration, nice
             )
             delivered = receiver.received()
-        peak = memory.peak
+        peak, peak_pss = memory.peak, memory.peak_pss
     finally:
         stop(process)
     receiver.stop()
@@ -671,6 +699,7 @@ def node_red_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> di
         "accepted_per_s": round(accepted / duration, 1),
         "delivered_per_s": round(delivered / duration, 1),
         "rss_mb": {"peak": peak},
+        "pss_mb": {"peak": peak_pss},
     }
 
 
@@ -680,6 +709,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of wrk load (≤ 120)")
     parser.add_argument("--rate", type=float, help="open loop at this many events/s instead of wrk")
     parser.add_argument("--seconds", type=float, default=20.0, help="open loop: seconds (≤ 120)")
+    parser.add_argument(
+        "--open-connections", type=int, default=64, help="open loop: kept-alive connections"
+    )
     parser.add_argument(
         "--processes", type=int, help="renkei serve --processes N (default: its own)"
     )
