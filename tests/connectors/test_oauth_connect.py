@@ -3,7 +3,7 @@ with only its OAuth app's client id and secret is connected through the sandbox'
 page and ``/oauth/callback``, calls HubSpot with the token it got, refreshes it when the
 vendor stops taking it, and turns ``needs_reauth`` (with an alert and a
 ``connection.needs_reauth`` event) once the grant is revoked; connecting again clears it.
-Google Ads goes through the same flow with PKCE."""
+Google Ads goes through the same flow with PKCE, LinkedIn with its refresh token."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ from renkei.sandbox.google_ads import (
 )
 from renkei.sandbox.hubspot import HubSpotSandbox
 from renkei.sandbox.hubspot.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
+from renkei.sandbox.linkedin_capi import DEFAULT_AD_ACCOUNT, LinkedInCapiSandbox
+from renkei.sandbox.linkedin_capi import DEFAULT_CLIENT_ID as LINKEDIN_CLIENT_ID
+from renkei.sandbox.linkedin_capi import DEFAULT_CLIENT_SECRET as LINKEDIN_CLIENT_SECRET
 from renkei.store import Database
 from tests.support.rawscan import assert_not_stored
 from tests.support.server import admin_client, running_hub
@@ -225,3 +228,38 @@ def test_google_ads_connect_uses_pkce_and_offline_access(
         assert callback.status_code == 200, callback.text
         tested = api.post("/api/v1/connections/google-oauth/test").json()
         assert tested["ok"] is True, tested
+
+
+def test_linkedin_connect_then_refresh_with_its_refresh_token(
+    hub_api: tuple[httpx.Client, str],
+) -> None:
+    api, _ = hub_api
+    sandbox = create_sandbox("linkedin_capi")
+    assert isinstance(sandbox, LinkedInCapiSandbox)
+    with serve_in_thread(sandbox.app) as url:
+        created = api.post(
+            "/api/v1/connections",
+            json={
+                "name": "linkedin-oauth",
+                "connector": "linkedin_capi",
+                "config": {
+                    "ad_account_id": DEFAULT_AD_ACCOUNT,
+                    "base_url": f"{url}/rest",
+                    "oauth_authorize_url": f"{url}/oauth/v2/authorization",
+                    "oauth_token_url": f"{url}/oauth/v2/accessToken",
+                },
+                "credentials": {
+                    "client_id": LINKEDIN_CLIENT_ID,
+                    "client_secret": LINKEDIN_CLIENT_SECRET,
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        start, callback = _connect(api, "linkedin-oauth")
+        assert parse_qs(urlsplit(start["authorize_url"]).query)["scope"] == ["rw_conversions r_ads"]
+        assert callback.status_code == 200, callback.text
+        assert api.post("/api/v1/connections/linkedin-oauth/test").json()["ok"] is True
+        issued = sandbox.oauth.issued
+        sandbox.oauth.forget_access_tokens()  # LinkedIn stops taking it: refreshed, retried
+        assert api.post("/api/v1/connections/linkedin-oauth/test").json()["ok"] is True
+        assert sandbox.oauth.issued == issued + 1
