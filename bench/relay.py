@@ -580,6 +580,8 @@ def start_profiler(
     if not args.profile:
         return None
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     seconds = args.seconds if args.rate else args.duration
     return subprocess.Popen(
         [py_spy, "record", "--subprocesses", "--gil", "--rate", "200", "--format", "raw",
