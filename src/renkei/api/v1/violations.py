@@ -46,7 +46,9 @@ def _hub(request: Request) -> Hub:
 async def list_all(
     request: Request,
     principal: Reader,
-    source: Annotated[str | None, Query(min_length=1, max_length=200, description="Id or name")] = None,
+    source: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Id or name")
+    ] = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[ViolationOut]:
