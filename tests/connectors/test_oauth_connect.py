@@ -3,7 +3,8 @@ with only its OAuth app's client id and secret is connected through the sandbox'
 page and ``/oauth/callback``, calls HubSpot with the token it got, refreshes it when the
 vendor stops taking it, and turns ``needs_reauth`` (with an alert and a
 ``connection.needs_reauth`` event) once the grant is revoked; connecting again clears it.
-Google Ads goes through the same flow with PKCE, LinkedIn with its refresh token."""
+Google Ads goes through the same flow with PKCE, LinkedIn with its refresh token, Meta
+with its exchange for a long-lived token."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ from renkei.sandbox.hubspot.config import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH
 from renkei.sandbox.linkedin_capi import DEFAULT_AD_ACCOUNT, LinkedInCapiSandbox
 from renkei.sandbox.linkedin_capi import DEFAULT_CLIENT_ID as LINKEDIN_CLIENT_ID
 from renkei.sandbox.linkedin_capi import DEFAULT_CLIENT_SECRET as LINKEDIN_CLIENT_SECRET
+from renkei.sandbox.meta_capi import (
+    DEFAULT_APP_ID,
+    DEFAULT_APP_SECRET,
+    DEFAULT_PIXEL_ID,
+    MetaCapiSandbox,
+)
 from renkei.store import Database
 from tests.support.rawscan import assert_not_stored
 from tests.support.server import admin_client, running_hub
@@ -263,3 +270,35 @@ def test_linkedin_connect_then_refresh_with_its_refresh_token(
         sandbox.oauth.forget_access_tokens()  # LinkedIn stops taking it: refreshed, retried
         assert api.post("/api/v1/connections/linkedin-oauth/test").json()["ok"] is True
         assert sandbox.oauth.issued == issued + 1
+
+
+def test_meta_connect_exchanges_for_a_long_lived_token(hub_api: tuple[httpx.Client, str]) -> None:
+    api, _ = hub_api
+    sandbox = create_sandbox("meta_capi")
+    assert isinstance(sandbox, MetaCapiSandbox)
+    with serve_in_thread(sandbox.app) as url:
+        created = api.post(
+            "/api/v1/connections",
+            json={
+                "name": "meta-oauth",
+                "connector": "meta_capi",
+                "config": {
+                    "pixel_id": DEFAULT_PIXEL_ID,
+                    "base_url": url,
+                    "oauth_authorize_url": f"{url}/v24.0/dialog/oauth",
+                    "oauth_token_url": f"{url}/v24.0/oauth/access_token",
+                },
+                "credentials": {"client_id": DEFAULT_APP_ID, "client_secret": DEFAULT_APP_SECRET},
+            },
+        )
+        assert created.status_code == 201, created.text
+        start, callback = _connect(api, "meta-oauth")
+        assert parse_qs(urlsplit(start["authorize_url"]).query)["scope"] == [
+            "ads_management,business_management"
+        ]
+        assert callback.status_code == 200, callback.text
+        assert sandbox.oauth.issued == 2  # the code's short-lived token, then the long-lived one
+        row = api.get("/api/v1/connections/meta-oauth").json()
+        assert "refresh_token" not in row["credentials_set"]
+        assert "access_token_expires_at" in row["credentials_set"]
+        assert api.post("/api/v1/connections/meta-oauth/test").json()["ok"] is True

@@ -42,6 +42,8 @@ class OAuthServer:
     token_lifetime: float = 3599.0
     access_prefix: str = "sandbox-"
     refresh_tokens: set[str] = field(default_factory=set)
+    # Meta's fb_exchange_token grant (a long-lived token) when set; None: not offered.
+    long_lived_lifetime: float | None = None
     issued: int = 0
     _access: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     _codes: dict[str, _Grant] = field(default_factory=dict)
@@ -109,6 +111,13 @@ class OAuthServer:
             return JSONResponse(self._issue(refresh, with_refresh=False))
         if grant == "authorization_code":
             return self._exchange(form)
+        if grant == "fb_exchange_token" and self.long_lived_lifetime is not None:
+            # Meta: a live short-lived user token for a long-lived one, no refresh token.
+            short = form.get("fb_exchange_token")
+            if not self.valid(short):
+                return _error(400, "invalid_grant", "the token to exchange is not valid")
+            _, parent = self._access[str(short)]
+            return JSONResponse(self._issue(parent, with_refresh=False, long_lived=True))
         return _error(400, "unsupported_grant_type")
 
     def revoke(self, token: str | None) -> Response:
@@ -144,13 +153,17 @@ class OAuthServer:
         self.refresh_tokens.add(refresh)
         return JSONResponse({**self._issue(refresh, with_refresh=True), "scope": grant.scope})
 
-    def _issue(self, refresh: str | None, *, with_refresh: bool) -> dict[str, object]:
+    def _issue(
+        self, refresh: str | None, *, with_refresh: bool, long_lived: bool = False
+    ) -> dict[str, object]:
         token = self.access_prefix + secrets.token_urlsafe(16)
-        self._access[token] = (self.clock.time() + self.token_lifetime, refresh)
+        lifetime = self.long_lived_lifetime if long_lived else None
+        lifetime = lifetime if lifetime is not None else self.token_lifetime
+        self._access[token] = (self.clock.time() + lifetime, refresh)
         self.issued += 1
         body: dict[str, object] = {
             "access_token": token,
-            "expires_in": int(self.token_lifetime),
+            "expires_in": int(lifetime),
             "token_type": "Bearer",
         }
         if with_refresh and refresh is not None:

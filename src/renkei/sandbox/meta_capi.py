@@ -13,6 +13,10 @@
 - ``GET /{version}/{pixel_id}`` answers the pixel's id and name (the connector's test).
 - An optional window of ``rate_limit`` calls per ``rate_window_seconds``; past it, error 4
   ("Application request limit reached") and a recorded violation.
+- Facebook Login's manual flow: ``GET /{version}/dialog/oauth`` consents at once and
+  redirects with a code; ``GET /{version}/oauth/access_token`` exchanges it (app id and
+  secret in the query) for a short-lived user token, and ``grant_type=fb_exchange_token``
+  that token for a long-lived one (60 days); no refresh token.
 
 Subcodes are this sandbox's own, inside the 2804xxx range Meta uses for event errors.
 """
@@ -30,9 +34,12 @@ from starlette.responses import JSONResponse, Response
 from renkei.clock import Clock, SystemClock
 from renkei.sandbox._base import BadBody, FixedWindow, VendorSandbox, json_body
 from renkei.sandbox._common import Call, ViolationKind, bearer_token
+from renkei.sandbox._oauth import OAuthServer
 
 __all__ = [
     "DEFAULT_ACCESS_TOKEN",
+    "DEFAULT_APP_ID",
+    "DEFAULT_APP_SECRET",
     "DEFAULT_PIXEL_ID",
     "MetaCapiSandbox",
     "MetaCapiSandboxConfig",
@@ -41,6 +48,8 @@ __all__ = [
 
 DEFAULT_ACCESS_TOKEN = "EAAB-meta-capi-sandbox-token"
 DEFAULT_PIXEL_ID = "1234567890123456"
+DEFAULT_APP_ID = "100000000000001"
+DEFAULT_APP_SECRET = "meta-sandbox-app-secret"
 ACTION_SOURCES = frozenset(
     {
         "email",
@@ -56,6 +65,7 @@ ACTION_SOURCES = frozenset(
 )
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)(/events)?$")
+_LOGIN = re.compile(r"^/v\d+\.\d+/(dialog/oauth|oauth/access_token)$")
 _SEVEN_DAYS = 7 * 86400
 
 
@@ -66,6 +76,10 @@ class MetaCapiSandboxConfig:
     max_events: int = 1000
     rate_limit: int | None = None
     rate_window_seconds: float = 60.0
+    app_id: str = DEFAULT_APP_ID
+    app_secret: str = DEFAULT_APP_SECRET
+    user_token_lifetime_seconds: float = 2 * 3600.0  # short-lived tokens: 1 to 2 hours
+    long_lived_token_seconds: float = 60 * 86400.0
 
 
 class MetaCapiSandbox(VendorSandbox[MetaCapiSandboxConfig]):
@@ -76,6 +90,14 @@ class MetaCapiSandbox(VendorSandbox[MetaCapiSandboxConfig]):
         self.deduplicated = 0
         self.event_requests = 0
         self._seen: set[tuple[str, str]] = set()
+        self.oauth = OAuthServer(
+            config.app_id,
+            config.app_secret,
+            clock,
+            token_lifetime=config.user_token_lifetime_seconds,
+            access_prefix="EAAG",
+            long_lived_lifetime=config.long_lived_token_seconds,
+        )
         self.window = (
             FixedWindow(config.rate_limit, config.rate_window_seconds)
             if config.rate_limit is not None
@@ -95,6 +117,11 @@ class MetaCapiSandbox(VendorSandbox[MetaCapiSandboxConfig]):
         return _error_body(1 if status >= 500 else 100, "injected fault", transient=status >= 500)
 
     async def handle(self, call: Call) -> Response:
+        login = _LOGIN.match(call.path)
+        if login is not None and call.method == "GET":
+            if login.group(1) == "dialog/oauth":
+                return self.oauth.authorize(dict(call.query))
+            return self.oauth.token(dict(call.query), call.headers.get("authorization"))
         match = _PATH.match(call.path)
         if match is None:
             return _error(400, 100, "Unknown path components", subcode=2500)
@@ -106,7 +133,7 @@ class MetaCapiSandbox(VendorSandbox[MetaCapiSandboxConfig]):
         token = call.query.get("access_token") or bearer_token(call)
         if token is None and isinstance(body, dict):
             token = body.get("access_token")
-        if token not in self.config.access_tokens:
+        if token not in self.config.access_tokens and not self.oauth.valid(token):
             return _error(400, 190, "Invalid OAuth access token - Cannot parse access token")
         if self.window is not None:
             now = self.clock.time()
