@@ -625,6 +625,9 @@ async def get_profile(connection: AsyncConnection, profile_id: str) -> Profile |
 @dataclass(slots=True)
 class ProfileQuery:
     identities: list[Key] = field(default_factory=list)
+    has: list[tuple[str, str]] = field(default_factory=list)
+    """``(kind, value prefix)``: only profiles holding an identity of that kind (a vendor id
+    of one connection: prefix ``<connection id>:``), e.g. KARTE's "Marketo lead linked"."""
     limit: int = 50
     before: str | None = None
     """Cursor: profiles with an id lower than this (newest first)."""
@@ -641,6 +644,11 @@ async def find_profiles(connection: AsyncConnection, query: ProfileQuery) -> lis
                 )
             )
         )
+    for kind, prefix in query.has:
+        held = identities.c.kind == kind
+        if prefix:
+            held = and_(held, identities.c.value.startswith(prefix, autoescape=True))
+        statement = statement.where(profiles.c.id.in_(select(identities.c.profile_id).where(held)))
     if query.before is not None:
         statement = statement.where(profiles.c.id < query.before)
     statement = statement.order_by(profiles.c.id.desc()).limit(query.limit)

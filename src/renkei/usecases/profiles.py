@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_RECENT_EVENTS", "ProfileDetail", "get_profile", "list_profiles"]
 
 MAX_RECENT_EVENTS = 200
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,25 +43,34 @@ async def list_profiles(
     kind: str | None = None,
     value: str | None = None,
     connection: str | None = None,
+    has: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Listed[Profile]:
     """Profiles newest first; an identity filter finds the one profile holding it.
 
     A vendor id belongs to its connection (``connection``: name or id): lead 1 of a
-    Marketo connection is stored as ``<connection id>:1``."""
+    Marketo connection is stored as ``<connection id>:1``. ``has`` keeps the profiles
+    holding any identity of that kind (of ``connection`` for a vendor id): KARTE's
+    "Marketo lead linked" is ``has=marketo_lead_id``, "marketo_cookie linked"
+    ``has=marketo_cookie``."""
     require(actor, "read")
     wanted = [("user_id", user_id), ("email", email), ("anonymous_id", anonymous_id)]
     if (kind is None) != (value is None):
         raise _refused("kind and value go together")
-    if connection is not None and value is None:
-        raise _refused("connection goes with kind and value")
-    if connection is not None and value is not None:
+    if connection is not None and value is None and has is None:
+        raise _refused("connection goes with kind and value, or with has")
+    if has is not None and not _KIND.fullmatch(has):
+        raise _refused("has must be an identity kind (lower-case letters, digits, _)")
+    prefix = ""
+    if connection is not None:
         async with hub.database.read() as reader:
             found_connection = await find_connection(reader, connection)
         if found_connection is None:
             raise NotFound("connection", connection)
-        value = f"{found_connection.id}:{value}"
+        prefix = f"{found_connection.id}:"
+        if value is not None:
+            value = f"{prefix}{value}"
     if kind is not None and value is not None:
         wanted.append((kind, value))
     try:
@@ -69,7 +80,10 @@ async def list_profiles(
     size = clamp_limit(limit)
     before = decode_cursor(cursor)
     query = ProfileQuery(
-        identities=keys, limit=size + 1, before=str(before) if before is not None else None
+        identities=keys,
+        has=[] if has is None else [(has, prefix if value is None else "")],
+        limit=size + 1,
+        before=str(before) if before is not None else None,
     )
     async with hub.database.read() as reader:
         found = await profiles.find_profiles(reader, query)

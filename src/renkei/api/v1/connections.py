@@ -17,7 +17,7 @@ from renkei.api.pagination import Page
 from renkei.api.patching import PatchBody
 from renkei.connectors.connections import ConnectionRow
 from renkei.security.tokens import Principal
-from renkei.usecases import connections
+from renkei.usecases import connections, munchkin
 
 if TYPE_CHECKING:
     from renkei.hub import Hub
@@ -153,6 +153,18 @@ async def test(ref: str, request: Request, principal: Writer) -> dict[str, Any]:
 async def usage(ref: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Calls in the current rate window, in flight, and used of today's quota."""
     return await connections.usage(_hub(request), principal, ref)
+
+
+@router.get("/{ref}/marketo-hash")
+async def marketo_hash(
+    ref: str,
+    request: Request,
+    principal: Writer,
+    email: Annotated[str, Query(min_length=1, max_length=320)],
+) -> dict[str, str]:
+    """``marketo_hash`` for ``email`` (SHA-1 hex of the connection's ``munchkin_private_key``
+    followed by the email, as Munchkin's ``associateLead`` expects)."""
+    return await munchkin.connection_marketo_hash(_hub(request), principal, ref, email)
 
 
 @router.post("/{ref}/submissions", status_code=202)

@@ -52,13 +52,16 @@ async def list_all(
     kind: str | None = None,
     value: str | None = None,
     vendor_connection: Annotated[str | None, Query(alias="connection")] = None,
+    has: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Page[ProfileOut]:
     """Profiles newest first; an identity filter finds the one profile holding it.
 
     A vendor id belongs to its connection: ``?kind=marketo_lead_id&value=1&connection=marketo``
-    (name or id) finds lead 1 of that connection (stored as ``<connection id>:1``)."""
+    (name or id) finds lead 1 of that connection (stored as ``<connection id>:1``).
+    ``?has=marketo_lead_id&connection=marketo``: every profile linked to a lead of that
+    connection; ``?has=marketo_cookie``: every profile linked by a Munchkin cookie."""
     listed = await profiles.list_profiles(
         request.app.state.hub,
         principal,
@@ -68,6 +71,7 @@ async def list_all(
         kind=kind,
         value=value,
         connection=vendor_connection,
+        has=has,
         limit=limit,
         cursor=cursor,
     )
