@@ -112,3 +112,30 @@ def test_the_rendezvous_is_one_private_directory_per_database_file(tmp_path: Pat
     listener = LocalListener(one, "jobs", lambda: None)
     # Short enough for a Unix socket path (108 bytes on Linux) wherever the data lives.
     assert len(str(listener.path)) < 100
+
+
+async def test_a_commit_notifies_the_other_processes_only_when_asked(tmp_path: Path) -> None:
+    """A worker wakes the other processes only when it cannot take the jobs itself."""
+    import socket
+
+    from renkei.store import Database
+    from renkei.store.notifications import notify_after_commit
+
+    database = Database(f"sqlite:///{tmp_path / 'renkei.db'}")
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    peer.bind(str(rendezvous(tmp_path / "renkei.db") / "jobs.999999999.0"))
+    peer.setblocking(False)
+    busy = False
+    notify_after_commit(database, "enqueued", "jobs", when=lambda: busy)
+    try:
+        async with database.transaction() as connection:
+            connection.info["enqueued"] = True
+        with pytest.raises(BlockingIOError):
+            peer.recv(16)
+        busy = True
+        async with database.transaction() as connection:
+            connection.info["enqueued"] = True
+        assert peer.recv(16) == b"!"
+    finally:
+        peer.close()
+        await database.dispose()

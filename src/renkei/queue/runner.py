@@ -12,7 +12,7 @@ from renkei.queue.worker import Worker
 async def run_worker(worker: Worker, *, handle_signals: bool = True) -> None:
     """Run until SIGTERM/SIGINT: then stop claiming and finish or release in-flight jobs."""
     database = worker.queue.database
-    wake_on_commit(database, worker.wakeup)
+    wake_on_commit(database, worker.wakeup, busy=worker.saturated)
     listener = listen_for_jobs(database, worker.wakeup)
     await listener.start()
     if handle_signals:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from renkei.queue.manager import NOTIFY_CHANNEL, WAKE_FLAG
 from renkei.store.database import Database
@@ -43,11 +44,16 @@ def listen_for_jobs(database: Database, wakeup: Wakeup) -> ChannelListener:
     return ChannelListener(database, NOTIFY_CHANNEL, wakeup.notify)
 
 
-def wake_on_commit(database: Database, wakeup: Wakeup) -> None:
-    """Poke the in-process worker after any transaction that enqueued jobs, and the other
-    processes' workers where the database cannot do it in the transaction."""
+def wake_on_commit(
+    database: Database, wakeup: Wakeup, *, busy: Callable[[], bool] | None = None
+) -> None:
+    """Poke the in-process worker after any transaction that enqueued jobs, and, where the
+    database cannot do it in the transaction, the other processes' workers when ``busy()``
+    says this one cannot take the jobs itself. Waking them on every commit cost more than
+    it gave: each woken worker claims in competition for jobs the local one was about to
+    take (docs/scaling.md, measured)."""
     database.on_commit(WAKE_FLAG, wakeup.notify)
-    wake_other_processes(database)
+    notify_after_commit(database, WAKE_FLAG, NOTIFY_CHANNEL, when=busy)
 
 
 def wake_other_processes(database: Database) -> None:

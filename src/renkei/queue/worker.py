@@ -82,6 +82,10 @@ class Worker:
         self._stopping = asyncio.Event()
         self.completed = 0
 
+    def saturated(self) -> bool:
+        """Every slot is taken: jobs enqueued now wait unless another worker takes them."""
+        return len(self._running) >= self.options.concurrency
+
     def stop(self) -> None:
         """Stop claiming; in-flight jobs are finished or released by :meth:`run`."""
         self._stopping.set()

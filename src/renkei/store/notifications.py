@@ -33,10 +33,12 @@ async def notify(connection: AsyncConnection, channel: str) -> None:
         await connection.execute(text(f"NOTIFY {channel}"))
 
 
-def notify_after_commit(database: Database, flag: str, channel: str) -> None:
+def notify_after_commit(
+    database: Database, flag: str, channel: str, *, when: Callable[[], bool] | None = None
+) -> None:
     """On SQLite, notify ``channel``'s listeners in the other processes on the same file
     after every commit that set ``connection.info[flag]`` (PostgreSQL's ``NOTIFY`` in the
-    transaction, :func:`notify`, already does)."""
+    transaction, :func:`notify`, already does); only when ``when()`` says so, if given."""
     file = database_file(database.url) if database.is_sqlite else None
     if file is None:
         return
@@ -45,7 +47,15 @@ def notify_after_commit(database: Database, flag: str, channel: str) -> None:
     except OSError:
         log.warning("store.notify_unavailable", channel=channel, exc_info=True)
         return
-    database.on_commit(flag, notifier.send)
+    if when is None:
+        database.on_commit(flag, notifier.send)
+        return
+
+    def send_when_asked() -> None:
+        if when():
+            notifier.send()
+
+    database.on_commit(flag, send_when_asked)
 
 
 class ChannelListener:
