@@ -66,3 +66,14 @@ async def test_round_trip_and_order(database: Database) -> None:
     with pytest.raises(StatementError):
         async with database.transaction() as tx:
             await tx.execute(insert(table).values(id=99, at=datetime(2026, 1, 1)))
+
+
+def test_sqlite_text_of_the_same_time_again_and_in_turn() -> None:
+    """The bind keeps the last time's text: repeats and alternations still write each
+    time's own text."""
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    for when in [*TIMES, *TIMES, TIMES[4], TIMES[4], TIMES[0], TIMES[4]]:
+        assert ours(when) == theirs(when.astimezone(UTC).replace(tzinfo=None))

@@ -54,14 +54,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return _sqlite_datetime
 
 
+_last_text: tuple[datetime | None, str | None] = (None, None)
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
+    global _last_text
     if value is None:
         return None
+    # A row's times are mostly one ``now`` (created, updated, next attempt, run at), and so
+    # are the rows of a batch: the same object again gets the same text without formatting.
+    # One tuple, read and replaced whole, so a thread never pairs a time with another's text.
+    last = _last_text
+    if last[0] is value:
+        return last[1]
+    given = value
     if value.tzinfo is not UTC:
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_text = (given, text)
+    return text
 
 
 def _sqlite_datetime(value: Any) -> datetime | None:
