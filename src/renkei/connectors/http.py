@@ -171,6 +171,12 @@ class ConnectorHTTP:
             connector=connector, connection=connection
         )
 
+    @property
+    def auth(self) -> Auth:
+        """The connection's auth strategy (a connector without HTTP, ``sql``, keeps its
+        credentials there too)."""
+        return self._auth
+
     async def request(
         self,
         method: str,

@@ -73,6 +73,9 @@ class Page:
     read: int | None = None
 
 
+ConfigCheck = Callable[[Mapping[str, Any]], str | None]
+"""``check(config)``: why a sync's config cannot work (refused when saved), or None."""
+
 ReadPage = Callable[[SyncCall, Mapping[str, Any], Mapping[str, Any]], Awaitable[Page]]
 """``read(call, config, cursor)``: the page at ``cursor`` (``{}`` on the first read)."""
 
@@ -86,6 +89,8 @@ class PulledEvent:
     name: str | None
     data: dict[str, Any]
     occurred_at: datetime | None
+    user_id: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,11 @@ class PullProfiles:
     """The record field holding its modification time: values count as of it."""
     modified_is_trait: bool = False
     """Store ``modified`` as a trait too (else only when the sync's ``fields`` name it)."""
+    identities: Callable[[Mapping[str, Any], Mapping[str, Any]], list[tuple[str, str]]] | None = (
+        None
+    )
+    """``identities(record, config)``: more identities of the record's person (kind, value)."""
+    check: ConfigCheck | None = None
     direction: Literal["pull"] = "pull"
 
 
@@ -107,6 +117,7 @@ class PullEvents:
     read: ReadPage
     event: Callable[[Mapping[str, Any], Mapping[str, Any]], PulledEvent]
     """``event(record, config)``."""
+    check: ConfigCheck | None = None
     direction: Literal["pull"] = "pull"
 
 

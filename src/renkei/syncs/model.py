@@ -168,6 +168,10 @@ def validate(spec: dict[str, Any], connector: str, declared: Sequence[SyncObject
         raise SyncInvalid("event triggers are for push syncs")
     if not isinstance(spec.get("config") or {}, dict):
         raise SyncInvalid("config must be an object")
+    chosen = next(d for d in declared if d.direction == direction and d.name == spec["object"])
+    check = getattr(chosen, "check", None)
+    if check is not None and (problem := check(dict(spec.get("config") or {}))):
+        raise SyncInvalid(problem)
 
 
 async def create_sync(

@@ -84,6 +84,8 @@ async def _store_profiles(
                 tally.errors.append({"lead_id": record_id, "problem": str(problem)})
         # The vendor id is the connection's: another instance's record #1 is someone else.
         raw = [(kind, f"{connection_id}:{record_id}")]
+        if declared.identities is not None:
+            raw[0:0] = declared.identities(record, sync.config)
         if isinstance(email, str) and "@" in email:
             raw.insert(0, ("email", email))
         try:
@@ -142,6 +144,8 @@ async def _store_events(
                 occurred_at=pulled.occurred_at or now,
                 received_at=now,
                 source_id=sync.id,
+                user_id=pulled.user_id,
+                email=pulled.email,
             )
         )
     fresh = await record_events(engine.hub, tx, events) if events else []
