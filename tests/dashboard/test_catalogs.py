@@ -32,7 +32,7 @@ FLOW_STATUSES = (
     "skipped",
 )
 SYNC_WORDS = ("pull", "push", "manual", "schedule", "realtime", "enabled", "disabled")
-CONNECTION_STATUSES = ("active", "failing")
+CONNECTION_STATUSES = ("active", "failing", "needs_reauth")
 
 
 def used_messages() -> set[str]:

@@ -19,6 +19,7 @@ from renkei.connectors.connections import ConnectionRow, store_connected_credent
 from renkei.connectors.errors import ConfigurationError, ConnectorError, RetryableError
 from renkei.connectors.http import ConnectorHTTP
 from renkei.connectors.oauth_states import StateRefused, claim_state, create_state
+from renkei.connectors.registry import default_registry
 from renkei.errors import Invalid, RenkeiError
 from renkei.usecases.access import Actor, require
 from renkei.usecases.connections import VendorFailed
@@ -27,7 +28,15 @@ from renkei.usecases.via import with_via
 if TYPE_CHECKING:
     from renkei.hub import Hub
 
-__all__ = ["CALLBACK_PATH", "STATE_TTL", "Connected", "OAuthRefused", "finish", "start"]
+__all__ = [
+    "CALLBACK_PATH",
+    "STATE_TTL",
+    "Connected",
+    "OAuthRefused",
+    "finish",
+    "oauth_connectors",
+    "start",
+]
 
 CALLBACK_PATH = "/oauth/callback"
 STATE_TTL = timedelta(minutes=10)
@@ -48,6 +57,12 @@ class OAuthRefused(RenkeiError):
 class Connected:
     connection: ConnectionRow
     return_to: str
+
+
+def oauth_connectors() -> frozenset[str]:
+    """The connectors whose connections can be authorized with OAuth connect."""
+    registry = default_registry()
+    return frozenset(name for name in registry.names if registry.get(name).oauth is not None)
 
 
 def redirect_uri(hub: Hub, request_base_url: str) -> str:

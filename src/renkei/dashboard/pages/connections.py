@@ -6,6 +6,7 @@ quota as gauges."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -17,12 +18,16 @@ from renkei.dashboard.handlers import action, page, renderer_of
 from renkei.dashboard.viewer import Viewer, hub_of
 from renkei.errors import Invalid, RenkeiError
 from renkei.usecases import connections as cases
+from renkei.usecases import oauth as oauth_cases
 from renkei.usecases.paging import MAX_LIMIT
 
 PAGE_SIZE = 50
 CREDENTIAL = "credentials."
 OPTION = "config."
-NOTICES = {"created": 'Connected. Press "Test connection" to check the credentials.'}
+NOTICES = {
+    "created": 'Connected. Press "Test connection" to check the credentials.',
+    "connected": "Authorized at the vendor: the tokens are stored encrypted.",
+}
 
 
 def _entries(viewer: Viewer) -> list[dict[str, Any]]:
@@ -58,6 +63,7 @@ async def _list(
         "connections/list.html",
         {
             "catalog": _entries(viewer),
+            "oauth_connectors": oauth_cases.oauth_connectors(),
             "connections": rows,
             "next_cursor": listed.next_cursor,
             "notice": notice,
@@ -162,9 +168,38 @@ async def test(request: Request, viewer: Viewer, _: FormData) -> Response:
     return await _list(request, viewer, tested=ref, outcome=outcome)
 
 
+@action
+async def authorize(request: Request, viewer: Viewer, _: FormData) -> Response:
+    """OAuth connect: a link to the vendor's consent page, back through /oauth/callback."""
+    try:
+        started = await oauth_cases.start(
+            hub_of(request),
+            viewer.principal,
+            request.path_params["ref"],
+            request_base_url=str(request.base_url),
+            via="dashboard",
+        )
+    except RenkeiError as error:
+        return await _list(request, viewer, status=error.status, error=error)
+    # A page with a link rather than a redirect: the dashboard's CSP (form-action 'self')
+    # stops a form's POST from ending on another site, and the user sees where they go.
+    authorize_url = str(started["authorize_url"])
+    return renderer_of(request).render(
+        request,
+        "connections/authorize.html",
+        {
+            "authorize_url": authorize_url,
+            "host": urlsplit(authorize_url).netloc,
+            "name": started["connection"],
+        },
+        viewer=viewer,
+    )
+
+
 routes = [
     Route("/ui/connections", list_page, methods=["GET"]),
     Route("/ui/connections", create, methods=["POST"]),
     Route("/ui/connections/new/{connector}", connect_page, methods=["GET"]),
     Route("/ui/connections/{ref}/test", test, methods=["POST"]),
+    Route("/ui/connections/{ref}/oauth", authorize, methods=["POST"]),
 ]
