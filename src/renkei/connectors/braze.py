@@ -44,11 +44,15 @@ from renkei.connectors.spec import (
     RecordOk,
     RecordResult,
 )
+from renkei.connectors.sync_objects import PushProfiles
 from renkei.egress.retry_after import parse_retry_after
 
 __all__ = ["ARRAYS", "OBJECTS_PER_REQUEST", "BrazeConnector", "plan_requests"]
 
 OBJECTS_PER_REQUEST = 75
+USER_KEY = "braze_user"
+"""The identity a push attaches: the user's external_id when the sync maps one, else the
+email Braze identifies the user by."""
 ARRAYS = ("attributes", "events", "purchases")
 _IDENTIFIED = [
     {"required": [key]} for key in ("external_id", "user_alias", "braze_id", "email", "phone")
@@ -198,6 +202,14 @@ class BrazeConnector(Connector):
                 max_batch_size=OBJECTS_PER_REQUEST,
             ),
             Operation(
+                "update_users",
+                "What syncs push: one attributes object per person (by email, and "
+                "external_id when mapped); the outcome's id is the external_id, else the email",
+                ATTRIBUTES_OBJECT,
+                batchable=True,
+                max_batch_size=OBJECTS_PER_REQUEST,
+            ),
+            Operation(
                 "track_events",
                 "Record custom events",
                 EVENT_OBJECT,
@@ -218,6 +230,12 @@ class BrazeConnector(Connector):
         "75 attribute, 75 event and 75 purchase objects per /users/track request "
         "(75 in total with object_limit=combined)",
         "3,000 requests per 3 seconds per workspace; X-RateLimit-Remaining/-Reset are obeyed",
+    )
+
+    sync_objects = (
+        PushProfiles(
+            "users", write="update_users", identity=USER_KEY, batch_size=OBJECTS_PER_REQUEST
+        ),
     )
 
     _advertised: AdvertisedWindow | None = None
@@ -310,6 +328,20 @@ class BrazeConnector(Connector):
     ) -> OperationResult:
         return await self._track_one("attributes", records, ctx)
 
+    async def update_users(
+        self, records: Sequence[Mapping[str, Any]], ctx: CallContext
+    ) -> OperationResult:
+        result = await self._track_one("attributes", records, ctx)
+        return OperationResult(
+            records=tuple(
+                RecordOk(r.index, id=_user_key(records[r.index]), status="updated")
+                if isinstance(r, RecordOk)
+                else r
+                for r in result.records
+            ),
+            data=result.data,
+        )
+
     async def track_events(
         self, records: Sequence[Mapping[str, Any]], ctx: CallContext
     ) -> OperationResult:
@@ -399,3 +431,8 @@ def _float(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def _user_key(record: Mapping[str, Any]) -> str | None:
+    key = record.get("external_id") or record.get("email")
+    return None if key is None else str(key)

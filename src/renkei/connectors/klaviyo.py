@@ -53,6 +53,7 @@ from renkei.connectors.spec import (
     RecordOk,
     RecordResult,
 )
+from renkei.connectors.sync_objects import PushProfiles
 
 __all__ = [
     "BULK_MAX_BYTES",
@@ -69,6 +70,7 @@ PAGE_SIZE = 100
 BULK_MAX_PROFILES = 10_000
 BULK_MAX_BYTES = 5 * 1024 * 1024
 BATCH_SIZE = 100
+PROFILE_ID = "klaviyo_profile_id"
 _BULK_DONE = frozenset({"complete", "cancelled"})
 
 # Burst and steady windows per endpoint, from each operation's x-klaviyo-ratelimit.
@@ -122,6 +124,13 @@ PROFILE: dict[str, Any] = {
         **_PROFILE_ATTRIBUTES,
     },
     "additionalProperties": False,
+}
+SYNC_PROFILE: dict[str, Any] = {
+    "type": "object",
+    "description": "A profile as syncs push it: Klaviyo's own attributes (email, first_name, "
+    "external_id ...) at the top, any other field becomes a custom property",
+    "required": ["email"],
+    "properties": {"email": {"type": "string", "minLength": 3}},
 }
 EVENT: dict[str, Any] = {
     "type": "object",
@@ -220,6 +229,14 @@ class KlaviyoConnector(Connector):
                 batchable=True,
                 max_batch_size=BULK_MAX_PROFILES,
             ),
+            Operation(
+                "push_profiles",
+                "What syncs push: create or update profiles by email, fields that are not "
+                "Klaviyo attributes set as custom properties",
+                SYNC_PROFILE,
+                batchable=True,
+                max_batch_size=BATCH_SIZE,
+            ),
             Operation("create_event", "Record one event on a profile", EVENT),
             Operation(
                 "create_events",
@@ -261,6 +278,7 @@ class KlaviyoConnector(Connector):
     operation_limits: ClassVar[Mapping[str, tuple[Window, ...]]] = {
         "upsert_profile": ENDPOINT_LIMITS["profile_import"],
         "upsert_profiles": ENDPOINT_LIMITS["profile_import"],
+        "push_profiles": ENDPOINT_LIMITS["profile_import"],
         "bulk_import_profiles": ENDPOINT_LIMITS["bulk_import"],
         "bulk_import_job": ENDPOINT_LIMITS["bulk_import_status"],
         "create_event": ENDPOINT_LIMITS["create_event"],
@@ -268,6 +286,9 @@ class KlaviyoConnector(Connector):
         "list_profiles": ENDPOINT_LIMITS["get_profiles"],
         "request_profile_deletion": ENDPOINT_LIMITS["data_privacy_deletion"],
     }
+    sync_objects = (
+        PushProfiles("profiles", write="push_profiles", identity=PROFILE_ID, batch_size=BATCH_SIZE),
+    )
     limits_notes: ClassVar[tuple[str, ...]] = (
         "per account and endpoint, fixed burst (1 s) and steady (1 min) windows; "
         "429 with Retry-After is honoured",
@@ -362,6 +383,11 @@ class KlaviyoConnector(Connector):
 
         results = await run_chunks([[i] for i in range(len(records))], send)
         return OperationResult(records=tuple(results[i] for i in sorted(results)))
+
+    async def push_profiles(
+        self, records: Sequence[Mapping[str, Any]], ctx: CallContext
+    ) -> OperationResult:
+        return await self.upsert_profiles([_as_profile(record) for record in records], ctx)
 
     async def _import_profile(
         self, index: int, record: Mapping[str, Any], ctx: CallContext
@@ -587,6 +613,20 @@ def _headers(ctx: CallContext, *, body: bool = False) -> dict[str, str]:
     if body:
         headers["Content-Type"] = JSON_API
     return headers
+
+
+def _as_profile(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A pushed record as a PROFILE: Klaviyo's attributes kept, the rest as properties."""
+    profile: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in _PROFILE_ATTRIBUTES and key not in ("location", "properties"):
+            profile[key] = value
+        else:
+            properties[key] = value
+    if properties:
+        profile["properties"] = properties
+    return profile
 
 
 def _profile_resource(record: Mapping[str, Any]) -> dict[str, Any]:

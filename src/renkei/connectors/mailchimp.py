@@ -52,6 +52,7 @@ from renkei.connectors.spec import (
     RecordOk,
     RecordResult,
 )
+from renkei.connectors.sync_objects import PushProfiles
 
 __all__ = [
     "BATCH_SIZE",
@@ -63,6 +64,8 @@ __all__ = [
 ]
 
 BATCH_SIZE = 500
+MEMBER_ID = "mailchimp_member_id"
+"""The identity a push attaches: the member's id (MD5 of the lower-cased address)."""
 PAGE_SIZE = 1000
 MAX_CONCURRENT = 10
 STATUSES = ["subscribed", "unsubscribed", "cleaned", "pending", "transactional"]
@@ -105,6 +108,20 @@ MEMBER: dict[str, Any] = {
     "anyOf": [{"required": ["status_if_new"]}, {"required": ["status"]}],
     "properties": {**_MEMBER_FIELDS, "skip_merge_validation": {"type": "boolean"}},
     "additionalProperties": False,
+}
+SYNC_MEMBER: dict[str, Any] = {
+    "type": "object",
+    "description": "A profile as syncs push it: email; status sets the member's status (else "
+    "a new address joins as transactional and an existing one keeps its status); language, "
+    "vip and tags as Mailchimp's; any other field is a merge field (its tag upper-cased)",
+    "required": ["email"],
+    "properties": {
+        "email": {"type": "string", "minLength": 3},
+        "status": {"enum": STATUSES},
+        "language": {"type": "string"},
+        "vip": {"type": "boolean"},
+        "tags": _TAG_NAMES,
+    },
 }
 BATCH_MEMBER: dict[str, Any] = {
     "type": "object",
@@ -212,6 +229,15 @@ class MailchimpConnector(Connector):
                 batchable=True,
                 max_batch_size=BATCH_SIZE,
             ),
+            Operation(
+                "push_members",
+                "What syncs push: add or update each person as a member of the connection's "
+                "audience (PUT by subscriber hash, so no one's consent status is overwritten "
+                "unless the sync maps status)",
+                SYNC_MEMBER,
+                batchable=True,
+                max_batch_size=BATCH_SIZE,
+            ),
             Operation("update_member_tags", "Activate or remove a member's tags", TAGS_INPUT),
             Operation("add_member_event", "Record an event on a member", EVENT_INPUT),
             Operation(
@@ -228,6 +254,9 @@ class MailchimpConnector(Connector):
             ),
         ),
         rate_limit=RateLimitSpec(calls=None, concurrency=MAX_CONCURRENT),
+    )
+    sync_objects = (
+        PushProfiles("members", write="push_members", identity=MEMBER_ID, batch_size=BATCH_SIZE),
     )
     limits_notes: ClassVar[tuple[str, ...]] = (
         "10 simultaneous connections per account",
@@ -307,6 +336,17 @@ class MailchimpConnector(Connector):
             return _batch_results(response.json(), chunk, records)
 
         results = await run_chunks([indices for _, indices in chunks], send)
+        return OperationResult(records=tuple(results[i] for i in sorted(results)))
+
+    async def push_members(
+        self, records: Sequence[Mapping[str, Any]], ctx: CallContext
+    ) -> OperationResult:
+        async def send(chunk: Sequence[int]) -> dict[int, RecordResult]:
+            index = chunk[0]
+            result = await self.upsert_member(_as_member(records[index]), ctx)
+            return {index: replace(result.records[0], index=index)}
+
+        results = await run_chunks([[i] for i in range(len(records))], send)
         return OperationResult(records=tuple(results[i] for i in sorted(results)))
 
     async def update_member_tags(
@@ -407,6 +447,24 @@ def _list_id(input: Mapping[str, Any], ctx: CallContext) -> str:
 
 def _member_path(list_id: str, email: str) -> str:
     return f"/lists/{quote(list_id, safe='')}/members/{subscriber_hash(email)}"
+
+
+def _as_member(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A pushed record as an ``upsert_member`` input."""
+    member: dict[str, Any] = {"email_address": str(record["email"])}
+    if record.get("status"):
+        member["status"] = record["status"]
+    else:
+        member["status_if_new"] = "transactional"  # no consent is implied by a sync
+    merge: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in ("language", "vip", "tags"):
+            member[key] = value
+        elif key not in ("email", "status") and value is not None:
+            merge[key.upper()] = value
+    if merge:
+        member["merge_fields"] = merge
+    return member
 
 
 def _member_body(record: Mapping[str, Any], *, exclude: set[str]) -> dict[str, Any]:
