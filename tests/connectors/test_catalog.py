@@ -17,6 +17,8 @@ from renkei.hub import Hub
 from renkei.sandbox.braze import DEFAULT_API_KEY as BRAZE_KEY
 from renkei.sandbox.klaviyo import DEFAULT_API_KEY as KLAVIYO_KEY
 from renkei.sandbox.mailchimp import DEFAULT_API_KEY as MAILCHIMP_KEY
+from renkei.usecases import LOCAL
+from renkei.usecases import connections as connections_usecase
 from tests.support.server import admin_client, running_hub
 from tests.support.server import test_settings as hub_settings
 
@@ -37,6 +39,13 @@ def assert_entry_is_complete(entry: dict[str, Any]) -> None:
         if field["secret"]:
             assert field["default"] is None
     assert set(entry["limits"]) >= {"rate_limit", "daily_quota", "per_operation", "notes"}
+    assert entry["directions"] == sorted({o["direction"] for o in entry["sync_objects"]})
+    assert isinstance(entry["auth"], list)
+    operations = {op["name"] for op in entry["operations"]}
+    for declared in entry["sync_objects"]:
+        assert declared["direction"] in ("pull", "push")
+        if declared.get("operation"):  # a push names the operation it writes with
+            assert declared["operation"] in operations, declared
 
 
 def test_every_connector_is_in_the_catalog_with_operations_fields_and_limits() -> None:
@@ -51,6 +60,7 @@ def test_every_connector_is_in_the_catalog_with_operations_fields_and_limits() -
     }
     assert entries["braze"]["limits"]["batch_sizes"] == {
         "track_attributes": 75,
+        "update_users": 75,
         "track_events": 75,
         "track_purchases": 75,
     }
@@ -72,13 +82,61 @@ def test_every_connector_is_in_the_catalog_with_operations_fields_and_limits() -
     assert entries["marketo"]["limits"]["daily_quota"]["calls"] == 50_000
 
 
+def test_every_connector_that_holds_people_can_be_pushed_to() -> None:
+    """Issue 19, point 2: what syncs can do is part of each entry, declared by the connector."""
+    entries = {entry["name"]: entry for entry in list_connectors()}
+    pushes = {
+        name: [o["name"] for o in entry["sync_objects"] if o["direction"] == "push"]
+        for name, entry in entries.items()
+    }
+    for name, objects in {
+        "marketo": ["leads", "activities"],
+        "hubspot": ["contacts"],
+        "braze": ["users"],
+        "klaviyo": ["profiles"],
+        "mailchimp": ["members"],
+        "amplitude": ["users"],
+        "onesignal": ["users"],
+    }.items():
+        assert pushes[name] == objects, name
+    assert entries["marketo"]["directions"] == ["pull", "push"]
+    (leads,) = [
+        o
+        for o in entries["marketo"]["sync_objects"]
+        if o["name"] == "leads" and o["direction"] == "push"
+    ]
+    assert leads["links_by"] == "marketo_cookie" and leads["batch_size"] == 300
+    assert entries["slack"]["sync_objects"] == [] and entries["slack"]["directions"] == []
+
+
+def test_auth_kinds_come_from_the_oauth_flow_and_the_credential_fields() -> None:
+    entries = {entry["name"]: entry for entry in list_connectors()}
+    assert entries["marketo"]["auth"] == ["oauth2_client_credentials"]
+    assert entries["braze"]["auth"] == ["api_key"]
+    assert entries["slack"]["auth"] == ["webhook_url"]
+    assert entries["hubspot"]["auth"][0] == "oauth2_authorization_code"
+
+
+def test_the_use_case_joins_each_connector_with_its_sandbox() -> None:
+    entries = {
+        entry["name"]: entry for entry in connections_usecase.catalog(LOCAL, limit=100).items
+    }
+    assert entries["marketo"]["sandbox"] == {
+        "name": "marketo",
+        "command": "renkei sandbox marketo",
+    }
+    assert entries["http"]["sandbox"] is None  # the generic connector plays no vendor
+    for name in EVERY - {"http"}:
+        assert entries[name]["sandbox"]["command"] == f"renkei sandbox {name}", name
+
+
 def test_limits_read_as_short_lines() -> None:
     assert format_limits(describe_connector("braze")) == ["3,000/3 s"]
     assert format_limits(describe_connector("mailchimp")) == ["10 concurrent"]
     assert format_limits(describe_connector("klaviyo")) == [
         "bulk_import_job, bulk_import_profiles: 10/s burst, 150/min steady",
         "create_event, create_events: 350/s burst, 3,500/min steady",
-        "list_profiles, upsert_profile, upsert_profiles: 75/s burst, 750/min steady",
+        "list_profiles, push_profiles, upsert_profile, upsert_profiles: 75/s burst, 750/min steady",
         "request_profile_deletion: 3/s burst, 60/min steady",
     ]
 
@@ -99,6 +157,9 @@ def test_catalog_api_over_http(database_url: str) -> None:
             assert names == sorted(names) and set(names) >= EVERY
             for entry in body["data"]:
                 assert_entry_is_complete(entry)
+            marketo = next(e for e in body["data"] if e["name"] == "marketo")
+            assert marketo["sandbox"]["command"] == "renkei sandbox marketo"
+            assert marketo["directions"] == ["pull", "push"]
             assert not any(secret in listing.text for secret in SANDBOX_SECRETS)
 
             seen: list[str] = []
@@ -145,6 +206,9 @@ def test_cli_lists_and_shows_the_catalog(monkeypatch: pytest.MonkeyPatch) -> Non
         assert name in listing.output
     assert "track_events (batch ≤75)" in listing.output
     assert "10 concurrent" in listing.output
+    assert "push members" in listing.output  # mailchimp's sync object
+    assert "renkei sandbox klaviyo" in listing.output
+    assert "oauth2_client_credentials" in listing.output  # marketo's auth
 
     as_json = runner.invoke(cli, ["connectors", "list", "--json"], env={"COLUMNS": "200"})
     entries = json.loads(as_json.output)
@@ -152,6 +216,11 @@ def test_cli_lists_and_shows_the_catalog(monkeypatch: pytest.MonkeyPatch) -> Non
 
     shown = runner.invoke(cli, ["connectors", "show", "slack"], env={"COLUMNS": "200"})
     assert json.loads(shown.output)["operations"][0]["name"] == "post_message"
+    braze = json.loads(
+        runner.invoke(cli, ["connectors", "show", "braze"], env={"COLUMNS": "200"}).output
+    )
+    assert braze["sync_objects"][0]["operation"] == "update_users"
+    assert braze["sandbox"]["name"] == "braze" and braze["auth"] == ["api_key"]
     unknown = runner.invoke(cli, ["connectors", "show", "nope"])
     assert unknown.exit_code == 1 and "unknown connector 'nope'" in unknown.stderr
 

@@ -21,12 +21,12 @@ connectors_app = typer.Typer(help="The connector catalog.", no_args_is_help=True
 def list_command(
     as_json: bool = typer.Option(False, "--json", help="Print the full catalog as JSON."),
 ) -> None:
-    """Every connector: operations, credential fields and limits."""
+    """Every connector: operations, sync objects, auth, credential fields, limits, sandbox."""
     entries = connections.catalog(LOCAL, limit=MAX_LIMIT).items
     if as_json:
         console.print_json(json.dumps(entries))
         return
-    table = Table("connector", "operations", "credentials", "limits", show_lines=True)
+    table = Table("connector", "operations", "syncs", "auth", "limits", "sandbox", show_lines=True)
     for entry in entries:
         operations = "\n".join(
             op["name"]
@@ -34,20 +34,26 @@ def list_command(
             + (" [read]" if op["kind"] == "read" else "")
             for op in entry["operations"]
         )
-        credentials = "\n".join(
+        syncs = "\n".join(f"{o['direction']} {o['name']}" for o in entry["sync_objects"])
+        credentials = ", ".join(
             f["name"] + ("" if f["required"] else " (optional)") for f in entry["credentials"]
         )
+        auth = "\n".join(entry["auth"]) + (f"\n({credentials})" if credentials else "")
+        sandbox = entry["sandbox"]
         table.add_row(
             f"[bold]{entry['name']}[/bold]\n{entry['title']}",
             operations,
-            credentials or "-",
+            syncs or "-",
+            auth.strip() or "-",
             "\n".join(format_limits(entry)) or "-",
+            sandbox["command"] if sandbox else "-",
         )
     console.print(table)
 
 
 @connectors_app.command("show")
 def show_command(name: str) -> None:
-    """One connector's catalog entry as JSON (input schemas, config fields, limits)."""
+    """One connector's catalog entry as JSON (operations with input schemas, sync objects
+    and directions, auth kinds, credential and config fields, limits, sandbox)."""
     entry = connections.connector_entry(LOCAL, name)  # NotFound: one line, exit 1
     console.print_json(json.dumps(entry))

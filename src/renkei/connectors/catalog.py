@@ -7,6 +7,11 @@ Connectors come from :func:`renkei.connectors.registry.default_registry`, which 
 every vendor module of the package. Beyond the spec, a connector class may document
 ``operation_limits`` (per-operation windows, e.g. Klaviyo's burst and steady) and
 ``limits_notes`` (limits that are not rates: batch caps, page sizes).
+
+An entry also says what syncs can do with the connector (its declared ``sync_objects``,
+with their directions) and how it authenticates (``auth``: from its OAuth provider and its
+credential fields, or an ``auth_kinds`` class attribute). Which sandbox serves it is joined
+in by the use case (connectors do not know the sandboxes).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from renkei.connectors.registry import ConnectorRegistry, default_registry
 from renkei.connectors.spec import Connector
+from renkei.connectors.sync_objects import PullEvents, PullProfiles, PushEvents, PushProfiles
 from renkei.errors import NotFound, RenkeiError
 
 __all__ = ["UnknownConnector", "describe", "describe_connector", "format_limits", "list_connectors"]
@@ -65,6 +71,9 @@ def describe(connector: Connector | type[Connector]) -> dict[str, Any]:
             for f in spec.config
         ],
         "operations": operations,
+        "sync_objects": [_sync_object(declared) for declared in cls.sync_objects],
+        "directions": sorted({declared.direction for declared in cls.sync_objects}),
+        "auth": auth_kinds(cls),
         "limits": {
             "rate_limit": raw.get("rate_limit"),
             "rate_limit_pools": raw.get("rate_limit_pools") or {},
@@ -76,6 +85,57 @@ def describe(connector: Connector | type[Connector]) -> dict[str, Any]:
             "notes": list(getattr(cls, "limits_notes", ())),
         },
     }
+
+
+# Credential field -> the kind of auth it stands for (in the order kinds are listed).
+_AUTH_FIELDS = (
+    ("access_token", "access_token"),
+    ("refresh_token", "oauth2_refresh_token"),
+    ("client_secret", "oauth2_client_credentials"),
+    ("api_key", "api_key"),
+    ("rest_api_key", "api_key"),
+    ("api_secret", "api_key"),
+    ("developer_token", "api_key"),
+    ("token", "bearer"),
+    ("password", "basic"),
+    ("webhook_url", "webhook_url"),
+)
+
+
+def auth_kinds(cls: type[Connector]) -> list[str]:
+    """How a connection of ``cls`` authenticates: ``oauth2_authorization_code`` when it has
+    a "Connect" flow, then what its credential fields are for."""
+    declared: Sequence[str] | None = getattr(cls, "auth_kinds", None)
+    if declared:
+        return list(declared)
+    names = {f.name for f in cls.spec.credentials}
+    kinds = ["oauth2_authorization_code"] if getattr(cls, "oauth", None) is not None else []
+    for name, kind in _AUTH_FIELDS:
+        if name in names and kind not in kinds:
+            if kind == "oauth2_client_credentials" and "refresh_token" in names:
+                continue  # the client of a refresh-token grant, not a grant of its own
+            kinds.append(kind)
+    return kinds
+
+
+def _sync_object(declared: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": declared.name, "direction": declared.direction}
+    if isinstance(declared, PullProfiles):
+        entry |= {"kind": "profiles", "identity": declared.identity}
+    elif isinstance(declared, PullEvents):
+        entry |= {"kind": "events"}
+    elif isinstance(declared, PushProfiles):
+        entry |= {
+            "kind": "profiles",
+            "operation": declared.write,
+            "identity": declared.identity,
+            "batch_size": declared.batch_size,
+        }
+        if declared.cookie_link is not None:
+            entry["links_by"] = declared.cookie_link.identity
+    elif isinstance(declared, PushEvents):
+        entry |= {"kind": "events", "operation": declared.write, "identity": declared.identity}
+    return entry
 
 
 def list_connectors(registry: ConnectorRegistry | None = None) -> list[dict[str, Any]]:

@@ -77,14 +77,27 @@ def catalog(
     after = decode_cursor(cursor)
     if after is not None and not isinstance(after, str):
         raise RenkeiError("cursor is not valid", code="invalid_cursor")
-    entries = [entry for entry in list_connectors() if after is None or entry["name"] > after]
+    entries = [
+        _with_sandbox(entry)
+        for entry in list_connectors()
+        if after is None or entry["name"] > after
+    ]
     return Listed.cut(entries, size, lambda entry: entry["name"])
 
 
 def connector_entry(actor: Actor, name: str) -> dict[str, Any]:
     """One connector's catalog entry; NotFound (``UnknownConnector``) for a name not shipped."""
     require(actor, "read")
-    return describe_connector(name)
+    return _with_sandbox(describe_connector(name))
+
+
+def _with_sandbox(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with the local sandbox that plays its vendor (None: there is none)."""
+    from renkei.sandbox import SANDBOX_NAMES  # loaded on first use: it builds vendor apps
+
+    name = entry["name"]
+    sandbox = {"name": name, "command": f"renkei sandbox {name}"}
+    return {**entry, "sandbox": sandbox if name in SANDBOX_NAMES else None}
 
 
 # --- connections -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """``GET /api/v1/connectors`` and ``GET /api/v1/connectors/{name}``: the connector catalog.
 
-Every connector Renkei ships with its operations (input schema, batch size), the
-credential and config fields a connection needs (names and descriptions, never values)
-and its documented limits. Read scope; the catalog holds no account data.
+Every connector Renkei ships with its operations (input schema, batch size), what syncs
+can read and write through it (sync objects, directions), how it authenticates, the
+credential and config fields a connection needs (names and descriptions, never values),
+its documented limits and quota, and the local sandbox that plays its vendor. Read scope; the catalog holds no account data.
 """
 
 from __future__ import annotations
@@ -60,14 +61,40 @@ class Limits(BaseModel):
     notes: list[str]
 
 
+class SyncObjectInfo(BaseModel):
+    """What a sync can move: ``profiles`` or ``events``, pulled or pushed; a push names
+    the operation it writes with and the identity its vendor ids are attached as."""
+
+    name: str
+    direction: str
+    kind: str
+    operation: str | None = None
+    identity: str | None = None
+    batch_size: int | None = None
+    links_by: str | None = None
+    """A push that also links people by this cookie identity, realtime (Marketo)."""
+
+
+class SandboxInfo(BaseModel):
+    name: str
+    command: str
+
+
 class ConnectorInfo(BaseModel):
     name: str
     title: str
     docs_url: str
+    auth: list[str]
+    """How connections authenticate: ``oauth2_authorization_code`` ("Connect"),
+    ``oauth2_client_credentials``, ``oauth2_refresh_token``, ``access_token``, ``api_key``,
+    ``bearer``, ``basic``, ``webhook_url``."""
     credentials: list[CredentialField]
     config: list[ConfigField]
     operations: list[OperationInfo]
+    sync_objects: list[SyncObjectInfo]
+    directions: list[str]
     limits: Limits
+    sandbox: SandboxInfo | None
 
 
 @router.get("")
