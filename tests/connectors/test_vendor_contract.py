@@ -157,6 +157,34 @@ async def test_marketo_read_leads_follows_adobes_swagger(
         check_marketo(call)
 
 
+async def test_marketo_cookie_links_follow_adobes_swagger(
+    database_url: str, clock: ManualClock, marketo: tuple[Recorder, str]
+) -> None:
+    """``link_cookies`` (issue 19): the lead lookup by cookie (``filterType=cookies``), the
+    update on ``id`` and Associate Lead, each request checked against Adobe's swagger."""
+    recorder, base_url = marketo
+    cookie = "id:123-ABC-456&token:_mch-example.com-1700000000000-12345"
+    async with rig(database_url, clock) as r:
+        await r.connect(
+            "mkto", "marketo", config={"base_url": base_url}, credentials=MARKETO_CREDENTIALS
+        )
+        first = await r.service.call(
+            "mkto", "link_cookies", [{"cookie": cookie, "email": "c@example.com"}]
+        )
+        again = await r.service.call("mkto", "link_cookies", [{"cookie": cookie, "firstName": "C"}])
+        unknown = await r.service.call(
+            "mkto", "link_cookies", [{"cookie": cookie.replace("12345", "54321")}]
+        )
+    assert first.ok and again.ok and again.records[0].id == first.records[0].id
+    assert [r.code for r in unknown.failed] == ["cookie_unknown"]
+    paths = [(c.method, c.path) for c in recorder.requests if c.path.startswith("/rest")]
+    assert ("POST", f"/rest/v1/leads/{first.records[0].id}/associate.json") in paths
+    lookups = [c for c in recorder.requests if ("filterType", "cookies") in c.query]
+    assert len(lookups) == 3 and all(("filterValues", cookie) in c.query for c in lookups[:2])
+    for call in recorder.requests:
+        check_marketo(call)
+
+
 async def test_the_deletions_follow_the_vendors_descriptions(
     database_url: str,
     clock: ManualClock,

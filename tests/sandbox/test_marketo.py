@@ -593,3 +593,42 @@ def test_seeding(marketo: Start, count: int) -> None:
     activities = sandbox.seed_activities(3)
     assert len(activities) == 3
     assert len(sandbox.leads) == max(count, 1)
+
+
+# --- Munchkin cookies (issue 19) -------------------------------------------------------
+
+COOKIE = "id:123-ABC-456&token:_mch-example.com-1700000000000-12345"
+
+
+def test_associate_lead_gives_the_cookie_to_the_lead_and_filter_type_cookies_finds_it(
+    marketo: Start,
+) -> None:
+    from urllib.parse import quote
+
+    sandbox, api = marketo()
+    api.post(LEADS, {"input": [{"email": "a@example.com"}, {"email": "b@example.com"}]})
+    assert api.get(LEADS, filterType="cookies", filterValues=COOKIE)["result"] == []
+    associated = api.post(f"/rest/v1/leads/2/associate.json?cookie={quote(COOKIE)}", None)
+    assert_marketo(associated, "ResponseWithoutResult")
+    assert associated["success"] is True
+    found = api.get(LEADS, filterType="cookies", filterValues=COOKIE, fields="id,email")
+    assert found["result"] == [{"id": 2, "email": "b@example.com"}]
+    # A cookie belongs to one lead: associating it again moves it.
+    api.post(f"/rest/v1/leads/1/associate.json?cookie={quote(COOKIE)}", None)
+    assert api.get(LEADS, filterType="cookies", filterValues=COOKIE)["result"][0]["id"] == 1
+    assert sandbox.violations == []
+
+
+def test_associate_lead_refuses_an_unknown_lead_and_a_value_that_is_no_cookie(
+    marketo: Start,
+) -> None:
+    from urllib.parse import quote
+
+    _, api = marketo()
+    api.post(LEADS, {"input": [{"email": "a@example.com"}]})
+    missing = api.post(f"/rest/v1/leads/99/associate.json?cookie={quote(COOKIE)}", None)
+    assert error_codes(missing) == ["1004"]
+    not_a_cookie = api.post("/rest/v1/leads/1/associate.json?cookie=abc", None)
+    assert error_codes(not_a_cookie) == ["1012"]
+    no_cookie = api.post("/rest/v1/leads/1/associate.json", None)
+    assert error_codes(no_cookie) == ["701"]
