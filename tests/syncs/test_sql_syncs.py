@@ -271,3 +271,28 @@ async def test_a_query_that_writes_is_refused_when_the_sync_is_saved(
         assert await source.scalar("SELECT count(*) FROM customers") == 1
         async with rig.hub.database.read() as connection:
             assert (await connection.execute(select(events.c.id))).first() is None
+
+
+async def test_a_query_that_fails_at_run_time_fails_the_run_with_the_reason(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with (
+        source_database("mariadb", tmp_path) as source,
+        sync_rig(database_url, ManualClock(START)) as rig,
+    ):
+        await customers_table(source, [(1, "free", T1)])
+        await connect(rig, source.url)
+        await rig.syncs.create(
+            {
+                "name": "customers",
+                "connection": "warehouse",
+                "direction": "pull",
+                "object": "rows",
+                "config": {"query": CUSTOMERS, "cursor_column": "updated_at"},
+            }
+        )
+        await source.run("DROP TABLE customers")
+        failed = await run_sync(rig, "customers")
+        assert failed.status == "failed"
+        assert "customers" in str(failed.errors), failed.errors
+        assert (await rig.syncs.get("customers")).cursor is None

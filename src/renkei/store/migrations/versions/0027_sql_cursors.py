@@ -1,10 +1,11 @@
-"""sql connector: reserved
+"""sql connector: no schema change
 
 Revision ID: 0027
 Revises: 0026
 
-Reserved (empty) so that parallel work gets a fixed place in the chain; filled in by the
-change that needs it.
+Reserved for the sql connector's cursors, which need no table of their own: a sql pull sync
+checkpoints its (cursor, id) position in ``syncs.cursor`` with each page, as every pull
+does. Kept as a no-op so the chain stays as reserved.
 """
 
 revision = "0027"
