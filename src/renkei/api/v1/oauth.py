@@ -1,8 +1,8 @@
 """OAuth connect over HTTP: ``POST /api/v1/connections/{ref}/oauth/start`` answers the
 vendor's authorize URL; ``GET /oauth/callback`` (where the vendor sends the browser back)
-exchanges the code and redirects to the dashboard's connections page, or answers JSON when
-the start asked for it or the request accepts only JSON. A refused callback is a 400: a
-short HTML page for a browser, the usual JSON error otherwise."""
+exchanges the code and redirects a browser (a request accepting text/html) to the dashboard's
+connections page, or answers JSON (to other clients, or when the start asked for it). A
+refused callback is a 400: a short HTML page for a browser, the usual JSON error otherwise."""
 
 from __future__ import annotations
 
@@ -58,7 +58,21 @@ async def start_oauth(
     )
 
 
-@callback_router.get(oauth.CALLBACK_PATH, response_model=None)
+@callback_router.get(
+    oauth.CALLBACK_PATH,
+    response_model=None,
+    responses={
+        303: {"description": "Connected: a browser goes on to the dashboard's connections page."},
+        400: {
+            "description": "Not connected: the state is missing, unknown, used or expired, the "
+            "user declined, or the vendor refused the code (the error shape; an HTML page for "
+            "a browser).",
+            "content": {"application/json": {}, "text/html": {}},
+        },
+        404: {"description": "The connection was deleted since Connect started."},
+        502: {"description": "The vendor's token endpoint failed."},
+    },
+)
 async def oauth_callback(
     request: Request,
     code: Annotated[str | None, Query(max_length=_PARAM)] = None,
@@ -67,22 +81,22 @@ async def oauth_callback(
 ) -> Response:
     """Where the vendor sends the browser back after consent (``code`` and ``state``) or a
     refusal (``error``, e.g. ``access_denied``)."""
-    wants_json = _wants_json(request)
+    browser = _wants_html(request)
     try:
         connected = await oauth.finish(_hub(request), state=state, code=code, error=error)
     except RenkeiError as exc:
-        if wants_json:
-            return renkei_error_response(exc)
-        return _page(exc.status, "Not connected", exc.message)
+        if browser:
+            return _page(exc.status, "Not connected", exc.message)
+        return renkei_error_response(exc)
     row = connected.connection
-    if wants_json or connected.return_to == "json":
+    if not browser or connected.return_to == "json":
         return JSONResponse({"connection": row.name, "id": row.id, "status": row.status})
     return RedirectResponse(f"/ui/connections?notice=connected#connection-{row.id}", 303)
 
 
-def _wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
+def _wants_html(request: Request) -> bool:
+    # A browser's navigation always accepts text/html; an API client gets JSON.
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _page(status: int, title: str, message: str) -> HTMLResponse:
