@@ -307,6 +307,7 @@ async def _record_outcomes(
 ) -> None:
     now = engine.now()
     kind = declared.identity
+    credentials: dict[str, str] | None = None
     for profile, outcome in zip(profiles, outcomes, strict=False):
         status = getattr(outcome, "status", None)
         if getattr(outcome, "ok", False) or status in ("created", "updated"):
@@ -317,7 +318,11 @@ async def _record_outcomes(
                 _, value = vendor_identity(kind, connection_id, str(vendor_id))
                 with contextlib.suppress(IdentityConflict, ValueError, LookupError):
                     await attach_identity(tx, profile.id, kind, value, now=now)
-            await _derive_traits(engine, tx, sync, declared, profile)
+            if declared.derived_traits is not None:
+                if credentials is None:  # decrypted once per batch, only when needed
+                    row = await engine.connection_row(tx, sync.connection)
+                    credentials = row.decrypt(engine.hub.keyring)
+                await _derive_traits(engine, tx, declared, profile, credentials)
         else:
             tally.error(
                 str(getattr(outcome, "message", "rejected")),
@@ -327,15 +332,24 @@ async def _record_outcomes(
 
 
 async def _derive_traits(
-    engine: SyncEngine, tx: AsyncConnection, sync: Sync, declared: PushProfiles, profile: Profile
+    engine: SyncEngine,
+    tx: AsyncConnection,
+    declared: PushProfiles,
+    profile: Profile,
+    credentials: dict[str, str],
 ) -> None:
     """The traits the connection derives from a pushed profile (e.g. ``marketo_hash`` from
-    the Munchkin private key), set on the profile so flows and templates can use them."""
+    the Munchkin private key), set on the profile so flows and templates can use them
+    (written only when they changed)."""
     email = profile_document(profile)["email"]
     if declared.derived_traits is None or not email:
         return
-    row = await engine.connection_row(tx, sync.connection)
-    traits = declared.derived_traits(row.decrypt(engine.hub.keyring), str(email))
-    if traits:
+    traits = declared.derived_traits(credentials, str(email))
+    changed = {
+        name: value
+        for name, value in traits.items()
+        if (profile.traits.get(name) or {}).get("value") != value
+    }
+    if changed:
         with contextlib.suppress(LookupError):
-            await upsert_profile_traits(tx, profile.id, traits, now=engine.now())
+            await upsert_profile_traits(tx, profile.id, changed, now=engine.now())
