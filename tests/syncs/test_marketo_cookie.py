@@ -142,3 +142,54 @@ async def test_marketo_hash_is_sha1_of_the_private_key_and_the_email(database_ur
             profile = await rig.profile("sue@example.com")
             by_hand = hashlib.sha1(b"munchkin-private-key-for-testssue@example.com").hexdigest()
             assert profile.traits["marketo_hash"]["value"] == by_hand
+
+
+async def test_a_flow_template_reads_marketo_hash_from_the_profile(database_url: str) -> None:
+    """KARTE hands marketo_hash to its scripts: here a flow's template sends it on."""
+    from renkei.flows.service import create_flow
+    from tests.flows.receivers import receiver
+
+    clock = ManualClock(START)
+    with marketo(clock) as (_, base), receiver() as target:
+        async with sync_rig(database_url, clock) as rig:
+            await rig.connect(base)
+            async with rig.hub.database.transaction() as tx:
+                await update_connection(
+                    tx,
+                    "marketo",
+                    keyring=rig.hub.keyring,
+                    registry=rig.hub.connectors.registry,
+                    now=clock.now(),
+                    credentials={"munchkin_private_key": PRIVATE_KEY},
+                )
+                await create_flow(
+                    rig.hub,
+                    tx,
+                    {
+                        "name": "munchkin-script",
+                        "trigger": {"event_types": ["track"]},
+                        "steps": [
+                            {
+                                "action": {
+                                    "url": target.url + "/script",
+                                    "body": {
+                                        "email": "{{ profile.traits.email }}",
+                                        "hash": "{{ profile.traits.marketo_hash }}",
+                                    },
+                                }
+                            }
+                        ],
+                    },
+                )
+            await rig.syncs.create(REALTIME)
+            await rig.identify("sue@example.com", {"name": "Sue"})
+            await rig.run()
+            await rig.track("sue@example.com", "Viewed Pricing", {})
+            await rig.run()
+            try:
+                (sent,) = target.to("/script")
+                by_hand = hashlib.sha1(b"munchkin-private-key-for-testssue@example.com").hexdigest()
+                assert sent.json() == {"email": "sue@example.com", "hash": by_hand}
+            finally:
+                await rig.hub.flows.close()
+                await rig.hub.webhooks.close()
