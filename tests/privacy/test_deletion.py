@@ -141,6 +141,16 @@ def _person_events(user_id: str, email: str, anonymous_id: str) -> list[dict[str
     ]
 
 
+PLAN_TRAITS = {"type": "object", "properties": {"plan": {"enum": ["free"]}}}
+
+
+def _violations(admin: httpx.Client) -> list[dict[str, Any]]:
+    listed = admin.get("/api/v1/violations", params={"limit": 100})
+    assert listed.status_code == 200, listed.text
+    data: list[dict[str, Any]] = listed.json()["data"]
+    return data
+
+
 def _wait_finished(admin: httpx.Client, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -176,10 +186,21 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
             },
         )
         assert flow.status_code == 201, flow.text
-        source = admin.post("/api/v1/sources", json={"kind": "tracking", "name": "app"})
+        # A tracking plan their identify breaks: the violation's sample holds their traits.
+        planned = admin.post(
+            "/api/v1/event-types",
+            json={"name": "identify", "schema": PLAN_TRAITS, "planned": True},
+        )
+        assert planned.status_code == 201, planned.text
+        source = admin.post(
+            "/api/v1/sources", json={"kind": "tracking", "name": "app", "plan_mode": "allow"}
+        )
+        assert source.status_code == 201, source.text
         write_key = source.json()["write_key"]
-        _track(base_url, write_key, _person_events(USER_ID, EMAIL, ANONYMOUS_ID))
+        # The person last: the sample a violation group keeps is its latest event's.
         _track(base_url, write_key, _person_events(OTHER_USER, OTHER_EMAIL, "anon-keep-1"))
+        _track(base_url, write_key, _person_events(USER_ID, EMAIL, ANONYMOUS_ID))
+        wait_until(lambda: EMAIL in str(_violations(admin)))
         # Deliveries (identify and track of both) and the flow's calls (track of both).
         wait_until(lambda: len(receiver.snapshot()) >= 6)
         profile = admin.get("/api/v1/profiles", params={"email": EMAIL}).json()["data"][0]
@@ -215,6 +236,15 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
             "mailchimp": 1,
         }
         assert admin.get(f"/api/v1/profiles/{profile['id']}").status_code == 404
+        # Their identify broke the plan's traits, their track is unplanned: both samples.
+        assert here["violation_samples"] == 2
+        violations = _violations(admin)
+        assert {(v["event_type"], v["problem"]) for v in violations} == {
+            ("identify", "enum"),
+            ("track", "unplanned_event"),
+        }
+        assert [v["sample"] for v in violations] == [{"scrubbed": True}] * 2
+        assert [v["count"] for v in violations] == [2, 2]  # the counts stay
         assert admin.get("/api/v1/profiles", params={"email": OTHER_EMAIL}).json()["data"]
 
         audit = admin.get("/api/v1/audit").json()["data"]

@@ -32,6 +32,7 @@ from renkei.delivery.forget import forget_deliveries
 from renkei.errors import NotFound
 from renkei.events.envelope import format_timestamp
 from renkei.events.forget import EventMode, Person, forget_person
+from renkei.events.violations import scrub_samples
 from renkei.flows.forget import forget_flow_state
 from renkei.ids import new_id
 from renkei.queue.forget import forget_jobs
@@ -204,6 +205,9 @@ class PrivacyRequests:
         mode: EventMode = "scrub" if events_mode == "scrub" else "delete"
         async with hub.database.transaction() as tx:
             forgotten = await forget_person(tx, person, mode=mode)
+            # A tracking-plan violation keeps the payload of its latest event as a sample
+            # (traits: an email, a name): gone with the events they were taken from.
+            samples = await scrub_samples(tx, forgotten.event_ids)
             deliveries = await forget_deliveries(tx, forgotten.event_ids, values)
             flows = await forget_flow_state(tx, forgotten.event_ids, values)
             syncs = await forget_sync_state(tx, forgotten.event_ids, values)
@@ -227,6 +231,7 @@ class PrivacyRequests:
                 "connector_records": records["records"],
                 "connector_records_cancelled": records["cancelled"],
                 "jobs": jobs,
+                "violation_samples": samples,
             },
         }
 
