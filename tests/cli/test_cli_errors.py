@@ -101,6 +101,7 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["syncs", "run", "nope"], "nope"),
     (["syncs", "runs", "nope"], "nope"),
     (["connections", "show", "nope"], "nope"),
+    (["connections", "connect", "nope"], "RENKEI_PUBLIC_URL"),  # no public URL in these tests
     (["apply", "-f", "{d}/malformed.yaml"], "not valid YAML"),
     (["apply", "-f", str(README)], "not valid YAML"),
     (["apply", "-f", "{d}/binary.yaml"], "not a text file"),

@@ -1,4 +1,4 @@
-"""``renkei connections list|create|show|update|delete|test|usage|submit|submission|call``.
+"""``renkei connections list|create|show|update|delete|test|connect|usage|submit|submission|call``.
 
 Credentials are given as ``--credential NAME=VALUE``; ``NAME=env:VAR`` reads the value from
 the environment and ``NAME=-`` asks for it without echo, so secrets need not sit in the
@@ -19,7 +19,7 @@ import typer
 from renkei.cli._common import CliError, console, print_rows, with_hub
 from renkei.connectors.errors import ConnectorError
 from renkei.hub import Hub
-from renkei.usecases import LOCAL, connections
+from renkei.usecases import LOCAL, connections, oauth
 from renkei.usecases.paging import every
 
 __all__ = ["connections_app"]
@@ -217,6 +217,35 @@ def test_command(ref: str = typer.Argument(..., help="Id or name.")) -> None:
     _print(outcome)
     if not outcome["ok"]:
         raise typer.Exit(1)
+
+
+@connections_app.command("connect")
+def connect_command(
+    ref: str = typer.Argument(..., help="Id or name."),
+    as_json: bool = typer.Option(
+        False, "--json", help="The callback answers JSON instead of the dashboard."
+    ),
+) -> None:
+    """OAuth connect: print the vendor's consent URL (valid 10 minutes, once) to open in a
+    browser; the vendor sends it back to RENKEI_PUBLIC_URL/oauth/callback."""
+
+    async def run(hub: Hub) -> dict[str, Any]:
+        if not hub.settings.public_url:
+            raise _fail(
+                "set RENKEI_PUBLIC_URL to the URL browsers reach this Renkei at: the vendor "
+                "sends the browser back to its /oauth/callback"
+            )
+        return await oauth.start(
+            hub,
+            LOCAL,
+            ref,
+            request_base_url=hub.settings.public_url,
+            return_to="json" if as_json else "dashboard",
+            via="cli",
+        )
+
+    started = _run(run)
+    console.print(str(started["authorize_url"]), highlight=False, markup=False, soft_wrap=True)
 
 
 @connections_app.command("usage")
