@@ -16,7 +16,7 @@ from tests.support.rawscan import assert_not_in_files, dump_all_rows
 pytestmark = pytest.mark.timeout(180)
 
 _ENV = re.compile(r"\$\{env:([A-Z0-9_]+)\}")
-_CREDENTIAL = re.compile(r"(KEY|TOKEN|SECRET|AUTH|PASSWORD|WEBHOOK_URL)")
+_CREDENTIAL = re.compile(r"(KEY|TOKEN|SECRET|AUTH|PASSWORD|WEBHOOK_URL|DATABASE_URL)")
 
 
 def _environment(mailchimp_api: str, mailchimp_list: str, mailchimp_key: str) -> dict[str, str]:
@@ -29,6 +29,8 @@ def _environment(mailchimp_api: str, mailchimp_list: str, mailchimp_key: str) ->
     for name in names:
         if name == "SLACK_WEBHOOK_URL":
             env[name] = f"http://127.0.0.1:9/services/T0/B0/{secrets.token_hex(12)}"
+        elif name.endswith("DATABASE_URL"):  # the sql connector's URL holds its password
+            env[name] = f"postgresql://renkei:cred{secrets.token_hex(12)}@127.0.0.1:9/shop"
         elif _CREDENTIAL.search(name):
             env[name] = f"cred{secrets.token_hex(12)}"
         else:
