@@ -155,7 +155,10 @@ async def usage(ref: str, request: Request, principal: Reader) -> dict[str, Any]
     return await connections.usage(_hub(request), principal, ref)
 
 
-@router.get("/{ref}/marketo-hash")
+@router.get(
+    "/{ref}/marketo-hash",
+    responses={404: {"description": "No such connection."}},
+)
 async def marketo_hash(
     ref: str,
     request: Request,
