@@ -393,3 +393,89 @@ def test_bad_oauth_input_is_a_clear_4xx_and_connects_nothing(
         assert error["code"] == code and names in str(error), error
         crm = client.get("/api/v1/connections/crm").json()
         assert crm["status"] == "active" and "access_token" not in crm["credentials_set"]
+
+
+# The sql connector (issue 19): a database URL that is none, and a sync query that writes
+# (the connection exists first; its URL names a SQLite file that is never opened here).
+BAD_SQL_INPUTS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "/api/v1/connections",
+        {
+            "name": MARKER,
+            "connector": "sql",
+            "credentials": {"url": f"redis://u:{MARKER}@127.0.0.1/0"},
+        },
+        "unsupported database scheme",
+    ),
+    (
+        "/api/v1/connections",
+        {
+            "name": MARKER,
+            "connector": "sql",
+            "credentials": {"url": f"postgresql://u:{MARKER}@/db"},
+        },
+        "needs a host",
+    ),
+    (
+        "/api/v1/connections",
+        {"name": MARKER, "connector": "sql", "credentials": {}},
+        "missing credential 'url'",
+    ),
+    (
+        "/api/v1/syncs",
+        {
+            "name": MARKER,
+            "connection": "warehouse",
+            "direction": "pull",
+            "object": "rows",
+            "config": {"query": "DELETE FROM t", "cursor_column": "u"},
+        },
+        "only SELECT",
+    ),
+    (
+        "/api/v1/syncs",
+        {
+            "name": MARKER,
+            "connection": "warehouse",
+            "direction": "pull",
+            "object": "events",
+            "config": {"query": "SELECT 1; DROP TABLE t", "cursor_column": "u"},
+        },
+        "single statement",
+    ),
+    (
+        "/api/v1/syncs",
+        {
+            "name": MARKER,
+            "connection": "warehouse",
+            "direction": "pull",
+            "object": "rows",
+            "config": {"query": "SELECT * FROM t", "cursor_column": "u", "page_size": 100000},
+        },
+        "page_size",
+    ),
+]
+
+
+@pytest.mark.parametrize(("route", "body", "names"), BAD_SQL_INPUTS)
+def test_bad_sql_connector_input_is_a_422_that_never_echoes_the_url(
+    served: tuple[str, Hub], route: str, body: dict[str, Any], names: str
+) -> None:
+    base_url, _ = served
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        created = client.post(
+            "/api/v1/connections",
+            json={
+                "name": "warehouse",
+                "connector": "sql",
+                "credentials": {"url": "sqlite:////nonexistent/renkei-bad-input.db"},
+            },
+        )
+        assert created.status_code == 201, created.text
+        response = client.post(route, json=body)
+        assert response.status_code == 422, response.text
+        assert names in response.json()["error"]["message"], response.text
+        assert f":{MARKER}@" not in response.text
+        assert MARKER not in client.get("/api/v1/connections").text
+        assert MARKER not in client.get("/api/v1/syncs").text
