@@ -297,6 +297,13 @@ BAD_PLAN_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
      {"kind": "webhook", "name": MARKER, "preset": "stripe", "settings": "whsec_x"},
      422, "validation_failed", "settings"),
     ("GET", "/api/v1/source-presets/nope", None, 404, "not_found", "nope"),
+    # KARTE x Marketo (issue 19): marketo_hash and the segments as profile queries.
+    ("GET", "/api/v1/connections/nope/marketo-hash?email=a@example.com", None,
+     404, "not_found", "nope"),
+    ("GET", "/api/v1/connections/nope/marketo-hash", None, 422, "validation_failed", "email"),
+    ("GET", "/api/v1/profiles?has=Not%20A%20Kind", None, 400, "invalid_filter", "has"),
+    ("GET", "/api/v1/profiles?has=marketo_lead_id&connection=nope", None,
+     404, "not_found", "nope"),
 ]  # fmt: skip
 
 
