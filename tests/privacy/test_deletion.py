@@ -1,5 +1,5 @@
 """Issue 20 (2): a person deleted everywhere. Over real HTTP on loopback, with a worker, the
-five vendor sandboxes that can delete people, on SQLite and PostgreSQL: after the request
+seven vendor sandboxes that can delete people, on SQLite and PostgreSQL: after the request
 finishes, Renkei's database holds no trace of the email or user id (SQLite's file, free
 pages and WAL read raw; every row of every table on both), and no sandbox holds them."""
 
@@ -14,9 +14,13 @@ import httpx
 import pytest
 
 from renkei.sandbox import create_sandbox, serve_in_thread
+from renkei.sandbox.amplitude import DEFAULT_API_KEY as AMPLITUDE_KEY
+from renkei.sandbox.amplitude import DEFAULT_SECRET_KEY as AMPLITUDE_SECRET
 from renkei.sandbox.braze import DEFAULT_API_KEY as BRAZE_KEY
 from renkei.sandbox.klaviyo.state import DEFAULT_API_KEY as KLAVIYO_KEY
 from renkei.sandbox.mailchimp.state import DEFAULT_API_KEY as MAILCHIMP_KEY
+from renkei.sandbox.onesignal import DEFAULT_API_KEY as ONESIGNAL_KEY
+from renkei.sandbox.onesignal import DEFAULT_APP_ID as ONESIGNAL_APP
 from renkei.store import Database
 from tests.connectors.harness import HUBSPOT_CREDENTIALS, MARKETO_CREDENTIALS
 from tests.delivery.webhook_receiver import Receiver, wait_until
@@ -30,10 +34,11 @@ USER_ID = "user-erase-4f9b2a"
 ANONYMOUS_ID = "anon-erase-81d3e0"
 OTHER_EMAIL = "keep.me-2b8e@example.com"
 OTHER_USER = "user-keep-90aa1c"
+SANDBOXES = ("marketo", "hubspot", "braze", "klaviyo", "mailchimp", "amplitude", "onesignal")
 
 
 class Vendors:
-    """The five sandboxes, each holding the person (and someone else)."""
+    """The seven sandboxes, each holding the person (and someone else)."""
 
     def __init__(self, stack: ExitStack) -> None:
         self.marketo = create_sandbox("marketo")
@@ -41,9 +46,11 @@ class Vendors:
         self.braze = create_sandbox("braze")
         self.klaviyo = create_sandbox("klaviyo")
         self.mailchimp = create_sandbox("mailchimp")
+        self.amplitude = create_sandbox("amplitude")
+        self.onesignal = create_sandbox("onesignal")
         self.urls = {
             name: stack.enter_context(serve_in_thread(getattr(self, name).app))
-            for name in ("marketo", "hubspot", "braze", "klaviyo", "mailchimp")
+            for name in SANDBOXES
         }
         for email in (EMAIL, OTHER_EMAIL):
             self.marketo.state.create_lead({"email": email})
@@ -56,6 +63,9 @@ class Vendors:
             )
         self.braze._apply("attributes", {"external_id": USER_ID, "email": EMAIL, "plan": "pro"})
         self.braze._apply("attributes", {"external_id": OTHER_USER, "email": OTHER_EMAIL})
+        for user_id, email in ((USER_ID, EMAIL), (OTHER_USER, OTHER_EMAIL)):
+            self.amplitude._user({"user_id": user_id}).properties["email"] = email
+            self.onesignal.add_user(user_id, tags={"email": email})
 
     def connections(self) -> list[dict[str, Any]]:
         return [
@@ -92,6 +102,21 @@ class Vendors:
                 },
                 "credentials": {"api_key": MAILCHIMP_KEY},
             },
+            {
+                "name": "amplitude",
+                "connector": "amplitude",
+                "config": {
+                    "base_url": self.urls["amplitude"],
+                    "privacy_url": self.urls["amplitude"],
+                },
+                "credentials": {"api_key": AMPLITUDE_KEY, "secret_key": AMPLITUDE_SECRET},
+            },
+            {
+                "name": "onesignal",
+                "connector": "onesignal",
+                "config": {"base_url": self.urls["onesignal"], "app_id": ONESIGNAL_APP},
+                "credentials": {"rest_api_key": ONESIGNAL_KEY},
+            },
         ]
 
     def holding(self, email: str, user_id: str) -> list[str]:
@@ -107,6 +132,10 @@ class Vendors:
             held.append("klaviyo")
         if self.mailchimp.member(email) is not None:
             held.append("mailchimp")
+        if self.amplitude.user(user_id) is not None:
+            held.append("amplitude")
+        if self.onesignal.user(user_id) is not None:
+            held.append("onesignal")
         return held
 
 
@@ -223,7 +252,7 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
         finished = _wait_finished(admin, started.json()["id"])
         assert finished["status"] == "done", finished
         systems = finished["systems"]
-        assert set(systems) == {"renkei", "marketo", "hubspot", "braze", "klaviyo", "mailchimp"}
+        assert set(systems) == {"renkei", *SANDBOXES}
         assert {name: s["status"] for name, s in systems.items()} == dict.fromkeys(systems, "done")
         here = systems["renkei"]["counts"]
         assert here["profiles"] == 1 and here["events"] == 3
@@ -234,7 +263,10 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
             "braze": 1,
             "klaviyo": 1,
             "mailchimp": 1,
+            "amplitude": 1,
+            "onesignal": 1,
         }
+        assert systems["amplitude"]["asynchronous"] is True  # Amplitude runs the job later
         assert admin.get(f"/api/v1/profiles/{profile['id']}").status_code == 404
         # Their identify broke the plan's traits, their track is unplanned: both samples.
         assert here["violation_samples"] == 2
@@ -253,13 +285,7 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
         assert "privacy.exported" in actions
 
     assert vendors.holding(EMAIL, USER_ID) == []
-    assert vendors.holding(OTHER_EMAIL, OTHER_USER) == [
-        "marketo",
-        "hubspot",
-        "braze",
-        "klaviyo",
-        "mailchimp",
-    ]
+    assert vendors.holding(OTHER_EMAIL, OTHER_USER) == list(SANDBOXES)
     dump = await dump_all_rows(database)
     for trace in (EMAIL, USER_ID, ANONYMOUS_ID, f"nick-{USER_ID}"):
         assert trace not in dump, trace

@@ -17,6 +17,7 @@ from renkei.cli.main import app
 from renkei.connectors.registry import default_registry
 from renkei.observability.logging import configure_logging
 from renkei.sandbox import create_sandbox, serve_in_thread
+from renkei.sandbox.amplitude import DEFAULT_API_KEY as AMPLITUDE_KEY
 from renkei.sandbox.braze import DEFAULT_API_KEY as BRAZE_KEY
 from renkei.sandbox.mailchimp.state import DEFAULT_API_KEY as MAILCHIMP_KEY
 from renkei.security.keyring import generate_key
@@ -128,6 +129,44 @@ async def test_a_vendor_that_may_recover_is_retried_and_one_that_refuses_fails_t
     assert sealed is None  # the request finished: what identified the person is gone
     dump = await dump_all_rows(database)
     assert EMAIL not in dump and USER_ID not in dump
+
+
+async def test_amplitude_without_its_secret_key_fails_the_deletion_saying_so(
+    database_url: str,
+) -> None:
+    """Deleting at Amplitude needs the secret key, which sending events does not: a
+    connection without it cannot delete, and the request must not pass as done."""
+    amplitude = create_sandbox("amplitude")
+    amplitude._user({"user_id": USER_ID}).properties["email"] = EMAIL
+    with (
+        serve_in_thread(amplitude.app) as amplitude_url,
+        running_hub(database_url, worker_poll_interval=0.05) as (base_url, _),
+        admin_client(base_url) as admin,
+    ):
+        created = admin.post(
+            "/api/v1/connections",
+            json={
+                "name": "amplitude",
+                "connector": "amplitude",
+                "config": {"base_url": amplitude_url, "privacy_url": amplitude_url},
+                "credentials": {"api_key": AMPLITUDE_KEY},
+            },
+        )
+        assert created.status_code == 201, created.text
+        _identify(base_url, admin)
+        started = admin.post(
+            "/api/v1/privacy-requests", json={"kind": "delete", "user_id": USER_ID}
+        )
+        assert started.status_code == 201, started.text
+        finished = _finished(admin, started.json()["id"])
+
+    assert finished["status"] == "failed", finished
+    assert finished["systems"]["renkei"]["status"] == "done"
+    outcome = finished["systems"]["amplitude"]
+    assert outcome["status"] == "failed" and "retrying" not in outcome
+    assert "secret_key" in outcome["reason"]
+    assert amplitude.user(USER_ID) is not None and amplitude.deletion_jobs == []
+    assert AMPLITUDE_KEY not in str(finished)
 
 
 async def test_scrubbed_events_stay_without_the_person(

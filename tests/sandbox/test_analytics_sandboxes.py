@@ -11,6 +11,7 @@ import pytest
 
 from renkei.clock import ManualClock
 from renkei.sandbox.amplitude import DEFAULT_API_KEY as AMPLITUDE_KEY
+from renkei.sandbox.amplitude import DEFAULT_SECRET_KEY as AMPLITUDE_SECRET
 from renkei.sandbox.amplitude import AmplitudeSandbox, AmplitudeSandboxConfig
 from renkei.sandbox.ga4 import (
     DEFAULT_API_SECRET,
@@ -241,3 +242,61 @@ def test_onesignal_users_and_their_per_user_limit(
     over = {"properties": {"tags": {f"t{n}": "x" for n in range(101)}}}
     assert http.patch(path, json=over).status_code == 400
     assert [v.kind for v in sandbox.violations] == ["rate_limit", "batch_size"]
+
+
+def test_amplitude_deletes_users_through_the_user_privacy_api(
+    amplitude: tuple[AmplitudeSandbox, httpx.Client],
+) -> None:
+    sandbox, http = amplitude
+    for user_id in ("user-gone", "user-kept"):
+        sent = http.post(
+            "/identify",
+            data={
+                "api_key": AMPLITUDE_KEY,
+                "identification": json.dumps(
+                    {"user_id": user_id, "user_properties": {"email": f"{user_id}@x.io"}}
+                ),
+            },
+        )
+        assert sent.status_code == 200, sent.text
+    body = {"user_ids": ["user-gone"], "requester": "dpo@example.com"}
+    path = "/api/2/deletions/users"
+    assert http.post(path, json=body).status_code == 401  # Basic auth, not the body key
+    wrong = http.post(path, json=body, auth=(AMPLITUDE_KEY, "not-the-secret"))
+    assert wrong.status_code == 401
+    auth = (AMPLITUDE_KEY, AMPLITUDE_SECRET)
+    unknown = http.post(path, json={"user_ids": ["user-gone", "nobody-1"]}, auth=auth)
+    assert unknown.status_code == 400 and unknown.json()["invalid_user_ids"] == ["nobody-1"]
+    assert sandbox.user("user-gone") is not None  # a refused job deletes nothing
+    too_many = http.post(path, json={"user_ids": [f"u-{n:04}" for n in range(101)]}, auth=auth)
+    assert too_many.status_code == 400
+    job = http.post(
+        path, json={**body, "user_ids": ["user-gone", "nobody-1"], "ignore_invalid_id": "true"},
+        auth=auth,
+    )  # fmt: skip
+    assert job.status_code == 200, job.text
+    assert job.json()["status"] == "staging"
+    [found] = job.json()["amplitude_ids"]
+    assert (found["user_id"], found["requester"]) == ("user-gone", "dpo@example.com")
+    assert sandbox.user("user-gone") is None and sandbox.user("user-kept") is not None
+    assert len(sandbox.deletion_jobs) == 1
+    assert [v.kind for v in sandbox.violations] == ["batch_size"]
+
+
+def test_onesignal_deletes_a_user_by_external_id(
+    onesignal: tuple[OneSignalSandbox, httpx.Client],
+) -> None:
+    sandbox, http = onesignal
+    gone = sandbox.add_user("u-gone", tags={"email": "gone@x.io"})
+    sandbox.add_user("u-kept")
+    path = f"/apps/{DEFAULT_APP_ID}/users/by/external_id/u-gone"
+    deleted = http.delete(path)
+    assert deleted.status_code == 200
+    assert deleted.json() == {"identity": {"onesignal_id": gone.onesignal_id}}
+    assert sandbox.user("u-gone") is None and sandbox.user("u-kept") is not None
+    assert http.get(path).status_code == 404
+    assert http.delete(path).status_code == 404  # already gone
+    other_app = http.delete(
+        "/apps/00000000-0000-0000-0000-000000000000/users/by/external_id/u-kept"
+    )
+    assert other_app.status_code == 404 and sandbox.user("u-kept") is not None

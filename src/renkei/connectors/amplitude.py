@@ -15,10 +15,19 @@ travels in the body (``api_key``), never in a header.
 - ``POST /identify`` form ``api_key``, ``identification`` (a JSON array): user properties
   without an event (``$set``, ``$setOnce``, ``$add``, ``$unset``...). HTTP V2's limits and
   status codes apply; after a 429 Amplitude says to wait 15 seconds.
+- ``POST /api/2/deletions/users`` (User Privacy API, amplitude.com/docs/apis/analytics/
+  user-privacy) on another host, ``https://amplitude.com`` (EU:
+  ``https://analytics.eu.amplitude.com``), with Basic auth ``api_key:secret_key``: JSON
+  ``{"user_ids", "amplitude_ids", "requester", "ignore_invalid_id"}``, at most 100 ids a
+  request. Amplitude stages a deletion job (it runs days later) and answers
+  ``{"day", "status": "staging", "amplitude_ids": [{"amplitude_id", ...}]}``: the users it
+  found. Without the secret key the deletion fails (a request cannot be authenticated),
+  saying so, rather than pass as "not applicable".
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -31,6 +40,7 @@ import httpx
 from renkei.clock import Clock
 from renkei.connectors._vendor import run_chunks
 from renkei.connectors.auth import Auth, Send
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -63,6 +73,8 @@ __all__ = [
 ]
 
 EVENTS_PER_REQUEST = 2000
+IDS_PER_DELETION = 100
+DELETIONS_PATH = "/api/2/deletions/users"
 MAX_REQUEST_BYTES = 1_000_000
 USER_ID = "amplitude_user_id"
 _HTTPAPI_WAIT = 30.0  # "stop sending events for 30 seconds" after a 429
@@ -110,6 +122,32 @@ PROFILE_RECORD: dict[str, Any] = {
 }
 
 
+DELETE_USERS_INPUT: dict[str, Any] = {
+    "type": "object",
+    "description": "Users to delete by Amplitude user id (at most 100); the project's data "
+    "about them goes once Amplitude runs the staged job",
+    "required": ["user_ids"],
+    "additionalProperties": False,
+    "properties": {
+        "user_ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": IDS_PER_DELETION,
+            "items": {"type": "string", "minLength": 1},
+        },
+        "requester": {"type": "string", "maxLength": 255},
+    },
+}
+
+
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    """The user ids Renkei may have sent: the person's user ids, the Amplitude user ids
+    syncs recorded, and emails (a sync push without user_id uses the email)."""
+    ids = list(dict.fromkeys((*person.user_ids, *person.vendor(USER_ID), *person.emails)))
+    ids = [i for i in ids if len(i) >= 5][:IDS_PER_DELETION]  # shorter ids never reach it
+    return {"user_ids": ids, "requester": "renkei"} if ids else None
+
+
 class AmplitudeRejected(PermanentError):
     """A 400 that names bad events: index in the request → why."""
 
@@ -119,12 +157,24 @@ class AmplitudeRejected(PermanentError):
 
 
 class BodyKeyAuth(Auth):
-    """Amplitude's key is a body field: added to the JSON or form body of every request."""
+    """Amplitude's key is a body field: added to the JSON or form body of every request;
+    the User Privacy API takes Basic auth, the key and the secret key, instead."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, secret_key: str | None = None) -> None:
         self._key = key
+        self._secret_key = secret_key
+
+    @property
+    def has_secret_key(self) -> bool:
+        return bool(self._secret_key)
 
     async def apply(self, request: httpx.Request, send: Send) -> None:
+        if request.url.path.endswith(DELETIONS_PATH):
+            if not self._secret_key:
+                raise ConfigurationError(_NO_SECRET, code="missing_secret_key")
+            pair = f"{self._key}:{self._secret_key}".encode()
+            request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+            return
         raw = request.read()
         kind = request.headers.get("Content-Type", "")
         if kind.startswith("application/json"):
@@ -139,7 +189,13 @@ class BodyKeyAuth(Auth):
         request.headers["Content-Length"] = str(len(new))
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._key,)
+        return (self._key, self._secret_key) if self._secret_key else (self._key,)
+
+
+_NO_SECRET = (
+    "Amplitude's User Privacy API needs the project's secret key: add secret_key to the "
+    "connection's credentials"
+)
 
 
 def _size(value: Any) -> int:
@@ -177,17 +233,33 @@ def _rejected(body: Mapping[str, Any]) -> dict[int, str]:
 
 
 class AmplitudeConnector(Connector):
+    person_deletion = PersonDeletion("delete_users", _deletion_input)
     spec = ConnectorSpec(
         name="amplitude",
         title="Amplitude",
         docs_url="https://amplitude.com/docs/apis/analytics/http-v2",
-        credentials=(Field("api_key", "The project's API key (Settings → Projects)", secret=True),),
+        credentials=(
+            Field("api_key", "The project's API key (Settings → Projects)", secret=True),
+            Field(
+                "secret_key",
+                "The project's secret key: only deleting users (User Privacy API) needs it",
+                secret=True,
+                required=False,
+            ),
+        ),
         config=(
             Field(
                 "base_url",
                 "https://api2.amplitude.com, or https://api.eu.amplitude.com for EU projects",
                 required=False,
                 default="https://api2.amplitude.com",
+            ),
+            Field(
+                "privacy_url",
+                "The User Privacy API host: https://amplitude.com, or "
+                "https://analytics.eu.amplitude.com for EU projects",
+                required=False,
+                default="https://amplitude.com",
             ),
         ),
         operations=(
@@ -216,6 +288,13 @@ class AmplitudeConnector(Connector):
                 batchable=True,
                 max_batch_size=EVENTS_PER_REQUEST,
             ),
+            Operation(
+                "delete_users",
+                "Delete users and their data (User Privacy API, Basic auth with the secret "
+                "key); Amplitude stages the job and runs it later; answers how many users "
+                "it found",
+                DELETE_USERS_INPUT,
+            ),
         ),
         # Amplitude throttles per device and user, not per project; a bound of our own.
         rate_limit=RateLimitSpec(calls=100, per_seconds=1.0, concurrency=10),
@@ -236,7 +315,9 @@ class AmplitudeConnector(Connector):
         return str(config.get("base_url") or "https://api2.amplitude.com").rstrip("/")
 
     def auth(self, connection: Connection, clock: Clock) -> Auth:
-        return BodyKeyAuth(connection.credentials["api_key"])
+        return BodyKeyAuth(
+            connection.credentials["api_key"], connection.credentials.get("secret_key") or None
+        )
 
     def classify(self, response: httpx.Response, now: datetime) -> ConnectorError | None:
         status = response.status_code
@@ -320,6 +401,31 @@ class AmplitudeConnector(Connector):
                 for r in result.records
             ),
             data=result.data,
+        )
+
+    async def delete_users(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
+        auth = ctx.http.auth
+        if not (isinstance(auth, BodyKeyAuth) and auth.has_secret_key):
+            raise ConfigurationError(_NO_SECRET, code="missing_secret_key")
+        host = str(ctx.config.get("privacy_url") or "https://amplitude.com").rstrip("/")
+        body = {
+            "user_ids": list(input["user_ids"]),
+            "requester": str(input.get("requester") or "renkei"),
+            # Ids Amplitude never saw are skipped rather than failing the whole job; Amplitude
+            # reads its booleans from strings here.
+            "ignore_invalid_id": "true",
+        }
+        response = await ctx.http.request(
+            "POST", host + DELETIONS_PATH, operation="delete_users", json=body
+        )
+        answer = _json(response)
+        found = answer.get("amplitude_ids")
+        return OperationResult(
+            data={
+                "deleted": len(found) if isinstance(found, list) else 0,
+                "asynchronous": True,
+                "status": answer.get("status"),
+            }
         )
 
     async def _send(self, items: Sequence[Mapping[str, Any]], post: Post) -> OperationResult:

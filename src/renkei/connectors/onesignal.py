@@ -17,6 +17,9 @@ rate-limits): the host ``https://api.onesignal.com``; ``Authorization: Key <REST
 - Limits: creating messages 150 requests a second per app on free plans (6,000 on paid);
   users 1,000 requests a second per app, 1 a second per user, at most 100 property changes
   per request; a 429 carries ``Retry-After`` (seconds).
+- ``DELETE /apps/{app_id}/users/by/external_id/{id}`` (delete-user): the user with every
+  alias, subscription and property; 200 ``{"identity": {"onesignal_id"}}`` once accepted
+  (OneSignal deletes shortly after), 404 when no such user.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import httpx
 
 from renkei.clock import Clock
 from renkei.connectors.auth import APIKeyAuth, Auth
+from renkei.connectors.deletion import PersonDeletion, PersonIds
 from renkei.connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -117,6 +121,30 @@ PROFILE_RECORD: dict[str, Any] = {
 }
 
 
+DELETE_USERS_INPUT: dict[str, Any] = {
+    "type": "object",
+    "description": "Users to delete by External ID (one request each)",
+    "required": ["external_ids"],
+    "additionalProperties": False,
+    "properties": {
+        "external_ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": PROPERTIES_PER_REQUEST,
+            "items": {"type": "string", "minLength": 1, "maxLength": 128},
+        }
+    },
+}
+
+
+def _deletion_input(person: PersonIds) -> dict[str, Any] | None:
+    """The External IDs Renkei may have used: the person's user ids, those syncs recorded,
+    and emails (a sync push without external_id uses the email)."""
+    ids = list(dict.fromkeys((*person.user_ids, *person.vendor(EXTERNAL_ID), *person.emails)))
+    ids = [i for i in ids if len(i) <= 128][:PROPERTIES_PER_REQUEST]
+    return {"external_ids": ids} if ids else None
+
+
 def _chunk_key(key: str, position: int) -> str:
     """The idempotency key of the ``position``-th request of one notification."""
     return key if position == 0 else str(uuid.uuid5(uuid.NAMESPACE_OID, f"{key}/{position}"))
@@ -129,6 +157,7 @@ def _tag(value: Any) -> str:
 
 
 class OneSignalConnector(Connector):
+    person_deletion = PersonDeletion("delete_users", _deletion_input)
     spec = ConnectorSpec(
         name="onesignal",
         title="OneSignal",
@@ -177,6 +206,12 @@ class OneSignalConnector(Connector):
                 PROFILE_RECORD,
                 batchable=True,
                 max_batch_size=PROPERTIES_PER_REQUEST,
+            ),
+            Operation(
+                "delete_users",
+                "Delete users by External ID with their aliases, subscriptions and "
+                "properties; answers how many OneSignal knew",
+                DELETE_USERS_INPUT,
             ),
         ),
         rate_limit=RateLimitSpec(calls=1000, per_seconds=1.0, concurrency=20),
@@ -235,6 +270,22 @@ class OneSignalConnector(Connector):
         return f"/apps/{app}/users/by/external_id/{quote(external_id, safe='')}"
 
     # --- operations --------------------------------------------------------------------
+
+    async def delete_users(self, input: Mapping[str, Any], ctx: CallContext) -> OperationResult:
+        deleted = 0
+        for external_id in dict.fromkeys(input["external_ids"]):
+            try:
+                await ctx.http.request(
+                    "DELETE", self._user_path(ctx, str(external_id)), operation="delete_users"
+                )
+            except ConfigurationError:
+                raise
+            except PermanentError as exc:
+                if exc.status_code != 404:  # no such user: nothing to delete
+                    raise
+                continue
+            deleted += 1
+        return OperationResult(data={"deleted": deleted})
 
     async def create_notification(
         self, input: Mapping[str, Any], ctx: CallContext

@@ -18,11 +18,19 @@ As Amplitude documents them (amplitude.com/docs/apis/analytics/http-v2, /identif
 - throttling: each device and user may send ``eps_threshold`` events a second averaged
   over 30 seconds; a request that would exceed it is a 429 ``{"code": 429, "error",
   "eps_threshold", "throttled_devices", "throttled_users", "throttled_events"}`` (no
-  ``Retry-After``: Amplitude documents none) and a recorded ``rate_limit`` violation.
+  ``Retry-After``: Amplitude documents none) and a recorded ``rate_limit`` violation;
+- ``POST /api/2/deletions/users`` (the User Privacy API, on amplitude.com in production):
+  Basic auth ``api_key:secret_key`` (anything else is a 401); JSON or form
+  ``user_ids``/``amplitude_ids`` (at most 100 together, else 400), ``requester``,
+  ``ignore_invalid_id`` (a string; without it an unknown id is a 400). Amplitude stages a
+  job that runs days later; the sandbox deletes the users (properties and events) at once
+  and answers the job: ``{"day", "status": "staging", "amplitude_ids": [{"amplitude_id",
+  "user_id", "requester", "requested_on_day"}]}``, the users it found.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections import Counter
@@ -46,12 +54,17 @@ __all__ = [
 ]
 
 DEFAULT_API_KEY = "amplitude-sandbox-key-0000"
+DEFAULT_SECRET_KEY = "amplitude-sandbox-secret-0000"
+_DELETIONS = "/api/2/deletions/users"
+_IDS_PER_DELETION = 100
 _WINDOW = 30.0
 
 
 @dataclass(frozen=True)
 class AmplitudeSandboxConfig:
     api_keys: tuple[str, ...] = (DEFAULT_API_KEY,)
+    secret_keys: tuple[tuple[str, str], ...] = ((DEFAULT_API_KEY, DEFAULT_SECRET_KEY),)
+    """(api key, its secret key): the User Privacy API's Basic auth."""
     max_events: int = 2000
     max_bytes: int = 1_000_000
     eps_threshold: int = 1000
@@ -61,6 +74,7 @@ class AmplitudeSandboxConfig:
 @dataclass
 class AmplitudeUser:
     key: str
+    amplitude_id: int = 0
     properties: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -74,12 +88,16 @@ class AmplitudeSandbox(VendorSandbox[AmplitudeSandboxConfig]):
         self.identify_requests = 0
         self._window = -1
         self._sent: Counter[str] = Counter()
+        self.deletion_jobs: list[dict[str, Any]] = []
+        self._next_amplitude_id = 100_000_001
 
     def connection_help(self, base_url: str) -> str:
         return (
             f"Amplitude sandbox at {base_url}\n"
             f"  base_url: {base_url}\n"
-            f"  api_key: {self.config.api_keys[0]}  (sent in the body)"
+            f"  api_key: {self.config.api_keys[0]}  (sent in the body)\n"
+            f"  privacy_url: {base_url}\n"
+            f"  secret_key: {self.config.secret_keys[0][1]}  (deleting users only)"
         )
 
     # --- inspection --------------------------------------------------------------------
@@ -102,9 +120,11 @@ class AmplitudeSandbox(VendorSandbox[AmplitudeSandboxConfig]):
     # --- pipeline ----------------------------------------------------------------------
 
     async def handle(self, call: Call) -> Response:
-        if call.method != "POST" or call.path not in ("/2/httpapi", "/identify"):
+        if call.method != "POST" or call.path not in ("/2/httpapi", "/identify", _DELETIONS):
             return JSONResponse({"code": 404, "error": "Not Found"}, status_code=404)
         await self.admitted()
+        if call.path == _DELETIONS:
+            return self._delete_users(call)
         if call.path == "/identify":
             return self._identify(call)
         return self._upload(call)
@@ -193,7 +213,68 @@ class AmplitudeSandbox(VendorSandbox[AmplitudeSandboxConfig]):
 
     def _user(self, item: Mapping[str, Any]) -> AmplitudeUser:
         key = f"user:{item['user_id']}" if item.get("user_id") else f"device:{item['device_id']}"
-        return self.users.setdefault(key, AmplitudeUser(key))
+        user = self.users.get(key)
+        if user is None:
+            user = self.users[key] = AmplitudeUser(key, self._next_amplitude_id)
+            self._next_amplitude_id += 1
+        return user
+
+    def _basic_auth_ok(self, call: Call) -> bool:
+        scheme, _, encoded = call.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            key, _, secret = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            return False
+        return (key, secret) in self.config.secret_keys
+
+    def _delete_users(self, call: Call) -> Response:
+        if not self._basic_auth_ok(call):
+            return _error(401, "Invalid API key or secret key")
+        if content_type(call) == "application/json":
+            try:
+                body = json.loads(call.body or b"null")
+            except ValueError:
+                return _error(400, "Invalid JSON request body")
+            if not isinstance(body, dict):
+                return _error(400, "Invalid JSON request body")
+        else:
+            body = {k: v if len(v) > 1 else v[0] for k, v in parse_qs(call.body.decode()).items()}
+        user_ids = _strings(body.get("user_ids"))
+        amplitude_ids = _strings(body.get("amplitude_ids"))
+        if user_ids is None or amplitude_ids is None:
+            return _error(400, "user_ids and amplitude_ids are lists")
+        if not user_ids and not amplitude_ids:
+            return _error(400, "Request missing required field", missing_field="user_ids")
+        if len(user_ids) + len(amplitude_ids) > _IDS_PER_DELETION:
+            self.violate(ViolationKind.BATCH_SIZE, _DELETIONS, f"{len(user_ids)} user ids")
+            return _error(400, f"At most {_IDS_PER_DELETION} ids a request")
+        found = [self.users[f"user:{u}"] for u in user_ids if f"user:{u}" in self.users]
+        found += [u for u in self.users.values() if str(u.amplitude_id) in amplitude_ids]
+        found = list({user.key: user for user in found}.values())
+        unknown = [u for u in user_ids if f"user:{u}" not in self.users]
+        if unknown and str(body.get("ignore_invalid_id")).lower() != "true":
+            return _error(400, "Invalid user ids", invalid_user_ids=unknown)
+        day = self.clock.now().date().isoformat()
+        requester = str(body.get("requester") or "")
+        job = {
+            "day": day,
+            "status": "staging",
+            "amplitude_ids": [
+                {
+                    "amplitude_id": user.amplitude_id,
+                    "user_id": user.key.partition(":")[2],
+                    "requester": requester,
+                    "requested_on_day": day,
+                }
+                for user in found
+            ],
+        }
+        for user in found:
+            self.users.pop(user.key, None)
+        self.deletion_jobs.append(job)
+        return JSONResponse(job)
 
     def _ingest(self, event: Mapping[str, Any]) -> None:
         insert_id = event.get("insert_id")
@@ -289,6 +370,17 @@ def _apply(properties: dict[str, Any], update: Mapping[str, Any]) -> None:
                 )
                 added = item if isinstance(item, list) else [item]
                 properties[name] = items + added if key == "$append" else added + items
+
+
+def _strings(value: Any) -> list[str] | None:
+    """A list of ids (a form gives one string for one id); None when it is not one."""
+    if value is None:
+        return []
+    if isinstance(value, str | int):
+        return [str(value)]
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        return [str(v) for v in value]
+    return None
 
 
 def _error(status: int, error: str, **extra: Any) -> Response:

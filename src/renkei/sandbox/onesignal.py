@@ -12,6 +12,9 @@
   unknown user; more than 100 property changes: 400. A tag set to ``""`` is removed.
 - ``POST /apps/{app_id}/users``: 201 (200 when the External ID exists) with
   ``identity.onesignal_id``. ``GET`` of a user: 200 or 404.
+- ``DELETE /apps/{app_id}/users/by/external_id/{id}``: the user, their properties and
+  subscriptions go; 200 ``{"identity": {"onesignal_id"}}``, 404 for an unknown user.
+  (OneSignal deletes shortly after accepting; the sandbox at once.)
 - Rate limits: ``notification_rate`` create-message requests a second per app (150, the
   free plan), ``user_rate`` user requests a second per app (1,000) and one a second per
   user; past any of them a 429 ``{"errors": ["API rate limit exceeded."]}`` with
@@ -250,6 +253,10 @@ class OneSignalSandbox(VendorSandbox[OneSignalSandboxConfig]):
             return _answer(404, {"errors": [{"code": "user-2", "title": "User not found"}]})
         if call.method == "GET":
             return _answer(200, _view(user))
+        if call.method == "DELETE":
+            del self.users[external_id]
+            self._per_user.pop(external_id, None)
+            return _answer(200, {"identity": {"onesignal_id": user.onesignal_id}})
         if call.method != "PATCH":
             return _answer(405, {"errors": ["Method not allowed"]})
         try:
