@@ -46,6 +46,14 @@ def files(tmp_path: Path) -> Path:
     (tmp_path / "sync-connection.yaml").write_text(
         "syncs: [{name: s, connection: nowhere, direction: pull, object: leads}]\n"
     )
+    (tmp_path / "sql-url.yaml").write_text(
+        "connections: [{name: w, connector: sql, credentials: {url: 'redis://u:pw-zz@h/0'}}]\n"
+    )
+    (tmp_path / "sql-query.yaml").write_text(
+        "connections: [{name: w, connector: sql, credentials: {url: 'sqlite:////nope.db'}}]\n"
+        "syncs: [{name: s, connection: w, direction: pull, object: rows,"
+        " config: {query: 'DELETE FROM t', cursor_column: u}}]\n"
+    )
     (tmp_path / "dir.yaml").mkdir()
     return tmp_path
 
@@ -114,6 +122,8 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     (["apply", "-f", "{d}/reeligibility.yaml"], "flows.f: reeligibility"),
     (["apply", "-f", "{d}/steps-type.yaml"], "flows.f:"),
     (["apply", "-f", "{d}/sync-connection.yaml"], "syncs.s: connection 'nowhere' not found"),
+    (["apply", "-f", "{d}/sql-url.yaml"], "unsupported database scheme 'redis'"),
+    (["apply", "-f", "{d}/sql-query.yaml"], "syncs.s: config.query: only SELECT"),
     (["plan", "-f", "{d}/reeligibility.yaml"], "flows.f: reeligibility"),
     (["plan", "-f", "{d}/sync-connection.yaml"], "syncs.s: connection 'nowhere' not found"),
     (["plan", "-f", "{d}/url-type.yaml"], "endpoints.crm: url must be a string"),
