@@ -429,6 +429,16 @@ BAD_SQL_INPUTS: list[tuple[str, dict[str, Any], str]] = [
         "missing credential 'url'",
     ),
     (
+        "/api/v1/connections",
+        {
+            "name": MARKER,
+            "connector": "sql",
+            "credentials": {"url": "sqlite:////nope.db"},
+            "config": {"timeout_seconds": "soon"},
+        },
+        "timeout_seconds",
+    ),
+    (
         "/api/v1/syncs",
         {
             "name": MARKER,

@@ -167,9 +167,10 @@ class ConnectorSpec:
     rate_limit_pools: Mapping[str, RateLimitSpec] = field(
         default_factory=dict, hash=False, compare=False
     )
-    # A connector's own check of credential values (the sql connector parses its database
-    # URL): why they are wrong, never showing them, or None. Runs wherever settings are.
-    credentials_problem: Callable[[Mapping[str, str]], str | None] | None = field(
+    # A connector's own check of its settings' values, ``(credentials, config)`` (the sql
+    # connector parses its database URL): why they are wrong, never showing a credential,
+    # or None. Runs wherever settings are checked: when saved, and when opened.
+    settings_problem: Callable[[Mapping[str, str], Mapping[str, Any]], str | None] | None = field(
         default=None, hash=False, compare=False
     )
 
@@ -240,8 +241,8 @@ class ConnectorSpec:
                 if f.required and values.get(f.name) in (None, "")
             ]
             problems += [f"unknown {kind} {k!r}" for k in values if k not in known]
-        if not problems and self.credentials_problem is not None:
-            problems += [p for p in [self.credentials_problem(credentials)] if p]
+        if not problems and self.settings_problem is not None:
+            problems += [p for p in [self.settings_problem(credentials, config)] if p]
         if problems:
             raise ConfigurationError(f"{self.name}: {'; '.join(problems)}", code="invalid_settings")
         defaults = {f.name: f.default for f in self.config if f.default is not None}

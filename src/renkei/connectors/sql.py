@@ -52,12 +52,23 @@ READ_ROWS: dict[str, Any] = {
 }
 
 
-def url_problem(credentials: Mapping[str, str]) -> str | None:
-    """Why the ``url`` credential is no usable database URL (never showing it), or None."""
+MAX_TIMEOUT = 600
+
+
+def settings_problem(credentials: Mapping[str, str], config: Mapping[str, Any]) -> str | None:
+    """Why the ``url`` credential is no usable database URL (never showing it), or the
+    timeout no number of seconds; None when both are fine."""
     try:
         parse_external_url(str(credentials.get("url") or ""))
     except ExternalDatabaseError as exc:
         return f"credential 'url': {exc.message}"
+    timeout = config.get("timeout_seconds", 30)
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not 1 <= timeout <= MAX_TIMEOUT
+    ):
+        return f"config 'timeout_seconds' must be a number from 1 to {MAX_TIMEOUT}"
     return None
 
 
@@ -93,7 +104,7 @@ class SqlConnector(Connector):
         config=(
             Field(
                 "timeout_seconds",
-                "How long one connection or query may take",
+                f"Seconds one connection or query may take (1 to {MAX_TIMEOUT})",
                 required=False,
                 default=30,
             ),
@@ -106,7 +117,7 @@ class SqlConnector(Connector):
                 kind="read",
             ),
         ),
-        credentials_problem=url_problem,
+        settings_problem=settings_problem,
     )
     sync_objects = SQL_SYNC_OBJECTS
     auth_kinds: ClassVar[tuple[str, ...]] = ("database_url",)
