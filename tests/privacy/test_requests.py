@@ -169,6 +169,65 @@ async def test_amplitude_without_its_secret_key_fails_the_deletion_saying_so(
     assert AMPLITUDE_KEY not in str(finished)
 
 
+async def test_samples_of_blocked_events_go_with_the_person(
+    database_url: str, database: Database
+) -> None:
+    """``block`` mode never stores the event a violation's sample comes from: the sample
+    is found by what it quotes (the email in traits), not through a stored event."""
+    with (
+        running_hub(database_url, worker_poll_interval=0.05) as (base_url, _),
+        admin_client(base_url) as admin,
+    ):
+        planned = admin.post(
+            "/api/v1/event-types",
+            json={
+                "name": "identify",
+                "schema": {"type": "object", "properties": {"plan": {"enum": ["free"]}}},
+                "planned": True,
+            },
+        )
+        assert planned.status_code == 201, planned.text
+        source = admin.post(
+            "/api/v1/sources", json={"kind": "tracking", "name": "app", "plan_mode": "block"}
+        )
+        assert source.status_code == 201, source.text
+        sent = httpx.post(
+            f"{base_url}/v1/batch",
+            json={
+                "batch": [
+                    {"type": "identify", "userId": USER_ID, "traits": {"email": EMAIL}},
+                    {"type": "identify", "userId": USER_ID, "traits": {"plan": "gold"}},
+                    {
+                        "type": "identify",
+                        "userId": USER_ID,
+                        "traits": {"email": EMAIL, "plan": "pro"},
+                    },
+                ]
+            },
+            auth=(source.json()["write_key"], ""),
+            timeout=30,
+        )
+        assert sent.status_code == 200, sent.text
+
+        def samples() -> list[Any]:
+            listed = admin.get("/api/v1/violations")
+            assert listed.status_code == 200, listed.text
+            return [row["sample"] for row in listed.json()["data"]]
+
+        deadline = time.monotonic() + 30
+        while EMAIL not in str(samples()):
+            assert time.monotonic() < deadline, "the violation was never recorded"
+            time.sleep(0.05)
+        started = admin.post("/api/v1/privacy-requests", json={"kind": "delete", "email": EMAIL})
+        assert started.status_code == 201, started.text
+        finished = _finished(admin, started.json()["id"])
+        assert finished["status"] == "done", finished
+        assert finished["systems"]["renkei"]["counts"]["violation_samples"] == 1
+        assert samples() == [{"scrubbed": True}]
+    dump = await dump_all_rows(database)
+    assert EMAIL not in dump
+
+
 async def test_scrubbed_events_stay_without_the_person(
     database_url: str, database: Database
 ) -> None:

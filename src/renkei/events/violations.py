@@ -22,18 +22,26 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import ColumnElement, literal_column, select, update
+from sqlalchemy import ColumnElement, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.envelope import Event, format_timestamp
 from renkei.events.plan import Problem
+from renkei.store.json_search import holds_string
 from renkei.store.statements import upsert
 from renkei.store.tables.plans import PLAN_ACTIONS, plan_violations
 
 if TYPE_CHECKING:
     from renkei.core import Core
 
-__all__ = ["PLAN_VIOLATIONS", "Violation", "ViolationRecorder", "list_violations", "scrub_samples"]
+__all__ = [
+    "PLAN_VIOLATIONS",
+    "Violation",
+    "ViolationRecorder",
+    "list_violations",
+    "scrub_samples",
+    "scrub_samples_quoting",
+]
 
 log = structlog.get_logger("renkei.plan")
 
@@ -252,6 +260,24 @@ async def scrub_samples(connection: AsyncConnection, event_ids: Collection[str])
         result = await connection.execute(
             update(plan_violations)
             .where(plan_violations.c.sample_event_id.in_(chunk))
+            .values(sample={"scrubbed": True})
+        )
+        scrubbed += result.rowcount or 0
+    return scrubbed
+
+
+async def scrub_samples_quoting(connection: AsyncConnection, values: Collection[str]) -> int:
+    """:func:`scrub_samples` for the samples that hold one of ``values`` as a JSON string
+    (a person's email in traits): those of events never stored (``block`` mode drops
+    them, so no stored event leads to the sample). A full scan of the groups, which are
+    few (one per source, type, name, problem and path): for a deletion, never a hot path."""
+    scrubbed = 0
+    wanted = [value for value in dict.fromkeys(values) if value]
+    for start in range(0, len(wanted), 50):
+        chunk = wanted[start : start + 50]
+        result = await connection.execute(
+            update(plan_violations)
+            .where(or_(*(holds_string(plan_violations.c.sample, value) for value in chunk)))
             .values(sample={"scrubbed": True})
         )
         scrubbed += result.rowcount or 0

@@ -32,7 +32,7 @@ from renkei.delivery.forget import forget_deliveries
 from renkei.errors import NotFound
 from renkei.events.envelope import format_timestamp
 from renkei.events.forget import EventMode, Person, forget_person
-from renkei.events.violations import scrub_samples
+from renkei.events.violations import scrub_samples, scrub_samples_quoting
 from renkei.flows.forget import forget_flow_state
 from renkei.ids import new_id
 from renkei.queue.forget import forget_jobs
@@ -208,6 +208,7 @@ class PrivacyRequests:
             # A tracking-plan violation keeps the payload of its latest event as a sample
             # (traits: an email, a name): gone with the events they were taken from.
             samples = await scrub_samples(tx, forgotten.event_ids)
+            samples += await scrub_samples_quoting(tx, values)  # events never stored
             deliveries = await forget_deliveries(tx, forgotten.event_ids, values)
             flows = await forget_flow_state(tx, forgotten.event_ids, values)
             syncs = await forget_sync_state(tx, forgotten.event_ids, values)
