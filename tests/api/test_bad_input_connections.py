@@ -31,6 +31,14 @@ BAD_CONNECTIONS = [
         "base_url",
     ),
     ("amplitude", {"api_key": "k"}, {"region": "eu"}, "invalid_settings", "region"),
+    (
+        "amplitude",
+        {"api_key": "k", "secret_key": "s"},
+        {"privacy_url": "amplitude.com"},  # no scheme
+        "invalid_url",
+        "privacy_url",
+    ),
+    ("amplitude", {"api_key": "k", "secret_key": 7}, {}, "validation_failed", "secret_key"),
     ("onesignal", {"rest_api_key": "k"}, {}, "invalid_settings", "app_id"),
     ("onesignal", {"rest_api_key": 7}, {"app_id": "a"}, "validation_failed", "rest_api_key"),
 ]
