@@ -279,6 +279,8 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
         assert [v["count"] for v in violations] == [2, 2]  # the counts stay
         assert admin.get("/api/v1/profiles", params={"email": OTHER_EMAIL}).json()["data"]
 
+        listed = admin.get("/api/v1/connections")
+        assert listed.status_code == 200 and AMPLITUDE_SECRET not in listed.text
         audit = admin.get("/api/v1/audit").json()["data"]
         actions = [entry["action"] for entry in audit]
         assert "privacy.delete_requested" in actions and "privacy.delete_finished" in actions
@@ -289,6 +291,7 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
     dump = await dump_all_rows(database)
     for trace in (EMAIL, USER_ID, ANONYMOUS_ID, f"nick-{USER_ID}"):
         assert trace not in dump, trace
+    assert AMPLITUDE_SECRET not in dump  # sealed at rest
     assert OTHER_EMAIL in dump  # the check can fail: someone else's rows are all there
     await database.dispose()
     assert_not_in_files(database_url, EMAIL, USER_ID, ANONYMOUS_ID, f"nick-{USER_ID}")
