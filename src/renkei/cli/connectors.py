@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from renkei.cli._common import console
 from renkei.connectors.catalog import format_limits
@@ -26,7 +26,15 @@ def list_command(
     if as_json:
         console.print_json(json.dumps(entries))
         return
-    table = Table("connector", "operations", "syncs", "auth", "limits", "sandbox", show_lines=True)
+    table = Table(
+        Column("connector", no_wrap=True),  # a name cut in two cannot be copied into a command
+        "operations",
+        "syncs",
+        "auth",
+        "limits",
+        "sandbox",
+        show_lines=True,
+    )
     for entry in entries:
         operations = "\n".join(
             op["name"]

@@ -81,9 +81,9 @@ def refuse_expired_window(
 
 
 # Between batches the job rests as long as the last batch took, times this (at most
-# _MAX_REST seconds). With one writer (SQLite) ingest is bound by that writer: a job taking
-# half of it halved ingest in bench/retention.py, so there it takes a quarter at most.
-# Elsewhere (PostgreSQL) deletes and inserts do not wait on each other, and half the
+# _MAX_REST seconds). With one writer (the embedded database) ingest is bound by that writer:
+# a job taking half of it halved ingest in bench/retention.py, so there it takes a quarter at
+# most. On a database server deletes and inserts do not wait on each other, and half the
 # database's time left ingest level in the same bench.
 _REST_SINGLE_WRITER = 3.0
 _BUDGET_SHARE = 0.9
