@@ -49,6 +49,13 @@ class Served:
             stderr=subprocess.STDOUT,
         )
         wait_for(lambda: httpx.get(f"{self.url}/healthz").status_code == 200)
+        # One child answering is not all of them: a child still starting when a test takes
+        # the database away fails its start, so wait until every child's worker runs.
+        wait_for(self._every_child_started)
+
+    def _every_child_started(self) -> bool:
+        log = self.log.read_text()
+        return log.count('"worker.started"') >= max(1, log.count('"supervisor.child_started"'))
 
     def cli(self, *args: str) -> str:
         done = subprocess.run(
