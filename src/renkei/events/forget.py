@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.events.profiles import Key, normalize_identity
-from renkei.store.json_search import holds_string
+from renkei.store.json_search import holds_string, holds_string_any_case
 from renkei.store.tables.core import events
 from renkei.store.tables.ingest import identities, profiles, webhook_requests
 
@@ -30,6 +30,7 @@ __all__ = [
     "forget_person",
     "person_events",
     "scrub_document",
+    "with_email_holders",
 ]
 
 EventMode = Literal["delete", "scrub"]
@@ -58,6 +59,9 @@ PERSONAL_KEYS = frozenset(
 )
 _BULK = 500
 _REQUEST_CHUNK = 50
+# At most this many profiles holding one email as a trait are taken along (a bound on one
+# request; an address shared by more than this is not one person's).
+MAX_EMAIL_HOLDERS = 100
 
 
 @dataclass(slots=True)
@@ -158,8 +162,49 @@ async def find_person(
     return Person(start, ids, keys)
 
 
-def _event_conditions(person: Person) -> list[ColumnElement[bool]]:
-    """One condition per index (store/tables/ingest.py), as profiles.recent_events reads."""
+async def with_email_holders(connection: AsyncConnection, person: Person) -> Person:
+    """The person, with every profile whose ``traits.email`` is one of their emails (any
+    case) and what those profiles hold. Such a profile exists when the email identity
+    already belonged to another profile as it was built (``identify {userId: u-42,
+    traits: {email}}`` after a sync made the email's profile): it is the same person.
+    One scan of ``profiles`` per email (no index reaches into traits); at most
+    :data:`MAX_EMAIL_HOLDERS` profiles per email."""
+    ids, keys = list(person.profile_ids), list(person.keys)
+    for email in person.values("email"):
+        rows = await connection.execute(
+            select(profiles.c.id, profiles.c.traits)
+            .where(
+                profiles.c.merged_into.is_(None), holds_string_any_case(profiles.c.traits, email)
+            )
+            .order_by(profiles.c.id)
+            .limit(MAX_EMAIL_HOLDERS)
+        )
+        for row in rows:
+            if row.id in ids or _trait_email(row.traits) != email:
+                continue
+            holder = await find_person(connection, profile_id=row.id)
+            if holder is None:
+                continue
+            ids += [i for i in holder.profile_ids if i not in ids]
+            keys += [k for k in holder.keys if k not in keys]
+    if len(ids) == len(person.profile_ids):
+        return person
+    return Person(person.profile_id or ids[0], ids, keys)
+
+
+def _trait_email(traits: Any) -> str | None:
+    held = traits.get("email") if isinstance(traits, dict) else None
+    value = held.get("value") if isinstance(held, dict) else held
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def _event_conditions(person: Person, *, email_anywhere: bool = False) -> list[ColumnElement[bool]]:
+    """One condition per index (store/tables/ingest.py), as profiles.recent_events reads.
+
+    ``email_anywhere`` (deletion): also the events that carry one of the emails whatever
+    their user id (``events.email`` holds ``traits.email``, ``context.traits.email`` or
+    ``properties.email``, see ``segment.message_email``) - a scan of ``events``, the
+    partial index covering only events without a user or anonymous id."""
     conditions: list[ColumnElement[bool]] = []
     user_ids, anonymous_ids, emails = (
         person.values("user_id"),
@@ -179,7 +224,11 @@ def _event_conditions(person: Person) -> list[ColumnElement[bool]]:
                 )
             )
     for start in range(0, max(len(emails), 1), _BULK):
-        if chunk := emails[start : start + _BULK]:
+        if (chunk := emails[start : start + _BULK]) and email_anywhere:
+            conditions.append(
+                and_(events.c.email.is_not(None), func.lower(events.c.email).in_(chunk))
+            )
+        elif chunk:
             conditions.append(
                 and_(
                     events.c.user_id.is_(None),
@@ -191,10 +240,12 @@ def _event_conditions(person: Person) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def person_events(connection: AsyncConnection, person: Person) -> list[Any]:
+async def person_events(
+    connection: AsyncConnection, person: Person, *, email_anywhere: bool = False
+) -> list[Any]:
     """Every stored event of the person (rows of ``events``), oldest first."""
     found: dict[int, Any] = {}
-    for condition in _event_conditions(person):
+    for condition in _event_conditions(person, email_anywhere=email_anywhere):
         for row in await connection.execute(select(events).where(condition)):
             found[row.seq] = row
     return [found[seq] for seq in sorted(found)]
@@ -218,7 +269,7 @@ async def forget_person(
     """Remove the person's events (or scrub them), raw webhook requests, identities and
     profiles, in the caller's transaction."""
     result = Forgotten()
-    rows = await person_events(connection, person)
+    rows = await person_events(connection, person, email_anywhere=True)
     result.event_ids = [row.id for row in rows]
     secrets = [value for _, value in person.keys if value]
     if mode == "scrub":

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import ColumnElement, Text, cast, or_
+from sqlalchemy import ColumnElement, Text, cast, func, or_
 from sqlalchemy.sql.elements import ColumnClause
 
-__all__ = ["holds_string"]
+__all__ = ["holds_string", "holds_string_any_case"]
 
 
 def holds_string(
@@ -23,4 +23,15 @@ def holds_string(
 ) -> ColumnElement[bool]:
     forms = dict.fromkeys([json.dumps(value), json.dumps(value, ensure_ascii=False)])
     text = cast(column, Text)
+    return or_(*(text.contains(form, autoescape=True) for form in forms))
+
+
+def holds_string_any_case(
+    column: ColumnClause[object] | ColumnElement[object], value: str
+) -> ColumnElement[bool]:
+    """:func:`holds_string` ignoring case (``value`` lower-case): an email written
+    ``Ada@Example.com`` in a document is the identity ``ada@example.com``. A candidate
+    filter only (SQLite lower-cases ASCII letters alone): callers check what they find."""
+    forms = dict.fromkeys([json.dumps(value), json.dumps(value, ensure_ascii=False)])
+    text = func.lower(cast(column, Text))
     return or_(*(text.contains(form, autoescape=True) for form in forms))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from renkei.errors import Invalid, NotFound
 from renkei.events import suppressions
-from renkei.events.forget import EVENT_MODES, find_person
+from renkei.events.forget import EVENT_MODES, find_person, with_email_holders
 from renkei.events.profiles import MAX_VALUE_LENGTH
 from renkei.events.suppressions import SUPPRESSION_KINDS, Suppression
 from renkei.privacy import PrivacyRequest, VendorsToRetry, export_person
@@ -71,6 +71,8 @@ async def request_deletion(
             person = await find_person(tx, kind=kind, value=value)
         if person is None or (person.profile_id is None and kind == "profile_id"):
             raise NotFound("profile" if kind == "profile_id" else "person", value)
+        # Profiles holding one of the person's emails only as a trait are theirs too.
+        person = await with_email_holders(tx, person)
         request = await hub.privacy.create_deletion(
             tx, person, events_mode="scrub" if mode == "scrub" else "delete"
         )
