@@ -3,6 +3,8 @@ declarations (issue 20, point 2). Real HTTP and sandboxes on loopback, both back
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,9 +288,70 @@ def test_the_cli_deletes_exports_and_suppresses(runner: CliRunner, tmp_path: Pat
     assert "suppressed" in suppressed.stdout and "cli-9a" not in suppressed.stdout
     listed = runner.invoke(app, ["privacy", "suppressions", "--json"])
     assert listed.exit_code == 0 and "cli-9a" not in listed.stdout
-    deleted = runner.invoke(app, ["privacy", "delete", "--user-id", "cli-user-9a", "--json"])
+    deleted = runner.invoke(
+        app, ["privacy", "delete", "--user-id", "cli-user-9a", "--in-process", "--json"]
+    )
     assert deleted.exit_code == 0, deleted.output
     assert '"status": "done"' in deleted.stdout and '"renkei"' in deleted.stdout
     request_id = deleted.stdout.split('"id": "')[1].split('"')[0]
     status = runner.invoke(app, ["privacy", "status", request_id])
     assert status.exit_code == 0 and "done" in status.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the mechanism, not the store, is tested
+def test_the_cli_leaves_vendor_calls_to_the_server_that_owns_the_connections(
+    runner: CliRunner, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server allows loopback targets (its sandbox); the shell running the CLI does not
+    say so. The deletion is the server's to run, under its settings: the CLI queues it and
+    waits for the status, and no vendor call leaves the CLI's process."""
+    monkeypatch.delenv("RENKEI_ALLOW_PRIVATE_TARGETS", raising=False)
+    braze = create_sandbox("braze")
+    braze._apply("attributes", {"external_id": USER_ID, "email": EMAIL})
+    with (
+        serve_in_thread(braze.app) as braze_url,
+        running_hub(
+            database_url,
+            secret_key=[os.environ["RENKEI_SECRET_KEY"]],
+            allow_private_targets=True,
+            worker_poll_interval=0.05,
+        ) as (base_url, _),
+        admin_client(base_url) as admin,
+    ):
+        created = admin.post(
+            "/api/v1/connections",
+            json={
+                "name": "braze",
+                "connector": "braze",
+                "config": {"instance_url": braze_url},
+                "credentials": {"api_key": BRAZE_KEY},
+            },
+        )
+        assert created.status_code == 201, created.text
+        _identify(base_url, admin)
+
+        deleted = runner.invoke(app, ["privacy", "delete", "--user-id", USER_ID, "--json"])
+
+        assert deleted.exit_code == 0, deleted.output
+        finished = json.loads(deleted.stdout)
+        assert finished["status"] == "done", finished
+        assert finished["systems"]["braze"]["status"] == "done", finished
+        connection = admin.get("/api/v1/connections/braze").json()
+        assert connection["status"] == "active", connection
+    assert braze.user(USER_ID) is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_without_a_running_server_the_cli_says_the_request_waits_for_one(
+    runner: CliRunner,
+) -> None:
+    waited = runner.invoke(app, ["privacy", "delete", "--user-id", "nobody-7d", "--wait", "0"])
+    assert waited.exit_code == 1
+    assert "pending" in waited.stdout
+    assert "still pending" in waited.output and "renkei serve" in waited.output
+    queued = runner.invoke(app, ["privacy", "delete", "--user-id", "nobody-7d", "--queue-only"])
+    assert queued.exit_code == 0 and "pending" in queued.stdout
+    both = runner.invoke(
+        app, ["privacy", "delete", "--user-id", "nobody-7d", "--queue-only", "--in-process"]
+    )
+    assert both.exit_code == 1 and "exclude each other" in both.output

@@ -3,6 +3,8 @@ privacy requests, suppressions and exports of the API, through the same use case
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +55,32 @@ def delete(
     events: str | None = typer.Option(
         None, help="delete or scrub the person's events (default: RENKEI_PRIVACY_EVENTS)"
     ),
+    wait: float = typer.Option(
+        60.0,
+        "--wait",
+        min=0,
+        help="seconds to wait for the running server to finish the request (exit 1 if not)",
+    ),
     queue_only: bool = typer.Option(
-        False, "--queue-only", help="only queue the request (a running server works it)"
+        False, "--queue-only", help="only queue the request and print it (the server works it)"
+    ),
+    in_process: bool = typer.Option(
+        False,
+        "--in-process",
+        help="run the request in this process, calling the vendors with this shell's "
+        "settings (RENKEI_ALLOW_PRIVATE_TARGETS, proxies), not the server's",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Delete a person from Renkei and from every connection, and show how it went."""
+    """Delete a person from Renkei and from every connection, and show how it went.
+
+    The request is queued and the running server's worker carries it out, calling each
+    vendor under the server's settings; this command waits for it (--wait) and prints the
+    status per system."""
     if events is not None and events not in ("delete", "scrub"):
         raise CliError("--events is delete or scrub")
+    if queue_only and in_process:
+        raise CliError("--queue-only and --in-process exclude each other")
 
     async def action(hub: Hub) -> PrivacyRequest:
         created = await privacy.request_deletion(
@@ -68,9 +88,39 @@ def delete(
         )
         if queue_only:
             return created
-        return await privacy.work_request(hub, LOCAL, created.id)
+        if in_process:
+            return await privacy.work_request(hub, LOCAL, created.id)
+        return await _finished(hub, created.id, wait)
 
-    _show(with_hub(action), as_json)
+    request = with_hub(action)
+    _show(request, as_json)
+    if not (queue_only or in_process) and request.status not in FINISHED:
+        raise CliError(
+            f"{request.id} is still {request.status} after {wait:g}s",
+            hint=_STILL_PENDING if request.status == "pending" else _STILL_RUNNING,
+        )
+
+
+FINISHED = ("done", "failed")
+_POLL_SECONDS = 0.2
+_STILL_PENDING = (
+    "no worker has taken it: is `renkei serve` running on this database? It runs the "
+    "request when it starts; follow it with `renkei privacy status`"
+)
+_STILL_RUNNING = (
+    "a vendor is being retried on the job's schedule; follow it with `renkei privacy status`"
+)
+
+
+async def _finished(hub: Hub, request_id: str, wait: float) -> PrivacyRequest:
+    """The request once the server's worker has finished it, or as it is after ``wait``
+    seconds (polled: the worker is another process)."""
+    deadline = time.monotonic() + wait
+    while True:
+        request = await privacy.get_request(hub, LOCAL, request_id)
+        if request.status in FINISHED or time.monotonic() >= deadline:
+            return request
+        await asyncio.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
 
 
 @privacy_app.command("status")
