@@ -19,126 +19,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/queue.py is named like the stdlib module ``queue``; keep this folder off the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+# bench/queue.py is named like the stdlib module ``queue``: this folder goes last on the path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.append(str(HERE))
 
 import argparse
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
-import platform
-import signal
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
+import harness
 
 PG_ADMIN = os.environ.get("RENKEI_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "rk_admin_bench-token-0123456789abcdef"
 
-# -- receiver (own process) ---------------------------------------------------------------
 
-
-def _serve(sock: socket.socket, log_path: str, counter: Any) -> None:
-    import httptools
-    import uvloop
-
-    log = open(log_path, "w", buffering=1 << 16)  # noqa: SIM115
-
-    class Receiver(asyncio.Protocol):
-        _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-
-        def __init__(self) -> None:
-            self.parser = httptools.HttpRequestParser(self)
-            self.transport: asyncio.Transport | None = None
-            self.webhook_id = b""
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport  # type: ignore[assignment]
-
-        def data_received(self, data: bytes) -> None:
-            self.parser.feed_data(data)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            if name.lower() == b"webhook-id":
-                self.webhook_id = value
-
-        def on_message_complete(self) -> None:
-            log.write(f"{self.webhook_id.decode()} {time.time():.6f}\n")
-            with counter.get_lock():
-                counter.value += 1
-            assert self.transport is not None
-            self.transport.write(self._OK)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, loop.stop)
-        server = await loop.create_server(Receiver, sock=sock, backlog=4096)
-        async with server:
-            await server.serve_forever()
-
-    with contextlib.suppress(RuntimeError):
-        uvloop.run(main())
-    log.flush()
-
-
-class ReceiverProcess:
-    def __init__(self, workdir: Path) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4096)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-        self.log = workdir / f"received-{uuid.uuid4().hex[:6]}.log"
-        self.count = multiprocessing.get_context("fork").Value("q", 0)
-        self.process = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(self.sock, str(self.log), self.count), daemon=True
-        )
-        self.process.start()
-
-    def received(self) -> int:
-        return int(self.count.value)
-
-    def arrivals(self) -> list[tuple[str, float]]:
-        self.process.terminate()
-        self.process.join(10)
-        rows = []
-        for line in self.log.read_text().splitlines():
-            webhook_id, at = line.split(" ")
-            rows.append((webhook_id, float(at)))
-        return rows
-
-
-# -- databases ----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def database(backend: str, workdir: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-        return
-    name = f"renkei_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(PG_ADMIN)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rpartition("/")[0] + f"/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def database(backend: str, workdir: Path) -> contextlib.AbstractContextManager[str]:
+    return harness.database(PG_ADMIN if backend == "postgresql" else None, workdir)
 
 
 CONCURRENCY = {"RENKEI_WORKER_CONCURRENCY": "256", "RENKEI_WORKER_BATCH_SIZE": "256"}
@@ -207,7 +112,7 @@ def throughput(backend: str, workdir: Path, fanout: int, events: int) -> dict[st
     from renkei.security.keyring import generate_key
 
     key = generate_key()
-    receiver = ReceiverProcess(workdir)
+    receiver = harness.ReceiverProcess(workdir, f"{backend}-{fanout}", answer=harness.OK)
     with database(backend, workdir) as url:
         stored_per_second = asyncio.run(_store(url, key, receiver.url, fanout, events // fanout))
         total = (events // fanout) * fanout
@@ -223,13 +128,12 @@ def throughput(backend: str, workdir: Path, fanout: int, events: int) -> dict[st
         try:
             while (received := receiver.received()) < total and time.monotonic() < deadline:
                 if first is None and received:
-                    first = (received, _cpu_seconds(worker.pid))
+                    first = (received, harness.cpu_seconds([worker.pid]))
                 time.sleep(0.01)
-            cpu_end = _cpu_seconds(worker.pid)
+            cpu_end = harness.cpu_seconds([worker.pid])
         finally:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(60)
-        arrivals = sorted(at for _, at in receiver.arrivals())
+            harness.stop(worker)
+        arrivals = sorted(at for _, at, _ in receiver.stop())
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else float("nan")
     return {
         "fanout": fanout,
@@ -245,12 +149,6 @@ def throughput(backend: str, workdir: Path, fanout: int, events: int) -> dict[st
             else None
         ),
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- latency ------------------------------------------------------------------------------
@@ -298,29 +196,20 @@ def latency(backend: str, workdir: Path, rate: float, seconds: float) -> dict[st
     from renkei.security.keyring import generate_key
 
     key = generate_key()
-    receiver = ReceiverProcess(workdir)
+    receiver = harness.ReceiverProcess(workdir, f"{backend}-latency", answer=harness.OK)
     with database(backend, workdir) as url:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
+        port = harness.free_port()
         base_url = f"http://127.0.0.1:{port}"
+        log = workdir / f"serve-{backend}.log"
         serve = subprocess.Popen(
             [sys.executable, "-m", "renkei", "serve", "--port", str(port)],
             env={**_env(url, key, workdir), "RENKEI_WORKER_POLL_INTERVAL": "1"},
             cwd=workdir,
-            stdout=(workdir / f"serve-{backend}.log").open("wb"),
+            stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/healthz").status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("renkei serve did not start")
-                time.sleep(0.1)
+            harness.wait_until_up(f"{base_url}/healthz", serve, log, timeout=60)
             created = httpx.post(
                 f"{base_url}/api/v1/endpoints",
                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -333,10 +222,9 @@ def latency(backend: str, workdir: Path, rate: float, seconds: float) -> dict[st
             while receiver.received() < len(sent) and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
-            serve.send_signal(signal.SIGTERM)
-            serve.wait(60)
+            harness.stop(serve)
         arrivals: dict[str, float] = {}
-        for webhook_id, at in receiver.arrivals():
+        for webhook_id, at, _ in receiver.stop():
             arrivals.setdefault(webhook_id, at)
     latencies = sorted((arrivals[i] - sent[i]) * 1000 for i in sent if i in arrivals)
     quantiles = statistics.quantiles(latencies, n=100)
@@ -359,11 +247,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": harness.machine(),
         "worker_settings": CONCURRENCY,
         "backends": {},
     }
@@ -376,7 +260,7 @@ def main() -> None:
                 ],
                 "latency": latency(backend, workdir, args.rate, args.seconds),
             }
-    print(json.dumps(results, indent=2))
+    harness.print_json(results)
 
 
 if __name__ == "__main__":
