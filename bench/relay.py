@@ -37,267 +37,46 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/queue.py shadows the stdlib ``queue``: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+# bench/queue.py shadows the stdlib ``queue``: this folder goes last on the import path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.append(str(HERE))
 
 import argparse
 import asyncio
-import contextlib
 import json
 import multiprocessing
 import os
-import platform
 import re
 import resource
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import harness
 import httpx
+from harness import (
+    MemorySampler,
+    ReceiverProcess,
+    cpu_seconds,
+    descendants,
+    free_port,
+    memory_mb,
+    stop,
+    wait_until_up,
+)
 
 ADMIN_TOKEN = "rk_admin_bench-relay-0123456789abcdef"
 NODE_RED_HOME = Path.home() / ".cache" / "renkei-bench" / "node-red"
 EVENT = {"type": "order.paid", "data": {"order_id": "o-1001", "amount": 4200, "currency": "JPY"}}
 
-# -- receiver (own process) -------------------------------------------------------------------
-
-
-def _receive(sock: socket.socket, log_path: str, counter: Any) -> None:
-    import httptools
-    import uvloop
-
-    log = open(log_path, "w", buffering=1 << 16)  # noqa: SIM115
-    marker = b'"timestamp":"'
-
-    class Receiver(asyncio.Protocol):
-        _ANSWER = b"HTTP/1.1 204 No Content\r\n\r\n"
-
-        def __init__(self) -> None:
-            self.parser = httptools.HttpRequestParser(self)
-            self.transport: asyncio.Transport | None = None
-            self.webhook_id = b"-"
-            self.body: list[bytes] = []
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport  # type: ignore[assignment]
-
-        def data_received(self, data: bytes) -> None:
-            self.parser.feed_data(data)
-
-        def on_header(self, name: bytes, value: bytes) -> None:
-            if name.lower() == b"webhook-id":
-                self.webhook_id = value
-
-        def on_body(self, body: bytes) -> None:
-            self.body.append(body)
-
-        def on_message_complete(self) -> None:
-            at = time.time()
-            body = b"".join(self.body)
-            start = body.find(marker)
-            stamp = body[start + len(marker) : body.find(b'"', start + len(marker))]
-            log.write(f"{self.webhook_id.decode()} {at:.6f} {stamp.decode() or '-'}\n")
-            self.webhook_id, self.body = b"-", []
-            with counter.get_lock():
-                counter.value += 1
-            assert self.transport is not None
-            self.transport.write(self._ANSWER)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, loop.stop)
-        server = await loop.create_server(Receiver, sock=sock, backlog=4096)
-        async with server:
-            await server.serve_forever()
-
-    with contextlib.suppress(RuntimeError):
-        uvloop.run(main())
-    log.close()
-
-
-class ReceiverProcess:
-    def __init__(self, workdir: Path, name: str) -> None:
-        context = multiprocessing.get_context("fork")
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4096)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
-        self.log = workdir / f"received-{name}.log"
-        self.count = context.Value("q", 0)
-        self.process = context.Process(
-            target=_receive, args=(self.sock, str(self.log), self.count), daemon=True
-        )
-        self.process.start()
-
-    def received(self) -> int:
-        return int(self.count.value)
-
-    def stop(self) -> list[tuple[str, float, str]]:
-        """Stops the receiver; every request it got: (webhook-id, arrival, payload timestamp)."""
-        self.process.terminate()
-        self.process.join(10)
-        rows = []
-        for line in self.log.read_text().splitlines():
-            webhook_id, at, stamp = line.split(" ")
-            rows.append((webhook_id, float(at), stamp))
-        return rows
-
-
-# -- processes ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url}: server exited early:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"{url}: server did not start:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (Linux ``/proc``)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError):
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def rss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return round(total / 1024, 1)
-
-
-def pss_mb(pids: list[int]) -> float:
-    """Proportional set size: each shared page counted once across the processes (forked
-    children share their parent's pages, which a sum of RSS counts once per process)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-    return round(total / 1024, 1)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-class MemorySampler:
-    """The peak of the summed RSS of a process tree, sampled every 0.5 s in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak, self.peak_pss, self.processes = pid, 0.0, 0.0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            pids = descendants(self.pid)
-            self.processes = max(self.processes, len(pids))
-            self.peak = max(self.peak, rss_mb(pids))
-            self.peak_pss = max(self.peak_pss, pss_mb(pids))
-
-    def __enter__(self) -> MemorySampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-# -- databases ----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def database(admin_url: str | None, workdir: Path) -> Iterator[str]:
-    if not admin_url:
-        yield f"sqlite:///{workdir / 'relay.db'}"
-        return
-    import asyncpg
-
-    name = f"renkei_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(admin_url)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rpartition("/")[0] + f"/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _count_events(url: str) -> int:
-    from sqlalchemy import func, select
-
-    from renkei.store import Database
-    from renkei.store.tables import events
-
-    db = Database(url)
-    try:
-        async with db.read() as connection:
-            return int(
-                (await connection.execute(select(func.count()).select_from(events))).scalar_one()
-            )
-    finally:
-        await db.dispose()
-
 
 def count_events(url: str) -> int:
-    return asyncio.run(_count_events(url))
+    return asyncio.run(harness.count_events(url))
 
 
 # -- load: wrk (closed loop) --------------------------------------------------------------------
@@ -471,7 +250,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
     from renkei.security.keyring import generate_key
 
     receiver = ReceiverProcess(workdir, "renkei")
-    with database(args.database_url, workdir) as url:
+    with harness.database(args.database_url, workdir, "relay") as url:
         port = free_port()
         log = workdir / "serve.log"
         command = [*nice, sys.executable, "-m", "renkei", "serve", "--port", str(port)]
@@ -519,7 +298,7 @@ def renkei_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> dict
                 delivered_during = receiver.received() - delivered_before
                 load_ended = time.time()
                 cpu_during = cpu_seconds(descendants(serve.pid)) - cpu_before
-                rss_at_end = rss_mb(descendants(serve.pid))
+                rss_at_end = memory_mb(descendants(serve.pid))[0]
                 profile = finish_profiler(profiler, args)
                 accepted = count_events(url)
                 while time.time() - load_ended < args.drain_timeout:
@@ -579,21 +358,8 @@ def start_profiler(
     """``py-spy record`` of every renkei process for the length of the load (``--profile``)."""
     if not args.profile:
         return None
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     seconds = args.seconds if args.rate else args.duration
-    return subprocess.Popen(
-        [py_spy, "record", "--subprocesses", "--gil", "--rate", "200", "--format", "raw",
-         "--duration", str(int(seconds)), "--pid", str(pid), "--output", args.profile],
-        stdout=(workdir / "py-spy.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
-def _frame(frame: str) -> str:
-    """``function (path/to/package/module.py:123)`` → ``function (package/module.py)``."""
-    return re.sub(r"^(.*) \((?:.*/)?((?:[^/]+/)?[^/:]+)(?::\d+)?\)$", r"\1 (\2)", frame)
+    return harness.start_profiler(pid, args.profile, seconds, workdir / "py-spy.log")
 
 
 def finish_profiler(
@@ -603,30 +369,7 @@ def finish_profiler(
     if profiler is None:
         return None
     profiler.wait(120)
-    own: dict[str, int] = {}
-    under: dict[str, int] = {}
-    total = 0
-    for line in Path(args.profile).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        samples = int(count)
-        # Frames are "function (path:line)"; with --subprocesses, "process N:..." come first.
-        frames = [frame for frame in stack.split(";") if not frame.startswith("process ")]
-        if not frames:
-            continue
-        total += samples
-        leaf = _frame(frames[-1])
-        own[leaf] = own.get(leaf, 0) + samples
-        # Under: Renkei's own functions only (the entry frames above them are under all).
-        for frame in {_frame(frame) for frame in frames if "(renkei/" in frame}:
-            under[frame] = under.get(frame, 0) + samples
-
-    def top(counts: dict[str, int]) -> list[str]:
-        ranked = sorted(counts.items(), key=lambda item: -item[1])[: args.profile_top]
-        return [f"{100 * n / total:5.1f}%  {name}" for name, n in ranked]
-
-    return {"file": args.profile, "samples": total, "own": top(own), "under": top(under)}
+    return harness.profile_top(args.profile, args.profile_top)
 
 
 # -- Node-RED -----------------------------------------------------------------------------------
@@ -739,11 +482,7 @@ def main() -> None:
         ensure_wrk()
     nice = ["nice", "-n", str(args.nice)] if args.nice else []
     result: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": harness.machine(),
         "backend": "postgresql" if args.database_url else "sqlite",
         "mode": f"open loop at {args.rate:g}/s"
         if args.rate
@@ -760,7 +499,7 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    harness.print_json(result)
 
 
 if __name__ == "__main__":
