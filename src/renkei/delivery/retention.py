@@ -13,12 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.store import partitions
+from renkei.store.tables.core import events
 from renkei.store.tables.webhooks import OPEN_STATUSES, deliveries, delivery_attempts
 
-__all__ = ["EXPIRED_REASON", "cancel_for_expired_events", "prune_deliveries", "prune_test_attempts"]
+__all__ = [
+    "EXPIRED_REASON",
+    "attempts_partition_in_use",
+    "cancel_for_events_in",
+    "cancel_for_expired_events",
+    "partition_has_open",
+    "prune_deliveries",
+    "prune_test_attempts",
+]
 
 EXPIRED_REASON = "event expired (RENKEI_RETENTION_EVENTS_DAYS) before it was delivered"
 
@@ -35,6 +45,50 @@ async def cancel_for_expired_events(
         .values(status="cancelled", next_attempt_at=None, last_error=EXPIRED_REASON, updated_at=now)
     )
     return int(done.rowcount)
+
+
+async def cancel_for_events_in(
+    tx: AsyncConnection, partition: partitions.Partition, now: datetime
+) -> int:
+    """Cancel the open deliveries of the events of a partition of ``events`` being dropped."""
+    gone = partitions.of(partition, events)
+    done = await tx.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.status.in_(OPEN_STATUSES),
+            deliveries.c.event_id.in_(select(gone.c.id).scalar_subquery()),
+        )
+        .values(status="cancelled", next_attempt_at=None, last_error=EXPIRED_REASON, updated_at=now)
+    )
+    return int(done.rowcount)
+
+
+async def partition_has_open(connection: AsyncConnection, partition: partitions.Partition) -> bool:
+    """Whether a partition of ``deliveries`` holds an open delivery (never deleted by age:
+    the partition stays, and its finished deliveries go by batched deletes)."""
+    rows = partitions.of(partition, deliveries)
+    found = await connection.execute(
+        select(rows.c.seq).where(rows.c.status.in_(OPEN_STATUSES)).limit(1)
+    )
+    return found.first() is not None
+
+
+async def attempts_partition_in_use(
+    connection: AsyncConnection, partition: partitions.Partition
+) -> bool:
+    """Whether a partition of ``delivery_attempts`` holds an attempt of an open delivery
+    (its history stays with it): read from the few open deliveries, through
+    ``ix_deliveries_lane_open``, each looked up in the partition by delivery id."""
+    rows = partitions.of(partition, delivery_attempts)
+    found = await connection.execute(
+        select(deliveries.c.seq)
+        .where(
+            deliveries.c.status.in_(OPEN_STATUSES),
+            exists().where(rows.c.delivery_id == deliveries.c.id),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
 
 
 async def prune_deliveries(

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy import ColumnElement, TableClause, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.store import partitions
 from renkei.store.tables.core import events
 
-__all__ = ["Expired", "expire_events", "first_seq_at"]
+__all__ = ["Expired", "expire_events", "first_seq_at", "partition_holds"]
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,23 @@ class Expired:
     last_seq: int | None
 
 
-def _of_types(names: Sequence[str]) -> ColumnElement[bool]:
+def _of_types(names: Sequence[str], rows: TableClause = events) -> ColumnElement[bool]:
     """An event "of type" ``name``: its type is the name (``order.paid``, ``page``), or it is
     a ``track`` of that event name (``Order Completed``), as the tracking plan names them."""
     return or_(
-        events.c.type.in_(list(names)),
-        and_(events.c.type == "track", events.c.name.in_(list(names))),
+        rows.c.type.in_(list(names)),
+        and_(rows.c.type == "track", rows.c.name.in_(list(names))),
     )
+
+
+async def partition_holds(
+    connection: AsyncConnection, partition: partitions.Partition, types: Sequence[str]
+) -> bool:
+    """Whether a partition of ``events`` holds an event of one of ``types`` (kept longer
+    than the partition's other events: the partition cannot be dropped yet)."""
+    rows = partitions.of(partition, events)
+    found = await connection.execute(select(rows.c.seq).where(_of_types(types, rows)).limit(1))
+    return found.first() is not None
 
 
 def _not_of_types(names: Sequence[str]) -> ColumnElement[bool]:

@@ -1,11 +1,12 @@
 """``install(hub, runner)``: the ``operations.run`` task, whose ``on_dead`` hook fails the
-operation with the job's error, and the ``retention.expire`` periodic (retention.py)."""
+operation with the job's error, the ``retention.expire`` periodic (retention.py) and,
+where the database partitions by time, the ``partitions.maintain`` periodic (partitions.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from renkei.operations import retention
+from renkei.operations import partitions, retention
 from renkei.operations.runner import RUN_TASK
 from renkei.queue import JobContext
 
@@ -25,3 +26,4 @@ def install(hub: Core, runner: OperationRunner) -> None:
 
     hub.registry.task(RUN_TASK, queue="operations", on_dead=died)(run)
     retention.install(hub)
+    partitions.install(hub)

@@ -9,6 +9,13 @@ rows is its own short transaction, and the job rests between batches (see _Pacer
 ingest and delivery keep their turn at the database (and at its one writer, where it has
 one). Each table is written through the package that owns it; this module only decides
 what and when.
+
+Where events, deliveries and attempts are partitioned by day
+(``Database.partitioned_by_time``, store/partitions.py), whole partitions past their
+retention are detached and dropped first; batched deletes then take what is left (rows a
+longer per-type rule keeps in a partition, open deliveries, the DEFAULT partition). Their
+cutoff for the default rules is then the start of the day the retention ends in: the rows
+of a day go with their partition once the whole day has expired, not row by row before.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from renkei.errors import Gone
 from renkei.events import retention as event_retention
 from renkei.flows import retention as flow_retention
 from renkei.queue import JobContext, Periodic
+from renkei.store import partitions
 from renkei.syncs import retention as sync_retention
 
 if TYPE_CHECKING:
@@ -88,6 +96,7 @@ def refuse_expired_window(
 _REST_SINGLE_WRITER = 3.0
 _BUDGET_SHARE = 0.9
 _KINDS = (
+    "partitions",
     "events",
     "deliveries_cancelled",
     "deliveries",
@@ -140,8 +149,12 @@ async def _expire(hub: Core, counts: dict[str, int], pacer: _Pacer) -> None:
     settings = hub.settings
     now = hub.clock.now()
     limit = settings.retention_batch_size
+    if hub.database.partitioned_by_time:
+        await _drop_partitions(hub, counts, pacer, now)
     for rule in event_rules(settings):
         before = now - timedelta(days=rule.days)
+        if not rule.only_types:
+            before = _batched_cutoff(hub, before)
         async with hub.database.read() as connection:
             below = await event_retention.first_seq_at(connection, before)
         after = 0
@@ -164,7 +177,9 @@ async def _expire(hub: Core, counts: dict[str, int], pacer: _Pacer) -> None:
                 break
             after = batch.last_seq
             await pacer.pause()
-    deliveries_before = now - timedelta(days=settings.retention_deliveries_days)
+    deliveries_before = _batched_cutoff(
+        hub, now - timedelta(days=settings.retention_deliveries_days)
+    )
     after = 0
     while True:
         async with hub.database.transaction() as tx:
@@ -186,12 +201,96 @@ async def _expire(hub: Core, counts: dict[str, int], pacer: _Pacer) -> None:
             await pacer.pause()
 
 
+def _batched_cutoff(hub: Core, before: datetime) -> datetime:
+    """Where tables are partitioned by day, rows of the day ``before`` falls in wait for
+    their partition to be dropped whole; elsewhere ``before`` itself."""
+    return partitions.floor(before) if hub.database.partitioned_by_time else before
+
+
+async def _drop_partitions(hub: Core, counts: dict[str, int], pacer: _Pacer, now: datetime) -> None:
+    """Detach and drop the partitions wholly past their retention (and finish those a run
+    stopped before dropping); one partition per transaction, a rest between them."""
+    settings = hub.settings
+    longer = tuple(
+        sorted(
+            name
+            for name, days in settings.retention_event_types.items()
+            if days > settings.retention_events_days
+        )
+    )
+    events_before = now - timedelta(days=settings.retention_events_days)
+    deliveries_before = now - timedelta(days=settings.retention_deliveries_days)
+    for partition in await _due(hub, "events", events_before):
+        if partition.attached:
+            if longer:
+                async with hub.database.read() as connection:
+                    if await event_retention.partition_holds(connection, partition, longer):
+                        continue  # batched deletes take the rest of it
+            # The detach holds the parent's lock (and ingest) for a moment, and takes no
+            # other table's: a transaction that also held deliveries' could deadlock with a
+            # query joining the two. A send that finds the event gone meanwhile does nothing.
+            async with hub.database.transaction() as tx:
+                if not await partitions.detach(tx, partition):
+                    continue  # the table was busy: the next run tries again
+        async with hub.database.transaction() as tx:
+            counts["deliveries_cancelled"] += await delivery_retention.cancel_for_events_in(
+                tx, partition, now
+            )
+        # A dropped partition fires no trigger: its events' ids are freed first, batch by
+        # batch (until then a retry of one of them is still refused, as if it were stored).
+        after = ""
+        while True:
+            async with hub.database.transaction() as tx:
+                released, last = await partitions.release_event_ids(
+                    tx, partition, after=after, limit=settings.retention_batch_size * 10
+                )
+            counts["events"] += released
+            if last is None:
+                break
+            after = last
+            await pacer.pause()
+        await _drop(hub, counts, partition)
+    for partition in await _due(hub, "deliveries", deliveries_before):
+        if partition.attached:
+            async with hub.database.transaction() as tx:
+                if await delivery_retention.partition_has_open(tx, partition):
+                    continue
+                if not await partitions.detach(tx, partition):
+                    continue
+        async with hub.database.read() as connection:
+            counts["deliveries"] += await partitions.row_count(connection, partition)
+        await _drop(hub, counts, partition)
+    for partition in await _due(hub, "delivery_attempts", deliveries_before):
+        if partition.attached:
+            async with hub.database.transaction() as tx:
+                if await delivery_retention.attempts_partition_in_use(tx, partition):
+                    continue
+                if not await partitions.detach(tx, partition):
+                    continue
+        async with hub.database.read() as connection:
+            counts["attempts"] += await partitions.row_count(connection, partition)
+        await _drop(hub, counts, partition)
+
+
+async def _due(hub: Core, table: str, before: datetime) -> list[partitions.Partition]:
+    async with hub.database.read() as connection:
+        left = await partitions.detached(connection, table)
+        ranges = await partitions.attached(connection, table)
+    return left + [partition for partition in ranges if partition.end <= before]
+
+
+async def _drop(hub: Core, counts: dict[str, int], partition: partitions.Partition) -> None:
+    async with hub.database.transaction() as tx:
+        await partitions.drop(tx, partition)
+    counts["partitions"] += 1
+
+
 def _simple(hub: Core, now: datetime) -> Iterator[tuple[str, _Prune, datetime]]:
     settings = hub.settings
     yield (
         "attempts",
         delivery_retention.prune_test_attempts,
-        now - timedelta(days=settings.retention_deliveries_days),
+        _batched_cutoff(hub, now - timedelta(days=settings.retention_deliveries_days)),
     )
     yield (
         "flow_runs",
