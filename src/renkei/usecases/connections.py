@@ -27,7 +27,7 @@ from renkei.connectors.spec import OperationResult
 from renkei.egress.ssrf import TargetPolicy
 from renkei.errors import Invalid, NotFound, RenkeiError, TooMany
 from renkei.usecases.access import Actor, can_move_credentials, require
-from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
+from renkei.usecases.paging import Listed, clamp_limit, decode_cursor, read_page
 from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
@@ -147,13 +147,13 @@ async def list_connections(
     hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
 ) -> Listed[ConnectionRow]:
     require(actor, "read")
-    size = clamp_limit(limit)
-    after = decode_cursor(cursor)
-    async with hub.database.read() as connection:
-        found = await connections.list_connections(
-            connection, limit=size + 1, after=str(after) if after else None
-        )
-    return Listed.cut(found, size, lambda row: row.id)
+    return await read_page(
+        hub.database,
+        lambda reader, size, after: connections.list_connections(reader, limit=size, after=after),
+        lambda row: row.id,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 async def get_connection(hub: Hub, actor: Actor, ref: str) -> ConnectionRow:

@@ -9,13 +9,26 @@ from __future__ import annotations
 import base64
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 
 from renkei.errors import RenkeiError
 
-__all__ = ["MAX_LIMIT", "Listed", "clamp_limit", "decode_cursor", "encode_cursor", "every"]
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from renkei.store import Database
+
+__all__ = [
+    "MAX_LIMIT",
+    "Listed",
+    "clamp_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "every",
+    "read_page",
+]
 
 T = TypeVar("T")
 
@@ -60,6 +73,23 @@ def clamp_limit(limit: int | None, default: int = 50) -> int:
     if limit < 1 or limit > MAX_LIMIT:
         raise RenkeiError(f"limit must be between 1 and {MAX_LIMIT}", code="invalid_limit")
     return limit
+
+
+async def read_page(
+    database: Database,
+    fetch: Callable[[AsyncConnection, int, str | None], Awaitable[Sequence[T]]],
+    position: Callable[[T], str],
+    *,
+    limit: int | None,
+    cursor: str | None,
+) -> Listed[T]:
+    """One page of a list ordered by a string key: ``fetch(reader, size + 1, from_key)``
+    reads past the cursor's key (the key ``position`` gives of the page's last item)."""
+    size = clamp_limit(limit)
+    from_key = decode_cursor(cursor)
+    async with database.read() as reader:
+        found = await fetch(reader, size + 1, str(from_key) if from_key is not None else None)
+    return Listed.cut(found, size, position)
 
 
 async def every(

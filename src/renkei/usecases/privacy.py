@@ -16,7 +16,7 @@ from renkei.events.profiles import MAX_VALUE_LENGTH
 from renkei.events.suppressions import SUPPRESSION_KINDS, Suppression
 from renkei.privacy import PrivacyRequest, VendorsToRetry, export_person
 from renkei.usecases.access import Actor, require
-from renkei.usecases.paging import Listed, clamp_limit, decode_cursor
+from renkei.usecases.paging import Listed, read_page
 from renkei.usecases.via import with_via
 
 if TYPE_CHECKING:
@@ -109,13 +109,13 @@ async def list_requests(
     hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
 ) -> Listed[PrivacyRequest]:
     require(actor, "read")
-    size = clamp_limit(limit)
-    before = decode_cursor(cursor)
-    async with hub.database.read() as reader:
-        found = await hub.privacy.list_requests(
-            reader, limit=size + 1, before=str(before) if before is not None else None
-        )
-    return Listed.cut(found, size, lambda request: request.id)
+    return await read_page(
+        hub.database,
+        lambda reader, size, before: hub.privacy.list_requests(reader, limit=size, before=before),
+        lambda request: request.id,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 async def suppress(
@@ -157,13 +157,15 @@ async def list_suppressions(
     hub: Hub, actor: Actor, *, limit: int | None = None, cursor: str | None = None
 ) -> Listed[Suppression]:
     require(actor, "read")
-    size = clamp_limit(limit)
-    before = decode_cursor(cursor)
-    async with hub.database.read() as reader:
-        found = await suppressions.list_suppressions(
-            reader, limit=size + 1, before=str(before) if before is not None else None
-        )
-    return Listed.cut(found, size, lambda item: item.id)
+    return await read_page(
+        hub.database,
+        lambda reader, size, before: suppressions.list_suppressions(
+            reader, limit=size, before=before
+        ),
+        lambda item: item.id,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 async def lift_suppression(
@@ -204,8 +206,8 @@ async def export_profile(
 
 
 async def work_request(hub: Hub, actor: Actor, request_id: str) -> PrivacyRequest:
-    """Run a deletion request now, in this process (the CLI waits for it); a worker that
-    takes its job later finds it finished. A vendor failure that may pass leaves it
+    """Run a deletion request now, in this process, with this process's settings (the
+    CLI's ``--in-process``); a worker that takes its job later finds it finished. A vendor failure that may pass leaves it
     running, for the job's retries."""
     require(actor, "write")
     async with hub.database.read() as reader:
