@@ -200,13 +200,15 @@ def server(command: list[str], env: dict[str, str], workdir: Path, name: str) ->
             process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid`` and its living children (``renkei serve`` runs one per core)."""
+def cpu_seconds(pid: int, *, system_only: bool = False) -> float:
+    """CPU time of ``pid`` and its living children (``renkei serve`` runs one per core);
+    ``system_only``: the part spent in the kernel (sockets, ``fsync``, locks)."""
     total = 0.0
     for each in (pid, *children_of(pid)):
         with contextlib.suppress(FileNotFoundError):
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            ticks = int(fields[12]) + (0 if system_only else int(fields[11]))
+            total += ticks / os.sysconf("SC_CLK_TCK")
     return total
 
 
@@ -214,6 +216,65 @@ def children_of(pid: int) -> list[int]:
     with contextlib.suppress(FileNotFoundError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return []
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident (RSS, summed) and proportional (PSS: a page shared after ``fork`` counted
+    once) memory of ``pid`` and its children, in MB."""
+    rss = pss = 0
+    for each in (pid, *children_of(pid)):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+    return round(rss / 1024, 1), round(pss / 1024, 1)
+
+
+def start_profiler(pid: int, output: str, seconds: float, log: Path) -> subprocess.Popen[bytes]:
+    """``py-spy record`` of ``pid`` and its children for ``seconds``: samples of the thread
+    holding the GIL (the Python work the cores share; SQLite's own work beside the loop, done
+    without the GIL, is in the process CPU time but not here)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+    return subprocess.Popen(
+        [py_spy, "record", "--subprocesses", "--gil", "--rate", "250", "--format", "raw",
+         "--duration", str(int(seconds)), "--pid", str(pid), "--output", output],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _frame(frame: str) -> str:
+    """``function (path/to/package/module.py:123)`` → ``function (package/module.py)``."""
+    return re.sub(r"^(.*) \((?:.*/)?((?:[^/]+/)?[^/:]+)(?::\d+)?\)$", r"\1 (\2)", frame)
+
+
+def profile_top(path: str, top: int) -> dict[str, Any]:
+    """The top functions of a raw py-spy profile: by own samples, and by samples under them
+    (Renkei's functions and the server's)."""
+    own: dict[str, int] = {}
+    under: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        samples = int(count)
+        total += samples
+        leaf = _frame(frames[-1])
+        own[leaf] = own.get(leaf, 0) + samples
+        for frame in {_frame(f) for f in frames if "(renkei/" in f or "(uvicorn/" in f}:
+            under[frame] = under.get(frame, 0) + samples
+
+    def ranked(counts: dict[str, int]) -> list[str]:
+        best = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return [f"{100 * n / total:5.1f}%  {name}" for name, n in best]
+
+    return {"file": path, "samples": total, "own": ranked(own), "under": ranked(under)}
 
 
 # -- wrk ----------------------------------------------------------------------------------------
@@ -263,13 +324,23 @@ def run_wrk(
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = cpu_seconds(server_pid)
+    system_before = cpu_seconds(server_pid, system_only=True)
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak_rss = peak_pss = 0.0
+    while running.poll() is None:  # the memory of every server process, twice a second
+        rss, pss = memory_mb(server_pid)
+        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running.wait(0.5)
+    out, err = running.communicate()
+    if running.returncode:
+        raise SystemExit(f"wrk failed: {err}")
     wall = time.monotonic() - started
     server_cpu = cpu_seconds(server_pid) - server_before
+    system_cpu = cpu_seconds(server_pid, system_only=True) - system_before
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    out = done.stdout
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     non_2xx = int(non_2xx_match.group(1)) if non_2xx_match else 0
@@ -284,6 +355,11 @@ def run_wrk(
         "latency_ms": {f"p{key}": round(_ms(value), 2) for key, value in latency.items()},
         "load_generator_cpu_percent": round(100 * wrk_cpu / wall, 1),
         "server_cpu_percent": round(100 * server_cpu / wall, 1),
+        # CPU of every server process per request answered: steadier than the rate when
+        # other work shares the machine.
+        "server_cpu_us_per_request": round(1e6 * server_cpu / max(1, total), 1),
+        "server_system_cpu_share": round(system_cpu / server_cpu, 2) if server_cpu else None,
+        "peak_memory_mb": {"rss": peak_rss, "pss": peak_pss},
     }
 
 
@@ -408,6 +484,18 @@ def main() -> None:
         help="niceness of the servers and wrk (default -15 as root: other work on the "
         "machine then disturbs the figures less; 0 to leave it)",
     )
+    parser.add_argument(
+        "--only",
+        choices=("renkei", "track", "batch"),
+        help="renkei: track and batch, without the bare and floor references; track or batch: that run alone",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="py-spy record the server during each Renkei run into PREFIX-track.raw and "
+        "PREFIX-batch.raw, and print their top entries (needs py-spy)",
+    )
+    parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -455,7 +543,14 @@ def main() -> None:
             if args.warmup:
                 run_wrk(url, script, duration=args.warmup, **options)
             before = asyncio.run(count_events(database_url)) if count else 0
+            profiler = None
+            if args.profile and count:
+                output = f"{args.profile}-{path.rsplit('/', 1)[-1]}.raw"
+                profiler = start_profiler(pid, output, duration, workdir / "py-spy.log")
             result = run_wrk(url, script, duration=duration, **options)
+            if profiler is not None:
+                profiler.wait(120)
+                result["profile"] = profile_top(output, args.profile_top)
             if count:
                 result["stored_events"] = asyncio.run(count_events(database_url)) - before
             return result
@@ -463,12 +558,44 @@ def main() -> None:
         renkei = [*prefix, sys.executable, "-m", "renkei", "serve"]
         if args.processes:
             renkei += ["--processes", str(args.processes)]
+        track: dict[str, Any] = {"acked": 0, "stored_events": 0}
+        batch_run: dict[str, Any] = {"acked": 0, "stored_events": 0, "requests_per_s": 0}
         with server(renkei, env, workdir, "renkei") as (port, pid):
-            track = measure(port, pid, "/v1/track", track_script, args.connections, count=True)
-            batch_run = measure(
-                port, pid, "/v1/batch", batch_script, args.batch_connections, count=True
-            )
+            if args.only != "batch":
+                track = measure(port, pid, "/v1/track", track_script, args.connections, count=True)
+            if args.only != "track":
+                batch_run = measure(
+                    port, pid, "/v1/batch", batch_script, args.batch_connections, count=True
+                )
         batch_run["events_per_s"] = round(batch_run["requests_per_s"] * BATCH_SIZE)
+        if "server_cpu_us_per_request" in batch_run:
+            batch_run["server_cpu_us_per_event"] = round(
+                batch_run["server_cpu_us_per_request"] / BATCH_SIZE, 2
+            )
+        stored_all = (
+            track["stored_events"] >= track["acked"]
+            and batch_run["stored_events"] >= batch_run["acked"] * BATCH_SIZE
+        )
+        server_name = f"renkei serve --processes {args.processes or 'default (one per core)'}"
+        if args.only:
+            result = {
+                "backend": backend,
+                "cpus": os.cpu_count(),
+                "duration_s": duration,
+                "server": server_name,
+                "load_generator": f"wrk -t{args.threads}",
+                "load_average": os.getloadavg(),
+                "nice": args.nice,
+                **({"track": track} if args.only != "batch" else {}),
+                **(
+                    {"batch": {"events_per_request": BATCH_SIZE, **batch_run}}
+                    if args.only != "track"
+                    else {}
+                ),
+                "no_ack_without_storage": stored_all,
+            }
+            print(json.dumps(result, indent=2))
+            return
         bare_command = [*prefix, sys.executable, str(Path(__file__).resolve()), "--serve-bare"]
         with server(bare_command, env, workdir, "bare") as (port, pid):
             bare = measure(port, pid, "/v1/track", track_script, args.connections, count=False)
@@ -479,8 +606,8 @@ def main() -> None:
             "backend": backend,
             "cpus": os.cpu_count(),
             "duration_s": duration,
-            "server": f"renkei serve --processes {args.processes or 'default (one per core)'}; "
-            "bare and floor: uvicorn (uvloop, httptools), 1 process",
+            "server": f"{server_name}; bare and floor: uvicorn (uvloop, httptools), 1 process",
+            "load_average": os.getloadavg(),
             "load_generator": f"wrk -t{args.threads}",
             "nice": args.nice,
             "track": track,
@@ -489,8 +616,7 @@ def main() -> None:
             "floor": floor,
             "floor_ratio": round(floor["requests_per_s"] / bare["requests_per_s"], 3),
             "batch": {"events_per_request": BATCH_SIZE, **batch_run},
-            "no_ack_without_storage": track["stored_events"] >= track["acked"]
-            and batch_run["stored_events"] >= batch_run["acked"] * BATCH_SIZE,
+            "no_ack_without_storage": stored_all,
         }
         print(json.dumps(result, indent=2))
 
