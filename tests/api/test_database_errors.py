@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from renkei.api.errors import install_error_handlers
 from renkei.store import Database
 from renkei.store.tables.webhooks import event_types
+from tests.support.postgres import suite_host_port
 from tests.support.server import ServerThread, free_port
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -88,7 +89,7 @@ def test_an_unreachable_database_is_still_a_503(database_url: str) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("an embedded database cannot be unreachable")
     closed = free_port()  # nothing listens there
-    url = database_url.replace("127.0.0.1:5432", f"127.0.0.1:{closed}")
+    url = database_url.replace(suite_host_port(), f"127.0.0.1:{closed}")
     with (
         ServerThread(_app(url), free_port()) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,

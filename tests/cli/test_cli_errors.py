@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from renkei.cli.main import app
 from renkei.observability.logging import configure_logging
 from renkei.security.keyring import generate_key
+from tests.support.postgres import suite_host_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -206,7 +207,7 @@ def test_a_bug_is_a_short_message_and_the_traceback_goes_to_a_log(
     ("url", "message"),
     [
         ("mysql://db.example.com/renkei", "unsupported database 'mysql'"),
-        ("postgresql://postgres@127.0.0.1:5432/renkei_no_such_db", "does not exist"),
+        ("postgresql://postgres@{suite}/renkei_no_such_db", "does not exist"),
         ("postgresql://postgres@127.0.0.1:1/renkei", "cannot use the database"),
     ],
     ids=["unsupported", "no-such-database", "refused"],
@@ -214,7 +215,7 @@ def test_a_bug_is_a_short_message_and_the_traceback_goes_to_a_log(
 def test_a_bad_database_url_is_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, message: str
 ) -> None:
-    monkeypatch.setenv("RENKEI_DATABASE_URL", url)
+    monkeypatch.setenv("RENKEI_DATABASE_URL", url.replace("{suite}", suite_host_port()))
     monkeypatch.setenv("RENKEI_SECRET_KEY", generate_key())
     monkeypatch.setenv("RENKEI_LOG_LEVEL", "warning")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -16,11 +16,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.support.postgres import suite_host_port
+
 SOURCES = ("postgresql", "mariadb", "sqlite")
-_ADMIN = {
-    "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
-    "mariadb": "mysql+aiomysql://root:@127.0.0.1:3306/test",
-}
+_MARIADB_ADMIN = "mysql+aiomysql://root:@127.0.0.1:3306/test"
+
+
+def _admin_url(kind: str) -> str:
+    if kind == "postgresql":
+        return f"postgresql+asyncpg://postgres@{suite_host_port()}/postgres"
+    return _MARIADB_ADMIN
 
 
 @dataclass
@@ -52,7 +57,7 @@ class Source:
 
 
 async def _admin(kind: str, statement: str) -> None:
-    engine = create_async_engine(_ADMIN[kind], poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(_admin_url(kind), poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
             await connection.execute(text(statement))
@@ -73,8 +78,8 @@ async def source_database(kind: str, tmp_path: Path) -> AsyncIterator[Source]:
         if kind == "postgresql":
             yield Source(
                 kind,
-                f"postgresql://postgres@127.0.0.1:5432/{name}",
-                f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}",
+                f"postgresql://postgres@{suite_host_port()}/{name}",
+                f"postgresql+asyncpg://postgres@{suite_host_port()}/{name}",
             )
         else:
             yield Source(

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from renkei.hub import Hub
 from renkei.store import external
 from renkei.store.external import ExternalDatabaseError, parse_external_url, single_select
+from tests.support.postgres import suite_admin_url
 from tests.support.server import admin_client, running_hub
 
 from .sql_sources import SOURCES, source_database
@@ -69,7 +70,7 @@ def test_test_connection_answers_for_live_missing_and_unreachable_databases(
     sqlite_file = tmp_path / "live.db"
     sqlite_file.touch()
     cases = {
-        "live-pg": ("postgresql://postgres@127.0.0.1:5432/postgres", True, None),
+        "live-pg": (suite_admin_url(), True, None),
         "live-mariadb": ("mysql://root:@127.0.0.1:3306/test", True, None),
         "live-file": (f"sqlite:///{sqlite_file}", True, None),
         "gone-file": (f"sqlite:///{tmp_path / 'missing.db'}", False, "unable to open"),
@@ -160,7 +161,7 @@ def test_only_one_select_is_run(query: str, refused: str | None) -> None:
 
 
 async def test_a_query_error_names_the_problem_without_the_password() -> None:
-    target = parse_external_url("postgresql://postgres@127.0.0.1:5432/postgres")
+    target = parse_external_url(suite_admin_url())
     with pytest.raises(ExternalDatabaseError) as raised:
         await external.read_rows(
             target,

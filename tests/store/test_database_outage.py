@@ -25,6 +25,7 @@ from renkei.store import Database
 from renkei.store.errors import DatabaseUnavailable
 from tests.support.blackhole import BlackholeProxy
 from tests.support.databases import DatabaseFactory
+from tests.support.postgres import suite_host_port
 from tests.support.server import admin_client, running_hub
 
 CLIENT_TIMEOUT = 10.0
@@ -44,13 +45,14 @@ def pg_url(database_factory: DatabaseFactory) -> str:
 
 @pytest.fixture
 def proxy() -> Iterator[BlackholeProxy]:
-    with BlackholeProxy("127.0.0.1", 5432) as proxy:
+    host, port = suite_host_port().split(":")
+    with BlackholeProxy(host, int(port)) as proxy:
         yield proxy
 
 
 @pytest.fixture
 def served(pg_url: str, proxy: BlackholeProxy) -> Iterator[tuple[str, Hub]]:
-    through_proxy = pg_url.replace("127.0.0.1:5432", proxy.host_port)
+    through_proxy = pg_url.replace(suite_host_port(), proxy.host_port)
     assert through_proxy != pg_url
     with running_hub(through_proxy) as served:
         yield served

@@ -1,4 +1,4 @@
-"""Fresh, migrated databases for tests: a SQLite file or a PostgreSQL database."""
+"""Fresh, migrated databases for tests: a SQLite file or a PostgreSQL database (on the\nsuite's own server: ``tests/support/postgres.py``)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 import asyncpg
 
 from renkei.store import Database, migrate
+from tests.support.postgres import suite_admin_url, suite_server_is_ours
 
-PG_ADMIN_URL = os.environ.get("RENKEI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ("sqlite", "postgresql")
 
 
 def _pg_url(name: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    base, _, _ = suite_admin_url().rpartition("/")
     return f"{base}/{name}"
 
 
@@ -65,7 +65,7 @@ class DatabaseFactory:
         return _pg_url(name)
 
     async def _admin(self, *statements: str) -> None:
-        connection = await asyncpg.connect(PG_ADMIN_URL)
+        connection = await asyncpg.connect(suite_admin_url())
         try:
             for statement in statements:
                 await connection.execute(statement)
@@ -77,5 +77,5 @@ class DatabaseFactory:
             f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
             for name in reversed(self._pg_databases)
         ]
-        if drops:
+        if drops and not suite_server_is_ours():  # ours is removed whole at exit
             asyncio.run(self._admin(*drops))
