@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,22 @@ class SyncRig:
                 config={"base_url": base_url, "activity_type_id": "100001"},
                 credentials=MARKETO_CREDENTIALS,
                 limits=limits,
+            )
+
+    async def connect_vendor(
+        self, name: str, config: dict[str, Any], credentials: dict[str, str]
+    ) -> None:
+        """A connection named after its connector (a vendor's sandbox)."""
+        async with self.hub.database.transaction() as tx:
+            await create_connection(
+                tx,
+                keyring=self.hub.keyring,
+                registry=self.hub.connectors.registry,
+                now=self.clock.now(),
+                name=name,
+                connector=name,
+                config=config,
+                credentials=credentials,
             )
 
     async def connection_id(self, name: str) -> str:
@@ -147,6 +163,38 @@ async def sync_rig(
         yield SyncRig(hub, clock)
     finally:
         await hub.database.dispose()
+
+
+@contextlib.asynccontextmanager
+async def sandbox_rig(
+    database_url: str, make: Callable[[ManualClock], Any]
+) -> AsyncIterator[tuple[Any, str, SyncRig]]:
+    """A vendor sandbox made by ``make`` on the rig's clock, served on loopback, and the
+    rig: ``(sandbox, base_url, rig)``."""
+    clock = ManualClock(START)
+    sandbox = make(clock)
+    with serve_in_thread(sandbox.app) as base_url:
+        async with sync_rig(database_url, clock) as rig:
+            yield sandbox, base_url, rig
+
+
+def push_sync(
+    name: str,
+    connection: str,
+    obj: str,
+    mapping: list[dict[str, str]],
+    *,
+    trigger: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A push sync's definition: a mapping, every half hour unless ``trigger`` says."""
+    return {
+        "name": name,
+        "connection": connection,
+        "direction": "push",
+        "object": obj,
+        "config": {"mapping": mapping},
+        "trigger": trigger or {"every_seconds": 1800},
+    }
 
 
 @contextlib.contextmanager
