@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import mmap
 import socket
 import sys
 
 __all__ = [
+    "SharedFlag",
     "listening_socket",
     "settle_garbage_collector",
     "share_the_gil_sooner",
@@ -66,3 +68,18 @@ def listening_socket(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+class SharedFlag:
+    """A yes/no that a process and the processes it forks afterwards all see (one byte of
+    shared memory): ``renkei serve`` says there that the schema is migrated, so a child
+    forked after that (a replacement) starts without touching the database."""
+
+    def __init__(self) -> None:
+        self._memory = mmap.mmap(-1, 1)  # anonymous and shared: inherited across fork
+
+    def set(self) -> None:
+        self._memory[0] = 1
+
+    def is_set(self) -> bool:
+        return self._memory[0] == 1

@@ -7,7 +7,10 @@ only watches:
 
 - a child that exits while the parent is not stopping is replaced in its slot (at once
   when it had run a while, after a growing pause when it keeps dying young; five deaths in
-  a row within seconds of starting stop everything: the fault is not passing);
+  a row within seconds of starting, or of starts that failed (exit code
+  :data:`START_FAILED`, however long the start took), stop everything: the fault is not
+  passing). A database that is away is not such a fault: a child starts without it, not
+  ready, and waits for it (``Core.start``), so an outage cannot stop the service;
 - the first SIGTERM or SIGINT asks every child to stop gracefully (SIGTERM: it finishes the
   requests it holds and its worker finishes or releases its jobs); a second SIGINT or
   SIGTERM asks them to stop now (SIGINT, uvicorn's "force"), a third kills them;
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-__all__ = ["MAX_PROCESSES", "default_process_count", "supervise"]
+__all__ = ["MAX_PROCESSES", "START_FAILED", "default_process_count", "supervise"]
 
 log = structlog.get_logger("renkei.supervisor")
 
@@ -41,6 +44,9 @@ _GIVE_UP_AFTER = 5  # deaths in a row, each young, in one slot
 _FIRST_PAUSE = 0.1  # seconds before replacing a child that died young; doubles each time
 _LONGEST_PAUSE = 5.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+START_FAILED = 3
+"""A child's exit code for "my start failed": it died young, however long the start took
+(on a loaded machine a failing start can take longer than ``_YOUNG_SECONDS``)."""
 
 
 def default_process_count() -> int:
@@ -151,7 +157,9 @@ class _Supervisor:
             log.info("supervisor.child_stopped", process=slot.index, how=how)
             return
         lived = time.monotonic() - slot.started
-        slot.young_deaths = slot.young_deaths + 1 if lived < _YOUNG_SECONDS else 0
+        failed_start = os.WIFEXITED(status) and os.WEXITSTATUS(status) == START_FAILED
+        young = lived < _YOUNG_SECONDS or failed_start
+        slot.young_deaths = slot.young_deaths + 1 if young else 0
         if slot.young_deaths >= _GIVE_UP_AFTER:
             log.error(
                 "supervisor.giving_up",

@@ -17,18 +17,33 @@ from renkei.api.middleware import BodyLimit, JsonBody, RequestContext
 from renkei.api.openapi import install_openapi
 from renkei.api.routes import fast_paths, routers
 from renkei.hub import Hub
-from renkei.process import tune_long_running_process
+from renkei.process import SharedFlag, tune_long_running_process
 
 
-def create_app(hub: Hub, *, with_worker: bool = True, long_running: bool = False) -> ASGIApp:
+def create_app(
+    hub: Hub,
+    *,
+    with_worker: bool = True,
+    long_running: bool = False,
+    migrated: SharedFlag | None = None,
+) -> ASGIApp:
     """The management API (FastAPI) behind the hot paths' ASGI middleware.
 
-    ``long_running``: the process serves nothing else (``renkei serve``); tune it for that.
+    ``long_running``: the process serves nothing else (``renkei serve``); tune it for that,
+    and let it start without its database (not ready until the database answers).
+    ``migrated``: set when the schema is up to date (by ``renkei serve`` before it forks,
+    or by the first process that could migrate it); a process started after that does not
+    migrate.
     """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await hub.start(with_worker=with_worker)
+        await hub.start(
+            with_worker=with_worker,
+            migrate=migrated is None or not migrated.is_set(),
+            wait_for_database=long_running,
+            on_migrated=migrated.set if migrated is not None else None,
+        )
         if long_running:
             tune_long_running_process()
         try:

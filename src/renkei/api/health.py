@@ -20,6 +20,10 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
+    not_ready = request.app.state.hub.not_ready
+    if not_ready is not None:  # started without its database: migrates when it answers
+        code, message = not_ready
+        return error_response(503, code, message, headers={"Retry-After": "5"})
     try:
         await asyncio.wait_for(request.app.state.hub.database.ping(), timeout=3)
     except Exception:

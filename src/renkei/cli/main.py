@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import structlog
 import typer
 import uvicorn
 import yaml
@@ -37,7 +39,7 @@ from renkei.cli.tail import tail
 from renkei.cli.violations import violations_command
 from renkei.config import ConfigError, Plan, apply_plan, export_state, load_config, make_plan
 from renkei.hub import Hub
-from renkei.process import listening_socket, tune_long_running_process
+from renkei.process import SharedFlag, listening_socket, tune_long_running_process
 from renkei.queue.runner import run_worker
 from renkei.queue.wakeup import wake_other_processes
 from renkei.security.keyring import generate_key, read_key_file, write_key_file
@@ -45,9 +47,12 @@ from renkei.security.rotation import rotate_keys
 from renkei.security.tokens import SCOPES, Scope, count_tokens
 from renkei.store import migrate as run_migrations
 from renkei.store.migrate import current_revision
-from renkei.supervisor import MAX_PROCESSES, default_process_count, supervise
+from renkei.supervisor import MAX_PROCESSES, START_FAILED, default_process_count, supervise
 from renkei.usecases import LOCAL
 from renkei.usecases import tokens as token_cases
+
+T = TypeVar("T")
+log = structlog.get_logger("renkei")
 
 app = typer.Typer(
     help="Renkei: connect marketing tools.",
@@ -140,29 +145,60 @@ def serve(
         async with hub.database.read() as connection:
             return await count_tokens(connection)
 
-    # Migrations run here, once, before any child starts serving.
-    tokens = with_hub(prepare, settings=settings)
+    # Migrations run here, once, before any child starts serving; a child forked later
+    # (a replacement) does not migrate. A PostgreSQL server that is away does not stop the
+    # start: the processes serve, not ready, and the first to reach it migrates.
+    migrated = SharedFlag()
+    tokens = _migrate_first(settings, prepare, migrated)
     _record(settings)
     console.print(f"[bold]Renkei {__version__}[/bold] listening on http://{host}:{port}")
     console.print(f"  database   {safe_url(settings.database_url)}")
+    if not migrated.is_set():
+        console.print(
+            "  [yellow]The database is unreachable.[/yellow] Not ready (/readyz answers 503) "
+            "until it answers; the schema is migrated then.",
+            soft_wrap=True,
+        )
     console.print(f"  processes  {count}")
     console.print(f"  API docs   http://{host}:{port}/docs")
     console.print(f"  dashboard  http://{host}:{port}/ui/")
-    if not tokens and not settings.admin_token:
+    if tokens == 0 and not settings.admin_token:
         console.print(
             "  [yellow]No API token yet.[/yellow] Create one with "
             "[bold]renkei token create --name admin --scope admin[/bold] "
             "or set RENKEI_ADMIN_TOKEN."
         )
-    if count == 1:
-        code = _serve_on(sock, settings, with_worker=not no_worker)
-    else:
-        code = supervise(count, lambda _slot: _serve_on(sock, settings, with_worker=not no_worker))
+
+    def serve_child(_slot: int) -> int:
+        return _serve_on(sock, settings, with_worker=not no_worker, migrated=migrated)
+
+    code = serve_child(0) if count == 1 else supervise(count, serve_child)
     if code:
         raise typer.Exit(code)
 
 
-def _serve_on(sock: Any, settings: Any, *, with_worker: bool) -> int:
+def _migrate_first(
+    settings: Any, action: Callable[[Hub], Awaitable[T]], migrated: SharedFlag
+) -> T | None:
+    """Migrate the schema and run ``action``, then set ``migrated``; None when the database
+    server is away (the processes started next migrate when it answers)."""
+    hubs: list[Hub] = []
+
+    async def run(hub: Hub) -> T:
+        hubs.append(hub)
+        await run_migrations(hub.database)
+        migrated.set()
+        return await action(hub)
+
+    try:
+        return with_hub(run, migrate_first=False, settings=settings)
+    except Exception as exc:
+        if not hubs or not hubs[0].waits_for(exc):
+            raise
+        return None
+
+
+def _serve_on(sock: Any, settings: Any, *, with_worker: bool, migrated: SharedFlag) -> int:
     """Serve the API (and a worker) on ``sock`` until SIGTERM/SIGINT; 3 when it never started."""
     from renkei.api.app import create_app
     from renkei.dashboard import with_dashboard
@@ -172,7 +208,10 @@ def _serve_on(sock: Any, settings: Any, *, with_worker: bool) -> int:
         wake_other_processes(hub.database)  # the workers are elsewhere
     server = uvicorn.Server(
         uvicorn.Config(
-            with_dashboard(create_app(hub, with_worker=with_worker, long_running=True), hub),
+            with_dashboard(
+                create_app(hub, with_worker=with_worker, long_running=True, migrated=migrated),
+                hub,
+            ),
             log_config=None,
             access_log=False,
             loop="uvloop",
@@ -181,7 +220,7 @@ def _serve_on(sock: Any, settings: Any, *, with_worker: bool) -> int:
         )
     )
     server.run(sockets=[sock])
-    return 0 if server.started else 3
+    return 0 if server.started else START_FAILED
 
 
 @app.command()
@@ -193,27 +232,55 @@ def worker(
 ) -> None:
     """Run a delivery/sync worker (scale-out nodes)."""
 
-    async def run(hub: Hub) -> None:
-        node = hub.new_worker()
-        if not burst:
-            tune_long_running_process()
-        if burst:
-            count = await node.run_burst()
-            console.print(f"ran {count} jobs")
-        else:
-            await run_worker(node)
+    if burst:
 
-    if processes == 1 or burst:
-        with_hub(run)
+        async def run_burst(hub: Hub) -> None:
+            console.print(f"ran {await hub.new_worker().run_burst()} jobs")
+
+        with_hub(run_burst)
         return
 
+    # As `renkei serve`: migrated once, here; a worker that cannot reach its PostgreSQL
+    # server (now, or when it is replaced) waits for it instead of failing.
+    settings = load_settings()
+    migrated = SharedFlag()
+    _migrate_first(settings, _nothing, migrated)
+
+    async def run(hub: Hub) -> None:
+        try:
+            await hub.start(
+                with_worker=False,
+                migrate=not migrated.is_set(),
+                wait_for_database=True,
+                on_migrated=migrated.set,
+            )
+            await hub.started()
+        except Exception as exc:
+            raise _StartFailed() from exc
+        tune_long_running_process()
+        await run_worker(hub.new_worker())
+
     def one_worker(_slot: int) -> int:
-        with_hub(run)
+        try:
+            with_hub(run, migrate_first=False, settings=settings)
+        except _StartFailed as failed:
+            if processes == 1 and failed.__cause__ is not None:
+                raise failed.__cause__ from None  # the CLI's one line for it
+            log.exception("worker.start_failed", exc_info=failed.__cause__)
+            return START_FAILED
         return 0
 
-    code = supervise(processes, one_worker)
+    code = one_worker(0) if processes == 1 else supervise(processes, one_worker)
     if code:
         raise typer.Exit(code)
+
+
+async def _nothing(_: Hub) -> None:
+    return None
+
+
+class _StartFailed(Exception):
+    """A worker process's start failed (for its supervisor: a fault, not a passing outage)."""
 
 
 @token_app.command("create")

@@ -23,6 +23,7 @@ __all__ = [
     "ConstraintProblem",
     "DatabaseUnavailable",
     "constraint_problem",
+    "is_outage",
     "is_unavailable",
     "sqlstate",
 ]
@@ -93,6 +94,17 @@ def is_unavailable(error: BaseException) -> bool:
         | sa_exc.PendingRollbackError  # the connection died under an open transaction
         | sa_exc.DisconnectionError,
     ) or _driver_unavailable(error)
+
+
+# SQLSTATE classes that refuse this process rather than say the server is away: a wrong
+# password (28) or a database that does not exist (3D) stays so however long one waits.
+_REFUSED_CLASSES = ("28", "3D")
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether waiting can fix ``error``: the database server is unreachable or not taking
+    connections yet, not refusing this process's login or database name."""
+    return is_unavailable(error) and (sqlstate(error) or "")[:2] not in _REFUSED_CLASSES
 
 
 @dataclass(frozen=True, slots=True)
