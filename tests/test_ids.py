@@ -71,3 +71,25 @@ def test_a_forked_child_does_not_make_its_parents_next_ids(
     with os.fdopen(read_end) as pipe:
         childs = pipe.read()
     assert childs != new_id("evt")
+
+
+def test_a_forked_child_does_not_draw_its_parents_random_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Random parts come from a buffer of ``os.urandom``: a child starting a millisecond
+    must not take the bytes its parent takes when it starts one (same random part)."""
+    import os
+
+    new_id("evt")  # the buffer now holds bytes not used yet
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, new_id("evt").encode())  # a new millisecond for the child
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        childs = pipe.read()
+    monkeypatch.setattr(generator, "_last_ms", 0)  # and one for the parent
+    parents = new_id("evt")
+    assert childs[-16:] != parents[-16:]  # the random parts
