@@ -275,7 +275,6 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        _xcount("tx")
         connection = await self._checkout(self.writer)
         try:
             async with connection.begin():
@@ -301,7 +300,6 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        _xcount("read")
         connection = await self._checkout(self.reader)
         try:
             yield connection
@@ -430,25 +428,3 @@ class _Breaker:
     def abandoned(self, probe: bool) -> None:
         if probe:
             self.probing = False
-
-
-import collections as _xc, os as _xos, sys as _xsys, threading as _xt, time as _xtime
-_XCOUNTS: _xc.Counter[str] = _xc.Counter()
-_XSTARTED = [0]
-
-
-def _xcount(kind: str) -> None:
-    if not _xos.environ.get("RENKEI_X_COUNT"):
-        return
-    frame = _xsys._getframe(3)
-    _XCOUNTS[kind + ":" + frame.f_code.co_qualname] += 1
-    if _XSTARTED[0] != _xos.getpid():
-        _XSTARTED[0] = _xos.getpid()
-        def dump() -> None:
-            path = f"{_xos.environ['RENKEI_X_COUNT']}.{_xos.getpid()}"
-            while True:
-                _xtime.sleep(1)
-                with open(path, "w") as f:
-                    for k, v in sorted(_XCOUNTS.items()):
-                        f.write(f"{v} {k}\n")
-        _xt.Thread(target=dump, daemon=True).start()
