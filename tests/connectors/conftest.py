@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -100,3 +101,19 @@ async def settle(rounds: int = 30) -> None:
     """Let every task that can run, run (ManualClock wake-ups take a few loop turns)."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+AD_NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> RecordingClock:
+    """A recording clock at a fixed moment (a module may define its own)."""
+    return RecordingClock(AD_NOW)
+
+
+@pytest.fixture
+def stack() -> Iterator[contextlib.ExitStack]:
+    """Closed after the test: sandboxes served for it stop there."""
+    with contextlib.ExitStack() as exit_stack:
+        yield exit_stack

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -41,7 +39,6 @@ from renkei.sandbox.meta_capi import DEFAULT_PIXEL_ID, MetaCapiSandbox, MetaCapi
 from .conftest import RecordingClock
 from .vendor_support import open_ctx, serve
 
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 
 
@@ -281,17 +278,6 @@ def _check(schema: dict[str, Any], call: Call) -> None:
     assert not errors, (
         f"{call.method} {call.path}: {errors[0].message} at {list(errors[0].absolute_path)}"
     )
-
-
-@pytest.fixture
-def clock() -> RecordingClock:
-    return RecordingClock(NOW)
-
-
-@pytest.fixture
-def stack() -> Iterator[contextlib.ExitStack]:
-    with contextlib.ExitStack() as exit_stack:
-        yield exit_stack
 
 
 async def test_google_ads_requests_follow_the_v22_protos(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from renkei.connectors import CallContext, ConfigurationError, PermanentError, RecordError
+from renkei.connectors import ConfigurationError, PermanentError, RecordError
 from renkei.connectors.linkedin_capi import LinkedInConversionsConnector
 from renkei.sandbox.linkedin_capi import (
     DEFAULT_ACCESS_TOKEN,
@@ -19,46 +18,32 @@ from renkei.sandbox.linkedin_capi import (
     LinkedInCapiSandboxConfig,
 )
 
-from .conftest import RecordingClock
-from .vendor_support import calls, open_ctx, serve
+from .conftest import AD_NOW, RecordingClock
+from .vendor_support import TokenVendor, calls, serve
 
 connector = LinkedInConversionsConnector()
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 TEST_AT_EXAMPLE = "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
 
 
-@dataclass
-class LinkedIn:
-    sandbox: LinkedInCapiSandbox
-    url: str
-    clock: RecordingClock
-
-    def open(self, token: str = DEFAULT_ACCESS_TOKEN, **config: Any) -> CallContext:
-        return open_ctx(
-            connector,
-            self.clock,
-            credentials={"access_token": token},
-            config={"ad_account_id": DEFAULT_AD_ACCOUNT, "base_url": f"{self.url}/rest", **config},
-        )
-
-
+LinkedIn = TokenVendor[LinkedInCapiSandbox]
 Start = Callable[..., LinkedIn]
 
 
 @pytest.fixture
-def clock() -> RecordingClock:
-    return RecordingClock(NOW)
+def linkedin(clock: RecordingClock, stack: contextlib.ExitStack) -> Start:
+    def start(**config: Any) -> LinkedIn:
+        sandbox = LinkedInCapiSandbox(LinkedInCapiSandboxConfig(**config), clock)
+        url = serve(stack, sandbox)
+        return TokenVendor(
+            connector,
+            sandbox,
+            url,
+            clock,
+            DEFAULT_ACCESS_TOKEN,
+            {"ad_account_id": DEFAULT_AD_ACCOUNT, "base_url": f"{url}/rest"},
+        )
 
-
-@pytest.fixture
-def linkedin(clock: RecordingClock) -> Iterator[Start]:
-    with contextlib.ExitStack() as stack:
-
-        def start(**config: Any) -> LinkedIn:
-            sandbox = LinkedInCapiSandbox(LinkedInCapiSandboxConfig(**config), clock)
-            return LinkedIn(sandbox, serve(stack, sandbox), clock)
-
-        yield start
+    return start
 
 
 def conversion(n: int, **extra: Any) -> dict[str, Any]:
@@ -158,7 +143,7 @@ async def test_an_unhashed_email_id_is_hashed_and_a_bad_urn_is_caught_locally(
     records = [
         {
             "conversion": "urn:lla:llaPartnerConversion:104013",
-            "conversionHappenedAt": int(NOW.timestamp() * 1000) - 1000,
+            "conversionHappenedAt": int(AD_NOW.timestamp() * 1000) - 1000,
             "user": {"userIds": [{"idType": "SHA256_EMAIL", "idValue": "test@example.com"}]},
         },
         conversion(1, conversion="urn:li:somethingElse:1"),

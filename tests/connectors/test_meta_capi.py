@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from renkei.connectors import CallContext, ConfigurationError, PermanentError, RecordError
+from renkei.connectors import ConfigurationError, PermanentError, RecordError
 from renkei.connectors.meta_capi import MetaConversionsConnector
 from renkei.sandbox.meta_capi import (
     DEFAULT_ACCESS_TOKEN,
@@ -20,48 +19,34 @@ from renkei.sandbox.meta_capi import (
 )
 
 from .conftest import RecordingClock
-from .vendor_support import calls, open_ctx, serve
+from .vendor_support import TokenVendor, calls, serve
 
 connector = MetaConversionsConnector()
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 # printf %s test@example.com | sha256sum, and 16505551212 (Meta: digits, no +).
 TEST_AT_EXAMPLE = "973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b"
 DIGITS_16505551212 = "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
 DIGITS_819012345678 = "0ad07193350775c6d4377f8b039d32877e66c69a454ed886b05279771c0fca0b"
 
 
-@dataclass
-class Meta:
-    sandbox: MetaCapiSandbox
-    url: str
-    clock: RecordingClock
-
-    def open(self, token: str = DEFAULT_ACCESS_TOKEN, **config: Any) -> CallContext:
-        return open_ctx(
-            connector,
-            self.clock,
-            credentials={"access_token": token},
-            config={"pixel_id": DEFAULT_PIXEL_ID, "base_url": self.url, **config},
-        )
-
-
+Meta = TokenVendor[MetaCapiSandbox]
 Start = Callable[..., Meta]
 
 
 @pytest.fixture
-def clock() -> RecordingClock:
-    return RecordingClock(NOW)
+def meta(clock: RecordingClock, stack: contextlib.ExitStack) -> Start:
+    def start(**config: Any) -> Meta:
+        sandbox = MetaCapiSandbox(MetaCapiSandboxConfig(**config), clock)
+        url = serve(stack, sandbox)
+        return TokenVendor(
+            connector,
+            sandbox,
+            url,
+            clock,
+            DEFAULT_ACCESS_TOKEN,
+            {"pixel_id": DEFAULT_PIXEL_ID, "base_url": url},
+        )
 
-
-@pytest.fixture
-def meta(clock: RecordingClock) -> Iterator[Start]:
-    with contextlib.ExitStack() as stack:
-
-        def start(**config: Any) -> Meta:
-            sandbox = MetaCapiSandbox(MetaCapiSandboxConfig(**config), clock)
-            return Meta(sandbox, serve(stack, sandbox), clock)
-
-        yield start
+    return start
 
 
 def purchase(n: int, **extra: Any) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -14,6 +15,8 @@ from renkei.sandbox import serve_in_thread
 from renkei.sandbox._base import VendorSandbox
 
 from .conftest import RecordingClock
+
+S = TypeVar("S", bound=VendorSandbox[Any])
 
 # Retries wait 0.5, 1, 2 s (no jitter), or what the vendor asks for.
 BACKOFF = Backoff(attempts=4, base=0.5, multiplier=2.0, jitter=0.0, max_wait=120.0)
@@ -45,3 +48,24 @@ def calls(sandbox: VendorSandbox[Any], method: str, path_prefix: str) -> int:
         for call in sandbox.requests
         if call.method == method and call.path.startswith(path_prefix)
     )
+
+
+@dataclass
+class TokenVendor(Generic[S]):
+    """A sandbox served on loopback, and how to open ``connector`` on it with an access
+    token: ``config`` is the connection's, before what a test adds."""
+
+    connector: Connector
+    sandbox: S
+    url: str
+    clock: RecordingClock
+    token: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def open(self, token: str | None = None, **config: Any) -> CallContext:
+        return open_ctx(
+            self.connector,
+            self.clock,
+            credentials={"access_token": self.token if token is None else token},
+            config={**self.config, **config},
+        )
