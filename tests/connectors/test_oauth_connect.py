@@ -8,6 +8,7 @@ with its exchange for a long-lived token."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +35,7 @@ from renkei.sandbox.meta_capi import (
     MetaCapiSandbox,
 )
 from renkei.store import Database
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.rawscan import assert_not_stored
 from tests.support.server import admin_client, running_hub
 
@@ -41,23 +43,34 @@ pytestmark = pytest.mark.timeout(120)
 JSON = {"Accept": "application/json"}
 
 
-@pytest.fixture
-def hub_api(database_url: str) -> Iterator[tuple[httpx.Client, str]]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def hub_api(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[tuple[httpx.Client, str, str]]:
+    """One hub per module and backend: each test connects under names of its own."""
+    database_url = database_factory.new_url(request.param)
     with running_hub(database_url) as (base_url, _), admin_client(base_url) as client:
-        yield client, base_url
+        yield client, base_url, database_url
 
 
-@pytest.fixture
-def hubspot() -> Iterator[tuple[HubSpotSandbox, str]]:
-    sandbox = create_sandbox("hubspot")
-    assert isinstance(sandbox, HubSpotSandbox)
+@contextlib.contextmanager
+def served(name: str) -> Iterator[tuple[Any, str]]:
+    """The vendor's sandbox on loopback: ``(sandbox, base_url)``."""
+    sandbox = create_sandbox(name)
     with serve_in_thread(sandbox.app) as url:
         yield sandbox, url
 
 
-def _hubspot_connection(url: str) -> dict[str, Any]:
+@pytest.fixture
+def hubspot() -> Iterator[tuple[HubSpotSandbox, str]]:
+    with served("hubspot") as (sandbox, url):
+        assert isinstance(sandbox, HubSpotSandbox)
+        yield sandbox, url
+
+
+def _hubspot_connection(url: str, name: str) -> dict[str, Any]:
     return {
-        "name": "hubspot-oauth",
+        "name": name,
         "connector": "hubspot",
         "config": {
             "base_url": url,
@@ -69,6 +82,17 @@ def _hubspot_connection(url: str) -> dict[str, Any]:
             "client_secret": DEFAULT_OAUTH_CLIENT_SECRET,
         },
     }
+
+
+def _create(api: httpx.Client, connection: dict[str, Any]) -> None:
+    created = api.post("/api/v1/connections", json=connection)
+    assert created.status_code == 201, created.text
+
+
+def _state(api: httpx.Client, ref: str) -> str:
+    """A new connect's ``state``, as the consent page would send it back."""
+    start = api.post(f"/api/v1/connections/{ref}/oauth/start").json()
+    return parse_qs(urlsplit(start["authorize_url"]).query)["state"][0]
 
 
 def _connect(api: httpx.Client, ref: str, **body: Any) -> tuple[dict[str, Any], httpx.Response]:
@@ -84,12 +108,11 @@ def _connect(api: httpx.Client, ref: str, **body: Any) -> tuple[dict[str, Any], 
 
 
 async def test_connect_call_refresh_revoke_and_reconnect(
-    hub_api: tuple[httpx.Client, str], hubspot: tuple[HubSpotSandbox, str], database: Database
+    hub_api: tuple[httpx.Client, str, str], hubspot: tuple[HubSpotSandbox, str]
 ) -> None:
-    api, base_url = hub_api
+    api, base_url, database_url = hub_api
     sandbox, url = hubspot
-    created = api.post("/api/v1/connections", json=_hubspot_connection(url))
-    assert created.status_code == 201, created.text
+    _create(api, _hubspot_connection(url, "hubspot-oauth"))
     not_yet = api.post("/api/v1/connections/hubspot-oauth/test").json()
     assert not_yet["ok"] is False and not_yet["error"]["code"] == "not_connected"
 
@@ -147,16 +170,20 @@ async def test_connect_call_refresh_revoke_and_reconnect(
     secrets = [DEFAULT_OAUTH_CLIENT_SECRET, *sandbox.oauth.refresh_tokens]
     for text in (api.get("/api/v1/connections").text, api.get("/api/v1/audit").text):
         assert not any(secret in text for secret in secrets)
-    await assert_not_stored(database, *secrets)
+    database = Database(database_url)
+    try:
+        await assert_not_stored(database, *secrets)
+    finally:
+        await database.dispose()
 
 
 def test_callback_redirects_a_browser_to_the_dashboard(
-    hub_api: tuple[httpx.Client, str], hubspot: tuple[HubSpotSandbox, str]
+    hub_api: tuple[httpx.Client, str, str], hubspot: tuple[HubSpotSandbox, str]
 ) -> None:
-    api, _ = hub_api
+    api, _, _ = hub_api
     _, url = hubspot
-    api.post("/api/v1/connections", json=_hubspot_connection(url)).raise_for_status()
-    start = api.post("/api/v1/connections/hubspot-oauth/oauth/start").json()
+    _create(api, _hubspot_connection(url, "hubspot-browser"))
+    start = api.post("/api/v1/connections/hubspot-browser/oauth/start").json()
     back = httpx.get(start["authorize_url"]).headers["location"]
     page = httpx.get(back, headers={"Accept": "text/html"}, follow_redirects=False)
     assert page.status_code == 303
@@ -164,12 +191,12 @@ def test_callback_redirects_a_browser_to_the_dashboard(
 
 
 def test_state_is_single_use_and_refusals_are_400(
-    hub_api: tuple[httpx.Client, str], hubspot: tuple[HubSpotSandbox, str]
+    hub_api: tuple[httpx.Client, str, str], hubspot: tuple[HubSpotSandbox, str]
 ) -> None:
-    api, _ = hub_api
+    api, _, _ = hub_api
     _, url = hubspot
-    api.post("/api/v1/connections", json=_hubspot_connection(url)).raise_for_status()
-    start = api.post("/api/v1/connections/hubspot-oauth/oauth/start").json()
+    _create(api, _hubspot_connection(url, "hubspot-state"))
+    start = api.post("/api/v1/connections/hubspot-state/oauth/start").json()
     back = httpx.get(start["authorize_url"]).headers["location"]
     assert api.get(back, headers=JSON).status_code == 200
     again = api.get(back, headers=JSON)
@@ -178,11 +205,7 @@ def test_state_is_single_use_and_refusals_are_400(
     assert page.status_code == 400 and "already used" in page.text
 
     # The user says no at the vendor: the state is spent, the connection unchanged.
-    state = parse_qs(
-        urlsplit(
-            api.post("/api/v1/connections/hubspot-oauth/oauth/start").json()["authorize_url"]
-        ).query
-    )["state"][0]
+    state = _state(api, "hubspot-state")
     denied = api.get(
         "/oauth/callback", params={"error": "access_denied", "state": state}, headers=JSON
     )
@@ -192,26 +215,21 @@ def test_state_is_single_use_and_refusals_are_400(
     assert reused.json()["error"]["code"] == "oauth_state_used"
 
     # A code the vendor refuses (made up, or for another redirect): 400, not 500.
-    state = parse_qs(
-        urlsplit(
-            api.post("/api/v1/connections/hubspot-oauth/oauth/start").json()["authorize_url"]
-        ).query
-    )["state"][0]
+    state = _state(api, "hubspot-state")
     refused = api.get("/oauth/callback", params={"code": "made-up", "state": state}, headers=JSON)
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "oauth_exchange_refused"
 
 
 def test_google_ads_connect_uses_pkce_and_offline_access(
-    hub_api: tuple[httpx.Client, str],
+    hub_api: tuple[httpx.Client, str, str],
 ) -> None:
-    api, _ = hub_api
-    sandbox = create_sandbox("google_ads")
-    assert isinstance(sandbox, GoogleAdsSandbox)
-    with serve_in_thread(sandbox.app) as url:
-        created = api.post(
-            "/api/v1/connections",
-            json={
+    api, _, _ = hub_api
+    with served("google_ads") as (sandbox, url):
+        assert isinstance(sandbox, GoogleAdsSandbox)
+        _create(
+            api,
+            {
                 "name": "google-oauth",
                 "connector": "google_ads",
                 "config": {
@@ -227,7 +245,6 @@ def test_google_ads_connect_uses_pkce_and_offline_access(
                 },
             },
         )
-        assert created.status_code == 201, created.text
         start, callback = _connect(api, "google-oauth")
         query = parse_qs(urlsplit(start["authorize_url"]).query)
         assert query["code_challenge_method"] == ["S256"]
@@ -238,15 +255,14 @@ def test_google_ads_connect_uses_pkce_and_offline_access(
 
 
 def test_linkedin_connect_then_refresh_with_its_refresh_token(
-    hub_api: tuple[httpx.Client, str],
+    hub_api: tuple[httpx.Client, str, str],
 ) -> None:
-    api, _ = hub_api
-    sandbox = create_sandbox("linkedin_capi")
-    assert isinstance(sandbox, LinkedInCapiSandbox)
-    with serve_in_thread(sandbox.app) as url:
-        created = api.post(
-            "/api/v1/connections",
-            json={
+    api, _, _ = hub_api
+    with served("linkedin_capi") as (sandbox, url):
+        assert isinstance(sandbox, LinkedInCapiSandbox)
+        _create(
+            api,
+            {
                 "name": "linkedin-oauth",
                 "connector": "linkedin_capi",
                 "config": {
@@ -261,7 +277,6 @@ def test_linkedin_connect_then_refresh_with_its_refresh_token(
                 },
             },
         )
-        assert created.status_code == 201, created.text
         start, callback = _connect(api, "linkedin-oauth")
         assert parse_qs(urlsplit(start["authorize_url"]).query)["scope"] == ["rw_conversions r_ads"]
         assert callback.status_code == 200, callback.text
@@ -272,14 +287,15 @@ def test_linkedin_connect_then_refresh_with_its_refresh_token(
         assert sandbox.oauth.issued == issued + 1
 
 
-def test_meta_connect_exchanges_for_a_long_lived_token(hub_api: tuple[httpx.Client, str]) -> None:
-    api, _ = hub_api
-    sandbox = create_sandbox("meta_capi")
-    assert isinstance(sandbox, MetaCapiSandbox)
-    with serve_in_thread(sandbox.app) as url:
-        created = api.post(
-            "/api/v1/connections",
-            json={
+def test_meta_connect_exchanges_for_a_long_lived_token(
+    hub_api: tuple[httpx.Client, str, str],
+) -> None:
+    api, _, _ = hub_api
+    with served("meta_capi") as (sandbox, url):
+        assert isinstance(sandbox, MetaCapiSandbox)
+        _create(
+            api,
+            {
                 "name": "meta-oauth",
                 "connector": "meta_capi",
                 "config": {
@@ -291,7 +307,6 @@ def test_meta_connect_exchanges_for_a_long_lived_token(hub_api: tuple[httpx.Clie
                 "credentials": {"client_id": DEFAULT_APP_ID, "client_secret": DEFAULT_APP_SECRET},
             },
         )
-        assert created.status_code == 201, created.text
         start, callback = _connect(api, "meta-oauth")
         assert parse_qs(urlsplit(start["authorize_url"]).query)["scope"] == [
             "ads_management,business_management"
