@@ -201,6 +201,7 @@ def _migrate_first(
 def _serve_on(sock: Any, settings: Any, *, with_worker: bool, migrated: SharedFlag) -> int:
     """Serve the API (and a worker) on ``sock`` until SIGTERM/SIGINT; 3 when it never started."""
     from renkei.api.app import create_app
+    from renkei.api.http_protocol import HttpProtocol
     from renkei.dashboard import with_dashboard
 
     hub = Hub(settings)
@@ -215,7 +216,7 @@ def _serve_on(sock: Any, settings: Any, *, with_worker: bool, migrated: SharedFl
             log_config=None,
             access_log=False,
             loop="uvloop",
-            http="httptools",
+            http=HttpProtocol,  # httptools, each response in one write
             timeout_graceful_shutdown=30,
         )
     )
