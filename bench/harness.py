@@ -185,13 +185,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of the living processes among ``pids``."""
+def cpu_seconds(pids: list[int], *, system_only: bool = False) -> float:
+    """User + system CPU time of the living processes among ``pids``; ``system_only``: the
+    part spent in the kernel (sockets, ``fsync``, locks)."""
     total = 0.0
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            ticks = int(fields[12]) + (0 if system_only else int(fields[11]))
+            total += ticks / os.sysconf("SC_CLK_TCK")
     return total
 
 

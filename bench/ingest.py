@@ -30,8 +30,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# bench/queue.py shadows the stdlib ``queue``: keep this folder off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+# bench/queue.py shadows the stdlib ``queue``: this folder goes last on the import path.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.append(str(HERE))
 
 import argparse
 import asyncio
@@ -42,8 +44,6 @@ import os
 import re
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -51,7 +51,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import harness
+from harness import count_events, free_port, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_OPTIONS: dict[str, Any] = {
@@ -159,22 +160,8 @@ def serve_floor(port: int, path: Path) -> None:
 # -- processes --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited early:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            httpx.get(url, timeout=1)
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"server did not start:\n{log.read_text()[-3000:]}")
+    harness.wait_until_up(url, process, log, timeout=60)
 
 
 @contextlib.contextmanager
@@ -192,89 +179,29 @@ def server(command: list[str], env: dict[str, str], workdir: Path, name: str) ->
         wait_until_up(f"http://127.0.0.1:{port}/healthz", process, log)
         yield port, process.pid
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        harness.stop(process, timeout=30)
 
 
 def cpu_seconds(pid: int, *, system_only: bool = False) -> float:
     """CPU time of ``pid`` and its living children (``renkei serve`` runs one per core);
     ``system_only``: the part spent in the kernel (sockets, ``fsync``, locks)."""
-    total = 0.0
-    for each in (pid, *children_of(pid)):
-        with contextlib.suppress(FileNotFoundError):
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks = int(fields[12]) + (0 if system_only else int(fields[11]))
-            total += ticks / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def children_of(pid: int) -> list[int]:
-    with contextlib.suppress(FileNotFoundError):
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
+    return harness.cpu_seconds([pid, *harness.children_of(pid)], system_only=system_only)
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """Resident (RSS, summed) and proportional (PSS: a page shared after ``fork`` counted
-    once) memory of ``pid`` and its children, in MB."""
-    rss = pss = 0
-    for each in (pid, *children_of(pid)):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-    return round(rss / 1024, 1), round(pss / 1024, 1)
+    """RSS (summed) and PSS of ``pid`` and its children, in MB."""
+    return harness.memory_mb([pid, *harness.children_of(pid)])
 
 
 def start_profiler(pid: int, output: str, seconds: float, log: Path) -> subprocess.Popen[bytes]:
-    """``py-spy record`` of ``pid`` and its children for ``seconds``: samples of the thread
-    holding the GIL (the Python work the cores share; SQLite's own work beside the loop, done
-    without the GIL, is in the process CPU time but not here)."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(py_spy).exists():
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
-    return subprocess.Popen(
-        [py_spy, "record", "--subprocesses", "--gil", "--rate", "250", "--format", "raw",
-         "--duration", str(int(seconds)), "--pid", str(pid), "--output", output],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
-def _frame(frame: str) -> str:
-    """``function (path/to/package/module.py:123)`` → ``function (package/module.py)``."""
-    return re.sub(r"^(.*) \((?:.*/)?((?:[^/]+/)?[^/:]+)(?::\d+)?\)$", r"\1 (\2)", frame)
+    """py-spy of the GIL holder (SQLite's own work beside the loop, done without the GIL,
+    is in the process CPU time but not here)."""
+    return harness.start_profiler(pid, output, seconds, log, rate=250)
 
 
 def profile_top(path: str, top: int) -> dict[str, Any]:
-    """The top functions of a raw py-spy profile: by own samples, and by samples under them
-    (Renkei's functions and the server's)."""
-    own: dict[str, int] = {}
-    under: dict[str, int] = {}
-    total = 0
-    for line in Path(path).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        if not frames:
-            continue
-        samples = int(count)
-        total += samples
-        leaf = _frame(frames[-1])
-        own[leaf] = own.get(leaf, 0) + samples
-        for frame in {_frame(f) for f in frames if "(renkei/" in f or "(uvicorn/" in f}:
-            under[frame] = under.get(frame, 0) + samples
-
-    def ranked(counts: dict[str, int]) -> list[str]:
-        best = sorted(counts.items(), key=lambda item: -item[1])[:top]
-        return [f"{100 * n / total:5.1f}%  {name}" for name, n in best]
-
-    return {"file": path, "samples": total, "own": ranked(own), "under": ranked(under)}
+    """The top functions: own samples, and samples under Renkei's and the server's."""
+    return harness.profile_top(path, top, under=lambda f: "(renkei/" in f or "(uvicorn/" in f)
 
 
 # -- wrk ----------------------------------------------------------------------------------------
@@ -386,22 +313,6 @@ def track_body(number: int = 0) -> dict[str, Any]:
     }
 
 
-async def count_events(url: str) -> int:
-    from sqlalchemy import func, select
-
-    from renkei.store import Database
-    from renkei.store.tables import events
-
-    database = Database(url)
-    try:
-        async with database.read() as connection:
-            return int(
-                (await connection.execute(select(func.count()).select_from(events))).scalar_one()
-            )
-    finally:
-        await database.dispose()
-
-
 async def prepare(url: str, secret_key: str) -> str:
     """Migrate and create a tracking source; returns its write key."""
     from renkei.events.sources import create_source
@@ -425,27 +336,6 @@ async def prepare(url: str, secret_key: str) -> str:
         return created.write_key
     finally:
         await database.dispose()
-
-
-def postgres_database(admin_url: str) -> tuple[str, Any]:
-    import asyncpg
-
-    name = f"renkei_bench_{uuid.uuid4().hex[:8]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(admin_url)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = admin_url.rpartition("/")
-
-    def drop() -> None:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return f"{base}/{name}", drop
 
 
 @contextlib.contextmanager
