@@ -83,6 +83,26 @@ class PrivatePostgres:
 
 
 _suite_cluster: PrivatePostgres | None = None
+_OWNER = "owner.pid"
+
+
+def _owner_alive(root: Path) -> bool:
+    try:
+        os.kill(int((root / _OWNER).read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _reap_orphans() -> None:
+    """Remove suite clusters whose test process died without its exit handlers (killed,
+    timed out): they would keep running, and their files, for ever."""
+    for root in Path(tempfile.gettempdir()).glob("renkei-pg-*"):
+        if (root / _OWNER).exists() and not _owner_alive(root):
+            orphan = PrivatePostgres.__new__(PrivatePostgres)
+            orphan.root, orphan.datadir = root, root / "data"
+            orphan._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+            orphan.destroy()
 
 
 def suite_admin_url() -> str:
@@ -93,7 +113,9 @@ def suite_admin_url() -> str:
     if configured:
         return configured
     if _suite_cluster is None:
+        _reap_orphans()
         cluster = PrivatePostgres(*_FAST, "max_connections=300").init()
+        (cluster.root / _OWNER).write_text(str(os.getpid()))
         atexit.register(cluster.destroy)
         for _ in range(3):  # another process may take the free port first
             try:
