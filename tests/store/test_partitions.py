@@ -1,7 +1,7 @@
 """Time partitions of events, deliveries and attempts (migration 0028, store/partitions.py):
 made by the migration and ahead of time by ``partitions.maintain``, dropped whole by
 ``retention.expire``; an event id stays unique across partitions. PostgreSQL only where it
-is about partitions; the dedupe across days is checked on both backends."""
+is about partitions; the dedupe across weeks is checked on both backends."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ async def _children(database: Database, table: str) -> set[str]:
         return {str(name) for (name,) in rows}
 
 
-def _days(table: str, first: datetime, count: int) -> set[str]:
+def _weeks(table: str, first: datetime, count: int) -> set[str]:
     start = store_partitions.floor(first)
     return {
         store_partitions.name_of(table, start + n * store_partitions.SPAN) for n in range(count)
@@ -70,26 +70,26 @@ def _days(table: str, first: datetime, count: int) -> set[str]:
 
 
 @only_partitioned
-async def test_the_migration_makes_today_and_a_week_ahead(database: Database) -> None:
+async def test_the_migration_makes_this_week_and_those_ahead(database: Database) -> None:
     now = datetime.now(UTC)
     for table in TABLES:
         children = await _children(database, table)
         assert f"{table}_default" in children
-        assert _days(table, now, store_partitions.AHEAD + 1) <= children
+        assert _weeks(table, now, store_partitions.AHEAD + 1) <= children
 
 
 @only_partitioned
 async def test_maintenance_makes_future_partitions_and_moves_strays(database_url: str) -> None:
     hub = Hub(make_settings(database_url), clock=ManualClock(START))
     try:
-        # An event stored before its day's partition existed lands in DEFAULT ...
+        # An event stored before its partition existed lands in DEFAULT ...
         async with hub.database.transaction() as tx:
             fresh, _ = await event_writes(hub.database).admit(tx, [Stored("e_early", START)], {})
         assert [event.id for event in fresh] == ["e_early"]
         made = await maintain(hub)
         for table in TABLES:
-            assert _days(table, START, store_partitions.AHEAD + 1) <= set(made)
-            assert _days(table, START, store_partitions.AHEAD + 1) <= await _children(
+            assert _weeks(table, START, store_partitions.AHEAD + 1) <= set(made)
+            assert _weeks(table, START, store_partitions.AHEAD + 1) <= await _children(
                 hub.database, table
             )
         # ... and moves into it when it is made, with its id still claimed.
@@ -106,11 +106,11 @@ async def test_maintenance_makes_future_partitions_and_moves_strays(database_url
         await hub.stop()
 
 
-async def test_an_event_id_is_stored_once_whatever_its_day(database: Database) -> None:
-    """The dedupe of ingest holds across partitions: the same id received on another day
+async def test_an_event_id_is_stored_once_whatever_its_week(database: Database) -> None:
+    """The dedupe of ingest holds across partitions: the same id received weeks later
     (another partition) is refused, on both backends."""
     writes = event_writes(database)
-    first = Stored("e_dup", START - timedelta(days=3))
+    first = Stored("e_dup", START - timedelta(days=30))
     async with database.transaction() as tx:
         fresh, written = await writes.admit(tx, [first], {})
         if not written:
@@ -134,7 +134,7 @@ async def test_expiry_drops_whole_partitions(database_url: str) -> None:
     settings = make_settings(database_url, retention_events_days=90, retention_deliveries_days=90)
     hub = Hub(settings, clock=ManualClock(old))
     try:
-        await maintain(hub)  # the partitions of the old day
+        await maintain(hub)  # the partitions of the old week
         async with hub.database.transaction() as tx:
             await tx.execute(
                 insert(endpoints).values(
@@ -213,7 +213,7 @@ async def test_expiry_drops_whole_partitions(database_url: str) -> None:
         # The open delivery was cancelled with its event, then went with its partition.
         assert counts["deliveries_cancelled"] == 1
         assert (counts["events"], counts["deliveries"], counts["attempts"]) == (5, 5, 4)
-        # The old day's and the week maintenance made ahead of it, of each table.
+        # The old week's and those maintenance made ahead of it, of each table.
         assert counts["partitions"] == len(TABLES) * (store_partitions.AHEAD + 1)
         # A retry of an expired event's id is stored again, as before partitions.
         async with hub.database.transaction() as tx:
@@ -261,7 +261,7 @@ def _downgrade_to_0027(connection: Connection) -> None:
 async def test_the_migration_keeps_existing_rows(database: Database) -> None:
     async with database.unbounded() as connection:
         await connection.run_sync(_downgrade_to_0027)
-    days = [START - timedelta(days=n) for n in range(3)]
+    days = [START - timedelta(weeks=n) for n in range(3)]
     async with database.transaction() as tx:
         await tx.execute(
             insert(events),

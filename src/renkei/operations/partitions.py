@@ -1,11 +1,11 @@
-"""``partitions.maintain``: the periodic job that makes the day partitions of events,
+"""``partitions.maintain``: the periodic job that makes the weekly partitions of events,
 deliveries and attempts ahead of time, where the database has them
 (``Database.partitioned_by_time``, store/partitions.py; docs/scaling.md).
 
-It runs hourly and makes the partitions of today and the next week that are missing,
+It runs hourly and makes the partitions of this week and the next two that are missing,
 counted by the hub's clock (the one ``received_at`` and ``created_at`` are stamped with):
-a week of missed runs is survived, and past that rows land in the DEFAULT partition and
-move into their day's partition when it is made. Expiry is ``retention.expire``'s job.
+two weeks of missed runs are survived, and past that rows land in the DEFAULT partition
+and move into their week's partition when it is made. Expiry is ``retention.expire``'s job.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ EVERY_SECONDS = 3600.0
 
 
 async def maintain(hub: Core) -> list[str]:
-    """Make the missing partitions from today to :data:`partitions.AHEAD` days ahead; the
+    """Make the missing partitions from this week's to :data:`partitions.AHEAD` ahead; the
     names of those made (none where the database has no partitions)."""
     if not hub.database.partitioned_by_time:
         return []

@@ -10,12 +10,12 @@ ingest and delivery keep their turn at the database (and at its one writer, wher
 one). Each table is written through the package that owns it; this module only decides
 what and when.
 
-Where events, deliveries and attempts are partitioned by day
+Where events, deliveries and attempts are partitioned by week
 (``Database.partitioned_by_time``, store/partitions.py), whole partitions past their
 retention are detached and dropped first; batched deletes then take what is left (rows a
 longer per-type rule keeps in a partition, open deliveries, the DEFAULT partition). Their
-cutoff for the default rules is then the start of the day the retention ends in: the rows
-of a day go with their partition once the whole day has expired, not row by row before.
+cutoff for the default rules is then the start of the week the retention ends in: the rows
+of a week go with their partition once the whole week has expired, not row by row before.
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ async def _expire(hub: Core, counts: dict[str, int], pacer: _Pacer) -> None:
 
 
 def _batched_cutoff(hub: Core, before: datetime) -> datetime:
-    """Where tables are partitioned by day, rows of the day ``before`` falls in wait for
+    """Where tables are partitioned by week, rows of the week ``before`` falls in wait for
     their partition to be dropped whole; elsewhere ``before`` itself."""
     return partitions.floor(before) if hub.database.partitioned_by_time else before
 

@@ -265,7 +265,7 @@ class Database:
 
     @property
     def partitioned_by_time(self) -> bool:
-        """Events, deliveries and attempts are partitioned by day (PostgreSQL, migration
+        """Events, deliveries and attempts are partitioned by week (PostgreSQL, migration
         0028; store/partitions.py): expiry drops partitions rather than deleting rows."""
         return self.dialect == "postgresql"
 

@@ -1,14 +1,14 @@
-"""partitions: events, deliveries and delivery attempts partitioned by day (PostgreSQL)
+"""partitions: events, deliveries and delivery attempts partitioned by week (PostgreSQL)
 
 Revision ID: 0028
 Revises: 0027
 
 On PostgreSQL the three tables become range-partitioned by their time column (``events``
 by ``received_at``, ``deliveries`` by ``created_at``, ``delivery_attempts`` by
-``started_at``), one partition a day, plus a DEFAULT partition (store/partitions.py), so
+``started_at``), one partition a week (Monday 00:00 UTC on), plus a DEFAULT partition (store/partitions.py), so
 that expiry drops whole partitions instead of deleting rows (operations/retention.py).
-Existing rows are copied into partitions made for the days they fall in, and those of
-today and the next week; the old tables are dropped. Every index stays; what changes:
+Existing rows are copied into partitions made for the weeks they fall in, and those of
+this week and the next two; the old tables are dropped. Every index stays; what changes:
 
 - a key or unique index must include the partition key: the primary keys become
   ``(seq, received_at)``, ``(seq, created_at)`` and ``(id, started_at)``, and the unique
@@ -225,7 +225,7 @@ def upgrade() -> None:
             f"ALTER SEQUENCE {sequence} OWNED BY {name}.{key}",
             f"CREATE TABLE {name}_default PARTITION OF {name} DEFAULT",
         )
-        # A partition for each day that holds rows; the days ahead come below.
+        # A partition for each week that holds rows; the weeks ahead come below.
         times = bind.execute(
             sa.text(f"SELECT DISTINCT date_trunc('hour', {time_column}) FROM {name}_old")  # noqa: S608
         ).scalars()
