@@ -4,6 +4,7 @@ killed one, and a SIGTERM that stops them all; no acknowledged event is lost eit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import textwrap
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import httpx
 import pytest
 
 from renkei.security.keyring import generate_key
-from tests.delivery.webhook_receiver import Receiver, verify, wait_until
+from tests.delivery.webhook_receiver import Answer, Received, Receiver, ok, verify, wait_until
+from tests.support.postgres import PrivatePostgres
 from tests.support.server import ADMIN_TOKEN, free_port
 
 pytestmark = pytest.mark.slow
@@ -114,7 +116,9 @@ class Publisher:
 
 
 @contextmanager
-def relay(database_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], int, Receiver]]:
+def relay(
+    database_url: str, tmp_path: Path, behaviour: Callable[[Received, int], Answer] = ok
+) -> Iterator[tuple[dict[str, str], int, Receiver]]:
     env = {
         **os.environ,
         "RENKEI_DATABASE_URL": database_url,
@@ -126,7 +130,7 @@ def relay(database_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], i
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
     }
     env.pop("RENKEI_PROCESSES", None)
-    with Receiver() as receiver:
+    with Receiver(behaviour) as receiver:
         yield env, free_port(), receiver
 
 
@@ -230,10 +234,14 @@ def test_sigterm_stops_every_child_and_loses_nothing_acknowledged(
         assert_delivered_once_each(receiver, secret, acknowledged)
 
 
-def run_supervisor(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_supervisor(
+    body: str, tmp_path: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "supervised.py"
     script.write_text(textwrap.dedent(body))
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_a_child_that_keeps_dying_young_stops_the_supervisor(tmp_path: Path) -> None:
@@ -343,3 +351,201 @@ def test_renkei_worker_runs_the_processes_asked_for_and_stops_them(tmp_path: Pat
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """One PostgreSQL server of the module's own, for the tests that take it away."""
+    postgres = PrivatePostgres().init()
+    postgres.start()
+    yield postgres
+    postgres.destroy()
+
+
+@contextmanager
+def brought_back(postgres: PrivatePostgres) -> Iterator[None]:
+    """Whatever the test does, the module's server runs again after it."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            postgres.start()  # fails when it already runs
+
+
+def test_a_child_replaced_while_postgresql_is_away_waits_for_it(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """The replacement of a child killed during an outage starts without the database
+    (it does not migrate: the supervisor did), answers not ready, and the service stays
+    up; when PostgreSQL is back, what was acknowledged before the outage is delivered.
+    Before the fix the replacement re-ran the migrations, failed its start, and five quick
+    failures stopped the whole service (exit 3)."""
+    accepting = threading.Event()
+    delivered: set[str] = set()
+
+    def receiver_down_until_told(request: Received, _: int) -> Answer:
+        if not accepting.is_set():
+            return 503
+        delivered.add(request.webhook_id)
+        return 200
+
+    with (
+        brought_back(private_postgres),
+        relay(private_postgres.url, tmp_path, receiver_down_until_told) as (env, port, receiver),
+    ):
+        # Enough attempts that the refusals before the outage cannot use them all up.
+        env["RENKEI_RETRY_SCHEDULE"] = ",".join(["0.5"] + ["1"] * 12)
+        # An attempt whose result could not be written when the database went away runs
+        # again when its lease runs out: 10 s rather than the default minute.
+        env["RENKEI_LEASE_SECONDS"] = "10"
+        served = Served(env, tmp_path, port, 1)
+        try:
+            children = served.children()
+            wait_until(lambda: served.workers_started() >= children, timeout=30, interval=0.1)
+            make_endpoint(served, receiver)
+            with httpx.Client(
+                base_url=served.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            ) as client:
+                published = [
+                    client.post("/api/v1/events", json={"type": "order.paid", "data": {"n": n}})
+                    for n in range(20)
+                ]
+            assert all(answer.status_code == 201 for answer in published)
+            acknowledged = {answer.json()["id"] for answer in published}
+            # Every event is on its way (attempted, refused) when the database goes away.
+            wait_until(lambda: acknowledged <= set(receiver.ids()), timeout=30, interval=0.1)
+
+            private_postgres.stop()
+            victim = min(children)
+            os.kill(victim, signal.SIGKILL)
+
+            def replaced() -> bool:
+                assert served.process.poll() is None, served.log.read_text()[-4000:]
+                now = served.children()
+                return len(now) == PROCESSES and victim not in now
+
+            wait_until(replaced, timeout=30, interval=0.05)
+            replacement = served.children() - children
+
+            def replacement_runs() -> bool:
+                assert served.process.poll() is None, served.log.read_text()[-4000:]
+                return replacement <= served.workers_started()
+
+            wait_until(replacement_runs, timeout=30, interval=0.1)
+            # Live, not ready, and saying why (whichever child answers).
+            assert httpx.get(f"{served.url}/healthz").status_code == 200
+            down = httpx.get(f"{served.url}/readyz")
+            assert down.status_code == 503
+            assert down.json()["error"]["code"] == "database_unavailable"
+            assert down.headers["retry-after"]
+
+            accepting.set()
+            private_postgres.start()
+            wait_until(
+                lambda: httpx.get(f"{served.url}/readyz").status_code == 200,
+                timeout=60,
+                interval=0.2,
+            )
+            wait_until(lambda: acknowledged <= delivered, timeout=60, interval=0.1)
+            assert served.process.poll() is None
+            log = served.log.read_text()
+            # The replacement did not migrate (the supervisor had), so it had nothing to wait for.
+            assert "hub.waiting_for_database" not in log, log[-4000:]
+            assert served.terminate() == 0, served.log.read_text()[-4000:]
+        finally:
+            if served.process.poll() is None:
+                served.process.kill()
+
+
+def test_a_child_that_cannot_start_for_a_real_fault_still_stops_the_service(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """A server that answers but refuses (here: no such database, as bad settings would
+    be) is a fault, not an outage: the child's start fails, and five quick failures stop
+    the supervisor with exit code 3."""
+    url = private_postgres.url.rsplit("/", 1)[0] + "/no_such_database"
+    done = run_supervisor(
+        f"""
+        import renkei.api.app, renkei.dashboard  # imported once, before the children fork
+        from renkei.cli.main import _serve_on
+        from renkei.process import SharedFlag, listening_socket
+        from renkei.security.keyring import generate_key
+        from renkei.settings import Settings
+        from renkei.supervisor import supervise
+
+        settings = Settings(database_url={url!r}, secret_key=[generate_key()])
+        sock = listening_socket("127.0.0.1", 0)
+        migrated = SharedFlag()  # not migrated: every child's start migrates
+        code = supervise(1, lambda slot: _serve_on(sock, settings, with_worker=True, migrated=migrated))
+        raise SystemExit(code)
+        """,
+        tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stdout[-4000:] + done.stderr[-4000:]
+    output = done.stdout + done.stderr
+    assert "supervisor.giving_up" in output
+    assert "hub.waiting_for_database" not in output
+
+
+def test_serve_and_worker_started_while_postgresql_is_away_wait_for_it(
+    private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    """One process each (`renkei serve --processes 1`, `renkei worker`), started during an
+    outage: both keep running, the server live and not ready with its reason, and both
+    migrate and start their worker once PostgreSQL answers."""
+    env = {
+        **os.environ,
+        "RENKEI_DATABASE_URL": private_postgres.url,
+        "RENKEI_SECRET_KEY": generate_key(),
+        "RENKEI_LOG_FORMAT": "json",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    serve_log, worker_log = tmp_path / "serve.log", tmp_path / "worker.log"
+    with brought_back(private_postgres):
+        private_postgres.stop()
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "renkei", *command],
+                env=env,
+                cwd=tmp_path,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            for command, log in (
+                (("serve", "--port", str(port), "--processes", "1"), serve_log),
+                (("worker",), worker_log),
+            )
+        ]
+        try:
+
+            def waiting(log: Path) -> bool:
+                assert all(p.poll() is None for p in processes), log.read_text()[-4000:]
+                return '"hub.waiting_for_database"' in log.read_text()
+
+            wait_until(lambda: waiting(serve_log) and waiting(worker_log), timeout=60)
+            assert "The database is unreachable" in serve_log.read_text()
+            assert httpx.get(f"{url}/healthz").status_code == 200
+            down = httpx.get(f"{url}/readyz")
+            assert down.status_code == 503
+            assert down.json()["error"]["code"] == "database_unavailable"
+            assert "migrates the schema when it answers" in down.json()["error"]["message"]
+
+            private_postgres.start()
+            wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, timeout=60)
+            for log in (serve_log, worker_log):
+                wait_until(lambda log=log: '"worker.started"' in log.read_text(), timeout=60)
+                assert '"hub.database_reached"' in log.read_text()
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            # uvicorn re-raises the signal it stopped on; the worker exits 0.
+            codes = [process.wait(timeout=60) for process in processes]
+            assert codes[0] in (0, -signal.SIGTERM) and codes[1] == 0, (
+                serve_log.read_text()[-3000:] + worker_log.read_text()[-3000:]
+            )
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
