@@ -5,7 +5,6 @@ pages and WAL read raw; every row of every table on both), and no sandbox holds 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -24,6 +23,7 @@ from renkei.sandbox.onesignal import DEFAULT_APP_ID as ONESIGNAL_APP
 from renkei.store import Database
 from tests.connectors.harness import HUBSPOT_CREDENTIALS, MARKETO_CREDENTIALS
 from tests.delivery.webhook_receiver import Receiver, wait_until
+from tests.privacy.support import finished_request
 from tests.support.rawscan import assert_not_in_files, dump_all_rows, sqlite_files
 from tests.support.server import admin_client, running_hub
 
@@ -180,16 +180,6 @@ def _violations(admin: httpx.Client) -> list[dict[str, Any]]:
     return data
 
 
-def _wait_finished(admin: httpx.Client, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = admin.get(f"/api/v1/privacy-requests/{request_id}").json()
-        if body["status"] in ("done", "failed"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{request_id} did not finish")
-
-
 async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
     database_url: str, database: Database, vendors: Vendors
 ) -> None:
@@ -249,7 +239,7 @@ async def test_a_deleted_person_leaves_no_trace_in_renkei_or_any_sandbox(
         started = admin.post("/api/v1/privacy-requests", json={"kind": "delete", "email": EMAIL})
         assert started.status_code == 201, started.text
         assert started.json()["status"] == "pending"
-        finished = _wait_finished(admin, started.json()["id"])
+        finished = finished_request(admin, started.json()["id"])
         assert finished["status"] == "done", finished
         systems = finished["systems"]
         assert set(systems) == {"renkei", *SANDBOXES}

@@ -6,13 +6,13 @@ byte) holding the email, on both backends; someone else's profile stays."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from renkei.store import Database
+from tests.privacy.support import finished_request
 from tests.support.rawscan import assert_not_in_files, dump_all_rows
 from tests.support.server import admin_client, running_hub
 
@@ -22,16 +22,6 @@ EMAIL = "ada.holder-5d2e@example.com"
 OWNER = "cus-holder-5d2e"
 HOLDER = "u-holder-5d2e"
 OTHER = "u-keep-5d2e"
-
-
-def _finished(admin: httpx.Client, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = admin.get(f"/api/v1/privacy-requests/{request_id}").json()
-        if body["status"] in ("done", "failed"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{request_id} did not finish")
 
 
 def _send(base_url: str, write_key: str, batch: list[dict[str, Any]]) -> None:
@@ -88,7 +78,7 @@ async def test_deleting_an_email_reaches_profiles_holding_it_only_as_a_trait(
                 f"/api/v1/profiles/{owner[0]['id']}/delete", json={"events": events_mode}
             )
             assert by_profile.status_code == 201, by_profile.text
-            assert _finished(admin, by_profile.json()["id"])["status"] == "done"
+            assert finished_request(admin, by_profile.json()["id"])["status"] == "done"
             # A's emails reach B already.
             assert admin.get("/api/v1/profiles", params={"user_id": HOLDER}).json()["data"] == []
         by_email = admin.post(
@@ -96,7 +86,7 @@ async def test_deleting_an_email_reaches_profiles_holding_it_only_as_a_trait(
             json={"kind": "delete", "email": EMAIL, "events": events_mode},
         )
         assert by_email.status_code == 201, by_email.text
-        assert _finished(admin, by_email.json()["id"])["status"] == "done"
+        assert finished_request(admin, by_email.json()["id"])["status"] == "done"
 
         assert admin.get("/api/v1/profiles", params={"user_id": HOLDER}).json()["data"] == []
         kept = admin.get("/api/v1/profiles", params={"user_id": OTHER}).json()["data"]

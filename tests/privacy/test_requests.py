@@ -25,6 +25,7 @@ from renkei.sandbox.mailchimp.state import DEFAULT_API_KEY as MAILCHIMP_KEY
 from renkei.security.keyring import generate_key
 from renkei.store import Database
 from renkei.store.tables.privacy import privacy_requests
+from tests.privacy.support import finished_request
 from tests.support.rawscan import dump_all_rows
 from tests.support.server import admin_client, running_hub
 
@@ -57,16 +58,6 @@ def _identify(base_url: str, admin: httpx.Client, **extra: Any) -> None:
         timeout=30,
     )
     assert response.status_code == 200, response.text
-
-
-def _finished(admin: httpx.Client, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = admin.get(f"/api/v1/privacy-requests/{request_id}").json()
-        if body["status"] in ("done", "failed"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{request_id} did not finish")
 
 
 async def test_a_vendor_that_may_recover_is_retried_and_one_that_refuses_fails_the_request(
@@ -115,7 +106,7 @@ async def test_a_vendor_that_may_recover_is_retried_and_one_that_refuses_fails_t
             "/api/v1/privacy-requests", json={"kind": "delete", "user_id": USER_ID}
         )
         assert started.status_code == 201, started.text
-        finished = _finished(admin, started.json()["id"])
+        finished = finished_request(admin, started.json()["id"])
 
     assert finished["status"] == "failed", finished
     systems = finished["systems"]
@@ -160,7 +151,7 @@ async def test_amplitude_without_its_secret_key_fails_the_deletion_saying_so(
             "/api/v1/privacy-requests", json={"kind": "delete", "user_id": USER_ID}
         )
         assert started.status_code == 201, started.text
-        finished = _finished(admin, started.json()["id"])
+        finished = finished_request(admin, started.json()["id"])
 
     assert finished["status"] == "failed", finished
     assert finished["systems"]["renkei"]["status"] == "done"
@@ -222,7 +213,7 @@ async def test_samples_of_blocked_events_go_with_the_person(
             time.sleep(0.05)
         started = admin.post("/api/v1/privacy-requests", json={"kind": "delete", "email": EMAIL})
         assert started.status_code == 201, started.text
-        finished = _finished(admin, started.json()["id"])
+        finished = finished_request(admin, started.json()["id"])
         assert finished["status"] == "done", finished
         assert finished["systems"]["renkei"]["counts"]["violation_samples"] == 1
         assert samples() == [{"scrubbed": True}]
@@ -243,7 +234,7 @@ async def test_scrubbed_events_stay_without_the_person(
         )
         assert started.status_code == 201, started.text
         assert started.json()["events_mode"] == "scrub"
-        finished = _finished(admin, started.json()["id"])
+        finished = finished_request(admin, started.json()["id"])
         assert finished["status"] == "done"
         assert finished["systems"]["renkei"]["counts"]["events"] == 2
         events = admin.get("/api/v1/events").json()["data"]
