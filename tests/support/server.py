@@ -15,6 +15,7 @@ import uvicorn
 
 from renkei.api.app import create_app
 from renkei.hub import Hub
+from renkei.sandbox import QuickStopServer
 from renkei.security.keyring import generate_key
 from renkei.settings import Settings
 
@@ -43,7 +44,7 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
 class ServerThread:
     def __init__(self, app: Any, port: int) -> None:
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
+        self.server = QuickStopServer(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"
 
