@@ -4,11 +4,14 @@ targets. Cloud metadata addresses stay refused either way (as they are when conn
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
 from renkei.egress.errors import TargetRefused
 from renkei.egress.ssrf import TargetPolicy
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.server import admin_client, running_hub
 
 pytestmark = pytest.mark.timeout(120)
@@ -68,29 +71,45 @@ def _saves(client: httpx.Client, url: str, n: int) -> list[httpx.Response]:
     ]
 
 
-@pytest.mark.parametrize("url", PRIVATE + METADATA)
-def test_private_and_metadata_literals_are_refused_when_saved(database_url: str, url: str) -> None:
-    with running_hub(database_url, with_worker=False, allow_private_targets=False) as (base, _):
-        client = admin_client(base)
-        for response in _saves(client, url, 0):
-            _refused(response)
-        # A nested URL of a generic HTTP connection (its OAuth token endpoint) too.
-        nested = client.post(
-            "/api/v1/connections",
-            json={
-                "name": "generic",
-                "connector": "http",
-                "config": {
-                    "url": PUBLIC,
-                    "auth": {"type": "oauth2_client_credentials", "token_url": url},
-                },
-                "credentials": {"client_id": "id", "client_secret": "s"},
+@pytest.fixture(scope="module", params=BACKENDS)
+def strict_client(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[httpx.Client]:
+    """A hub refusing private targets, one per module and backend: each test saves under
+    names of its own."""
+    database_url = database_factory.new_url(request.param)
+    with (
+        running_hub(database_url, with_worker=False, allow_private_targets=False) as (base, _),
+        admin_client(base) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize(("n", "url"), enumerate(PRIVATE + METADATA), ids=PRIVATE + METADATA)
+def test_private_and_metadata_literals_are_refused_when_saved(
+    strict_client: httpx.Client, n: int, url: str
+) -> None:
+    client = strict_client
+    for response in _saves(client, url, n):
+        _refused(response)
+    # A nested URL of a generic HTTP connection (its OAuth token endpoint) too.
+    nested = client.post(
+        "/api/v1/connections",
+        json={
+            "name": "generic",
+            "connector": "http",
+            "config": {
+                "url": PUBLIC,
+                "auth": {"type": "oauth2_client_credentials", "token_url": url},
             },
-        )
-        _refused(nested)
-        names = [e["name"] for e in client.get("/api/v1/endpoints").json()["data"]]
-        assert names == ["ok0"]
-        assert client.get("/api/v1/endpoints").json()["data"][0]["url"] == PUBLIC
+            "credentials": {"client_id": "id", "client_secret": "s"},
+        },
+    )
+    _refused(nested)
+    endpoints = client.get("/api/v1/endpoints", params={"limit": 500}).json()["data"]
+    names = [e["name"] for e in endpoints]
+    assert f"ok{n}" in names and f"e{n}" not in names  # nothing refused was stored
+    assert {e["url"] for e in endpoints} == {PUBLIC}
 
 
 def test_private_literals_are_accepted_when_private_targets_are_allowed(database_url: str) -> None:
