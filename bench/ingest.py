@@ -1,7 +1,8 @@
 """How fast does the tracking API store events? Measure, don't guess.
 
-Serves Renkei exactly as ``renkei serve`` does (uvicorn, uvloop, httptools, one process,
-worker included) on a fresh database, and drives it with wrk on 127.0.0.1:
+Serves Renkei exactly as ``renkei serve`` does (uvicorn, uvloop, httptools with each
+response in one write, one process per core, workers included) on a fresh database, and
+drives it with wrk on 127.0.0.1:
 
 1. ``track``: single-event ``POST /v1/track``, each answered only after its commit;
 2. ``bare``: the same wrk run against a bare ASGI app that reads the body and answers
@@ -59,7 +60,6 @@ SERVE_OPTIONS: dict[str, Any] = {
     "log_config": None,
     "access_log": False,
     "loop": "uvloop",
-    "http": "httptools",
 }
 BATCH_SIZE = 100
 
@@ -94,7 +94,7 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def serve_bare(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(bare_app, host="127.0.0.1", port=port, **SERVE_OPTIONS)
+    uvicorn.run(bare_app, host="127.0.0.1", port=port, **_serve_options())
 
 
 class FloorApp:
@@ -154,7 +154,14 @@ async def _no_body() -> dict[str, Any]:
 def serve_floor(port: int, path: Path) -> None:
     import uvicorn
 
-    uvicorn.run(FloorApp(path), host="127.0.0.1", port=port, **SERVE_OPTIONS)
+    uvicorn.run(FloorApp(path), host="127.0.0.1", port=port, **_serve_options())
+
+
+def _serve_options() -> dict[str, Any]:
+    """As ``renkei serve``: its protocol (httptools, each response in one write)."""
+    from renkei.api.http_protocol import HttpProtocol
+
+    return {**SERVE_OPTIONS, "http": HttpProtocol}
 
 
 # -- processes --------------------------------------------------------------------------------
@@ -496,7 +503,7 @@ def main() -> None:
             "backend": backend,
             "cpus": os.cpu_count(),
             "duration_s": duration,
-            "server": f"{server_name}; bare and floor: uvicorn (uvloop, httptools), 1 process",
+            "server": f"{server_name}; bare and floor: uvicorn (uvloop, renkei serve's protocol), 1 process",
             "load_average": os.getloadavg(),
             "load_generator": f"wrk -t{args.threads}",
             "nice": args.nice,
