@@ -17,6 +17,8 @@ import uvicorn
 from renkei.api.http_protocol import HttpProtocol, _HeldHead
 
 _release_stream = threading.Event()
+_gone: list[str] = []
+_gone_done = threading.Event()
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -40,6 +42,19 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             {"type": "http.response.start", "status": 204, "headers": [(b"content-length", b"0")]}
         )
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/gone":  # the client leaves between the head and the body
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
+        )
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        try:
+            await send({"type": "http.response.body", "body": b"{}"})
+        except Exception as exc:
+            _gone.append(repr(exc))
+        else:
+            _gone.append("sent")
+        _gone_done.set()
     elif path == "/broken":  # the head is sent, then the app fails
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]}
@@ -104,6 +119,15 @@ def test_an_app_failing_after_the_head_closes_the_connection(base_url: str) -> N
         with pytest.raises(httpx.RemoteProtocolError):
             client.get("/broken")
         assert client.post("/fixed").json() == {"success": True}
+
+
+def test_a_client_gone_before_the_body_is_no_error(base_url: str) -> None:
+    """As uvicorn's own: sending to a client that left is quietly nothing."""
+    port = int(base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as client:
+        client.sendall(b"GET /gone HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert _gone_done.wait(10)
+    assert _gone == ["sent"]
 
 
 class _Transport:

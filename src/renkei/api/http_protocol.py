@@ -55,8 +55,9 @@ class _Cycle(RequestResponseCycle):
             try:
                 await super().send(message)  # the body: written with the head
             finally:
-                transport.flush()  # a HEAD request's body writes nothing
                 self.transport = transport.transport
+                if not self.disconnected:  # a closed transport refuses writes
+                    transport.flush()  # a HEAD request's body writes nothing
             return
         if (
             message["type"] == "http.response.start"
