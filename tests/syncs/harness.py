@@ -40,23 +40,24 @@ class SyncRig:
     async def connect(
         self, base_url: str, *, name: str = "marketo", limits: dict[str, Any] | None = None
     ) -> None:
-        async with self.hub.database.transaction() as tx:
-            await create_connection(
-                tx,
-                keyring=self.hub.keyring,
-                registry=self.hub.connectors.registry,
-                now=self.clock.now(),
-                name=name,
-                connector="marketo",
-                config={"base_url": base_url, "activity_type_id": "100001"},
-                credentials=MARKETO_CREDENTIALS,
-                limits=limits,
-            )
+        await self.connect_vendor(
+            name,
+            {"base_url": base_url, "activity_type_id": "100001"},
+            MARKETO_CREDENTIALS,
+            connector="marketo",
+            limits=limits,
+        )
 
     async def connect_vendor(
-        self, name: str, config: dict[str, Any], credentials: dict[str, str]
+        self,
+        name: str,
+        config: dict[str, Any],
+        credentials: dict[str, str],
+        *,
+        connector: str | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> None:
-        """A connection named after its connector (a vendor's sandbox)."""
+        """A connection to a vendor's sandbox (its connector named like it unless said)."""
         async with self.hub.database.transaction() as tx:
             await create_connection(
                 tx,
@@ -64,9 +65,10 @@ class SyncRig:
                 registry=self.hub.connectors.registry,
                 now=self.clock.now(),
                 name=name,
-                connector=name,
+                connector=connector or name,
                 config=config,
                 credentials=credentials,
+                limits=limits,
             )
 
     async def connection_id(self, name: str) -> str:
