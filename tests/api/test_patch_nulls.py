@@ -9,6 +9,7 @@ for the fields where it means "clear" (``nullable``), before any SQL runs.
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from renkei.api.routes import routers
 from renkei.hub import Hub
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.server import admin_client, running_hub
 from tests.support.server import test_settings as settings_for
 
@@ -77,13 +79,22 @@ def test_the_schema_offers_null_only_where_it_is_accepted(model: type[BaseModel]
         assert accepts_null == (name in nullable), (name, prop)
 
 
-@pytest.fixture
-def api(database_url: str) -> Iterator[httpx.Client]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> Iterator[httpx.Client]:
+    """One hub per module and backend: each test makes its own objects (``unique``)."""
+    database_url = database_factory.new_url(str(request.param))
     with (
         running_hub(database_url, with_worker=False) as (base_url, _),
         admin_client(base_url) as client,
     ):
         yield client
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 def _made(response: httpx.Response) -> dict[str, Any]:
@@ -92,9 +103,9 @@ def _made(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _flow() -> dict[str, Any]:
+def _flow(unique: str) -> dict[str, Any]:
     return {
-        "name": "welcome",
+        "name": f"welcome-{unique}",
         "trigger": {"event_types": ["track"], "names": ["Signed Up"]},
         "steps": [{"id": "send", "action": {"url": "http://127.0.0.1:9/hook", "body": "{}"}}],
     }
@@ -116,18 +127,18 @@ HTTP_CASES = [
 
 @pytest.mark.parametrize(("collection", "field"), HTTP_CASES)
 def test_patch_null_answers_422_naming_the_field(
-    api: httpx.Client, collection: str, field: str
+    api: httpx.Client, unique: str, collection: str, field: str
 ) -> None:
     if collection == "event-types":
-        ref = _made(api.post("/api/v1/event-types", json={"name": "order.paid"}))["name"]
+        ref = _made(api.post("/api/v1/event-types", json={"name": f"order.paid-{unique}"}))["name"]
     elif collection == "endpoints":
-        ref = _made(
-            api.post("/api/v1/endpoints", json={"name": "crm", "url": "http://127.0.0.1:9/h"})
-        )["id"]
+        endpoint = {"name": f"crm-{unique}", "url": "http://127.0.0.1:9/h"}
+        ref = _made(api.post("/api/v1/endpoints", json=endpoint))["id"]
     elif collection == "sources":
-        ref = _made(api.post("/api/v1/sources", json={"kind": "webhook", "name": "hook"}))["id"]
+        source = {"kind": "webhook", "name": f"hook-{unique}"}
+        ref = _made(api.post("/api/v1/sources", json=source))["id"]
     else:
-        ref = _made(api.post(f"/api/v1/{collection}", json=_flow()))["id"]
+        ref = _made(api.post(f"/api/v1/{collection}", json=_flow(unique)))["id"]
     before = api.get(f"/api/v1/{collection}/{ref}").json()
 
     answer = api.patch(f"/api/v1/{collection}/{ref}", json={field: None})
@@ -141,9 +152,10 @@ def test_patch_null_answers_422_naming_the_field(
     assert api.get(f"/api/v1/{collection}/{ref}").json() == before
 
 
-def test_null_still_clears_a_nullable_field(api: httpx.Client) -> None:
+def test_null_still_clears_a_nullable_field(api: httpx.Client, unique: str) -> None:
     schema = {"type": "object"}
-    api.post("/api/v1/event-types", json={"name": "order.paid", "schema": schema})
-    cleared = api.patch("/api/v1/event-types/order.paid", json={"schema": None})
+    name = f"order.paid-{unique}"
+    _made(api.post("/api/v1/event-types", json={"name": name, "schema": schema}))
+    cleared = api.patch(f"/api/v1/event-types/{name}", json={"schema": None})
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["schema"] is None
