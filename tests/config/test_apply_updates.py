@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from renkei.config import ConfigError, apply_plan, make_plan
 from renkei.hub import Hub
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.server import test_settings as hub_settings
 
 pytestmark = pytest.mark.timeout(120)
@@ -258,10 +260,31 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_url(request: pytest.FixtureRequest, database_factory: DatabaseFactory) -> str:
+    # Made outside any event loop: the factory runs its own for PostgreSQL.
+    return database_factory.new_url(str(request.param))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_hub(shared_url: str) -> AsyncIterator[Hub]:
+    """One hub per module and backend for the table of refusals: none of its rows stores
+    anything (each checks it), so they can share one database. It lives on the module's
+    event loop, and so do the tests that use it."""
+    hub = Hub(hub_settings(shared_url))
+    await hub.start(with_worker=False)
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(("section", "spec", "message"), BAD, ids=[f"{s}-{m}" for s, _, m in BAD])
 async def test_plan_refuses_what_apply_refuses(
-    hub: Hub, section: str, spec: dict[str, Any], message: str
+    shared_hub: Hub, section: str, spec: dict[str, Any], message: str
 ) -> None:
+    hub = shared_hub
     with pytest.raises(ConfigError, match=message) as refused_by_plan:
         await make_plan(hub, {section: [spec]})
     assert f"{section}.{spec['name']}" in str(refused_by_plan.value)
