@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,17 +30,30 @@ def _parse_days_by_type(value: object) -> object:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if text.startswith("{"):
-        return json.loads(text)
-    pairs: dict[str, str] = {}
+    if text.startswith(("{", "[")):
+        # A type named twice is a typo: refuse it rather than let the last one win silently.
+        parsed = json.loads(text, object_pairs_hook=_pairs_named_once)
+        if not isinstance(parsed, dict):
+            raise ValueError("must be type=days pairs or a JSON object of them")
+        return parsed
+    pairs: list[tuple[str, str]] = []
     for part in (piece.strip() for piece in text.split(",")):
         if not part:
             continue
         name, equals, days = part.rpartition("=")
         if not equals or not name.strip():
             raise ValueError(f"{part!r} is not type=days (e.g. page=7,order.paid=365)")
-        pairs[name.strip()] = days.strip()
-    return pairs
+        pairs.append((name.strip(), days.strip()))
+    return _pairs_named_once(pairs)
+
+
+def _pairs_named_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    named: dict[str, Any] = {}
+    for name, days in pairs:
+        if name in named:
+            raise ValueError(f"{name!r} is named twice")
+        named[name] = days
+    return named
 
 
 class Settings(BaseSettings):

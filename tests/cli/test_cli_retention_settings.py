@@ -31,6 +31,11 @@ BAD = [
     ("RENKEI_RETENTION_EVENT_TYPES", "page=0", "page: days must be > 0"),
     ("RENKEI_RETENTION_EVENT_TYPES", "page=soon", "RENKEI_RETENTION_EVENT_TYPES (page)"),
     ("RENKEI_RETENTION_EVENT_TYPES", "{page: 7}", "RENKEI_RETENTION_EVENT_TYPES"),
+    # A type named twice is a typo to show, not a silent "the last one wins".
+    ("RENKEI_RETENTION_EVENT_TYPES", "page=7,page=8", "'page' is named twice"),
+    ("RENKEI_RETENTION_EVENT_TYPES", '{"page": 7, "page": 8}', "'page' is named twice"),
+    # JSON that is not an object is named as such, not cut at its commas.
+    ("RENKEI_RETENTION_EVENT_TYPES", "[1, 2]", "a JSON object"),
     ("RENKEI_RETENTION_FLOW_RUNS_DAYS", "-1", "RENKEI_RETENTION_FLOW_RUNS_DAYS"),
     # The older name is read; the error names the setting by its RENKEI_RETENTION_* name.
     ("RENKEI_FLOW_RUN_RETENTION_DAYS", "-1", "RENKEI_RETENTION_FLOW_RUNS_DAYS"),
