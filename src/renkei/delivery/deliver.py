@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 
 from renkei.delivery.ratelimit import EndpointRateLimiter
 from renkei.delivery.recorder import AttemptRecord
@@ -29,7 +29,7 @@ from renkei.events.envelope import Event
 from renkei.ids import new_id
 from renkei.observability import tracing
 from renkei.observability.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS
-from renkei.queue import RetryLater
+from renkei.queue import JobContext, RetryLater
 from renkei.security.redaction import redact_headers
 from renkei.store.config_version import read_version
 from renkei.store.tables.core import events as events_table
@@ -88,8 +88,13 @@ async def load_deliveries(
 ) -> dict[str, DeliveryRow]:
     """One query for the deliveries many concurrent tasks asked for (see batching.py)."""
     async with webhooks.hub.database.read() as connection:
-        rows = await connection.execute(_SELECT.where(deliveries.c.id.in_(list(delivery_ids))))
+        rows = await connection.execute(_SELECT_BY_IDS, {"ids": list(delivery_ids)})
         return {row.id: DeliveryRow(**row._mapping) for row in rows}
+
+
+# Built once (a statement keeps its cache key): building and keying it per batch took
+# longer than running it.
+_SELECT_BY_IDS = _SELECT.where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def lane_head_query(endpoint_id: str, lane: str) -> Select[Any]:
@@ -258,11 +263,19 @@ def rate_limiter(webhooks: Webhooks, target: Target) -> EndpointRateLimiter | No
 
 
 async def attempt_delivery(
-    webhooks: Webhooks, delivery: DeliveryRow, target: Target, *, trigger: str = "scheduled"
+    webhooks: Webhooks,
+    delivery: DeliveryRow,
+    target: Target,
+    *,
+    trigger: str = "scheduled",
+    job: JobContext | None = None,
 ) -> Finished:
-    """Send ``delivery`` once and record the attempt (committed before this returns)."""
+    """Send ``delivery`` once and record the attempt (committed before this returns).
+
+    ``job``: the job this attempt ends when it finishes the delivery; it is completed in the
+    attempt's transaction."""
     if not tracing.ENABLED:
-        return await _attempt(webhooks, delivery, target, trigger, None)
+        return await _attempt(webhooks, delivery, target, trigger, None, job)
     attributes = {
         "renkei.endpoint.id": target.id,
         "renkei.delivery.id": delivery.id,
@@ -272,7 +285,7 @@ async def attempt_delivery(
     with tracing.span(
         "renkei.delivery.attempt", event_id=delivery.event_id, attributes=attributes
     ) as current:
-        return await _attempt(webhooks, delivery, target, trigger, current)
+        return await _attempt(webhooks, delivery, target, trigger, current, job)
 
 
 async def _attempt(
@@ -281,6 +294,7 @@ async def _attempt(
     target: Target,
     trigger: str,
     current: tracing.Span | None,
+    job: JobContext | None,
 ) -> Finished:
     async with hold(rate_limiter(webhooks, target)):
         response, headers, started = await send_once(
@@ -327,6 +341,7 @@ async def _attempt(
         success=verdict.success,
         at=started,
         disable_reason="gone" if verdict.disable else None,
+        job=job if status != "failed" else None,
     )
     if delivery.event_type not in OPERATIONAL_TYPES:
         record.events = _operational_events(
@@ -431,8 +446,8 @@ def _endpoint_disabled(target: Target, reason: str, at: datetime) -> Event:
 # -- tasks ---------------------------------------------------------------------------------
 
 
-async def run_send(webhooks: Webhooks, delivery_id: str) -> None:
-    """The ``deliveries.send`` task."""
+async def run_send(webhooks: Webhooks, delivery_id: str, job: JobContext | None = None) -> None:
+    """The ``deliveries.send`` task (``job``: its context, completed with the attempt)."""
     delivery = await load_delivery(webhooks, delivery_id)
     if delivery is None or delivery.status not in ("pending", "failed"):
         return
@@ -442,7 +457,7 @@ async def run_send(webhooks: Webhooks, delivery_id: str) -> None:
     now = webhooks.hub.clock.now()
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now + _EARLY:
         raise RetryLater("not due yet", at=delivery.next_attempt_at, count_attempt=False)
-    finished = await attempt_delivery(webhooks, delivery, target)
+    finished = await attempt_delivery(webhooks, delivery, target, job=job)
     if not finished.done:
         raise RetryLater("delivery attempt failed", at=finished.retry_at, count_attempt=False)
 

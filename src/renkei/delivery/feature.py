@@ -40,7 +40,7 @@ def install(hub: Core, webhooks: Webhooks) -> None:
     hub.fanout.append(handler)
 
     async def send(ctx: JobContext) -> None:
-        await run_send(webhooks, str(ctx.payload["d"]))
+        await run_send(webhooks, str(ctx.payload["d"]), ctx)
 
     async def send_died(ctx: JobContext, error: str) -> None:
         # The job will not run again: the delivery must not stay pending for ever.

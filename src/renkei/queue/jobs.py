@@ -42,3 +42,6 @@ class Finished:
     retry_at: datetime | None = None
     dead: bool = False
     refund_attempt: bool = False
+    written: bool = False
+    """Already in the database: the task completed the job in its own transaction
+    (:meth:`JobContext.complete_in`), so the worker has nothing left to write."""

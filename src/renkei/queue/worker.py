@@ -38,9 +38,19 @@ class JobContext:
     queue: JobQueue
     services: dict[str, Any] = field(default_factory=dict)
 
+    completed: bool = False
+    """The task completed the job in a transaction of its own that committed
+    (:meth:`JobQueue.complete_in`, then :meth:`committed`): the worker writes nothing."""
+
     @property
     def payload(self) -> dict[str, Any]:
         return self.job.payload
+
+    def committed(self) -> None:
+        """The transaction that completed this job (``JobQueue.complete_in``) committed: a
+        task that writes its outcome anyway saves the worker a transaction of its own. The
+        task must then return normally."""
+        self.completed = True
 
     def now(self) -> datetime:
         return self.queue.clock.now()
@@ -168,7 +178,7 @@ class Worker:
         finally:
             self._running.pop(job.id, None)
             self._slot_free.set()
-        if result is not None:
+        if result is not None and not result.written:
             self._results.append(result)
             if len(self._results) >= self.options.batch_size:
                 self._results_ready.set()
@@ -194,9 +204,10 @@ class Worker:
 
     async def _attempt(self, job: Job) -> Finished | None:
         now = self.queue.clock.now()
+        context = JobContext(job, self.queue, self.services)
         try:
             task = self.queue.registry.get(job.task)
-            await task.function(JobContext(job, self.queue, self.services))
+            await task.function(context)
         except asyncio.CancelledError:
             return None
         except RetryLater as exc:
@@ -215,7 +226,7 @@ class Worker:
             )
             return self._failure(job, error, now)
         self.completed += 1
-        return Finished(job)
+        return Finished(job, written=context.completed)
 
     def _failure(self, job: Job, error: str, now: datetime) -> Finished:
         task = self.queue.registry.find(job.task)
