@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from renkei.api.middleware import MAX_JSON_DEPTH as MAX_DEPTH
 from renkei.api.middleware import check_json
 from renkei.hub import Hub
 from renkei.store import Database
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.rawscan import dump_all_rows
 from tests.support.server import ADMIN_TOKEN, running_hub
 
@@ -163,15 +165,42 @@ CASES: dict[str, Case] = {
 }
 
 
-@pytest.fixture
-def served(database_url: str) -> Iterator[tuple[str, Hub]]:
-    with running_hub(database_url, with_worker=False, max_body_bytes=MAX_BODY) as served:
+# One database and one hub per module and backend for every table below (a request or
+# two per row): each row creates what it needs under names of its own (``unique``) and
+# compares what it can see with what was there before, so the rows share them safely.
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_url(request: pytest.FixtureRequest, database_factory: DatabaseFactory) -> str:
+    return database_factory.new_url(str(request.param))
+
+
+@pytest.fixture(scope="module")
+def served(shared_url: str) -> Iterator[tuple[str, Hub]]:
+    with running_hub(shared_url, with_worker=False, max_body_bytes=MAX_BODY) as served:
         yield served
+
+
+@pytest.fixture
+def unique() -> str:
+    """A suffix for the names a test creates in the shared database."""
+    return uuid.uuid4().hex[:8]
+
+
+def _stored(database_url: str) -> str:
+    async def stored() -> str:
+        database = Database(database_url)
+        try:
+            return await dump_all_rows(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(stored())
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_a_json_4xx_and_stores_nothing(
-    served: tuple[str, Hub], database_url: str, case: str
+    served: tuple[str, Hub], shared_url: str, case: str
 ) -> None:
     base_url, _ = served
     make_body, content_type, status, code = CASES[case]
@@ -193,14 +222,7 @@ def test_bad_input_is_a_json_4xx_and_stores_nothing(
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").status_code == 200
 
-    async def stored() -> str:
-        database = Database(database_url)
-        try:
-            return await dump_all_rows(database)
-        finally:
-            await database.dispose()
-
-    assert MARKER not in asyncio.run(stored())
+    assert MARKER not in _stored(shared_url)
 
 
 @pytest.mark.parametrize(
@@ -254,12 +276,13 @@ def test_a_connection_url_that_is_no_url_is_a_422_naming_the_field(
         "config": config,
     }
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        before = client.get("/api/v1/connections").json()["data"]
         response = client.post("/api/v1/connections", json=body)
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert error["code"] == "invalid_url", error
         assert f"config {path} " in error["message"], error
-        assert client.get("/api/v1/connections").json()["data"] == []
+        assert client.get("/api/v1/connections").json()["data"] == before
 
 
 # (method, path, body, status, code, what the message names): the tracking plan's inputs
@@ -279,7 +302,7 @@ BAD_PLAN_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
     ("POST", "/api/v1/event-types",
      {"name": "t2", "description": MARKER, "planned": True, "schema": {"pattern": "a\\Z"}},
      422, "validation_failed", "schema"),
-    ("PATCH", "/api/v1/event-types/loose", {"planned": True},
+    ("PATCH", "/api/v1/event-types/{loose}", {"planned": True},
      422, "validation_failed", "schema"),
     ("GET", "/api/v1/violations?limit=0", None, 400, "invalid_limit", "limit"),
     ("GET", "/api/v1/violations?cursor=%21%21", None, 400, "invalid_cursor", "cursor"),
@@ -314,7 +337,8 @@ BAD_PLAN_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
 )
 def test_bad_tracking_plan_input_is_a_clear_4xx_and_changes_nothing(
     served: tuple[str, Hub],
-    database_url: str,
+    shared_url: str,
+    unique: str,
     method: str,
     path: str,
     body: dict[str, Any] | None,
@@ -325,37 +349,33 @@ def test_bad_tracking_plan_input_is_a_clear_4xx_and_changes_nothing(
     base_url, _ = served
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-        source = client.post("/api/v1/sources", json={"kind": "tracking", "name": "app"})
-        loose = {"name": "loose", "schema": {"pattern": "a\\Z"}}  # fine while not planned
+        app = {"kind": "tracking", "name": f"app-{unique}"}
+        source = client.post("/api/v1/sources", json=app)
+        assert source.status_code == 201, source.text
+        # fine while not planned
+        loose = {"name": f"loose-{unique}", "schema": {"pattern": "a\\Z"}}
         assert client.post("/api/v1/event-types", json=loose).status_code == 201
-        url = path.format(source=source.json()["id"])
+        url = path.format(source=source.json()["id"], loose=loose["name"])
         response = client.request(method, url, json=body)
         assert response.status_code == status, response.text
         error = response.json()["error"]
         assert error["code"] == code and names in str(error), error
         assert client.get(f"/api/v1/sources/{source.json()['id']}").json()["plan_mode"] is None
-        assert client.get("/api/v1/event-types/loose").json()["planned"] is False
+        assert client.get(f"/api/v1/event-types/{loose['name']}").json()["planned"] is False
 
-    async def stored() -> str:
-        database = Database(database_url)
-        try:
-            return await dump_all_rows(database)
-        finally:
-            await database.dispose()
-
-    assert MARKER not in asyncio.run(stored())
+    assert MARKER not in _stored(shared_url)
 
 
 # (method, path, body, status, code, what the message names): OAuth connect (issue 19).
 # The connections named exist first (see the test); the callback is asked for JSON.
 BAD_OAUTH_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = [
     ("POST", "/api/v1/connections/nope/oauth/start", None, 404, "not_found", "nope"),
-    ("POST", "/api/v1/connections/alerts/oauth/start", None, 422, "oauth_unsupported", "slack"),
-    ("POST", "/api/v1/connections/crm-bare/oauth/start", None,
+    ("POST", "/api/v1/connections/{alerts}/oauth/start", None, 422, "oauth_unsupported", "slack"),
+    ("POST", "/api/v1/connections/{crm-bare}/oauth/start", None,
      422, "oauth_client_missing", "client_id"),
-    ("POST", "/api/v1/connections/crm/oauth/start", {"return_to": "elsewhere"},
+    ("POST", "/api/v1/connections/{crm}/oauth/start", {"return_to": "elsewhere"},
      422, "validation_failed", "return_to"),
-    ("POST", "/api/v1/connections/crm/oauth/start", {"return_to": ["json"]},
+    ("POST", "/api/v1/connections/{crm}/oauth/start", {"return_to": ["json"]},
      422, "validation_failed", "return_to"),
     ("GET", "/oauth/callback", None, 400, "oauth_state_missing", "state"),
     ("GET", "/oauth/callback?code=abc", None, 400, "oauth_state_missing", "state"),
@@ -374,6 +394,7 @@ BAD_OAUTH_INPUTS: list[tuple[str, str, dict[str, Any] | None, int, str, str]] = 
 )
 def test_bad_oauth_input_is_a_clear_4xx_and_connects_nothing(
     served: tuple[str, Hub],
+    unique: str,
     method: str,
     path: str,
     body: dict[str, Any] | None,
@@ -383,22 +404,25 @@ def test_bad_oauth_input_is_a_clear_4xx_and_connects_nothing(
 ) -> None:
     base_url, _ = served
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Accept": "application/json"}
+    made = {role: f"{role}-{unique}" for role in ("crm", "crm-bare", "alerts")}
     connections = [
-        {"name": "crm", "connector": "hubspot",
+        {"name": made["crm"], "connector": "hubspot",
          "credentials": {"client_id": "app", "client_secret": "app-secret"}},
-        {"name": "crm-bare", "connector": "hubspot"},
-        {"name": "alerts", "connector": "slack",
+        {"name": made["crm-bare"], "connector": "hubspot"},
+        {"name": made["alerts"], "connector": "slack",
          "credentials": {"webhook_url": "https://hooks.slack.com/services/T0/B0/x"}},
     ]  # fmt: skip
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
         for connection in connections:
             created = client.post("/api/v1/connections", json=connection)
             assert created.status_code == 201, created.text
+        for role, name in made.items():  # replace, not format: no braces in the other rows
+            path = path.replace(f"{{{role}}}", name)
         response = client.request(method, path, json=body)
         assert response.status_code == status, response.text
         error = response.json()["error"]
         assert error["code"] == code and names in str(error), error
-        crm = client.get("/api/v1/connections/crm").json()
+        crm = client.get(f"/api/v1/connections/{made['crm']}").json()
         assert crm["status"] == "active" and "access_token" not in crm["credentials_set"]
 
 
@@ -476,7 +500,7 @@ BAD_SQL_INPUTS: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("route", "body", "names"), BAD_SQL_INPUTS)
 def test_bad_sql_connector_input_is_a_422_that_never_echoes_the_url(
-    served: tuple[str, Hub], route: str, body: dict[str, Any], names: str
+    served: tuple[str, Hub], unique: str, route: str, body: dict[str, Any], names: str
 ) -> None:
     base_url, _ = served
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -484,12 +508,14 @@ def test_bad_sql_connector_input_is_a_422_that_never_echoes_the_url(
         created = client.post(
             "/api/v1/connections",
             json={
-                "name": "warehouse",
+                "name": f"warehouse-{unique}",
                 "connector": "sql",
                 "credentials": {"url": "sqlite:////nonexistent/renkei-bad-input.db"},
             },
         )
         assert created.status_code == 201, created.text
+        if body.get("connection") == "warehouse":
+            body = {**body, "connection": f"warehouse-{unique}"}
         response = client.post(route, json=body)
         assert response.status_code == 422, response.text
         assert names in response.json()["error"]["message"], response.text
