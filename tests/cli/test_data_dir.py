@@ -110,3 +110,18 @@ def test_the_cli_uses_the_servers_database_and_key_from_any_directory(tmp_path: 
     # `migrate` creates one where it is run, as `serve` does.
     assert cli({**env, "RENKEI_DATA_DIR": str(empty)}, project, "migrate").returncode == 0
     assert (empty / "renkei.db").exists() and (empty / "renkei-secret.key").exists()
+
+
+def test_the_cli_names_the_command_that_recorded_the_data_directory(tmp_path: Path) -> None:
+    # `migrate` records its directory as `serve` does; the line saying which database a
+    # command uses named `renkei serve` whichever did, sending a user after a server that
+    # never ran there.
+    env = clean_env(tmp_path)
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    assert cli(env, project, "migrate").returncode == 0
+    listed = cli(env, elsewhere, "sources", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"database sqlite:///{project / 'renkei.db'}" in listed.stderr
+    assert "recorded by `renkei migrate`" in listed.stderr, listed.stderr

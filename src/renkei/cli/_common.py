@@ -92,20 +92,23 @@ def locate_data_dir(*, creating: bool) -> DataDir:
             return DataDir(folder, why)
     record = recorded_data_dir_file()
     try:
-        recorded = Path(record.read_text().strip())
+        # The directory, then the command that recorded it (absent in older records).
+        lines = record.read_text().splitlines()
     except OSError:
-        recorded = None
+        lines = []
+    recorded = Path(lines[0].strip()) if lines and lines[0].strip() else None
+    by = lines[1].strip() if len(lines) > 1 and lines[1].strip() else "serve"
     if recorded is not None and recorded.is_dir():
-        return DataDir(recorded, f"recorded by `renkei serve` in {record}")
+        return DataDir(recorded, f"recorded by `renkei {by}` in {record}")
     return DataDir(here, "the current directory")
 
 
-def record_data_dir(path: Path) -> None:
+def record_data_dir(path: Path, *, by: str = "serve") -> None:
     """Remember where ``serve``/``migrate`` keep their data, for commands run elsewhere."""
     record = recorded_data_dir_file()
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
-        record.write_text(f"{path.resolve()}\n")
+        record.write_text(f"{path.resolve()}\n{by}\n")
     except OSError as exc:
         err_console.print(f"note: could not record the data directory in {record}: {exc}")
 

@@ -101,17 +101,17 @@ def migrate() -> None:
 
     settings = load_settings(creating=True)
     revision = with_hub(run, migrate_first=False, settings=settings)
-    _record(settings)
+    _record(settings, by="migrate")
     console.print(f"database is at revision {revision}")
 
 
-def _record(settings: Any) -> None:
+def _record(settings: Any, *, by: str = "serve") -> None:
     """``serve``/``migrate`` on the defaults (the current directory): remember where, for
     commands run elsewhere. Nothing is recorded when the environment names the data."""
     import os
 
     if not os.environ.get("RENKEI_DATA_DIR") and not os.environ.get("RENKEI_DATABASE_URL"):
-        record_data_dir(settings.data_dir)
+        record_data_dir(settings.data_dir, by=by)
 
 
 @app.command()
