@@ -5,12 +5,14 @@ forms' bad input answered on the page with its status, never a 500."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from tests.dashboard.served import hidden_csrf, served_dashboard, signed_in
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.server import ADMIN_TOKEN, admin_client
 
 HOSTILE = '<script>alert("x")</script><b>bold</b>'
@@ -57,8 +59,8 @@ class Seeded:
     sync_id: str
 
 
-@pytest.fixture
-def seeded(database_url: str) -> Iterator[Seeded]:
+@contextmanager
+def seeded_dashboard(database_url: str) -> Iterator[Seeded]:
     with served_dashboard(database_url, allow_private_targets=False) as (url, _):
         api = admin_client(url)
         flow = api.post("/api/v1/flows", json=FLOW)
@@ -97,12 +99,28 @@ def seeded(database_url: str) -> Iterator[Seeded]:
         )
 
 
-def test_the_flows_list_and_a_flows_page(seeded: Seeded) -> None:
-    listed = seeded.admin.get("/ui/flows")
+@pytest.fixture
+def seeded(database_url: str) -> Iterator[Seeded]:
+    """A dashboard of its own, for the tests that change what the others would see (a
+    flow turned off, a run queued, a secret or an event added) or count deliveries."""
+    with seeded_dashboard(database_url) as seeded:
+        yield seeded
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(request: pytest.FixtureRequest, database_factory: DatabaseFactory) -> Iterator[Seeded]:
+    """One dashboard per module and backend for the tests that only look, or whose input
+    is refused (the tables): none of them changes what another sees."""
+    with seeded_dashboard(database_factory.new_url(str(request.param))) as seeded:
+        yield seeded
+
+
+def test_the_flows_list_and_a_flows_page(shared: Seeded) -> None:
+    listed = shared.admin.get("/ui/flows")
     assert listed.status_code == 200
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in listed.text
     assert HOSTILE not in listed.text
-    page = seeded.admin.get(f"/ui/flows/{seeded.flow_id}")
+    page = shared.admin.get(f"/ui/flows/{shared.flow_id}")
     assert page.status_code == 200, page.text[-2000:]
     text = page.text
     assert HOSTILE not in text
@@ -142,11 +160,11 @@ def test_a_preview_shows_what_would_be_sent_and_sends_nothing(seeded: Seeded) ->
     ],
 )
 def test_a_preview_refuses_bad_input_on_the_page(
-    seeded: Seeded, data: dict[str, str], status: int, message: str
+    shared: Seeded, data: dict[str, str], status: int, message: str
 ) -> None:
-    path = f"/ui/flows/{seeded.flow_id}"
-    csrf = hidden_csrf(seeded.admin.get(path).text)
-    answer = seeded.admin.post(f"{path}/preview", data={**data, "csrf_token": csrf})
+    path = f"/ui/flows/{shared.flow_id}"
+    csrf = hidden_csrf(shared.admin.get(path).text)
+    answer = shared.admin.post(f"{path}/preview", data={**data, "csrf_token": csrf})
     assert answer.status_code == status, answer.text[-2000:]
     assert 'role="alert"' in answer.text
     assert message in answer.text
@@ -177,9 +195,9 @@ def test_the_connections_page_shows_cards_gauges_and_no_secret(seeded: Seeded) -
     assert 'name="credentials.client_id" type="text"' in form.text
 
 
-def test_a_connect_form_refused_never_echoes_a_secret(seeded: Seeded) -> None:
-    csrf = hidden_csrf(seeded.admin.get("/ui/connections/new/marketo").text)
-    answer = seeded.admin.post(
+def test_a_connect_form_refused_never_echoes_a_secret(shared: Seeded) -> None:
+    csrf = hidden_csrf(shared.admin.get("/ui/connections/new/marketo").text)
+    answer = shared.admin.post(
         "/ui/connections",
         data={
             "connector": "marketo",
@@ -219,10 +237,10 @@ CONNECT = {
     ],
 )
 def test_the_connect_form_refuses_bad_input_on_the_page(
-    seeded: Seeded, change: dict[str, str], status: int, message: str
+    shared: Seeded, change: dict[str, str], status: int, message: str
 ) -> None:
-    csrf = hidden_csrf(seeded.admin.get("/ui/connections/new/marketo").text)
-    answer = seeded.admin.post("/ui/connections", data={**CONNECT, **change, "csrf_token": csrf})
+    csrf = hidden_csrf(shared.admin.get("/ui/connections/new/marketo").text)
+    answer = shared.admin.post("/ui/connections", data={**CONNECT, **change, "csrf_token": csrf})
     assert answer.status_code == status, answer.text[-2000:]
     assert 'role="alert"' in answer.text
     assert message in answer.text
@@ -267,21 +285,21 @@ def test_the_syncs_page_shows_schedule_runs_and_the_quota_picture(seeded: Seeded
         ("/ui/syncs/{sync}/run", {}),
     ],
 )
-def test_a_read_token_is_refused(seeded: Seeded, path: str, data: dict[str, str]) -> None:
-    target = path.format(flow=seeded.flow_id, connection=seeded.connection_id, sync=seeded.sync_id)
-    csrf = hidden_csrf(seeded.reader.get("/ui/flows").text)
-    answer = seeded.reader.post(target, data={**data, "csrf_token": csrf})
+def test_a_read_token_is_refused(shared: Seeded, path: str, data: dict[str, str]) -> None:
+    target = path.format(flow=shared.flow_id, connection=shared.connection_id, sync=shared.sync_id)
+    csrf = hidden_csrf(shared.reader.get("/ui/flows").text)
+    answer = shared.reader.post(target, data={**data, "csrf_token": csrf})
     assert answer.status_code == 403, answer.text[-2000:]
     assert "this token&#39;s scope is read" in answer.text
 
 
-def test_a_read_token_sees_the_pages_with_buttons_disabled(seeded: Seeded) -> None:
+def test_a_read_token_sees_the_pages_with_buttons_disabled(shared: Seeded) -> None:
     for path, button in (
-        (f"/ui/flows/{seeded.flow_id}", "Disable"),
+        (f"/ui/flows/{shared.flow_id}", "Disable"),
         ("/ui/connections", "Test connection"),
         ("/ui/syncs", "Run now"),
     ):
-        page = seeded.reader.get(path)
+        page = shared.reader.get(path)
         assert page.status_code == 200, page.text[-2000:]
         assert f'disabled title="Your token is read-only.">{button}</button>' in page.text
 
@@ -300,12 +318,12 @@ def test_a_read_token_sees_the_pages_with_buttons_disabled(seeded: Seeded) -> No
     ],
 )
 def test_unknown_and_bad_references_are_pages_with_their_status(
-    seeded: Seeded, method: str, path: str, status: int
+    shared: Seeded, method: str, path: str, status: int
 ) -> None:
-    csrf = hidden_csrf(seeded.admin.get("/ui/flows").text)
-    answer = seeded.admin.request(
+    csrf = hidden_csrf(shared.admin.get("/ui/flows").text)
+    answer = shared.admin.request(
         method,
-        path.format(flow=seeded.flow_id),
+        path.format(flow=shared.flow_id),
         data={"csrf_token": csrf} if method == "POST" else None,
     )
     assert answer.status_code == status, answer.text[-2000:]
@@ -345,11 +363,11 @@ def test_a_preview_of_a_recent_event_picked_from_the_list(seeded: Seeded) -> Non
     assert "the event is not valid JSON" in refused.text
 
 
-def test_a_refused_test_under_htmx_is_the_alert_beside_the_button(seeded: Seeded) -> None:
+def test_a_refused_test_under_htmx_is_the_alert_beside_the_button(shared: Seeded) -> None:
     """htmx swaps no 4xx answer: a refusal it asked for comes as a 200 fragment, or the
     person who pressed "Test connection" would see nothing happen."""
-    csrf = hidden_csrf(seeded.admin.get("/ui/connections").text)
-    answer = seeded.admin.post(
+    csrf = hidden_csrf(shared.admin.get("/ui/connections").text)
+    answer = shared.admin.post(
         "/ui/connections/conn_gone/test", data={"csrf_token": csrf}, headers={"HX-Request": "true"}
     )
     assert answer.status_code == 200
