@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from renkei.hub import Hub
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.server import ADMIN_TOKEN, admin_client, running_hub
 
 FORM = "application/x-www-form-urlencoded"
-# (path, body) for creation routes of the management API, publishing included.
+# (path, body) for creation routes of the management API, publishing included. The names
+# get a suffix per test (``named``): the rows share one database per module and backend.
 CREATIONS = [
     ("/api/v1/sources", {"kind": "tracking", "name": "web"}),
     ("/api/v1/endpoints", {"name": "crm", "url": "https://crm.example.com/hooks"}),
@@ -29,10 +32,24 @@ CREATIONS = [
 ]
 
 
-@pytest.fixture
-def served(database_url: str) -> Iterator[tuple[str, Hub]]:
-    with running_hub(database_url, with_worker=False) as served:
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_url(request: pytest.FixtureRequest, database_factory: DatabaseFactory) -> str:
+    return database_factory.new_url(str(request.param))
+
+
+@pytest.fixture(scope="module")
+def served(shared_url: str) -> Iterator[tuple[str, Hub]]:
+    """One hub per module and backend: each test creates under names of its own and
+    compares listings with what was there before."""
+    with running_hub(shared_url, with_worker=False) as served:
         yield served
+
+
+def named(body: dict[str, object]) -> dict[str, object]:
+    """``body`` with a name of its own, so that a unique name is never taken already."""
+    if "name" not in body:
+        return body
+    return {**body, "name": f"{body['name']}-{uuid.uuid4().hex[:8]}"}
 
 
 def _post(base_url: str, path: str, body: bytes, content_type: str | None) -> httpx.Response:
@@ -48,7 +65,7 @@ def test_json_without_a_json_content_type_is_accepted(
     served: tuple[str, Hub], path: str, body: dict[str, object], content_type: str | None
 ) -> None:
     base_url, _ = served
-    response = _post(base_url, path, json.dumps(body).encode(), content_type)
+    response = _post(base_url, path, json.dumps(named(body)).encode(), content_type)
     assert response.status_code == 201, response.text
     assert response.headers["content-type"] == "application/json"
 
@@ -62,22 +79,25 @@ def test_other_media_types_get_415_naming_the_header(
     served: tuple[str, Hub], path: str, body: dict[str, object], content_type: str
 ) -> None:
     base_url, _ = served
-    response = _post(base_url, path, json.dumps(body).encode(), content_type)
-    assert response.status_code == 415, response.text
-    error = response.json()["error"]
-    assert error["code"] == "unsupported_media_type"
-    assert "Content-Type" in error["message"]
-    assert error["details"]["header"] == "Content-Type"
-    assert error["details"]["content_type"] == content_type.partition(";")[0]
+    listing = path if path != "/api/v1/events" else "/api/v1/events?limit=10"
     with admin_client(base_url) as admin:
-        listed = admin.get(path if path != "/api/v1/events" else "/api/v1/events?limit=10")
+        before = admin.get(listing)
+        assert before.status_code == 200, before.text
+        response = _post(base_url, path, json.dumps(named(body)).encode(), content_type)
+        assert response.status_code == 415, response.text
+        error = response.json()["error"]
+        assert error["code"] == "unsupported_media_type"
+        assert "Content-Type" in error["message"]
+        assert error["details"]["header"] == "Content-Type"
+        assert error["details"]["content_type"] == content_type.partition(";")[0]
+        listed = admin.get(listing)
         assert listed.status_code == 200, listed.text
-        assert listed.json()["data"] == []
+        assert listed.json()["data"] == before.json()["data"]
 
 
 def test_json_suffix_media_types_are_json(served: tuple[str, Hub]) -> None:
     base_url, _ = served
-    body = json.dumps({"kind": "tracking", "name": "web"}).encode()
+    body = json.dumps(named({"kind": "tracking", "name": "web"})).encode()
     response = _post(base_url, "/api/v1/sources", body, "application/merge-patch+json")
     assert response.status_code == 201, response.text
 
@@ -95,7 +115,7 @@ def test_a_body_less_post_needs_no_content_type(served: tuple[str, Hub]) -> None
     base_url, _ = served
     with admin_client(base_url) as admin:
         endpoint = admin.post(
-            "/api/v1/endpoints", json={"name": "crm", "url": "https://crm.example.com/hooks"}
+            "/api/v1/endpoints", json=named({"name": "crm", "url": "https://crm.example.com/hooks"})
         ).json()
     response = _post(base_url, f"/api/v1/endpoints/{endpoint['id']}/secret/rotate", b"", None)
     assert response.status_code < 300, response.text
