@@ -231,12 +231,18 @@ def disable_command(source: str = typer.Argument(..., help="Id or name.")) -> No
     _set_enabled(source, False)
 
 
+PLAN_COMMAND_MODES = ("allow", "omit_properties", "block", "off")
+
+
 @sources_app.command("plan")
 def plan_command(
     source: str = typer.Argument(..., help="Id or name."),
     mode: str = typer.Argument(..., help="allow, omit_properties, block, or off"),
 ) -> None:
     """Check a tracking source's events against the tracking plan, or stop (off)."""
+    # Checked here: the API's own message offers `null`, which this command spells `off`.
+    if mode not in PLAN_COMMAND_MODES:
+        raise CliError(f"mode must be one of {', '.join(PLAN_COMMAND_MODES)} (off: no plan)")
 
     async def run(hub: Hub) -> dict[str, Any]:
         changed = await sources.set_plan_mode(
