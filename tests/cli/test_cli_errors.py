@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from renkei.cli.main import app
 from renkei.observability.logging import configure_logging
 from renkei.security.keyring import generate_key
+from tests.support.databases import BACKENDS, DatabaseFactory
 from tests.support.postgres import suite_host_port
 
 pytestmark = pytest.mark.timeout(300)
@@ -59,14 +60,36 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def runner(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+def _runner(
+    database_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> CliRunner:
     monkeypatch.setenv("RENKEI_DATABASE_URL", database_url)
-    monkeypatch.setenv("RENKEI_SECRET_KEY", generate_key())
+    monkeypatch.setenv("RENKEI_SECRET_KEY", secret_key)
     monkeypatch.setenv("RENKEI_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("RENKEI_LOG_LEVEL", "warning")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     return CliRunner()
+
+
+@pytest.fixture
+def runner(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    return _runner(database_url, generate_key(), monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_database(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory
+) -> tuple[str, str]:
+    """``(url, secret key)`` of one database per module and backend for the bad-input
+    table: every row is refused (exit 1), so none stores what another could see."""
+    return database_factory.new_url(str(request.param)), generate_key()
+
+
+@pytest.fixture
+def table_runner(
+    shared_database: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> CliRunner:
+    return _runner(*shared_database, monkeypatch, tmp_path)
 
 
 # (arguments, what the one line says); {d} is the directory of the files above.
@@ -158,9 +181,11 @@ BAD_INPUTS: list[tuple[list[str], str]] = [
     ids=[" ".join(a).replace(str(README), "README.md").replace("{d}/", "") for a, _ in BAD_INPUTS],
 )
 def test_bad_input_is_one_line_and_exit_1(
-    runner: CliRunner, files: Path, arguments: list[str], message: str
+    table_runner: CliRunner, files: Path, arguments: list[str], message: str
 ) -> None:
-    result = runner.invoke(app, [argument.replace("{d}", str(files)) for argument in arguments])
+    result = table_runner.invoke(
+        app, [argument.replace("{d}", str(files)) for argument in arguments]
+    )
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
