@@ -250,26 +250,18 @@ async def _drop_partitions(hub: Core, counts: dict[str, int], pacer: _Pacer, now
             after = last
             await pacer.pause()
         await _drop(hub, counts, partition)
-    for partition in await _due(hub, "deliveries", deliveries_before):
-        if partition.attached:
-            async with hub.database.transaction() as tx:
-                if await delivery_retention.partition_has_open(tx, partition):
-                    continue
-                if not await partitions.detach(tx, partition):
-                    continue
-        async with hub.database.read() as connection:
-            counts["deliveries"] += await partitions.row_count(connection, partition)
-        await _drop(hub, counts, partition)
-    for partition in await _due(hub, "delivery_attempts", deliveries_before):
-        if partition.attached:
-            async with hub.database.transaction() as tx:
-                if await delivery_retention.attempts_partition_in_use(tx, partition):
-                    continue
-                if not await partitions.detach(tx, partition):
-                    continue
-        async with hub.database.read() as connection:
-            counts["attempts"] += await partitions.row_count(connection, partition)
-        await _drop(hub, counts, partition)
+    for table, count, in_use in (
+        ("deliveries", "deliveries", delivery_retention.partition_has_open),
+        ("delivery_attempts", "attempts", delivery_retention.attempts_partition_in_use),
+    ):
+        for partition in await _due(hub, table, deliveries_before):
+            if partition.attached:
+                async with hub.database.transaction() as tx:
+                    if await in_use(tx, partition) or not await partitions.detach(tx, partition):
+                        continue
+            async with hub.database.read() as connection:
+                counts[count] += await partitions.row_count(connection, partition)
+            await _drop(hub, counts, partition)
 
 
 async def _due(hub: Core, table: str, before: datetime) -> list[partitions.Partition]:
