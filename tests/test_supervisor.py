@@ -549,3 +549,76 @@ def test_serve_and_worker_started_while_postgresql_is_away_wait_for_it(
             for process in processes:
                 if process.poll() is None:
                     process.kill()
+
+
+def ingested(served: Served) -> float:
+    """``renkei_ingest_events_total{path="tracking"}`` in one scrape, on a new connection
+    (so any child may answer); checks that the scrape is the processes' pooled metrics."""
+    text = httpx.get(f"{served.url}/metrics", timeout=30).text
+    assert "process_start_time_seconds" not in text  # one process's figure: not pooled
+    assert text.count("# TYPE renkei_jobs_pending gauge") == 1  # read once, not summed
+    for line in text.splitlines():
+        if line.startswith('renkei_ingest_events_total{path="tracking"} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_metrics_count_every_process_whichever_answers_and_survive_a_killed_child(
+    tmp_path: Path,
+) -> None:
+    """Each scrape of ``/metrics`` under ``renkei serve --processes 2`` shows the events every
+    child took (they were per child: 0, 0, 1, 1...), and a killed child's counts stay."""
+    env = {
+        **os.environ,
+        "RENKEI_DATABASE_URL": f"sqlite:///{tmp_path / 'renkei.db'}",
+        "RENKEI_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RENKEI_SECRET_KEY": generate_key(),
+        "RENKEI_LOG_FORMAT": "json",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TMPDIR": str(tmp_path),  # where the supervisor makes its metrics directory
+    }
+    env.pop("RENKEI_PROCESSES", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    served = Served(env, tmp_path, free_port(), 1)
+    try:
+        assert len(list(tmp_path.glob("renkei-metrics-*"))) == 1
+        source = httpx.post(
+            f"{served.url}/api/v1/sources",
+            json={"kind": "tracking", "name": "web"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=30,
+        )
+        assert source.status_code == 201, source.text
+        write_key = source.json()["write_key"]
+
+        def track(n: int) -> None:
+            answer = httpx.post(
+                f"{served.url}/v1/track",
+                json={"userId": "u1", "event": "Paid", "messageId": f"m-{n}"},
+                auth=(write_key, ""),
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+
+        events = 6
+        for n in range(events):
+            track(n)
+        assert [ingested(served) for _ in range(6)] == [events] * 6
+
+        victim = min(served.children())
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: len(served.children()) == PROCESSES and victim not in served.children(),
+            timeout=30,
+            interval=0.05,
+        )
+        wait_until(served.healthy, timeout=30, interval=0.1)
+        assert [ingested(served) for _ in range(6)] == [events] * 6
+        track(events)  # counting goes on after the replacement
+        assert [ingested(served) for _ in range(6)] == [events + 1] * 6
+
+        assert served.terminate() == 0, served.log.read_text()[-4000:]
+        assert not list(tmp_path.glob("renkei-metrics-*"))
+    finally:
+        if served.process.poll() is None:
+            served.process.kill()

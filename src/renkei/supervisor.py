@@ -17,7 +17,10 @@ only watches:
 - children live in their own process group, so a terminal's Ctrl-C reaches the parent
   only and each child hears one request to stop, not two;
 - a child whose parent vanishes (SIGKILL) kills itself: the service dies as one
-  process would, leaving no orphan holding the port or the database.
+  process would, leaving no orphan holding the port or the database;
+- with ``shared_metrics``, the children count their Prometheus metrics in one directory
+  (prometheus_client's multiprocess mode), so ``/metrics`` answers the sum over every
+  process, whichever child takes the scrape (:func:`share_metrics`).
 """
 
 from __future__ import annotations
@@ -26,16 +29,28 @@ import contextlib
 import gc
 import os
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
+from prometheus_client import REGISTRY, values
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.multiprocess import mark_process_dead
 
-__all__ = ["MAX_PROCESSES", "START_FAILED", "default_process_count", "supervise"]
+__all__ = [
+    "MAX_PROCESSES",
+    "METRICS_DIR_VARIABLE",
+    "START_FAILED",
+    "default_process_count",
+    "share_metrics",
+    "supervise",
+]
 
 log = structlog.get_logger("renkei.supervisor")
 
@@ -46,6 +61,7 @@ _FIRST_PAUSE = 0.1  # seconds before replacing a child that died young; doubles 
 _LONGEST_PAUSE = 5.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 START_FAILED = 3
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 """A child's exit code for "my start failed": it died young, however long the start took
 (on a loaded machine a failing start can take longer than ``_YOUNG_SECONDS``)."""
 
@@ -72,6 +88,7 @@ class _Slot:
 class _Supervisor:
     count: int
     serve_child: Callable[[int], int]
+    shared_metrics: bool = False
     slots: list[_Slot] = field(default_factory=list)
     stop_requests: int = 0
     gave_up: bool = False
@@ -86,6 +103,7 @@ class _Supervisor:
         previous = {sig: signal.signal(sig, _ignore) for sig in (*_STOP_SIGNALS, signal.SIGCHLD)}
         previous_wakeup = signal.set_wakeup_fd(wake_write)
         self.wake_fds = (wake_read, wake_write)
+        metrics_dir = share_metrics() if self.shared_metrics else None
         try:
             self.slots = [_Slot(index) for index in range(self.count)]
             for slot in self.slots:
@@ -100,6 +118,9 @@ class _Supervisor:
                 signal.signal(sig, handler)
             for fd in (wake_read, wake_write, self.lifeline_read, self.lifeline_write):
                 os.close(fd)
+            if metrics_dir is not None:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
+                os.environ.pop(METRICS_DIR_VARIABLE, None)
         log.info("supervisor.stopped", processes=self.count)
         return 3 if self.gave_up else 0
 
@@ -146,6 +167,10 @@ class _Supervisor:
                 return
             if pid == 0:
                 return
+            if os.environ.get(METRICS_DIR_VARIABLE):
+                # Its live gauges leave the sums; its counters stay counted.
+                with contextlib.suppress(OSError):
+                    mark_process_dead(pid)  # type: ignore[no-untyped-call]
             slot = next((slot for slot in self.slots if slot.pid == pid), None)
             if slot is None:
                 continue
@@ -225,10 +250,43 @@ class _Supervisor:
         return code
 
 
-def supervise(count: int, serve_child: Callable[[int], int]) -> int:
+def supervise(
+    count: int, serve_child: Callable[[int], int], *, shared_metrics: bool = False
+) -> int:
     """Run ``serve_child(slot)`` in ``count`` forked children until SIGTERM/SIGINT; returns
-    the exit code for the parent (0 after a requested stop, 3 when a child kept dying)."""
-    return _Supervisor(count, serve_child).run()
+    the exit code for the parent (0 after a requested stop, 3 when a child kept dying).
+    ``shared_metrics``: the children pool their Prometheus metrics (:func:`share_metrics`)."""
+    return _Supervisor(count, serve_child, shared_metrics).run()
+
+
+def share_metrics() -> str | None:
+    """Count this process's Prometheus metrics, and its future children's, in files of a
+    fresh private directory (prometheus_client's multiprocess mode); returns the directory
+    to remove at exit, or None when the user named one in ``PROMETHEUS_MULTIPROC_DIR`` (then
+    prometheus_client shared them from its import, and the directory is the user's).
+
+    prometheus_client picks its value class when it is imported, and the metrics made since
+    (every module-level one) hold values of the old class: each is given a file-backed value
+    here, before any fork. Nothing has been counted yet (the parent only migrated)."""
+    if os.environ.get(METRICS_DIR_VARIABLE):
+        return None
+    directory = tempfile.mkdtemp(prefix="renkei-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = directory
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    for collector in list(REGISTRY._collector_to_names):
+        if isinstance(collector, MetricWrapperBase):
+            _give_shared_values(collector)
+    return directory
+
+
+def _give_shared_values(metric: MetricWrapperBase) -> None:
+    if not metric._is_parent():  # type: ignore[no-untyped-call]
+        metric._metric_init()  # type: ignore[no-untyped-call]
+        return
+    with metric._lock:
+        children = list(metric._metrics.values())
+    for child in children:
+        child._metric_init()  # type: ignore[no-untyped-call]
 
 
 def _die_with_parent(lifeline: int) -> None:

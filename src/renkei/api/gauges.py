@@ -15,7 +15,7 @@ from collections import Counter
 import structlog
 
 from renkei.hub import Hub
-from renkei.observability.metrics import ALERTS_OPEN, JOBS_DEAD, JOBS_OLDEST_SECONDS, JOBS_PENDING
+from renkei.observability.metrics import DATABASE_GAUGES
 from renkei.queue import backlog_by_task
 
 __all__ = ["REFRESH_SECONDS", "refresh"]
@@ -48,13 +48,14 @@ async def refresh(hub: Hub) -> None:
         log.warning("metrics.gauges_unreadable", error=repr(exc))
         return
     at = hub.clock.now()
-    # Cleared and set with no await between: a scrape never sees half of them.
-    for gauge in (JOBS_PENDING, JOBS_OLDEST_SECONDS, JOBS_DEAD, ALERTS_OPEN):
-        gauge.clear()
-    for task, jobs in backlog.items():
-        JOBS_PENDING.labels(task).set(jobs.pending)
-        JOBS_DEAD.labels(task).set(jobs.dead)
-        waited = (at - jobs.oldest_due).total_seconds() if jobs.oldest_due is not None else 0
-        JOBS_OLDEST_SECONDS.labels(task).set(max(0.0, waited))
-    for (kind, status), count in Counter((a.kind, a.status) for a in alerts).items():
-        ALERTS_OPEN.labels(kind, status).set(count)
+    DATABASE_GAUGES.update(
+        pending={task: jobs.pending for task, jobs in backlog.items()},
+        dead={task: jobs.dead for task, jobs in backlog.items()},
+        oldest_seconds={
+            task: max(0.0, (at - jobs.oldest_due).total_seconds())
+            if jobs.oldest_due is not None
+            else 0.0
+            for task, jobs in backlog.items()
+        },
+        alerts_open=Counter((a.kind, a.status) for a in alerts),
+    )

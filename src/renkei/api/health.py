@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from renkei.api import gauges
 from renkei.api.errors import error_response
+from renkei.observability.metrics import exposition_registry
 
 router = APIRouter(tags=["health"])
 
@@ -39,4 +40,4 @@ async def readyz(request: Request) -> Response:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     await gauges.refresh(request.app.state.hub)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(exposition_registry()), media_type=CONTENT_TYPE_LATEST)

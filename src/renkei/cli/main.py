@@ -172,7 +172,7 @@ def serve(
     def serve_child(_slot: int) -> int:
         return _serve_on(sock, settings, with_worker=not no_worker, migrated=migrated)
 
-    code = serve_child(0) if count == 1 else supervise(count, serve_child)
+    code = serve_child(0) if count == 1 else supervise(count, serve_child, shared_metrics=True)
     if code:
         raise typer.Exit(code)
 

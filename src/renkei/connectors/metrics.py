@@ -69,12 +69,14 @@ class ConnectorMetrics:
             "Daily-quota units left until the vendor's reset.",
             ("connector", "connection"),
             registry=registry,
+            multiprocess_mode="mostrecent",  # the last read, whichever process read it
         )
         self.quota_limit = Gauge(
             "renkei_connector_quota_limit",
             "Daily-quota units a connection may use per vendor day.",
             ("connector", "connection"),
             registry=registry,
+            multiprocess_mode="mostrecent",  # the last read, whichever process read it
         )
 
 
