@@ -33,7 +33,6 @@ from renkei.security.tokens import Principal
 from renkei.settings import Settings
 from renkei.store import Database
 from renkei.store import migrate as migrate_schema
-from renkei.store.errors import is_outage
 
 __all__ = ["TOKEN_CACHE_SECONDS", "Core", "FanoutHandler"]
 
@@ -140,7 +139,7 @@ class Core:
         openers, and start the worker.
 
         ``wait_for_database`` (a long-running process: ``renkei serve``, ``renkei worker``):
-        a PostgreSQL server that cannot be reached does not fail the start. The process
+        a database server that cannot be reached does not fail the start. The process
         starts anyway, not ready (:attr:`not_ready`, ``/readyz``), and migrates in the
         background with capped, jittered backoff until the server answers; its worker starts
         then. Anything else (a migration that fails, a refused login) still fails the start,
@@ -169,8 +168,8 @@ class Core:
 
     def waits_for(self, error: BaseException) -> bool:
         """Whether a long-running process waits out ``error`` at its start: a database
-        server that is away (SQLite is a local file: its errors are faults)."""
-        return not self.database.is_sqlite and is_outage(error)
+        server that is away (an embedded database's errors are faults)."""
+        return self.database.can_wait_out(error)
 
     async def started(self) -> None:
         """Return once a start that waits for the database is done (raise if it failed)."""

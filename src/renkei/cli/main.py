@@ -146,7 +146,7 @@ def serve(
             return await count_tokens(connection)
 
     # Migrations run here, once, before any child starts serving; a child forked later
-    # (a replacement) does not migrate. A PostgreSQL server that is away does not stop the
+    # (a replacement) does not migrate. A database server that is away does not stop the
     # start: the processes serve, not ready, and the first to reach it migrates.
     migrated = SharedFlag()
     tokens = _migrate_first(settings, prepare, migrated)
@@ -241,7 +241,7 @@ def worker(
         with_hub(run_burst)
         return
 
-    # As `renkei serve`: migrated once, here; a worker that cannot reach its PostgreSQL
+    # As `renkei serve`: migrated once, here; a worker that cannot reach its database
     # server (now, or when it is replaced) waits for it instead of failing.
     settings = load_settings()
     migrated = SharedFlag()

@@ -37,7 +37,7 @@ from sqlalchemy.util import await_
 
 from renkei.store import inline_sqlite
 from renkei.store.checkpoints import WalCheckpointer
-from renkei.store.errors import DatabaseUnavailable, is_unavailable
+from renkei.store.errors import DatabaseUnavailable, is_outage, is_unavailable
 from renkei.store.local_channels import rendezvous
 from renkei.store.urls import database_file
 from renkei.store.write_gate import WriteGate
@@ -251,6 +251,11 @@ class Database:
             self._checkout_deadline = max(connect_timeout + ping, pool_timeout + 1)
         # PostgreSQL only: SQLite's "database is locked" is contention, not an outage.
         self._breaker = None if self.is_sqlite else _Breaker(hold=_BREAKER_HOLD_SECONDS)
+
+    def can_wait_out(self, error: BaseException) -> bool:
+        """Whether waiting can fix ``error``: a database server that is away. SQLite is a
+        local file; its errors are faults."""
+        return not self.is_sqlite and is_outage(error)
 
     @property
     def is_sqlite(self) -> bool:
