@@ -187,7 +187,7 @@ def send(
 
 
 def failures(base_url: str, source_id: str) -> float:
-    metrics = httpx.get(f"{base_url}/metrics").text
+    metrics = httpx.get(f"{base_url}/metrics", timeout=30).text  # as send(): CI load spikes
     pattern = (
         rf'renkei_hook_verification_failures_total\{{[^}}]*source_id="{source_id}"[^}}]*\}} (\S+)'
     )

@@ -523,7 +523,7 @@ def test_twilio_json_body_is_checked_by_its_hash(
         "X-Twilio-Signature": signature,
         "I-Twilio-Idempotency-Token": "idem-json-1",
     }
-    accepted = httpx.post(url, content=body, headers=headers)
+    accepted = httpx.post(url, content=body, headers=headers, timeout=30)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["event_ids"] == ["idem-json-1"]
     assert admin.get("/api/v1/events/idem-json-1").json()["type"] == "twilio.sms.delivered"
