@@ -7,7 +7,8 @@ on a shared server with ``fsync`` on, the checkpoints that follow spent 20 to 30
 syncing thousands of files, and the disk stalls made unrelated tests time out. Each test
 process therefore starts a cluster of its own from the installed PostgreSQL binaries, with
 durability settings no production server would use (``fsync``, ``full_page_writes`` and
-``synchronous_commit`` off) and nothing else changed: the same server, the same SQL.
+``synchronous_commit`` off) and no autovacuum (its launcher visits each of the hundreds of
+short-lived test databases in turn); nothing else changed: the same server, the same SQL.
 ``RENKEI_TEST_PG_URL`` points the suite at another server instead.
 """
 
@@ -32,7 +33,7 @@ def _installed_bin() -> Path:
 
 
 PG_BIN = Path(os.environ.get("RENKEI_TEST_PG_BIN") or _installed_bin())
-_FAST = ("fsync=off", "full_page_writes=off", "synchronous_commit=off")
+_FAST = ("fsync=off", "full_page_writes=off", "synchronous_commit=off", "autovacuum=off")
 
 
 class PrivatePostgres:
