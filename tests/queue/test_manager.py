@@ -19,6 +19,7 @@ from renkei.queue import (
 )
 from renkei.queue.manager import due_jobs
 from renkei.store import Database
+from renkei.store.errors import NoConnection
 from renkei.store.tables import jobs
 from tests.support.plans import sqlite_plan
 
@@ -165,6 +166,28 @@ async def test_retry_later_overrides_the_schedule(
     assert row["status"] == "scheduled"
     assert row["attempts"] == 0
     assert row["run_at"] == clock.now() + timedelta(seconds=2)
+
+
+async def test_a_job_that_could_not_reach_the_database_keeps_its_attempts(
+    queue: JobQueue, database: Database, clock: ManualClock
+) -> None:
+    calls: list[int] = []
+
+    async def unreached(ctx: JobContext) -> None:
+        calls.append(ctx.job.attempts)
+        if len(calls) < 3:
+            raise NoConnection("no connection: TimeoutError")
+
+    # One attempt only: a failure of its own would kill it at once.
+    queue.registry.task("test.unreached", retry=Backoff(attempts=1))(unreached)
+    async with database.transaction() as tx:
+        await queue.enqueue(tx, "test.unreached")
+    for _ in range(3):
+        assert await worker(queue).run_burst() == 1
+        rows = await job_rows(database)
+        clock.advance(1)
+    assert calls == [1, 1, 1]
+    assert rows == []
 
 
 async def test_dedupe_key_allows_one_pending_job(

@@ -26,6 +26,9 @@ from renkei.queue.errors import GiveUp, RetryLater
 from renkei.queue.jobs import Finished, Job
 from renkei.queue.manager import JobQueue
 from renkei.queue.wakeup import Wakeup, wait_for_event
+from renkei.store.errors import NoConnection
+
+_UNREACHED_RETRY_SECONDS = 1.0
 
 log = structlog.get_logger("renkei.worker")
 
@@ -226,6 +229,8 @@ class Worker:
             log.warning(
                 "job.failed", job_id=job.id, task=job.task, attempt=job.attempts, error=error
             )
+            if isinstance(exc, NoConnection):
+                return self._unreached(job, error, now)
             return self._failure(job, error, now)
         self.completed += 1
         return Finished(job, written=context.completed)
@@ -237,6 +242,16 @@ class Worker:
         if delay is None or job.is_last_attempt:
             return Finished(job, error=error, dead=True)
         return Finished(job, error=error, retry_at=now + timedelta(seconds=delay))
+
+    def _unreached(self, job: Job, error: str, now: datetime) -> Finished:
+        """The database was out of reach, the job not at fault: its attempt is given back
+        and it runs again soon, so a database away for a while kills no job."""
+        task = self.queue.registry.find(job.task)
+        policy = (task.retry if task else None) or self.queue.retry
+        delay = policy.delay(1) or _UNREACHED_RETRY_SECONDS
+        return Finished(
+            job, error=error, retry_at=now + timedelta(seconds=delay), refund_attempt=True
+        )
 
     async def _flush_results(self) -> None:
         # Asleep until a result waits; then a full batch, or flush_interval, whichever

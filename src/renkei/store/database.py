@@ -37,7 +37,7 @@ from sqlalchemy.util import await_
 
 from renkei.store import inline_sqlite
 from renkei.store.checkpoints import WalCheckpointer
-from renkei.store.errors import DatabaseUnavailable, is_outage, is_unavailable
+from renkei.store.errors import DatabaseUnavailable, NoConnection, is_outage, is_unavailable
 from renkei.store.local_channels import rendezvous
 from renkei.store.urls import database_file
 from renkei.store.write_gate import WriteGate
@@ -332,7 +332,7 @@ class Database:
                 # A pool that stays full is load, not an outage: no reason to refuse others.
                 busy = isinstance(error, PoolTimeout) or _saturated(engine)
                 self._breaker.failed(probe, tripped=not busy)
-            raise DatabaseUnavailable(f"no connection: {type(error).__name__}", error) from error
+            raise NoConnection(f"no connection: {type(error).__name__}", error) from error
         except BaseException:
             if self._breaker is not None:
                 self._breaker.abandoned(probe)
@@ -415,7 +415,7 @@ class _Breaker:
         if self.open_until is None:
             return False
         if self.probing or time.monotonic() < self.open_until:
-            raise DatabaseUnavailable("the database did not answer moments ago")
+            raise NoConnection("the database did not answer moments ago")
         self.probing = True
         return True
 

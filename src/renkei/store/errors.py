@@ -1,7 +1,8 @@
 """What a database error means to a caller: unreachable (retry later) or refused (bad data).
 
 - :class:`DatabaseUnavailable` (an ``OperationalError``, so every ``except DBAPIError``
-  already handles it): the database could not be reached or stopped answering in time.
+  already handles it): the database could not be reached or stopped answering in time;
+  :class:`NoConnection`, its subclass, when no connection could be had at all.
   ``Database.read()``/``Database.transaction()`` raise it for every such failure, whatever
   the driver or the pool raised (a timeout, a connection cut mid-transaction, an exhausted
   pool), so callers answer 503 with ``Retry-After``.
@@ -22,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 __all__ = [
     "ConstraintProblem",
     "DatabaseUnavailable",
+    "NoConnection",
     "constraint_problem",
     "is_outage",
     "is_unavailable",
@@ -39,6 +41,11 @@ class DatabaseUnavailable(sa_exc.OperationalError):
 
     def __str__(self) -> str:
         return f"database unavailable: {self.reason}"
+
+
+class NoConnection(DatabaseUnavailable):
+    """No connection could be had (connect, ping or pool wait timed out or failed): the
+    caller's work never reached the database, so trying it again later is always safe."""
 
 
 def _driver_unavailable(error: BaseException) -> bool:
