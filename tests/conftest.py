@@ -1,15 +1,37 @@
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx._transports.default
 import pytest
 import structlog
 
 from renkei.store import Database
 from tests.support.databases import BACKENDS, DatabaseFactory
+from tests.support.postgres import destroy_suite_cluster
 from tests.support.vendor_specs import missing_spec, search_path
+
+# httpx builds a new SSL context for every Client, reading certifi's CA bundle (about
+# 20 ms), and ``httpx.get``/``httpx.post`` make a Client per call: a sixth of some modules'
+# time. The suite's contexts are all the default one or an unverifying one; one each does.
+_create_ssl_context = httpx._transports.default.create_ssl_context
+
+
+@functools.cache
+def _cached_ssl_context(verify: bool, trust_env: bool) -> object:
+    return _create_ssl_context(verify=verify, trust_env=trust_env)
+
+
+def _ssl_context(verify: object = True, cert: object = None, trust_env: bool = True) -> object:
+    if cert is None and isinstance(verify, bool):
+        return _cached_ssl_context(verify, trust_env)
+    return _create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)  # type: ignore[arg-type]
+
+
+httpx._transports.default.create_ssl_context = _ssl_context  # type: ignore[assignment]
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +66,10 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     yield db
     await db.dispose()
+
+
+def pytest_unconfigure() -> None:
+    destroy_suite_cluster()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -26,7 +26,7 @@ from tests.delivery.webhook_receiver import Receiver, verify, wait_until
 from tests.support.server import ADMIN_TOKEN, free_port
 
 pytestmark = pytest.mark.slow
-EVENTS = 2000
+EVENTS = 1200
 
 
 class Node:

@@ -130,6 +130,15 @@ def suite_admin_url() -> str:
     return _suite_cluster.url
 
 
+def destroy_suite_cluster() -> None:
+    """Stop and remove this process's cluster now: pytest-xdist's workers leave without
+    running exit handlers, and their clusters would run on until the next run reaps them."""
+    global _suite_cluster
+    if _suite_cluster is not None:
+        _suite_cluster.destroy()
+        _suite_cluster = None
+
+
 def suite_host_port() -> str:
     """``host:port`` of :func:`suite_admin_url`, for URLs built by hand."""
     authority = suite_admin_url().split("@", 1)[-1]
