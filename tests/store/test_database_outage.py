@@ -54,7 +54,10 @@ def proxy() -> Iterator[BlackholeProxy]:
 def served(pg_url: str, proxy: BlackholeProxy) -> Iterator[tuple[str, Hub]]:
     through_proxy = pg_url.replace(suite_host_port(), proxy.host_port)
     assert through_proxy != pg_url
-    with running_hub(through_proxy) as served:
+    # The product's timeouts (the suite's are longer), which CLIENT_TIMEOUT is above.
+    with running_hub(
+        through_proxy, database_connect_timeout_seconds=3.0, database_pool_timeout_seconds=5.0
+    ) as served:
         yield served
 
 

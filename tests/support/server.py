@@ -36,6 +36,11 @@ def test_settings(database_url: str, **overrides: Any) -> Settings:
         "allow_private_targets": True,
         "log_format": "json",
         "worker_poll_interval": 0.2,
+        # A loaded machine (two test processes, subprocesses, browsers on two cores) can
+        # keep the suite's PostgreSQL from answering for seconds: a test that is not about
+        # the database's timeouts should not fail on them (those tests set their own).
+        "database_connect_timeout_seconds": 10.0,
+        "database_pool_timeout_seconds": 15.0,
     }
     values.update(overrides)
     return Settings(**values)
