@@ -5,6 +5,8 @@ period. ManualClock, a real receiver answering 500, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -15,6 +17,7 @@ from renkei.flows.service import create_flow
 from renkei.hub import Hub
 from renkei.ids import new_id
 from renkei.queue import GiveUp, JobContext
+from renkei.syncs.planner import QuotaStatus, raise_alerts
 from renkei.usecases import LOCAL, alerts, webhooks
 from tests.flows.conftest import START
 from tests.flows.receivers import Receiver, receiver
@@ -182,3 +185,40 @@ async def test_a_rule_still_holding_after_a_long_pause_keeps_its_alert_open(hub:
     await hub.alerts.evaluate()
     [still] = await alerts.list_alerts(hub, LOCAL, kind="job_backlog")
     assert (still.id, still.status, still.count) == (opened.id, "open", 2)
+
+
+async def test_a_quota_past_80_and_100_percent_opens_an_alert_each_on_the_connection(
+    hub: Hub,
+) -> None:
+    """Issue 17: quota above 80 % and exhausted. Once per vendor day each, on the connection
+    by its id (its name may change), resolved after the quiet period."""
+    clock = hub.clock
+    assert isinstance(clock, ManualClock)
+    status = QuotaStatus(
+        connection="marketo-prod",
+        connection_id="conn_quota_1",
+        limit=100,
+        used=85,
+        budget=90,
+        resets_at=clock.now() + timedelta(hours=12),
+        projected=170,
+        mode="coalesce",
+    )
+    async with hub.database.transaction() as tx:
+        assert await raise_alerts(hub, tx, status) == ["connection.quota.warning"]
+    exhausted = replace(status, used=100, mode="parked")
+    async with hub.database.transaction() as tx:
+        assert await raise_alerts(hub, tx, exhausted) == ["connection.quota.exhausted"]
+    async with hub.database.transaction() as tx:
+        assert await raise_alerts(hub, tx, exhausted) == []  # once per vendor day
+    assert await _kinds(hub, "open") == {
+        "quota_warning": ("conn_quota_1", 1),
+        "quota_exhausted": ("conn_quota_1", 1),
+    }
+    [warning] = await alerts.list_alerts(hub, LOCAL, kind="quota_warning")
+    assert warning.subject_type == "connection"
+
+    clock.advance(seconds=QUIET + 60)
+    await hub.alerts.evaluate()
+    assert set(await _kinds(hub, "resolved")) == {"quota_warning", "quota_exhausted"}
+    assert await _kinds(hub, "open") == {}

@@ -33,6 +33,9 @@ def test_event_types_are_listed_created_and_edited_by_writers_only(database_url:
         client = signed_in(url, ADMIN_TOKEN)
         page = client.get("/ui/event-types")
         assert "Create event type" in page.text
+        # Renkei's own types are listed, read-only: no edit link, and editing one is refused.
+        assert "flow.run.failed" in page.text and "(published by Renkei)" in page.text
+        assert 'href="/ui/event-types/flow.run.failed"' not in page.text
         created = client.post(
             "/ui/event-types",
             data={

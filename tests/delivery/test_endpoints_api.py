@@ -19,6 +19,69 @@ RECEIPT_SCHEMA = {
 }
 
 
+def users_types(client: Any, **params: Any) -> list[dict[str, Any]]:
+    """The catalog without Renkei's own types (failures and alerts)."""
+    listed = client.get("/api/v1/event-types", params=params).json()["data"]
+    return [kind for kind in listed if not kind["system"]]
+
+
+def test_renkei_s_own_event_types_are_in_the_catalog_and_read_only(database_url: str) -> None:
+    with running_hub(database_url, with_worker=False) as (base_url, _):
+        client = admin_client(base_url)
+        client.post("/api/v1/event-types", json={"name": "connection.zzz"})
+        client.post("/api/v1/event-types", json={"name": "alert.aaa"})
+        listed = client.get("/api/v1/event-types").json()["data"]
+        system = {kind["name"]: kind for kind in listed if kind["system"]}
+        assert set(system) == {
+            "alert.opened",
+            "alert.resolved",
+            "connection.failing",
+            "connection.needs_reauth",
+            "connection.recovered",
+            "flow.run.failed",
+            "sync.run.failed",
+        }
+        failed = system["flow.run.failed"]
+        assert failed["schema"]["required"] == ["flow_id", "reason", "run_id"]
+        assert set(failed["example"]) >= {"flow_id", "run_id", "reason"}
+        names = [kind["name"] for kind in listed]
+        assert names == sorted(names) and "alert.aaa" in names and "connection.zzz" in names
+
+        # Page by page, two at a time: every type once, in order.
+        paged: list[str] = []
+        cursor = None
+        while True:
+            page = client.get(
+                "/api/v1/event-types", params={"limit": 2, **({"cursor": cursor} if cursor else {})}
+            ).json()
+            paged += [kind["name"] for kind in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == names
+
+        one = client.get("/api/v1/event-types/sync.run.failed")
+        assert one.status_code == 200 and one.json()["system"] is True
+        refusals = (
+            client.post("/api/v1/event-types", json={"name": "alert.opened"}),
+            client.patch("/api/v1/event-types/alert.opened", json={"description": "mine"}),
+            client.delete("/api/v1/event-types/alert.opened"),
+        )
+        for refused in refusals:
+            assert refused.status_code == 409, refused.text
+            assert "Renkei's own" in refused.json()["error"]["message"]
+        # An endpoint subscribes to them like to any type.
+        endpoint = client.post(
+            "/api/v1/endpoints",
+            json={
+                "name": "on-call",
+                "url": "https://oncall.example.com/hook",
+                "event_types": ["flow.run.failed", "alert.opened"],
+            },
+        )
+        assert endpoint.status_code == 201, endpoint.text
+
+
 def test_event_types_schema_and_publish_validation(database_url: str) -> None:
     with running_hub(database_url, with_worker=False) as (base_url, _):
         client = admin_client(base_url)
@@ -71,13 +134,11 @@ def test_event_types_schema_and_publish_validation(database_url: str) -> None:
         )
         assert fine.status_code == 201
 
-        names = [t["name"] for t in client.get("/api/v1/event-types").json()["data"]]
+        names = [t["name"] for t in users_types(client)]
         assert names == ["receipt.receipt_validated"]
         assert client.delete("/api/v1/event-types/receipt.receipt_validated").status_code == 204
-        assert client.get("/api/v1/event-types").json()["data"] == []
-        archived = client.get("/api/v1/event-types", params={"include_archived": True}).json()[
-            "data"
-        ]
+        assert users_types(client) == []
+        archived = users_types(client, include_archived=True)
         assert archived[0]["archived"] is True
         generated = client.post(
             "/api/v1/event-types", json={"name": "gen", "schema": RECEIPT_SCHEMA}

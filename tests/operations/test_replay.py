@@ -3,6 +3,7 @@ verify every request with ``standardwebhooks``."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from renkei.usecases import LOCAL
 from renkei.usecases.operations import replay_to_endpoint
 from renkei.usecases.webhooks import endpoints
 from tests.delivery.test_delivery_e2e import make_endpoint
+from tests.delivery.test_delivery_order_rate import busiest_second, send_starts
 from tests.delivery.webhook_receiver import Receiver, verify, wait_until
 from tests.flows.receivers import receiver
 from tests.support.server import admin_client, running_hub
@@ -80,6 +82,26 @@ def test_a_new_endpoint_gets_past_events_once_however_often_replayed(database_ur
         assert (second["done"], second["skipped"]) == (1000, 1000)
         time.sleep(0.5)
         assert len(receiver.snapshot()) == 1000
+
+
+def test_a_replay_keeps_the_endpoint_s_rate_limit_and_fifo_order(database_url: str) -> None:
+    """A replay's deliveries are made like live ones: a FIFO endpoint limited to 20 sends a
+    second gets past events in their order, never more than 21 starts in a second."""
+    with Receiver() as receiver, running_hub(database_url, **FAST) as (base_url, _):
+        admin = admin_client(base_url)
+        for n in range(40):
+            sent = admin.post("/api/v1/events", json={"type": "order.paid", "data": {"n": n}})
+            assert sent.status_code == 201, sent.text
+        endpoint = make_endpoint(admin, receiver.url, ordered=True, rate_limit_per_second=20)
+
+        started = admin.post(f"/api/v1/endpoints/{endpoint['id']}/replay", json={"since": SINCE})
+        assert started.status_code == 202, started.text
+        assert finished(admin, started.json())["done"] == 40
+        wait_until(lambda: len(receiver.requests) >= 40, timeout=30)
+        received = [verify(endpoint["secret"], r)["data"]["n"] for r in receiver.snapshot()]
+        assert received == list(range(40))
+        starts = asyncio.run(send_starts(database_url, endpoint["id"]))
+        assert len(starts) == 40 and busiest_second(starts) <= 21
 
 
 def test_replay_refuses_what_it_cannot_do(database_url: str) -> None:

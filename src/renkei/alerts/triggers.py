@@ -41,8 +41,9 @@ TRIGGERS: dict[str, Trigger] = {
     CONNECTION_NEEDS_REAUTH: Trigger("connection_needs_reauth", "connection", "connection_id"),
     "message.attempt.exhausted": Trigger("delivery_exhausted", "endpoint", "endpoint_id", None),
     "endpoint.disabled": Trigger("endpoint_disabled", "endpoint", "endpoint_id"),
-    "connection.quota.warning": Trigger("quota_warning", "connection", "connection", None),
-    "connection.quota.exhausted": Trigger("quota_exhausted", "connection", "connection", None),
+    # By id, like the connection's other alerts (its name may change).
+    "connection.quota.warning": Trigger("quota_warning", "connection", "connection_id", None),
+    "connection.quota.exhausted": Trigger("quota_exhausted", "connection", "connection_id", None),
 }
 # Renkei records its own events as "renkei" (syncs: "renkei.syncs").
 SYSTEM_SOURCE = "renkei"

@@ -80,7 +80,7 @@ class EventTypesResource:
 
     async def export(self, hub: Core) -> dict[str, dict[str, Any]]:
         async with hub.database.read() as connection:
-            kinds = await list_event_types(connection, limit=100_000)
+            kinds = await list_event_types(connection, limit=100_000, with_system=False)
         return {
             kind.name: {
                 "name": kind.name,

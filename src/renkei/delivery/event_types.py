@@ -11,7 +11,7 @@ registered example, else one generated from the schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.delivery.problems import ConflictProblem, InvalidProblem, NotFoundProblem
 from renkei.events.plan import InvalidPlan, compile_plan_schema
+from renkei.events.system import SYSTEM_EVENT_TYPES
 from renkei.store.config_version import bump_version
 from renkei.store.tables.webhooks import event_types
 
@@ -50,6 +51,26 @@ class EventType:
     created_at: datetime
     updated_at: datetime
     planned: bool = False
+    system: bool = False
+    """Published by Renkei itself (failures and alerts, ``renkei.events.system``): in the
+    catalog for subscribers to find, with its schema; not stored, and not to be changed."""
+
+
+# When Renkei began publishing them (0.3.0): the dates a listing shows for them.
+_SYSTEM_SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+SYSTEM_TYPES: dict[str, EventType] = {
+    kind.name: EventType(
+        name=kind.name,
+        description=kind.description,
+        schema=kind.schema,
+        example=None,
+        archived=False,
+        created_at=_SYSTEM_SINCE,
+        updated_at=_SYSTEM_SINCE,
+        system=True,
+    )
+    for kind in SYSTEM_EVENT_TYPES.values()
+}
 
 
 class SchemaViolation(InvalidProblem):
@@ -117,6 +138,8 @@ async def create_event_type(
     now: datetime,
     planned: bool = False,
 ) -> EventType:
+    if name in SYSTEM_TYPES:
+        raise ConflictProblem(f"event type {name} is Renkei's own: it already exists")
     validator = check_schema(schema)
     check_plannable(planned, schema)
     if example is not None:
@@ -143,9 +166,11 @@ async def create_event_type(
 
 async def get_event_type(connection: AsyncConnection, name: str) -> EventType:
     row = (await connection.execute(select(event_types).where(event_types.c.name == name))).first()
-    if row is None:
-        raise NotFoundProblem("event type", name)
-    return _from_row(row)
+    if row is not None:
+        return _from_row(row)
+    if name in SYSTEM_TYPES:
+        return SYSTEM_TYPES[name]
+    raise NotFoundProblem("event type", name)
 
 
 async def list_event_types(
@@ -154,19 +179,33 @@ async def list_event_types(
     limit: int,
     after: str | None = None,
     include_archived: bool = False,
+    with_system: bool = True,
 ) -> list[EventType]:
+    """By name, the first ``limit`` after ``after``; Renkei's own types among them unless
+    ``with_system`` is false (a type stored under the same name is the one listed)."""
     query = select(event_types).order_by(event_types.c.name).limit(limit)
     if after is not None:
         query = query.where(event_types.c.name > after)
     if not include_archived:
         query = query.where(event_types.c.archived.is_(False))
-    return [_from_row(row) for row in await connection.execute(query)]
+    stored = [_from_row(row) for row in await connection.execute(query)]
+    if not with_system:
+        return stored
+    names = {kind.name for kind in stored}
+    system = [
+        kind
+        for name, kind in SYSTEM_TYPES.items()
+        if name not in names and (after is None or name > after)
+    ]
+    return sorted([*stored, *system], key=lambda kind: kind.name)[:limit]
 
 
 async def update_event_type(
     connection: AsyncConnection, name: str, changes: dict[str, Any], *, now: datetime
 ) -> EventType:
     current = await get_event_type(connection, name)
+    if current.system:
+        raise ConflictProblem(f"event type {name} is Renkei's own: it cannot be changed")
     schema = changes.get("schema", current.schema)
     validator = check_schema(schema)
     check_plannable(bool(changes.get("planned", current.planned)), schema)

@@ -150,7 +150,12 @@ async def raise_alerts(hub: Core, tx: AsyncConnection, status: QuotaStatus) -> l
             id=new_id("evt"),
             type=event_type,
             name=None,
-            data={"connection": status.connection, "level": level, **status.as_dict()},
+            data={
+                "connection": status.connection,
+                "connection_id": status.connection_id,
+                "level": level,
+                **status.as_dict(),
+            },
             occurred_at=now,
             received_at=now,
             source_id="renkei.syncs",

@@ -59,6 +59,11 @@ class EventTypeOut(BaseModel):
     example: Any = None
     archived: bool
     planned: bool = Field(description=_PLANNED)
+    system: bool = Field(
+        False,
+        description="Published by Renkei itself (failures and alerts): listed with its "
+        "schema for subscribers; it cannot be created, changed or archived",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -71,6 +76,7 @@ def _out(kind: EventType) -> EventTypeOut:
         example=example_for(kind) if kind.schema is not None or kind.example is not None else None,
         archived=kind.archived,
         planned=kind.planned,
+        system=kind.system,
         created_at=kind.created_at,
         updated_at=kind.updated_at,
     )
