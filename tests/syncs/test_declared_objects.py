@@ -5,8 +5,10 @@ daily quota counts every call the run reports), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from datetime import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import renkei.syncs
 from renkei.clock import ManualClock
 from renkei.connectors.connections import create_connection
+from renkei.connectors.registry import default_registry
 from renkei.connectors.spec import (
     CallContext,
     Connector,
@@ -187,3 +191,18 @@ async def test_an_object_the_connector_does_not_declare_is_refused(
             await rig.syncs.create(
                 {"name": "y", "connection": "people", "direction": "push", "object": "people"}
             )
+
+
+def test_the_sync_engine_names_no_vendor() -> None:
+    """Issue 15: ``syncs/`` is generic; what a vendor can sync is declared by its connector
+    (``grep -ril "marketo\\|hubspot" src/renkei/syncs`` finds nothing, nor any other
+    connector's name)."""
+    generic = {"http", "slack", "sql"}  # connectors named by what they speak, not who
+    vendors = sorted(set(default_registry().names) - generic)
+    assert {"marketo", "hubspot"} <= set(vendors)
+    pattern = re.compile(r"\b(" + "|".join(vendors) + r")\b", re.IGNORECASE)
+    named = {
+        path.name: sorted({match.lower() for match in pattern.findall(path.read_text())})
+        for path in Path(renkei.syncs.__file__).parent.rglob("*.py")
+    }
+    assert {name: found for name, found in named.items() if found} == {}

@@ -338,9 +338,9 @@ async def _derive_traits(
     profile: Profile,
     credentials: dict[str, str],
 ) -> None:
-    """The traits the connection derives from a pushed profile (e.g. ``marketo_hash`` from
-    the Munchkin private key), set on the profile so flows and templates can use them
-    (written only when they changed)."""
+    """The traits the connection derives from a pushed profile (a hash of the email with a
+    key from the connection's credentials, say), set on the profile so flows and templates
+    can use them (written only when they changed)."""
     email = profile_document(profile)["email"]
     if declared.derived_traits is None or not email:
         return

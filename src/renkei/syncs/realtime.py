@@ -8,7 +8,7 @@ For a push sync with ``trigger.events`` (e.g. ``[identify]``):
   the quota planner holds realtime work back: then the change waits in ``sync_pending``
   for the next batch (one row per user, however many changes);
 - a person with no email whose identify carries the cookie of the object's ``cookie_link``
-  (Marketo's Munchkin cookie) is linked by that cookie instead (subject ``<kind>:<cookie>``,
+  (a vendor's tracking cookie) is linked by that cookie instead (subject ``<kind>:<cookie>``,
   suppressed the same way); realtime only: what the planner holds back is dropped;
 - an object of events (``PushEvents``): each matching event is pushed on its own (e.g. as a
   custom activity of the person).
