@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -144,6 +145,51 @@ async def test_one_trace_per_event_across_the_queue(
     [flow_call] = hooks.to("/flow")
     assert webhook.headers["traceparent"] == f"00-{trace_id.hex()}-{attempt.span_id.hex()}-01"
     assert flow_call.headers["traceparent"] == f"00-{trace_id.hex()}-{step.span_id.hex()}-01"
+
+
+async def test_a_retry_an_hour_later_by_another_worker_joins_the_event_s_trace(
+    database_url: str, hooks: Receiver, otlp: Receiver
+) -> None:
+    """The trace is the event's, not a process's: the first attempt fails, and the retry an
+    hour later is made by another hub (as a restarted or other worker would) from the
+    database alone. Both attempts are spans of the event's trace, under its ingest span."""
+    hooks.answer("/webhook", (500, {}), (200, {}))
+    settings = settings_for(database_url, retry_schedule=(3600.0,), retry_jitter=0.0)
+    first = Hub(settings, clock=ManualClock(START))
+    try:
+        await webhooks.create_endpoint(
+            first,
+            LOCAL,
+            {"name": "shop", "url": hooks.url + "/webhook", "event_types": ["track"]},
+            secret=SECRET,
+        )
+        now = first.clock.now()
+        event = Event(new_id("evt"), "track", "Order", {"total": 3}, now, now, "src_test")
+        await first.ingest.store([event])
+        worker = first.new_worker()
+        while await worker.run_burst():
+            pass
+    finally:
+        await first.stop()
+    second = Hub(settings, clock=ManualClock(START + timedelta(hours=1, seconds=1)))
+    try:
+        worker = second.new_worker()
+        while await worker.run_burst():
+            pass
+    finally:
+        await second.stop()
+
+    assert len(hooks.to("/webhook")) == 2  # 500, then 200
+    by_name: dict[str, list[Any]] = defaultdict(list)
+    for span in _spans(otlp):
+        by_name[span.name].append(span)
+    [ingest] = by_name["renkei.ingest"]
+    attempts = by_name["renkei.delivery.attempt"]
+    assert len(attempts) == 2
+    assert {span.trace_id for span in attempts} == {ingest.trace_id}
+    assert {span.parent_span_id for span in attempts} == {ingest.span_id}
+    outcomes = sorted(_attributes(span)["renkei.outcome"] for span in attempts)
+    assert outcomes[-1] == "succeeded" and len(set(outcomes)) == 2
 
 
 async def test_off_without_an_endpoint(
