@@ -20,6 +20,7 @@ import pytest
 import stripe
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hubspot.utils.signature import Signature as HubSpotSignature
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
 
@@ -504,6 +505,17 @@ def test_vendor_libraries_agree_with_the_schemes() -> None:
     signature = _twilio(url, twilio_case.request.body, now, SECRET)[0]["X-Twilio-Signature"]
     params = dict(parse_qsl(twilio_case.request.body.decode()))
     assert RequestValidator(SECRET).validate(url, params, signature)
+
+    hubspot_case = CASES[[case.preset for case in CASES].index("hubspot")]
+    hubspot = _hubspot(url, hubspot_case.request.body, now, SECRET)[0]
+    assert HubSpotSignature.is_valid(
+        signature=hubspot["X-HubSpot-Signature-v3"],
+        client_secret=SECRET,
+        request_body=hubspot_case.request.body.decode(),
+        http_uri=url,
+        signature_version="v3",
+        timestamp=hubspot["X-HubSpot-Request-Timestamp"],
+    )
 
 
 def test_twilio_json_body_is_checked_by_its_hash(
