@@ -7,6 +7,7 @@ The drain time after the crash is printed (``-s``), never asserted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from renkei.queue.liveness import workers as registered_workers
 from renkei.security.keyring import generate_key
+from renkei.store import Database
 from tests.delivery.webhook_receiver import Receiver, verify, wait_until
 from tests.support.server import ADMIN_TOKEN, free_port
 
@@ -129,6 +133,23 @@ def env(database_url: str) -> Iterator[dict[str, str]]:
     }
 
 
+def registered(database_url: str) -> int:
+    """How many workers have registered (and not been declared dead)."""
+
+    async def count() -> int:
+        database = Database(database_url)
+        try:
+            async with database.read() as connection:
+                found = await connection.scalar(
+                    select(func.count()).select_from(registered_workers)
+                )
+                return int(found or 0)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(count())
+
+
 def serving_pids(pid: int) -> list[str]:
     """The processes of a ``renkei serve`` that run workers: its children, or itself alone."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -163,6 +184,13 @@ def test_sigkill_of_serve_the_restart_takes_the_jobs_back_at_once(
     port = free_port()
     with Receiver() as receiver:
         first = serve(env, tmp_path, "first", port)
+        # Every process's worker at work before the kill (each is expected to be declared dead).
+        url = env["RENKEI_DATABASE_URL"]
+        wait_until(
+            lambda: registered(url) == len(serving_pids(first.process.pid)),
+            timeout=60,
+            interval=0.1,
+        )
         base_url = f"http://127.0.0.1:{port}"
         secret = make_endpoint(base_url, receiver)
         publisher = Publisher(base_url)
@@ -219,6 +247,10 @@ def test_sigkill_of_a_worker_the_other_worker_takes_its_jobs(
         api = serve(env, tmp_path, "api", port, "--no-worker")
         workers = [Node(env, tmp_path, f"worker-{n}", "worker") for n in range(2)]
         try:
+            # Both at work before one is killed: a worker killed while still starting has
+            # nothing to reclaim and no row to be declared dead by (seen under CI load).
+            url = env["RENKEI_DATABASE_URL"]
+            wait_until(lambda: registered(url) == 2, timeout=60, interval=0.1)
             base_url = f"http://127.0.0.1:{port}"
             secret = make_endpoint(base_url, receiver)
             publisher = Publisher(base_url)
