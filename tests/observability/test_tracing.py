@@ -56,17 +56,34 @@ def otlp(collector: Receiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recei
     tracing.shutdown()
 
 
+async def _shop_endpoint(hub: Hub, hooks: Receiver) -> None:
+    await webhooks.create_endpoint(
+        hub,
+        LOCAL,
+        {"name": "shop", "url": hooks.url + "/webhook", "event_types": ["track"]},
+        secret=SECRET,
+    )
+
+
+async def _ingest_order(hub: Hub) -> str:
+    now = hub.clock.now()
+    event = Event(new_id("evt"), "track", "Order", {"total": 3}, now, now, "src_test")
+    assert [stored.id for stored in await hub.ingest.store([event])] == [event.id]
+    return event.id
+
+
+async def _drain(hub: Hub) -> None:
+    worker = hub.new_worker()
+    while await worker.run_burst():
+        pass
+
+
 async def _scenario(database_url: str, hooks: Receiver) -> str:
     """An event ingested, taken by a flow whose HTTP step calls ``hooks`` and delivered to
     an endpoint on ``hooks``; returns the event id."""
     hub = Hub(settings_for(database_url), clock=ManualClock(START))
     try:
-        await webhooks.create_endpoint(
-            hub,
-            LOCAL,
-            {"name": "shop", "url": hooks.url + "/webhook", "event_types": ["track"]},
-            secret=SECRET,
-        )
+        await _shop_endpoint(hub, hooks)
         async with hub.database.transaction() as tx:
             await create_flow(
                 hub,
@@ -77,13 +94,9 @@ async def _scenario(database_url: str, hooks: Receiver) -> str:
                     "steps": [{"id": "notify", "action": {"url": hooks.url + "/flow"}}],
                 },
             )
-        now = hub.clock.now()
-        event = Event(new_id("evt"), "track", "Order", {"total": 3}, now, now, "src_test")
-        assert [stored.id for stored in await hub.ingest.store([event])] == [event.id]
-        worker = hub.new_worker()
-        while await worker.run_burst():
-            pass
-        return event.id
+        event_id = await _ingest_order(hub)
+        await _drain(hub)
+        return event_id
     finally:
         await hub.stop()  # flushes the spans
 
@@ -157,25 +170,14 @@ async def test_a_retry_an_hour_later_by_another_worker_joins_the_event_s_trace(
     settings = settings_for(database_url, retry_schedule=(3600.0,), retry_jitter=0.0)
     first = Hub(settings, clock=ManualClock(START))
     try:
-        await webhooks.create_endpoint(
-            first,
-            LOCAL,
-            {"name": "shop", "url": hooks.url + "/webhook", "event_types": ["track"]},
-            secret=SECRET,
-        )
-        now = first.clock.now()
-        event = Event(new_id("evt"), "track", "Order", {"total": 3}, now, now, "src_test")
-        await first.ingest.store([event])
-        worker = first.new_worker()
-        while await worker.run_burst():
-            pass
+        await _shop_endpoint(first, hooks)
+        await _ingest_order(first)
+        await _drain(first)
     finally:
         await first.stop()
     second = Hub(settings, clock=ManualClock(START + timedelta(hours=1, seconds=1)))
     try:
-        worker = second.new_worker()
-        while await worker.run_burst():
-            pass
+        await _drain(second)
     finally:
         await second.stop()
 
