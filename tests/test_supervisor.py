@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from renkei.security.keyring import generate_key
+from renkei.supervisor import remove_stale_metrics_dirs
 from tests.delivery.webhook_receiver import Answer, Received, Receiver, ok, verify, wait_until
 from tests.support.postgres import PrivatePostgres
 from tests.support.server import ADMIN_TOKEN, free_port
@@ -622,3 +623,21 @@ def test_metrics_count_every_process_whichever_answers_and_survive_a_killed_chil
     finally:
         if served.process.poll() is None:
             served.process.kill()
+
+
+def test_metrics_directories_of_killed_parents_are_removed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """A ``renkei serve`` killed outright (SIGKILL, the OOM killer) leaves its metrics
+    directory behind; the next one removes those whose parent is gone, never a live one's."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"renkei-metrics-{gone.pid}-abc123"
+    live = tmp_path / f"renkei-metrics-{os.getpid()}-def456"
+    others = [tmp_path / "renkei-metrics-notapid", tmp_path / f"unrelated-{gone.pid}-x"]
+    for directory in (stale, live, *others):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"\0" * 16)
+    assert remove_stale_metrics_dirs(str(tmp_path)) == [stale.name]
+    assert not stale.exists()
+    assert live.exists() and all(directory.exists() for directory in others)

@@ -48,6 +48,7 @@ __all__ = [
     "METRICS_DIR_VARIABLE",
     "START_FAILED",
     "default_process_count",
+    "remove_stale_metrics_dirs",
     "share_metrics",
     "supervise",
 ]
@@ -270,13 +271,40 @@ def share_metrics() -> str | None:
     here, before any fork. Nothing has been counted yet (the parent only migrated)."""
     if os.environ.get(METRICS_DIR_VARIABLE):
         return None
-    directory = tempfile.mkdtemp(prefix="renkei-metrics-")
+    remove_stale_metrics_dirs(tempfile.gettempdir())
+    directory = tempfile.mkdtemp(prefix=f"{_METRICS_PREFIX}{os.getpid()}-")
     os.environ[METRICS_DIR_VARIABLE] = directory
     values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
     for collector in list(REGISTRY._collector_to_names):
         if isinstance(collector, MetricWrapperBase):
             _give_shared_values(collector)
     return directory
+
+
+_METRICS_PREFIX = "renkei-metrics-"
+
+
+def remove_stale_metrics_dirs(parent: str) -> list[str]:
+    """Remove the metrics directories of ``renkei serve`` parents that are gone without
+    removing theirs (killed: SIGKILL, the OOM killer); the names removed. A directory is
+    named after its parent's pid; one whose pid is alive is left alone."""
+    removed = []
+    for entry in os.scandir(parent):
+        pid = entry.name.removeprefix(_METRICS_PREFIX).split("-", 1)[0]
+        if entry.name.startswith(_METRICS_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
 
 
 def _give_shared_values(metric: MetricWrapperBase) -> None:
