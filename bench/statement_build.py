@@ -26,7 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, literal_column, or_, update
+from sqlalchemy import update
 
 from renkei.delivery import recorder
 from renkei.delivery.deliver import _SELECT, _SELECT_BY_IDS
@@ -34,7 +34,7 @@ from renkei.queue.manager import _claim_statement, due_jobs
 from renkei.store.database import Database
 from renkei.store.migrate import migrate
 from renkei.store.tables import jobs
-from renkei.store.tables.webhooks import OPEN_STATUSES, deliveries, endpoints
+from renkei.store.tables.webhooks import deliveries, endpoints
 
 ROUNDS = 7
 RUNS = 300
@@ -53,27 +53,6 @@ def _claim_built(now: datetime) -> Any:
             updated_at=now,
         )
         .returning(*(jobs.c[name] for name in ("id", "queue", "task", "payload", "attempts")))
-    )
-
-
-def _delivery_update_built() -> Any:
-    return (
-        update(deliveries)
-        .where(
-            and_(
-                deliveries.c.id == bindparam("b_id"),
-                or_(*(deliveries.c.status == literal_column(f"'{s}'") for s in OPEN_STATUSES)),
-            )
-        )
-        .values(
-            status=bindparam("b_status"),
-            attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next_attempt_at"),
-            last_attempt_at=bindparam("b_last_attempt_at"),
-            last_status_code=bindparam("b_last_status_code"),
-            last_error=bindparam("b_last_error"),
-            updated_at=bindparam("b_last_attempt_at"),
-        )
     )
 
 
@@ -117,7 +96,7 @@ async def main() -> None:
             lambda: (_SELECT_BY_IDS, {"ids": ids}),
         ),
         "update 10 deliveries (executemany)": (
-            lambda: (_delivery_update_built(), rows),
+            lambda: (recorder.build_delivery_update(), rows),
             lambda: (recorder._UPDATE_DELIVERY, rows),
         ),
         "endpoint no longer failing": (

@@ -61,8 +61,9 @@ _GIVE_UP_AFTER = 5  # deaths in a row, each young, in one slot
 _FIRST_PAUSE = 0.1  # seconds before replacing a child that died young; doubles each time
 _LONGEST_PAUSE = 5.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-START_FAILED = 3
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+_METRICS_PREFIX = "renkei-metrics-"  # then the parent's pid: remove_stale_metrics_dirs
+START_FAILED = 3
 """A child's exit code for "my start failed": it died young, however long the start took
 (on a loaded machine a failing start can take longer than ``_YOUNG_SECONDS``)."""
 
@@ -279,9 +280,6 @@ def share_metrics() -> str | None:
         if isinstance(collector, MetricWrapperBase):
             _give_shared_values(collector)
     return directory
-
-
-_METRICS_PREFIX = "renkei-metrics-"
 
 
 def remove_stale_metrics_dirs(parent: str) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from renkei.backoff import Backoff
 from renkei.observability.metrics import JOBS_FINISHED
 from renkei.queue.errors import GiveUp, RetryLater
 from renkei.queue.jobs import Finished, Job
@@ -235,10 +236,12 @@ class Worker:
         self.completed += 1
         return Finished(job, written=context.completed)
 
-    def _failure(self, job: Job, error: str, now: datetime) -> Finished:
+    def _retry_policy(self, job: Job) -> Backoff:
         task = self.queue.registry.find(job.task)
-        policy = (task.retry if task else None) or self.queue.retry
-        delay = policy.delay(job.attempts)
+        return (task.retry if task else None) or self.queue.retry
+
+    def _failure(self, job: Job, error: str, now: datetime) -> Finished:
+        delay = self._retry_policy(job).delay(job.attempts)
         if delay is None or job.is_last_attempt:
             return Finished(job, error=error, dead=True)
         return Finished(job, error=error, retry_at=now + timedelta(seconds=delay))
@@ -246,9 +249,7 @@ class Worker:
     def _unreached(self, job: Job, error: str, now: datetime) -> Finished:
         """The database was out of reach, the job not at fault: its attempt is given back
         and it runs again soon, so a database away for a while kills no job."""
-        task = self.queue.registry.find(job.task)
-        policy = (task.retry if task else None) or self.queue.retry
-        delay = policy.delay(1) or _UNREACHED_RETRY_SECONDS
+        delay = self._retry_policy(job).delay(1) or _UNREACHED_RETRY_SECONDS
         return Finished(
             job, error=error, retry_at=now + timedelta(seconds=delay), refund_attempt=True
         )
