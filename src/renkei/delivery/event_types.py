@@ -56,23 +56,6 @@ class EventType:
     catalog for subscribers to find, with its schema; not stored, and not to be changed."""
 
 
-# When Renkei began publishing them (0.3.0): the dates a listing shows for them.
-_SYSTEM_SINCE = datetime(2026, 11, 1, tzinfo=UTC)
-SYSTEM_TYPES: dict[str, EventType] = {
-    kind.name: EventType(
-        name=kind.name,
-        description=kind.description,
-        schema=kind.schema,
-        example=None,
-        archived=False,
-        created_at=_SYSTEM_SINCE,
-        updated_at=_SYSTEM_SINCE,
-        system=True,
-    )
-    for kind in SYSTEM_EVENT_TYPES.values()
-}
-
-
 class SchemaViolation(InvalidProblem):
     default_code = "schema_violation"
 
@@ -310,3 +293,20 @@ def _string_example(schema: dict[str, Any]) -> str:
         return _FORMATS[fmt]
     length = int(schema.get("minLength", 0))
     return "string".ljust(length, "x")
+
+
+# When Renkei began publishing them (0.3.0): the dates a listing shows for them.
+_SYSTEM_SINCE = datetime(2026, 11, 1, tzinfo=UTC)
+SYSTEM_TYPES: dict[str, EventType] = {
+    kind.name: EventType(
+        name=kind.name,
+        description=kind.description,
+        schema=kind.schema,
+        example=generate_example(kind.schema),
+        archived=False,
+        created_at=_SYSTEM_SINCE,
+        updated_at=_SYSTEM_SINCE,
+        system=True,
+    )
+    for kind in SYSTEM_EVENT_TYPES.values()
+}
