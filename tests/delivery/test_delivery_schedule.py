@@ -216,3 +216,39 @@ async def test_a_lane_that_lost_its_job_is_repaired(hub_factory: Any, clock: Man
         assert await repair_lanes(hub) == 0
         await burst(hub)
         assert receiver.ids() == [first]
+
+
+async def test_a_success_clears_a_failure_another_process_recorded(
+    hub_factory: Any, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process skips clearing ``failing_since`` for an endpoint it has just seen not
+    failing (recorder.NOT_FAILING_SECONDS); another process's failure meanwhile is cleared
+    by its first success after that window."""
+    from renkei.delivery import recorder
+    from renkei.security.keyring import generate_key
+
+    monkeypatch.setattr(recorder, "NOT_FAILING_SECONDS", 0.3)
+    status = {"code": 204}
+    with Receiver(lambda _, __: status["code"]) as receiver:
+        shared = {"retry_schedule": (60,) * 3, "retry_jitter": 0.0, "secret_key": [generate_key()]}
+        one = await hub_factory(**shared)
+        other = await hub_factory(**shared)
+        endpoint_id, _ = await add_endpoint(one, receiver.url)
+
+        async def failing_since() -> Any:
+            async with one.database.read() as connection:
+                query = endpoints.select().where(endpoints.c.id == endpoint_id)
+                return (await connection.execute(query)).one().failing_since
+
+        await send(one, "t", {"n": 1})
+        await burst(one)  # one clears (nothing to clear) and trusts that for 0.3 s
+        status["code"] = 503
+        await send(other, "t", {"n": 2})
+        await burst(other)
+        assert await failing_since() is not None
+        status["code"] = 204
+        time.sleep(0.35)
+        clock.advance(seconds=61)
+        assert await burst(one) == 1  # the retry of n=2, by the process that had trusted it
+        assert await failing_since() is None
+        assert len(receiver.requests) == 3

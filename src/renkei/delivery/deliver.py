@@ -448,7 +448,11 @@ def _endpoint_disabled(target: Target, reason: str, at: datetime) -> Event:
 
 async def run_send(webhooks: Webhooks, delivery_id: str, job: JobContext | None = None) -> None:
     """The ``deliveries.send`` task (``job``: its context, completed with the attempt)."""
-    delivery = await load_delivery(webhooks, delivery_id)
+    loaded = job.job.loaded if job is not None else None
+    if isinstance(loaded, DeliveryRow):  # taken at enqueue: as fan-out stored it
+        delivery: DeliveryRow | None = loaded
+    else:
+        delivery = await load_delivery(webhooks, delivery_id)
     if delivery is None or delivery.status not in ("pending", "failed"):
         return
     target = await sendable_target(webhooks, delivery.endpoint_id, delivery_ids=[delivery.id])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.delivery.deliver import DeliveryRow
 from renkei.delivery.ordering import activate_lanes
 from renkei.delivery.targets import Target
 from renkei.events.envelope import Event
@@ -36,8 +37,9 @@ CREATED_BY_EVENT = "renkei.deliveries_created_by_event"
 _CHUNK = 500
 
 
-def send_job(delivery_id: str) -> NewJob:
-    return NewJob(SEND_TASK, {"d": delivery_id})
+def send_job(delivery_id: str, loaded: DeliveryRow | None = None) -> NewJob:
+    """``loaded``: the delivery as the task would read it, for a job taken at enqueue."""
+    return NewJob(SEND_TASK, {"d": delivery_id}, loaded=loaded)
 
 
 async def fan_out(webhooks: Webhooks, connection: AsyncConnection, events: Sequence[Any]) -> int:
@@ -105,7 +107,19 @@ async def create_deliveries(
         if lane is not None:
             lanes.add((target.id, lane))
         else:
-            jobs.append(send_job(delivery.id))
+            loaded = DeliveryRow(
+                id=delivery.id,
+                event_id=event.id,
+                endpoint_id=target.id,
+                event_type=event.type,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                lane=None,
+                data=event.data,
+                occurred_at=event.occurred_at,
+            )
+            jobs.append(send_job(delivery.id, loaded))
     rows = [
         {
             "id": delivery.id,

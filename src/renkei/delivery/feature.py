@@ -70,7 +70,9 @@ def install(hub: Core, webhooks: Webhooks) -> None:
     async def repair(ctx: JobContext) -> None:
         await repair_lanes(hub)
 
-    hub.registry.task(SEND_TASK, queue=QUEUE, retry=_UNEXPECTED, on_dead=send_died)(send)
+    hub.registry.task(
+        SEND_TASK, queue=QUEUE, retry=_UNEXPECTED, on_dead=send_died, take_at_enqueue=True
+    )(send)
     hub.backlog.watch(QUEUE)
     hub.registry.task("webhooks.repair_lanes", queue=QUEUE)(repair)
     hub.registry.periodic(

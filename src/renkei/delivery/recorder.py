@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["AttemptRecord", "Recorder"]
 
+NOT_FAILING_SECONDS = 1.0
+"""How long a success trusts that its endpoint is not failing, as this process last wrote:
+another process's failure meanwhile is cleared by the first success after that."""
+
 
 @dataclass
 class AttemptRecord:
@@ -58,6 +62,9 @@ class Recorder:
             asyncio.AbstractEventLoop, list[tuple[AttemptRecord, asyncio.Future[bool]]]
         ] = {}
         self._writing: set[asyncio.AbstractEventLoop] = set()
+        # Endpoints this process saw not failing, until when (the loop's clock): their
+        # next successes skip the statement that would find nothing to clear.
+        self._not_failing: dict[str, float] = {}
 
     async def record(self, item: AttemptRecord) -> bool:
         """Write ``item`` (with whatever else is waiting); True if it disabled the endpoint."""
@@ -76,9 +83,10 @@ class Recorder:
         return await future
 
     async def _write(self, batch: list[tuple[AttemptRecord, asyncio.Future[bool]]]) -> None:
+        cleared: set[str] = set()
         try:
             async with self.hub.database.transaction() as connection:
-                disabled = await self._write_batch(connection, [item for item, _ in batch])
+                disabled = await self._write_batch(connection, [item for item, _ in batch], cleared)
         except BaseException as exc:
             for _, future in batch:
                 if not future.done():
@@ -88,6 +96,9 @@ class Recorder:
             if not isinstance(exc, Exception):
                 raise
             return
+        trusted_until = asyncio.get_running_loop().time() + NOT_FAILING_SECONDS
+        for endpoint_id in cleared:
+            self._not_failing[endpoint_id] = trusted_until
         for item, future in batch:
             if item.job is not None:
                 item.job.committed()
@@ -95,7 +106,7 @@ class Recorder:
                 future.set_result(item.endpoint_id in disabled)
 
     async def _write_batch(
-        self, connection: AsyncConnection, items: list[AttemptRecord]
+        self, connection: AsyncConnection, items: list[AttemptRecord], cleared: set[str]
     ) -> set[str]:
         await connection.execute(_INSERT_ATTEMPT, [_scrubbed(item.attempt) for item in items])
         updates = [item.delivery for item in items if item.delivery is not None]
@@ -107,7 +118,7 @@ class Recorder:
         await self.hub.queue.complete_in(
             connection, [item.job.job for item in items if item.job is not None]
         )
-        disabled = await self._endpoint_effects(connection, items)
+        disabled = await self._endpoint_effects(connection, items, cleared)
         events = [event for item in items for event in item.events]
         if disabled:
             await bump_version(connection)
@@ -122,9 +133,10 @@ class Recorder:
         return set(disabled)
 
     async def _endpoint_effects(
-        self, connection: AsyncConnection, items: list[AttemptRecord]
+        self, connection: AsyncConnection, items: list[AttemptRecord], cleared: set[str]
     ) -> dict[str, str]:
-        """Track ``failing_since``; disable on 410 or after failing too long."""
+        """Track ``failing_since``; disable on 410 or after failing too long. ``cleared``:
+        gets the endpoints whose ``failing_since`` this leaves empty."""
         last: dict[str, AttemptRecord] = {}
         gone: dict[str, AttemptRecord] = {}
         for item in items:
@@ -136,10 +148,14 @@ class Recorder:
         columns = endpoints.c
         disabled: dict[str, str] = {}
         cutoff = timedelta(days=self.hub.settings.endpoint_disable_after_days)
+        now = asyncio.get_running_loop().time()
         for endpoint_id, item in last.items():
             if item.success:
-                await connection.execute(_END_FAILING, {"endpoint_id": endpoint_id})
+                if self._not_failing.get(endpoint_id, 0.0) < now:
+                    await connection.execute(_END_FAILING, {"endpoint_id": endpoint_id})
+                    cleared.add(endpoint_id)
                 continue
+            self._not_failing.pop(endpoint_id, None)
             await connection.execute(
                 update(endpoints)
                 .where(columns.id == endpoint_id, columns.failing_since.is_(None))

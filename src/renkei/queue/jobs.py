@@ -15,6 +15,9 @@ class NewJob:
     run_at: datetime | None = None
     dedupe_key: str | None = None
     max_attempts: int | None = None
+    loaded: Any = field(default=None, compare=False, repr=False)
+    """What the task would read first, at hand already (never stored): the task finds it in
+    :attr:`Job.loaded` when this process's worker takes the job at enqueue."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Job:
     max_attempts: int
     run_at: datetime
     dedupe_key: str | None
+    loaded: Any = field(default=None, compare=False, repr=False)
+    """:attr:`NewJob.loaded`, for a job taken at enqueue; ``None`` for a claimed one."""
 
     @property
     def is_last_attempt(self) -> bool:

@@ -16,8 +16,10 @@ import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+import orjson
+import structlog
 from sqlalchemy import (
     BindParameter,
     Integer,
@@ -39,7 +41,7 @@ from renkei.backoff import Backoff
 from renkei.clock import Clock, SystemClock
 from renkei.queue.jobs import Finished, Job, NewJob
 from renkei.queue.liveness import host_identity, process_exists, workers
-from renkei.queue.registry import Periodic, TaskRegistry
+from renkei.queue.registry import Periodic, Task, TaskRegistry
 from renkei.queue.ticks import next_tick, previous_tick
 from renkei.store.database import Database
 from renkei.store.notifications import notify
@@ -49,6 +51,25 @@ from renkei.store.tables import jobs, schedules
 NOTIFY_CHANNEL = "renkei_jobs"
 WAKE_FLAG = "renkei.jobs_enqueued"
 _ERROR_LIMIT = 4000
+
+log = structlog.get_logger("renkei.queue")
+
+
+class JobTaker(Protocol):
+    """This process's worker, as :meth:`JobQueue.enqueue_many` sees it (``Worker``)."""
+
+    id: str
+
+    def free_slots(self) -> int:
+        """How many more jobs it would start now (0 while it stops or is behind)."""
+        ...
+
+    @property
+    def lease_seconds(self) -> float: ...
+
+    def adopt(self, taken: Sequence[Job]) -> None:
+        """Run these jobs, stored leased to it by a transaction that just committed."""
+        ...
 
 
 class JobQueue:
@@ -67,6 +88,10 @@ class JobQueue:
         # Jobs this process enqueued due at once, by queue (rolled back ones too): what
         # ``pressure.DueBacklog`` adds to its last count between two reads.
         self.enqueued_due: Counter[str] = Counter()
+        self.taker: JobTaker | None = None
+        """This process's running worker, which may take jobs at enqueue (set by it)."""
+        self._taken_flag = f"renkei.jobs_taken.{id(self):x}"
+        database.after_commit(self._taken_flag, _hand_over)
 
     # -- enqueue ---------------------------------------------------------------------------
 
@@ -89,32 +114,52 @@ class JobQueue:
         return await self.enqueue_many(connection, [job]) == 1
 
     async def enqueue_many(self, connection: AsyncConnection, new_jobs: Iterable[NewJob]) -> int:
-        """Add jobs inside the caller's transaction; returns how many were added."""
+        """Add jobs inside the caller's transaction; returns how many were added.
+
+        While this process's worker has free slots and has caught up with the queue, the
+        jobs of a ``take_at_enqueue`` task that are due at once are stored already taken
+        by it (running, leased, as a claim leaves them) and handed to it when the
+        transaction commits: no claim, no wake-up, no second read of what the enqueuer
+        had at hand (``NewJob.loaded``). A crash in between is a claimed job's crash: the
+        lease or the worker's death gives the job back."""
         now = self.clock.now()
-        rows = [self._row(job, now) for job in new_jobs]
-        if not rows:
-            return 0
+        taker = self.taker
+        free = taker.free_slots() if taker is not None else 0
+        rows: list[dict[str, Any]] = []
+        taken: list[tuple[NewJob, dict[str, Any]]] = []
+        for job in new_jobs:
+            task = self.registry.get(job.task)
+            row = self._row(job, task, now)
+            if (
+                free > len(taken)
+                and task.take_at_enqueue
+                and job.dedupe_key is None
+                and row["run_at"] <= now
+            ):
+                taken.append((job, row))
+            else:
+                rows.append(row)
+                if row["run_at"] <= now:
+                    self.enqueued_due[row["queue"]] += 1
+        if taken and taker is not None:
+            await self._store_taken(connection, taker, taken, now)
         keyed = [row for row in rows if row["dedupe_key"] is not None]
         plain = [row for row in rows if row["dedupe_key"] is None]
-        added = 0
+        added = len(taken)
         if plain:
             await connection.execute(insert(jobs), plain)
             added += len(plain)
         for row in keyed:
             result = await connection.execute(insert_ignoring(connection, jobs).values(**row))
             added += result.rowcount
-        if added:
+        if added > len(taken):
             await self._signal(connection)
         return added
 
-    def _row(self, job: NewJob, now: datetime) -> dict[str, Any]:
-        task = self.registry.get(job.task)
+    def _row(self, job: NewJob, task: Task, now: datetime) -> dict[str, Any]:
         policy = task.retry or self.retry
-        queue = job.queue or task.queue
-        if job.run_at is None or job.run_at <= now:
-            self.enqueued_due[queue] += 1
         return {
-            "queue": queue,
+            "queue": job.queue or task.queue,
             "task": job.task,
             "payload": job.payload,
             "status": "scheduled",
@@ -125,6 +170,42 @@ class JobQueue:
             "created_at": now,
             "updated_at": now,
         }
+
+    async def _store_taken(
+        self,
+        connection: AsyncConnection,
+        taker: JobTaker,
+        taken: Sequence[tuple[NewJob, dict[str, Any]]],
+        now: datetime,
+    ) -> None:
+        lease_expires_at = now + timedelta(seconds=taker.lease_seconds)
+        rows = [
+            row
+            | {
+                "status": "running",
+                "attempts": 1,
+                "worker_id": taker.id,
+                "lease_expires_at": lease_expires_at,
+            }
+            for _, row in taken
+        ]
+        ids = _ids_in_order(rows, (await connection.execute(_INSERT_TAKEN, rows)).all())
+        handed = [
+            Job(
+                id=job_id,
+                queue=row["queue"],
+                task=row["task"],
+                payload=row["payload"],
+                attempts=1,
+                max_attempts=row["max_attempts"],
+                run_at=row["run_at"],
+                dedupe_key=None,
+                loaded=job.loaded,
+            )
+            for job_id, row, (job, _) in zip(ids, rows, taken, strict=True)
+        ]
+        pending = connection.info.setdefault(self._taken_flag, (taker, []))
+        pending[1].extend(handed)
 
     async def _signal(self, connection: AsyncConnection) -> None:
         connection.info[WAKE_FLAG] = True
@@ -543,6 +624,33 @@ def _is_current_attempt() -> Any:
         jobs.c.attempts == bindparam("attempt"),
         jobs.c.status == "running",
     )
+
+
+def _hand_over(pending: tuple[JobTaker, list[Job]]) -> None:
+    taker, taken = pending
+    try:
+        taker.adopt(taken)
+    except Exception:
+        # Stored leased to the worker: its lease running out gives them back.
+        log.exception("queue.hand_over_failed", jobs=len(taken))
+
+
+# Asking for the rows back in the order given makes SQLAlchemy insert them one by one
+# where the database does not promise that order: each row says which it is by its task
+# and payload instead (jobs alike in both are alike in all that a taker uses, so which id
+# goes to which does not matter).
+_INSERT_TAKEN = insert(jobs).returning(jobs.c.id, jobs.c.task, jobs.c.payload)
+
+
+def _ids_in_order(rows: Sequence[dict[str, Any]], inserted: Sequence[Row[Any]]) -> list[int]:
+    by_content: dict[tuple[str, bytes], list[int]] = {}
+    for row in inserted:
+        by_content.setdefault(_content(row.task, row.payload), []).append(row.id)
+    return [by_content[_content(row["task"], row["payload"])].pop() for row in rows]
+
+
+def _content(task: str, payload: Any) -> tuple[str, bytes]:
+    return task, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
 
 
 # Built once: a statement object keeps its cache key, so running it skips rebuilding both.

@@ -28,6 +28,10 @@ class Task:
     """Called once a job of this task fails for good (no attempt left, or ``GiveUp``), with
     the error: the delivery, run or sync the job belonged to then shows it failed, and why,
     instead of waiting for a job that will never run again."""
+    take_at_enqueue: bool = False
+    """A job of this task that is due at once and has no dedupe key may be taken by the
+    enqueuing process's own worker, in the enqueuing transaction, instead of waiting for a
+    claim (:meth:`JobQueue.enqueue_many`): for tasks whose order of start does not matter."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,10 @@ class TaskRegistry:
         queue: str = "default",
         retry: Backoff | None = None,
         on_dead: DeadLetterHook | None = None,
+        take_at_enqueue: bool = False,
     ) -> Callable[[TaskFunction], TaskFunction]:
         def register(function: TaskFunction) -> TaskFunction:
-            self.add(Task(name, function, queue, retry, on_dead))
+            self.add(Task(name, function, queue, retry, on_dead, take_at_enqueue))
             return function
 
         return register

@@ -11,6 +11,7 @@ vanished workers dead, taking their jobs back: see liveness.py), and the schedul
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import socket
 import traceback
@@ -95,6 +96,8 @@ class Worker:
         self._results_ready = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._caught_up = False  # the last claim found fewer due jobs than it could take
+        self._context = contextvars.copy_context()
         self.completed = 0
 
     def saturated(self) -> bool:
@@ -104,15 +107,44 @@ class Worker:
     def stop(self) -> None:
         """Stop claiming; in-flight jobs are finished or released by :meth:`run`."""
         self._stopping.set()
+        self._stop_taking()
         self.wakeup.notify()
 
+    # -- jobs taken at enqueue (JobQueue.enqueue_many) -------------------------------------
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.options.lease_seconds
+
+    def free_slots(self) -> int:
+        # Behind, new jobs wait their turn: taking them at enqueue would let them pass the
+        # due jobs before them for as long as publishing keeps every slot busy.
+        if not self._caught_up or self._stopping.is_set():
+            return 0
+        return self.options.concurrency - len(self._running)
+
+    def adopt(self, taken: Sequence[Job]) -> None:
+        for job in taken:
+            # In the worker's context, not the enqueuing request's (its trace, its logs).
+            self._running[job.id] = asyncio.create_task(
+                self._execute(job), context=self._context.copy()
+            )
+
+    def _stop_taking(self) -> None:
+        if self.queue.taker is self:
+            self.queue.taker = None
+
     async def run(self) -> None:
+        self._context = contextvars.copy_context()
         log.info("worker.started", worker_id=self.id, concurrency=self.options.concurrency)
         try:
             await self.queue.register_worker(self.id)
         except Exception:
             # The database is away: the claim loop waits for it; the heartbeat registers.
             log.exception("worker.register_failed")
+        else:
+            if self.queue.taker is None and not self._stopping.is_set():
+                self.queue.taker = self
         # Before claiming: a restarted process takes back its previous incarnation's jobs now.
         await self._declare_dead_workers()
         helpers = [
@@ -125,6 +157,7 @@ class Worker:
         try:
             await self._claim_loop()
         finally:
+            self._stop_taking()
             await self._drain()
             for helper in helpers:
                 helper.cancel()
@@ -171,7 +204,8 @@ class Worker:
                 continue
             for job in claimed:
                 self._running[job.id] = asyncio.create_task(self._execute(job))
-            if len(claimed) < min(free, options.batch_size):
+            self._caught_up = len(claimed) < min(free, options.batch_size)
+            if self._caught_up:
                 await self.wakeup.wait(options.poll_interval)
 
     async def _wait(self, event: asyncio.Event, timeout: float) -> None:
@@ -351,8 +385,11 @@ class Worker:
             await asyncio.sleep(self.options.poll_interval)
 
     async def _drain(self) -> None:
-        if not self._running:
-            return
+        # Taken jobs a commit hands over while draining are drained too.
+        while self._running:
+            await self._drain_running()
+
+    async def _drain_running(self) -> None:
         pending = list(self._running.values())
         _, unfinished = await asyncio.wait(pending, timeout=self.options.shutdown_timeout)
         if unfinished:

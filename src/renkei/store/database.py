@@ -243,7 +243,7 @@ class Database:
             ping = min(_MAX_PING_SECONDS, statement_timeout or _MAX_PING_SECONDS)
             _bound_waits(self.writer, ping_timeout=ping)
             self.reader = self.writer
-        self._commit_hooks: list[tuple[str, Callable[[], None]]] = []
+        self._commit_hooks: list[tuple[str, Callable[[Any], None]]] = []
         self._checkout_deadline: float | None = None
         if not self.is_sqlite:
             ping = min(_MAX_PING_SECONDS, statement_timeout or _MAX_PING_SECONDS)
@@ -276,6 +276,11 @@ class Database:
 
     def on_commit(self, flag: str, hook: Callable[[], None]) -> None:
         """Call ``hook`` after a write transaction commits that set ``connection.info[flag]``."""
+        self._commit_hooks.append((flag, lambda _value: hook()))
+
+    def after_commit(self, flag: str, hook: Callable[[Any], None]) -> None:
+        """Call ``hook(connection.info[flag])`` after a write transaction commits that set
+        it: what the transaction leaves for this process to do once it is durable."""
         self._commit_hooks.append((flag, hook))
 
     @asynccontextmanager
@@ -292,7 +297,9 @@ class Database:
                             connection.info.pop(flag, None)
                     raise
                 raised = {
-                    flag for flag, _ in self._commit_hooks if connection.info.pop(flag, False)
+                    flag: value
+                    for flag, _ in self._commit_hooks
+                    if (value := connection.info.pop(flag, False))
                 }
         except Exception as error:
             self._failed(error)
@@ -301,7 +308,7 @@ class Database:
             await self._close(connection)
         for flag, hook in self._commit_hooks:
             if flag in raised:
-                hook()
+                hook(raised[flag])
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
