@@ -25,6 +25,7 @@ from renkei.events.envelope import Event
 from renkei.ids import new_id
 from renkei.queue import NewJob
 from renkei.store.config_version import read_version
+from renkei.store.direct import DirectWrite
 from renkei.store.tables.webhooks import deliveries, endpoints
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ SEND_TASK = "deliveries.send"
 CREATED_BY_EVENT = "renkei.deliveries_created_by_event"
 """``connection.info`` dict: event id → deliveries created for it in the transaction."""
 _CHUNK = 500
+_INSERT_DELIVERIES = DirectWrite(insert(deliveries))
 
 
 def send_job(delivery_id: str, loaded: DeliveryRow | None = None) -> NewJob:
@@ -136,7 +138,7 @@ async def create_deliveries(
         for delivery, (event, _) in zip(created, wanted, strict=True)
     ]
     for start in range(0, len(rows), _CHUNK):
-        await connection.execute(insert(deliveries), rows[start : start + _CHUNK])
+        await _INSERT_DELIVERIES.executemany(connection, rows[start : start + _CHUNK])
     if jobs:
         await hub.queue.enqueue_many(connection, jobs)
     if lanes:

@@ -22,6 +22,7 @@ from renkei.events.envelope import Event
 from renkei.events.log import record_events
 from renkei.security.redaction import redact_headers
 from renkei.store.config_version import bump_version
+from renkei.store.direct import DirectWrite
 from renkei.store.tables.webhooks import OPEN_STATUSES, deliveries, delivery_attempts, endpoints
 
 if TYPE_CHECKING:
@@ -108,13 +109,11 @@ class Recorder:
     async def _write_batch(
         self, connection: AsyncConnection, items: list[AttemptRecord], cleared: set[str]
     ) -> set[str]:
-        await connection.execute(_INSERT_ATTEMPT, [_scrubbed(item.attempt) for item in items])
+        await _INSERT_ATTEMPT.executemany(connection, [_scrubbed(item.attempt) for item in items])
         updates = [item.delivery for item in items if item.delivery is not None]
-        if updates:
-            await connection.execute(
-                _UPDATE_DELIVERY,
-                [{f"b_{key}": value for key, value in row.items()} for row in updates],
-            )
+        await _UPDATE_DELIVERY.executemany(
+            connection, [{f"b_{key}": value for key, value in row.items()} for row in updates]
+        )
         await self.hub.queue.complete_in(
             connection, [item.job.job for item in items if item.job is not None]
         )
@@ -219,8 +218,8 @@ def build_delivery_update() -> Update:
     )
 
 
-_INSERT_ATTEMPT = insert(delivery_attempts)
-_UPDATE_DELIVERY = build_delivery_update()
+_INSERT_ATTEMPT = DirectWrite(insert(delivery_attempts))
+_UPDATE_DELIVERY = DirectWrite(build_delivery_update())
 _END_FAILING = (
     update(endpoints)
     .where(endpoints.c.id == bindparam("endpoint_id"), endpoints.c.failing_since.is_not(None))

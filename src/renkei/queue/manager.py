@@ -44,6 +44,7 @@ from renkei.queue.liveness import host_identity, process_exists, workers
 from renkei.queue.registry import Periodic, Task, TaskRegistry
 from renkei.queue.ticks import next_tick, previous_tick
 from renkei.store.database import Database
+from renkei.store.direct import DirectWrite
 from renkei.store.notifications import notify
 from renkei.store.statements import insert_ignoring
 from renkei.store.tables import jobs, schedules
@@ -147,7 +148,7 @@ class JobQueue:
         plain = [row for row in rows if row["dedupe_key"] is None]
         added = len(taken)
         if plain:
-            await connection.execute(insert(jobs), plain)
+            await _INSERT_JOBS.executemany(connection, plain)
             added += len(plain)
         for row in keyed:
             result = await connection.execute(insert_ignoring(connection, jobs).values(**row))
@@ -189,7 +190,9 @@ class JobQueue:
             }
             for _, row in taken
         ]
-        ids = _ids_in_order(rows, (await connection.execute(_INSERT_TAKEN, rows)).all())
+        ids = await _INSERT_JOBS.insert_ids(connection, rows)
+        if ids is None:
+            ids = _ids_in_order(rows, (await connection.execute(_INSERT_TAKEN, rows)).all())
         handed = [
             Job(
                 id=job_id,
@@ -233,10 +236,9 @@ class JobQueue:
     async def complete_in(self, connection: AsyncConnection, done: Sequence[Job]) -> None:
         """Complete ``done`` inside the caller's transaction (what :meth:`finish` does for
         a job whose task succeeded), guarded by the attempt number the same way."""
-        if done:
-            await connection.execute(
-                _DELETE_CURRENT_ATTEMPT, [{"job_id": j.id, "attempt": j.attempts} for j in done]
-            )
+        await _COMPLETE.executemany(
+            connection, [{"job_id": j.id, "attempt": j.attempts} for j in done]
+        )
 
     async def finish(self, results: Sequence[Finished]) -> None:
         """Record a batch of results in one transaction.
@@ -640,6 +642,7 @@ def _hand_over(pending: tuple[JobTaker, list[Job]]) -> None:
 # and payload instead (jobs alike in both are alike in all that a taker uses, so which id
 # goes to which does not matter).
 _INSERT_TAKEN = insert(jobs).returning(jobs.c.id, jobs.c.task, jobs.c.payload)
+_INSERT_JOBS = DirectWrite(insert(jobs))
 
 
 def _ids_in_order(rows: Sequence[dict[str, Any]], inserted: Sequence[Row[Any]]) -> list[int]:
@@ -657,6 +660,7 @@ def _content(task: str, payload: Any) -> tuple[str, bytes]:
 _DELETE_CURRENT_ATTEMPT = (
     delete(jobs).where(_is_current_attempt()).execution_options(synchronize_session=False)
 )
+_COMPLETE = DirectWrite(_DELETE_CURRENT_ATTEMPT)
 
 
 def _clip(error: str | None) -> str | None:

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.store.database import Database
-from renkei.store.inline_sqlite import InlineConnection
+from renkei.store.direct import inline_driver
 from renkei.store.tables import events as events_table
 
 __all__ = ["EventWrites", "PreparedRow", "StorableEvent", "event_writes"]
@@ -151,7 +151,7 @@ class _SingleWriterEventWrites(EventWrites):
         *,
         and_commit: bool,
     ) -> None:
-        driver = await _inline_driver(connection)
+        driver = await inline_driver(connection)
         statements = [
             (_insert_sql(len(chunk)), self._parameters(chunk, rows))
             for chunk in self._chunks(events)
@@ -169,7 +169,7 @@ class _SingleWriterEventWrites(EventWrites):
         values ending at the last inserted rowid, so when some were duplicates the new ones
         are read back by ``seq`` (``RETURNING`` would cost every insert, for the rare
         request that repeats a ``messageId``)."""
-        driver = await _inline_driver(connection)
+        driver = await inline_driver(connection)
         fresh: list[_Event] = []
         for chunk in self._chunks(events):
             statement = _insert_sql(len(chunk)) + " ON CONFLICT DO NOTHING"
@@ -186,7 +186,7 @@ class _SingleWriterEventWrites(EventWrites):
 
     async def _unseen(self, connection: AsyncConnection, events: Sequence[_Event]) -> list[_Event]:
         """The events whose ids are not stored yet, each id once (its first copy)."""
-        driver = await _inline_driver(connection)
+        driver = await inline_driver(connection)
         unique: dict[str, _Event] = {}
         for event in events:
             unique.setdefault(event.id, event)
@@ -243,12 +243,6 @@ def _dedupe(events: Sequence[_Event], inserted: set[str]) -> list[_Event]:
             inserted.discard(event.id)  # a second copy in the same call is a duplicate
             fresh.append(event)
     return fresh
-
-
-async def _inline_driver(connection: AsyncConnection) -> InlineConnection:
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert isinstance(driver, InlineConnection), "SQLite writes go through the write engine"
-    return driver
 
 
 _INSERT_HEAD = (

@@ -163,6 +163,10 @@ class InlineConnection:
         finally:
             cursor.close()
 
+    def executemany_now(self, sql: str, parameters: Sequence[Sequence[Any]]) -> None:
+        """``executemany`` inline, without the cursor wrapper (store/direct.py)."""
+        self._conn.executemany(sql, parameters).close()
+
     def insert(self, sql: str, parameters: Sequence[Any]) -> tuple[int, int]:
         """Run an insert inline; returns how many rows it inserted and the last rowid."""
         cursor = self._conn.execute(sql, parameters)
