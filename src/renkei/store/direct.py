@@ -14,7 +14,6 @@ what is stored is the same either way (tested on both backends).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -35,20 +34,31 @@ async def inline_driver(connection: AsyncConnection) -> InlineConnection:
     return driver
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    sql: str
-    names: tuple[str, ...]
-    fixed: Mapping[str, Any]  # values bound in the statement itself (``status == "running"``)
-    processors: Mapping[str, Callable[[Any], Any]]
+_MISSING = object()  # a row without one of the plan's keys: SQLite refuses to bind it
 
-    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name in self.names:
-            value = row[name] if name in row else self.fixed[name]
-            processor = self.processors.get(name)
-            values.append(value if processor is None else processor(value))
-        return tuple(values)
+
+class _Plan:
+    __slots__ = ("processed", "sql", "taken")
+
+    def __init__(
+        self,
+        sql: str,
+        names: Sequence[str],
+        fixed: Mapping[str, Any],
+        processors: Mapping[str, Callable[[Any], Any]],
+    ) -> None:
+        self.sql = sql
+        # Each parameter from the row by name, else its value bound in the statement.
+        self.taken = tuple((name, fixed.get(name, _MISSING)) for name in names)
+        self.processed = tuple(
+            (index, processors[name]) for index, name in enumerate(names) if name in processors
+        )
+
+    def parameters(self, row: Mapping[str, Any]) -> list[Any]:
+        values = [row.get(name, default) for name, default in self.taken]
+        for index, processor in self.processed:
+            values[index] = processor(values[index])
+        return values
 
 
 class DirectWrite:
