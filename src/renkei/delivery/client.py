@@ -12,6 +12,7 @@ the address checked is the address connected to: DNS rebinding has no window.
 
 from __future__ import annotations
 
+import functools
 import re
 import ssl
 import time
@@ -103,7 +104,7 @@ class HttpClient:
                 data=body,
                 headers=sent,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=seconds),
+                timeout=_timeout(seconds),
             ) as response:
                 excerpt, truncated = await _read_excerpt(response.content)
                 return AttemptResult(
@@ -167,6 +168,11 @@ async def _read_excerpt(content: aiohttp.StreamReader) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
+@functools.lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 def _precheck(
     policy: TargetPolicy, url: str, headers: Mapping[str, str]
 ) -> tuple[ErrorKind, str] | None:
@@ -178,11 +184,17 @@ def _precheck(
     except ValueError:
         return ErrorKind.INVALID_REQUEST, "invalid request: the URL is malformed"
     for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name):
+        if not _is_token(name):
             return ErrorKind.INVALID_REQUEST, f"invalid request: header {name!r} is not a token"
         if _FORBIDDEN_IN_VALUE.search(value):
             return ErrorKind.INVALID_REQUEST, f"invalid request: header {name} has a line break"
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_token(name: str) -> bool:
+    # The same few header names come with every attempt: each is matched once.
+    return _HEADER_NAME.fullmatch(name) is not None
 
 
 def _flatten(headers: CIMultiDictProxy[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import os
 import socket
 import traceback
@@ -33,6 +34,12 @@ from renkei.store.errors import NoConnection
 _UNREACHED_RETRY_SECONDS = 1.0
 
 log = structlog.get_logger("renkei.worker")
+
+
+@functools.lru_cache(maxsize=1024)
+def _finished(task: str, outcome: str) -> Any:
+    # labels() costs several times what counting does; tasks and outcomes are few.
+    return JOBS_FINISHED.labels(task, outcome)
 
 
 @dataclass
@@ -227,7 +234,7 @@ class Worker:
         result = await self._attempt(job)
         if result is not None:
             outcome = "succeeded" if result.error is None else "dead" if result.dead else "retried"
-            JOBS_FINISHED.labels(job.task, outcome).inc()
+            _finished(job.task, outcome).inc()
             if result.dead:
                 await self._dead_letter(job, result.error or "failed")
         return result
