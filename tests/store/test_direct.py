@@ -35,6 +35,20 @@ def _attempt(n: int, **overrides: Any) -> dict[str, Any]:
     } | overrides
 
 
+def _job(n: int, **overrides: Any) -> dict[str, Any]:
+    return {
+        "queue": "q",
+        "task": "t",
+        "payload": {"n": n},
+        "status": "scheduled",
+        "run_at": NOW,
+        "attempts": 0,
+        "max_attempts": 3,
+        "created_at": NOW,
+        "updated_at": NOW,
+    } | overrides
+
+
 async def _stored(database: Database, table: Any, order: Any) -> list[dict[str, Any]]:
     async with database.read() as connection:
         rows = (await connection.execute(select(table).order_by(order))).mappings().all()
@@ -66,20 +80,7 @@ async def test_an_insert_stores_the_same_rows_either_way(database: Database) -> 
 async def test_an_update_and_a_delete_with_values_bound_in_the_statement(
     database: Database,
 ) -> None:
-    rows = [
-        {
-            "queue": "q",
-            "task": "t",
-            "payload": {"n": n},
-            "status": "running",
-            "run_at": NOW,
-            "attempts": 1,
-            "max_attempts": 3,
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
-        for n in range(4)
-    ]
+    rows = [_job(n, status="running", attempts=1) for n in range(4)]
     async with database.transaction() as tx:
         await tx.execute(insert(jobs), rows)
     ids = [row["id"] for row in await _stored(database, jobs, jobs.c.id)]
@@ -111,20 +112,7 @@ async def test_an_update_and_a_delete_with_values_bound_in_the_statement(
 
 async def test_keys_of_inserted_rows_come_back_in_the_rows_order(database: Database) -> None:
     direct = DirectWrite(insert(jobs))
-    rows = [
-        {
-            "queue": "q",
-            "task": "t",
-            "payload": {"n": n},
-            "status": "scheduled",
-            "run_at": NOW,
-            "attempts": 0,
-            "max_attempts": 3,
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
-        for n in range(1203)  # three statements
-    ]
+    rows = [_job(n) for n in range(1203)]  # three statements
     async with database.transaction() as tx:
         await tx.execute(insert(jobs), rows[:2])  # keys taken before
         ids = await direct.insert_ids(tx, rows)
