@@ -27,11 +27,20 @@ __all__ = ["DirectWrite", "inline_driver"]
 _ROWS_PER_INSERT = 500  # x at most a few dozen columns: under SQLite's 32,766 parameters
 
 
+_DRIVER = "renkei.inline_driver"
+
+
 async def inline_driver(connection: AsyncConnection) -> InlineConnection:
-    """The inline SQLite connection under a write transaction of ``Database.transaction``."""
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert isinstance(driver, InlineConnection), "SQLite writes go through the write engine"
-    return driver
+    """The inline SQLite connection under a write transaction of ``Database.transaction``.
+
+    Kept in the connection's ``info``, which lives as long as the database connection
+    itself: asking SQLAlchemy for it is a greenlet hop, and every write asked."""
+    driver = connection.info.get(_DRIVER)
+    if driver is None:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, InlineConnection), "SQLite writes go through the write engine"
+        connection.info[_DRIVER] = driver
+    return driver  # type: ignore[no-any-return]
 
 
 _MISSING = object()  # a row without one of the plan's keys: SQLite refuses to bind it
@@ -73,12 +82,7 @@ class DirectWrite:
     ) -> None:
         if not rows:
             return
-        plan = None
-        if connection.dialect.name == "sqlite":
-            keys = tuple(rows[0])
-            plan = (
-                self._plans[keys] if keys in self._plans else self._plan(keys, connection.dialect)
-            )
+        plan = self._plan_for(connection, rows)
         if plan is None:
             await connection.execute(self.statement, list(rows))
             return
@@ -94,10 +98,7 @@ class DirectWrite:
         SQLite's writer holds the database's one write lock, so the rows of one statement
         get consecutive keys ending at the last inserted rowid (as events' ``seq``:
         store/event_writes.py)."""
-        if connection.dialect.name != "sqlite" or not rows:
-            return None
-        keys = tuple(rows[0])
-        plan = self._plans[keys] if keys in self._plans else self._plan(keys, connection.dialect)
+        plan = self._plan_for(connection, rows) if rows else None
         if plan is None:
             return None
         driver = await inline_driver(connection)
@@ -112,6 +113,16 @@ class DirectWrite:
                 raise AssertionError(f"inserted {inserted} rows of {len(chunk)}")
             ids += range(last - inserted + 1, last + 1)
         return ids
+
+    def _plan_for(
+        self, connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    ) -> _Plan | None:
+        """The plan for rows with ``rows[0]``'s keys; None off SQLite, or where SQLAlchemy
+        must run the statement itself."""
+        if connection.dialect.name != "sqlite":
+            return None
+        keys = tuple(rows[0])
+        return self._plans[keys] if keys in self._plans else self._plan(keys, connection.dialect)
 
     def _plan(self, keys: tuple[str, ...], dialect: Dialect) -> _Plan | None:
         compiled: Any = self.statement.compile(dialect=dialect, column_keys=list(keys))
