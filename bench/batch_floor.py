@@ -15,7 +15,14 @@ It prints both, and the ceilings they imply: ``single_writer_ceiling`` (the inse
 serialised) and ``two_core_ceiling`` (2 cores spent on prepare + insert and nothing else:
 no HTTP, no profiles, no group commit bookkeeping).
 
-    .venv/bin/python bench/batch_floor.py [--batches 300]
+Two knobs say where the insert's time goes:
+
+- ``--group N``: N requests' batches per transaction, as the group committer joins
+  concurrent requests (``RENKEI_INGEST_MAX_GROUP_EVENTS``, 1,000 events by default);
+- ``--without-index NAME`` (repeatable): drop that index of ``events`` before inserting.
+  An experiment only: the shipped schema keeps every index (``indexes`` lists them).
+
+    .venv/bin/python bench/batch_floor.py [--batches 300] [--group 8] [--without-index ix_events_user_id]
 
 No network; a temporary database file.
 """
@@ -68,11 +75,24 @@ async def migrated(path: str) -> None:
         await database.dispose()
 
 
+def events_indexes(connection: sqlite3.Connection) -> list[str]:
+    """Every index on ``events``, SQLite's automatic ones (the primary and unique keys) too."""
+    rows = connection.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name"
+    )
+    return [name for (name,) in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--group", type=int, default=1, help="batches per transaction")
+    parser.add_argument(
+        "--without-index", action="append", default=[], metavar="NAME", help="drop this index"
+    )
     args = parser.parse_args()
-    batches = max(10, min(args.batches, 2000))
+    batches = max(10, min(args.batches, 3000))
+    group = max(1, min(args.group, 50))
     body = json.dumps({"batch": [track_body(n) for n in range(BATCH_SIZE)]}).encode()
     writes = EventWrites()
     for _ in range(20):  # warm-up
@@ -87,11 +107,17 @@ def main() -> None:
         connection = sqlite3.connect(path, isolation_level=None)
         for pragma in SQLITE_PRAGMAS:
             connection.execute(pragma)
+        indexes = events_indexes(connection)
+        for name in args.without_index:
+            if name not in indexes:
+                parser.error(f"no index {name!r} on events; it has {', '.join(indexes)}")
+            connection.execute(f'DROP INDEX "{name}"')
         sql = _insert_sql(BATCH_SIZE) + " ON CONFLICT DO NOTHING"
         cpu, wall = time.process_time(), time.perf_counter()
-        for parameters in prepared:
+        for start in range(0, batches, group):
             connection.execute("BEGIN IMMEDIATE")
-            connection.execute(sql, parameters)
+            for parameters in prepared[start : start + group]:
+                connection.execute(sql, parameters)
             connection.execute("COMMIT")
         insert_cpu_us = (time.process_time() - cpu) / (batches * BATCH_SIZE) * 1e6
         insert_wall_us = (time.perf_counter() - wall) / (batches * BATCH_SIZE) * 1e6
@@ -102,6 +128,9 @@ def main() -> None:
             {
                 "events_per_batch": BATCH_SIZE,
                 "batches": batches,
+                "batches_per_transaction": group,
+                "indexes": [name for name in indexes if name not in args.without_index],
+                "dropped_indexes": args.without_index,
                 "stored": stored,
                 "prepare_cpu_us_per_event": round(prepare_us, 2),
                 "insert_cpu_us_per_event": round(insert_cpu_us, 2),

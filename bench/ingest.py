@@ -17,7 +17,8 @@ drives it with wrk on 127.0.0.1:
 
 Each run is bounded (``--duration`` seconds, after a short warm-up). After each Renkei run
 the events in the database are counted: ``stored`` must be at least ``acked`` (no ack
-without storage). wrk's own CPU time is reported (``load_generator_cpu_percent``, of one
+without storage), and ``group_commits`` reads ``/metrics`` before and after it: how many
+transactions stored the run's events, how many events each held, and how long each took. wrk's own CPU time is reported (``load_generator_cpu_percent``, of one
 core): on a 2-core machine the load generator competes with the server.
 
     .venv/bin/python bench/ingest.py                     # SQLite, 10 s per run
@@ -48,6 +49,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -297,6 +299,38 @@ def run_wrk(
     }
 
 
+def group_commit_totals(port: int) -> dict[str, float]:
+    """The group committer's histograms, summed over every process (``/metrics``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    totals: dict[str, float] = {}
+    for name in (
+        "renkei_ingest_group_events_count",
+        "renkei_ingest_group_events_sum",
+        "renkei_ingest_commit_seconds_sum",
+    ):
+        found = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+        totals[name] = float(found.group(1)) if found else 0.0
+    return totals
+
+
+def group_commits(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, Any]:
+    def delta(name: str) -> float:
+        return after[name] - before[name]
+
+    transactions = delta("renkei_ingest_group_events_count")
+    if not transactions:
+        return {"transactions": 0}
+    return {
+        "transactions": int(transactions),
+        "transactions_per_s": round(transactions / wall),
+        "events_per_transaction": round(delta("renkei_ingest_group_events_sum") / transactions, 1),
+        "ms_per_transaction": round(
+            1e3 * delta("renkei_ingest_commit_seconds_sum") / transactions, 2
+        ),
+    }
+
+
 # -- the runs -----------------------------------------------------------------------------------
 
 
@@ -440,6 +474,7 @@ def main() -> None:
             if args.warmup:
                 run_wrk(url, script, duration=args.warmup, **options)
             before = asyncio.run(count_events(database_url)) if count else 0
+            groups_before = group_commit_totals(port) if count else {}
             profiler = None
             if args.profile and count:
                 output = f"{args.profile}-{path.rsplit('/', 1)[-1]}.raw"
@@ -450,6 +485,9 @@ def main() -> None:
                 result["profile"] = profile_top(output, args.profile_top)
             if count:
                 result["stored_events"] = asyncio.run(count_events(database_url)) - before
+                result["group_commits"] = group_commits(
+                    groups_before, group_commit_totals(port), duration
+                )
             return result
 
         renkei = [*prefix, sys.executable, "-m", "renkei", "serve"]

@@ -25,6 +25,10 @@ Everything runs on this machine, on 127.0.0.1, and every run is bounded in time:
 - ``--peer node-red``: Node-RED 4 (npm, installed once into ``~/.cache/renkei-bench/node-red``)
   with the flow ``http in`` (POST /relay) → ``http request`` (the receiver, keep-alive) →
   ``http response``, driven by the same wrk run; ``ratio`` = Renkei delivered/s ÷ Node-RED's.
+  ``--rounds N`` alternates the two N times (Renkei first in odd rounds, Node-RED first in
+  even ones, each round on a fresh database), because a shared machine's speed drifts by
+  tens of per cent over a minute: ``ratio`` is then the median of the rounds' ratios, and
+  ``rounds`` lists each.
 
 Also printed: the load generator's CPU (% of one core: on 2 cores it competes with the
 server), and the memory of every Renkei process, sampled during the run (peak of the sum):
@@ -448,6 +452,36 @@ def node_red_run(args: argparse.Namespace, workdir: Path, nice: list[str]) -> di
     }
 
 
+def against_node_red(
+    args: argparse.Namespace, workdir: Path, nice: list[str], rounds: int
+) -> dict[str, Any]:
+    """Renkei and Node-RED, alternated ``rounds`` times; the last round's full results."""
+    runs: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
+    for number in range(1, rounds + 1):
+        folder = workdir / f"round-{number}"
+        folder.mkdir()
+        order = ("renkei", "node_red") if number % 2 else ("node_red", "renkei")
+        for name in order:
+            run = renkei_run if name == "renkei" else node_red_run
+            result[name] = run(args, folder, nice)
+        ratio = result["renkei"]["delivered_per_s"] / result["node_red"]["delivered_per_s"]
+        runs.append(
+            {
+                "first": order[0],
+                "renkei_delivered_per_s": result["renkei"]["delivered_per_s"],
+                "renkei_cpu_us_per_event": result["renkei"]["server_cpu_us_per_relayed_event"],
+                "renkei_rss_mb": result["renkei"]["rss_mb"]["peak_all_processes"],
+                "node_red_delivered_per_s": result["node_red"]["delivered_per_s"],
+                "ratio": round(ratio, 2),
+            }
+        )
+    result["ratio_delivered_per_s"] = statistics.median(run["ratio"] for run in runs)
+    if rounds > 1:
+        result["rounds"] = runs
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=16)
@@ -462,6 +496,9 @@ def main() -> None:
     )
     parser.add_argument("--database-url", help="PostgreSQL server (admin URL); default SQLite")
     parser.add_argument("--peer", choices=["node-red"], help="also relay through this peer")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --peer: alternate the two this many times"
+    )
     parser.add_argument("--drain-timeout", type=float, default=120.0)
     parser.add_argument(
         "--profile", help="py-spy record every renkei process during the load into this file"
@@ -491,12 +528,10 @@ def main() -> None:
     }
     workdir = Path(tempfile.mkdtemp(prefix="renkei-relay-"))
     try:
-        result["renkei"] = renkei_run(args, workdir, nice)
         if args.peer == "node-red":
-            result["node_red"] = node_red_run(args, workdir, nice)
-            result["ratio_delivered_per_s"] = round(
-                result["renkei"]["delivered_per_s"] / result["node_red"]["delivered_per_s"], 2
-            )
+            result.update(against_node_red(args, workdir, nice, max(1, min(args.rounds, 10))))
+        else:
+            result["renkei"] = renkei_run(args, workdir, nice)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     harness.print_json(result)
