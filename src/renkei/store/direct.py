@@ -20,12 +20,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Update
 
+from renkei.store.chunks import power_of_two_chunks
 from renkei.store.inline_sqlite import InlineConnection
 
 __all__ = ["DirectWrite", "inline_driver"]
-
-_ROWS_PER_INSERT = 500  # x at most a few dozen columns: under SQLite's 32,766 parameters
-
 
 _DRIVER = "renkei.inline_driver"
 
@@ -104,8 +102,7 @@ class DirectWrite:
         driver = await inline_driver(connection)
         head, _, group = plan.sql.partition(" VALUES ")
         ids: list[int] = []
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            chunk = rows[start : start + _ROWS_PER_INSERT]
+        for chunk in power_of_two_chunks(rows):
             sql = f"{head} VALUES {', '.join([group] * len(chunk))}"
             parameters = [value for row in chunk for value in plan.parameters(row)]
             inserted, last = driver.insert(sql, parameters)

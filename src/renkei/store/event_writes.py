@@ -29,6 +29,7 @@ import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.store.chunks import power_of_two_chunks
 from renkei.store.database import Database
 from renkei.store.direct import inline_driver
 from renkei.store.tables import events as events_table
@@ -129,7 +130,6 @@ class _SingleWriterEventWrites(EventWrites):
     """SQLite: see the module's docstring."""
 
     prepares_rows = True
-    _CHUNK = 500  # x 10 parameters, well under SQLite's 32,766
     # From this many events a group is looked up, and inserted beside the event loop at the end.
     _OFFLOAD_FROM = 64
 
@@ -196,7 +196,7 @@ class _SingleWriterEventWrites(EventWrites):
         return list(unique.values())
 
     def _chunks(self, items: Sequence[Any]) -> list[Sequence[Any]]:
-        return [items[start : start + self._CHUNK] for start in range(0, len(items), self._CHUNK)]
+        return power_of_two_chunks(items)
 
     def _parameters(
         self, events: Sequence[StorableEvent], rows: Mapping[str, PreparedRow]

@@ -1,0 +1,99 @@
+"""Many-row statements come in a few row counts only: SQLite's driver keeps every recent
+count's prepared statement, and a big one holds half a megabyte."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from renkei.events.envelope import Event
+from renkei.events.log import record_events
+from renkei.hub import Hub
+from renkei.store.chunks import MOST_ROWS, power_of_two_chunks
+from renkei.store.direct import inline_driver
+from tests.support.databases import DatabaseFactory
+from tests.support.server import test_settings as settings_for
+
+NOW = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("count", [*range(0, 70), 255, 256, 257, 300, 511, 1000, 1023, 4097])
+def test_chunks_keep_order_and_come_in_powers_of_two(count: int) -> None:
+    items = list(range(count))
+    chunks = power_of_two_chunks(items)
+    assert [item for chunk in chunks for item in chunk] == items
+    sizes = [len(chunk) for chunk in chunks]
+    assert all(size & (size - 1) == 0 and 0 < size <= MOST_ROWS for size in sizes)
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_every_count_up_to_a_thousand_makes_nine_sizes_at_most() -> None:
+    sizes = {len(chunk) for count in range(1001) for chunk in power_of_two_chunks(range(count))}
+    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256}
+
+
+class _Recording:
+    """The SQLite connection itself, noting the text of every statement it runs."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, *parameters: Any) -> sqlite3.Cursor:
+        self.statements.append(sql)
+        return self._connection.execute(sql, *parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def _events(group: int, count: int) -> list[Event]:
+    return [
+        Event(
+            id=f"g{group}-{n}",
+            type="track",
+            name="Order Completed",
+            data={"event": "Order Completed"},
+            occurred_at=NOW,
+            received_at=NOW,
+            source_id="src_test",
+            user_id=f"user-{n % 7}",
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.fixture
+def sqlite_url(database_factory: DatabaseFactory) -> str:
+    """SQLite only: its driver keeps the prepared statements in this process."""
+    return database_factory.new_url("sqlite")
+
+
+async def test_groups_of_every_size_store_through_a_few_statements(sqlite_url: str) -> None:
+    hub = Hub(settings_for(sqlite_url))
+    counts = [*range(1, 80), 150, 255, 257, 300, 333, 500, 777]
+    try:
+        recording: _Recording | None = None
+        for group, count in enumerate(counts):
+            async with hub.database.transaction() as tx:
+                driver = await inline_driver(tx)
+                if recording is None:
+                    recording = _Recording(driver._conn)
+                    driver._conn = recording  # type: ignore[assignment]
+                stored = await record_events(hub, tx, _events(group, count))
+            assert len(stored) == count
+        async with hub.database.read() as connection:
+            total = (await connection.execute(text("SELECT count(*) FROM events"))).scalar_one()
+    finally:
+        await hub.database.dispose()
+    assert total == sum(counts)
+    assert recording is not None
+    inserts = {sql for sql in recording.statements if sql.startswith("INSERT INTO events")}
+    lookups = {sql for sql in recording.statements if sql.startswith("SELECT id FROM events")}
+    # Before: one insert per group size (86 here, up to 500 in all), and as many lookups.
+    assert len(inserts) <= 2 * 9
+    assert len(lookups) <= 9
