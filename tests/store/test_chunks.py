@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from renkei.events.envelope import Event
 from renkei.events.log import record_events
+from renkei.events.profiles import apply_events
 from renkei.hub import Hub
-from renkei.store.chunks import MOST_ROWS, power_of_two_chunks
+from renkei.store.chunks import MOST_ROWS, padded_to_power_of_two, power_of_two_chunks
 from renkei.store.direct import inline_driver
 from tests.support.databases import DatabaseFactory
 from tests.support.server import test_settings as settings_for
@@ -29,6 +30,15 @@ def test_chunks_keep_order_and_come_in_powers_of_two(count: int) -> None:
     sizes = [len(chunk) for chunk in chunks]
     assert all(size & (size - 1) == 0 and 0 < size <= MOST_ROWS for size in sizes)
     assert sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 8, 100, 2000])
+def test_a_list_padded_to_a_power_of_two_keeps_its_values(count: int) -> None:
+    values = [f"v{n}" for n in range(count)]
+    padded = padded_to_power_of_two(values)
+    assert padded[:count] == values
+    assert set(padded) == set(values)
+    assert len(padded) == (0 if count == 0 else 1 << (count - 1).bit_length())
 
 
 def test_every_count_up_to_a_thousand_makes_nine_sizes_at_most() -> None:
@@ -61,7 +71,7 @@ def _events(group: int, count: int) -> list[Event]:
             occurred_at=NOW,
             received_at=NOW,
             source_id="src_test",
-            user_id=f"user-{n % 7}",
+            user_id=f"user-{group}-{n}",
         )
         for n in range(count)
     ]
@@ -73,7 +83,7 @@ def sqlite_url(database_factory: DatabaseFactory) -> str:
     return database_factory.new_url("sqlite")
 
 
-async def test_groups_of_every_size_store_through_a_few_statements(sqlite_url: str) -> None:
+async def test_groups_of_every_size_are_stored_through_a_few_statements(sqlite_url: str) -> None:
     hub = Hub(settings_for(sqlite_url))
     counts = [*range(1, 80), 150, 255, 257, 300, 333, 500, 777]
     try:
@@ -85,6 +95,7 @@ async def test_groups_of_every_size_store_through_a_few_statements(sqlite_url: s
                     recording = _Recording(driver._conn)
                     driver._conn = recording  # type: ignore[assignment]
                 stored = await record_events(hub, tx, _events(group, count))
+                await apply_events(tx, stored, now=NOW)  # as the group committer does
             assert len(stored) == count
         async with hub.database.read() as connection:
             total = (await connection.execute(text("SELECT count(*) FROM events"))).scalar_one()
@@ -94,6 +105,10 @@ async def test_groups_of_every_size_store_through_a_few_statements(sqlite_url: s
     assert recording is not None
     inserts = {sql for sql in recording.statements if sql.startswith("INSERT INTO events")}
     lookups = {sql for sql in recording.statements if sql.startswith("SELECT id FROM events")}
-    # Before: one insert per group size (86 here, up to 500 in all), and as many lookups.
+    owners = {sql for sql in recording.statements if "FROM identities" in sql}
+    attached = {sql for sql in recording.statements if sql.startswith("INSERT INTO identities")}
+    # Before: a statement of each kind per group size (86 sizes here, up to 500 in all).
     assert len(inserts) <= 2 * 9
     assert len(lookups) <= 9
+    assert len(owners) <= 12
+    assert len(attached) <= 9

@@ -6,7 +6,8 @@ statement for every row count, and SQLite's driver keeps the prepared form of th
 half a megabyte: a connection that met every count from 1 to 500, as varied batch
 sizes make the group committer's groups, grew by 119 MB. Rows therefore go out in chunks
 whose sizes are powers of two, at most :data:`MOST_ROWS`: a statement is prepared in at
-most nine sizes (docs/benchmarks.md, session 12).
+most nine sizes (docs/benchmarks.md, session 12). A lookup's ``IN`` list is padded to a
+power of two instead (a value twice in ``IN`` matches once).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-__all__ = ["MOST_ROWS", "power_of_two_chunks"]
+__all__ = ["MOST_ROWS", "padded_to_power_of_two", "power_of_two_chunks"]
 
 MOST_ROWS = 256  # x a few dozen columns: well under SQLite's 32,766 parameters
 
@@ -32,3 +33,11 @@ def power_of_two_chunks(items: Sequence[T]) -> list[Sequence[T]]:
         chunks.append(items[start : start + size])
         start += size
     return chunks
+
+
+def padded_to_power_of_two(values: Sequence[T]) -> list[T]:
+    """``values``, the last one repeated until their number is a power of two."""
+    if not values:
+        return []
+    size = 1 << (len(values) - 1).bit_length()
+    return [*values, *[values[-1]] * (size - len(values))]

@@ -3,15 +3,23 @@ way each backend allows."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from renkei.store.chunks import padded_to_power_of_two
 from renkei.store.tables.ingest import identities
 
 __all__ = ["identity_owners"]
+
+
+@functools.lru_cache(maxsize=32)
+def _lookup_sql(count: int) -> str:
+    head = "SELECT kind, value, profile_id FROM identities WHERE kind = ? AND value IN ("
+    return "".join((head, ", ".join(["?"] * count), ")"))
 
 
 async def identity_owners(
@@ -21,16 +29,14 @@ async def identity_owners(
     if connection.dialect.name == "sqlite":
         # Straight to the driver: one call instead of SQLAlchemy's four (cursor, execute,
         # fetch, close), in every group commit of ingest (see store/event_writes.py).
+        # One statement per kind, its values padded to a power of two: a few statement
+        # sizes, each prepared once (store/chunks.py).
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        clauses, parameters = [], []
+        rows: list[Any] = []
         for kind, values in by_kind.items():
-            clauses.append("(kind = ? AND value IN (" + ", ".join("?" * len(values)) + "))")
-            parameters += [kind, *values]
-        sql = "".join(
-            ("SELECT kind, value, profile_id FROM identities WHERE ", " OR ".join(clauses))
-        )
-        rows: Iterable[Any] = await driver.execute_fetchall(sql, parameters)
+            padded = padded_to_power_of_two(values)
+            rows += await driver.execute_fetchall(_lookup_sql(len(padded)), [kind, *padded])
         return rows
     query = select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
         or_(
