@@ -1,5 +1,5 @@
 """Many-row statements come in a few row counts only: SQLite's driver keeps every recent
-count's prepared statement, and a big one holds half a megabyte."""
+count's prepared statement, and a big one holds half a megabyte (store/chunks.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from renkei.events.envelope import Event
 from renkei.events.log import record_events
 from renkei.events.profiles import apply_events
 from renkei.hub import Hub
-from renkei.store.chunks import MOST_ROWS, padded_to_power_of_two, power_of_two_chunks
+from renkei.store.chunks import EXACT_UP_TO, MOST_ROWS, few_sized_chunks, padded_to_few_sizes
 from renkei.store.direct import inline_driver
 from tests.support.databases import DatabaseFactory
 from tests.support.server import test_settings as settings_for
@@ -22,28 +22,35 @@ from tests.support.server import test_settings as settings_for
 NOW = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
 
 
+SIZES = {*range(1, EXACT_UP_TO + 1), 32, 64, 128, MOST_ROWS}
+
+
 @pytest.mark.parametrize("count", [*range(0, 70), 255, 256, 257, 300, 511, 1000, 1023, 4097])
-def test_chunks_keep_order_and_come_in_powers_of_two(count: int) -> None:
+def test_chunks_keep_order_and_come_in_a_few_sizes(count: int) -> None:
     items = list(range(count))
-    chunks = power_of_two_chunks(items)
+    chunks = few_sized_chunks(items)
     assert [item for chunk in chunks for item in chunk] == items
     sizes = [len(chunk) for chunk in chunks]
-    assert all(size & (size - 1) == 0 and 0 < size <= MOST_ROWS for size in sizes)
+    assert set(sizes) <= SIZES
     assert sizes == sorted(sizes, reverse=True)
+    assert sum(size < EXACT_UP_TO for size in sizes) <= 1  # the small rest in one chunk
 
 
-@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 8, 100, 2000])
-def test_a_list_padded_to_a_power_of_two_keeps_its_values(count: int) -> None:
+def test_every_count_up_to_a_thousand_makes_twenty_sizes_at_most() -> None:
+    sizes = {len(chunk) for count in range(1001) for chunk in few_sized_chunks(range(count))}
+    assert sizes == SIZES
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 16, 17, 100, 2000])
+def test_a_padded_list_keeps_its_values_in_a_few_sizes(count: int) -> None:
     values = [f"v{n}" for n in range(count)]
-    padded = padded_to_power_of_two(values)
+    padded = padded_to_few_sizes(values)
     assert padded[:count] == values
     assert set(padded) == set(values)
-    assert len(padded) == (0 if count == 0 else 1 << (count - 1).bit_length())
-
-
-def test_every_count_up_to_a_thousand_makes_nine_sizes_at_most() -> None:
-    sizes = {len(chunk) for count in range(1001) for chunk in power_of_two_chunks(range(count))}
-    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256}
+    if count <= EXACT_UP_TO:
+        assert padded == values
+    else:
+        assert len(padded) == 1 << (count - 1).bit_length()
 
 
 class _Recording:
@@ -108,7 +115,7 @@ async def test_groups_of_every_size_are_stored_through_a_few_statements(sqlite_u
     owners = {sql for sql in recording.statements if "FROM identities" in sql}
     attached = {sql for sql in recording.statements if sql.startswith("INSERT INTO identities")}
     # Before: a statement of each kind per group size (86 sizes here, up to 500 in all).
-    assert len(inserts) <= 2 * 9
-    assert len(lookups) <= 9
-    assert len(owners) <= 12
-    assert len(attached) <= 9
+    assert len(inserts) <= 2 * len(SIZES)
+    assert len(lookups) <= len(SIZES)
+    assert len(owners) <= len(SIZES) + 4  # lists of up to 2,048 values
+    assert len(attached) <= len(SIZES)

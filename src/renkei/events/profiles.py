@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from renkei.errors import NotFound
 from renkei.events.envelope import Event, format_timestamp
 from renkei.ids import new_id
-from renkei.store.chunks import power_of_two_chunks
+from renkei.store.chunks import few_sized_chunks
 from renkei.store.identity_owners import identity_owners
 from renkei.store.statements import insert_ignoring
 from renkei.store.tables import events as events_table
@@ -487,7 +487,7 @@ class ProfileResolver:
             }
             for kind, value in self._new_identities
         ]
-        for chunk in power_of_two_chunks(rows):  # a few statement sizes (store/chunks.py)
+        for chunk in few_sized_chunks(rows):  # a few statement sizes (store/chunks.py)
             statement = (
                 insert_ignoring(self._connection, identities)
                 .values(chunk)

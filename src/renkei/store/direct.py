@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Delete, Insert, Update
 
-from renkei.store.chunks import power_of_two_chunks
+from renkei.store.chunks import few_sized_chunks
 from renkei.store.inline_sqlite import InlineConnection
 
 __all__ = ["DirectWrite", "inline_driver"]
@@ -102,7 +102,7 @@ class DirectWrite:
         driver = await inline_driver(connection)
         head, _, group = plan.sql.partition(" VALUES ")
         ids: list[int] = []
-        for chunk in power_of_two_chunks(rows):
+        for chunk in few_sized_chunks(rows):
             sql = f"{head} VALUES {', '.join([group] * len(chunk))}"
             parameters = [value for row in chunk for value in plan.parameters(row)]
             inserted, last = driver.insert(sql, parameters)

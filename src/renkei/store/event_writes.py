@@ -29,7 +29,7 @@ import orjson
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.store.chunks import power_of_two_chunks
+from renkei.store.chunks import few_sized_chunks
 from renkei.store.database import Database
 from renkei.store.direct import inline_driver
 from renkei.store.tables import events as events_table
@@ -196,7 +196,7 @@ class _SingleWriterEventWrites(EventWrites):
         return list(unique.values())
 
     def _chunks(self, items: Sequence[Any]) -> list[Sequence[Any]]:
-        return power_of_two_chunks(items)
+        return few_sized_chunks(items)
 
     def _parameters(
         self, events: Sequence[StorableEvent], rows: Mapping[str, PreparedRow]

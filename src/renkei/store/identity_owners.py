@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from renkei.store.chunks import padded_to_power_of_two
+from renkei.store.chunks import padded_to_few_sizes
 from renkei.store.tables.ingest import identities
 
 __all__ = ["identity_owners"]
@@ -29,13 +29,13 @@ async def identity_owners(
     if connection.dialect.name == "sqlite":
         # Straight to the driver: one call instead of SQLAlchemy's four (cursor, execute,
         # fetch, close), in every group commit of ingest (see store/event_writes.py).
-        # One statement per kind, its values padded to a power of two: a few statement
-        # sizes, each prepared once (store/chunks.py).
+        # One statement per kind, its values padded to one of a few sizes, each
+        # prepared once (store/chunks.py).
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         rows: list[Any] = []
         for kind, values in by_kind.items():
-            padded = padded_to_power_of_two(values)
+            padded = padded_to_few_sizes(values)
             rows += await driver.execute_fetchall(_lookup_sql(len(padded)), [kind, *padded])
         return rows
     query = select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
