@@ -74,7 +74,6 @@ class EventWrites:
     prepares_rows = False
     """Whether rows made ahead (:meth:`row`) spare the transaction some work."""
 
-    _CHUNK = 1000
     _INSERT_RETURNING = (
         pg_insert(events_table).on_conflict_do_nothing().returning(events_table.c.id)
     )
@@ -104,8 +103,7 @@ class EventWrites:
         already; if not, :meth:`write` them later in the same transaction. ``rows``: rows
         made earlier by :meth:`row`, by event id (the others are made when needed)."""
         fresh: list[_Event] = []
-        for start in range(0, len(events), self._CHUNK):
-            chunk = events[start : start + self._CHUNK]
+        for chunk in few_sized_chunks(events):
             result = await connection.execute(
                 self._INSERT_RETURNING, [_values(event) for event in chunk]
             )

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from renkei.store.chunks import padded_to_few_sizes
@@ -25,12 +25,14 @@ def _lookup_sql(count: int) -> str:
 async def identity_owners(
     connection: AsyncConnection, by_kind: Mapping[str, Sequence[str]]
 ) -> Iterable[Any]:
-    """``(kind, value, profile_id)`` of the stored identities among ``by_kind``'s values."""
+    """``(kind, value, profile_id)`` of the stored identities among ``by_kind``'s values.
+
+    One statement per kind, its values padded to one of a few sizes: each size is prepared
+    once by the driver (SQLite) or the server (PostgreSQL), not one per list length
+    (store/chunks.py)."""
     if connection.dialect.name == "sqlite":
         # Straight to the driver: one call instead of SQLAlchemy's four (cursor, execute,
         # fetch, close), in every group commit of ingest (see store/event_writes.py).
-        # One statement per kind, its values padded to one of a few sizes, each
-        # prepared once (store/chunks.py).
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         rows: list[Any] = []
@@ -38,12 +40,10 @@ async def identity_owners(
             padded = padded_to_few_sizes(values)
             rows += await driver.execute_fetchall(_lookup_sql(len(padded)), [kind, *padded])
         return rows
-    query = select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
-        or_(
-            *(
-                and_(identities.c.kind == kind, identities.c.value.in_(values))
-                for kind, values in by_kind.items()
-            )
+    found: list[Any] = []
+    for kind, values in by_kind.items():
+        query = select(identities.c.kind, identities.c.value, identities.c.profile_id).where(
+            identities.c.kind == kind, identities.c.value.in_(padded_to_few_sizes(values))
         )
-    )
-    return list(await connection.execute(query))
+        found += await connection.execute(query)
+    return found
