@@ -28,15 +28,14 @@ import base64
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 from typing import Any
 
 import harness
 import httpx
-from harness import count_events, descendants, free_port, memory_mb, stop, wait_until_up
-from ingest import prepare, track_body
+from harness import count_events, descendants, memory_mb
+from ingest import prepare, server, track_body
 
 
 async def post_batches(port: int, write_key: str, sizes: list[int]) -> int:
@@ -81,7 +80,6 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="renkei-batch-memory-"))
     url, secret_key = f"sqlite:///{workdir / 'renkei.db'}", generate_key()
     write_key = asyncio.run(prepare(url, secret_key))
-    port, log = free_port(), workdir / "serve.log"
     env = {
         **os.environ,
         "RENKEI_DATABASE_URL": url,
@@ -89,24 +87,14 @@ def main() -> None:
         "RENKEI_DATA_DIR": str(workdir),
         "RENKEI_LOG_LEVEL": "warning",
     }
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "renkei", "serve", "--port", str(port)],
-        env=env,
-        cwd=workdir,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/healthz", serve, log)
+    with server([sys.executable, "-m", "renkei", "serve"], env, workdir, "serve") as (port, pid):
         time.sleep(1)  # the children finish starting (workers, schedulers)
-        idle = memory_mb(descendants(serve.pid))
+        idle = memory_mb(descendants(pid))
         started = time.monotonic()
         acked = asyncio.run(post_batches(port, write_key, sizes))
         wall = time.monotonic() - started
-        after = memory_mb(descendants(serve.pid))
-        processes = len(descendants(serve.pid))
-    finally:
-        stop(serve)
+        after = memory_mb(descendants(pid))
+        processes = len(descendants(pid))
     stored = asyncio.run(count_events(url))
     result: dict[str, Any] = {
         "machine": harness.machine(),

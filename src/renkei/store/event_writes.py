@@ -152,7 +152,7 @@ class _SingleWriterEventWrites(EventWrites):
         driver = await inline_driver(connection)
         statements = [
             (_insert_sql(len(chunk)), self._parameters(chunk, rows))
-            for chunk in self._chunks(events)
+            for chunk in few_sized_chunks(events)
         ]
         await driver.execute_many_then(statements, commit=and_commit)
 
@@ -169,7 +169,7 @@ class _SingleWriterEventWrites(EventWrites):
         request that repeats a ``messageId``)."""
         driver = await inline_driver(connection)
         fresh: list[_Event] = []
-        for chunk in self._chunks(events):
+        for chunk in few_sized_chunks(events):
             statement = _insert_sql(len(chunk)) + " ON CONFLICT DO NOTHING"
             inserted, last_seq = driver.insert(statement, self._parameters(chunk, rows))
             if inserted == len(chunk):
@@ -188,13 +188,10 @@ class _SingleWriterEventWrites(EventWrites):
         unique: dict[str, _Event] = {}
         for event in events:
             unique.setdefault(event.id, event)
-        for chunk in self._chunks(list(unique)):
+        for chunk in few_sized_chunks(list(unique)):
             for (stored,) in await driver.execute_fetchall(_lookup_sql(len(chunk)), chunk):
                 del unique[stored]
         return list(unique.values())
-
-    def _chunks(self, items: Sequence[Any]) -> list[Sequence[Any]]:
-        return few_sized_chunks(items)
 
     def _parameters(
         self, events: Sequence[StorableEvent], rows: Mapping[str, PreparedRow]
